@@ -1,0 +1,279 @@
+"""Trace nodes: wrapped values that remember how they were computed.
+
+Semantics worth knowing (they differ from the reference Trace on purpose):
+
+* Operators on nodes (``+``, ``<``, ``[]``, method calls, ...) are traced: each returns a
+  :class:`MessageNode` whose parents are the node operands. See :mod:`.ops`.
+* ``==`` and ``!=`` are traced too and return a node holding a bool. ``bool(node)`` is the
+  truth value of ``node.data`` (Python needs a real bool, so it is not traced), which makes
+  ``if a == b:`` behave like plain Python. ``hash(node)`` is identity-based, so nodes can be
+  dict keys and set members no matter what they hold.
+* ``len(node)`` returns a plain int (Python insists); ``node.len()`` is the traced form.
+* A node keeps references to its parents only, never to its children, and there is no
+  global registry holding nodes: dropping the output of a computation frees its graph.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from . import names
+
+_tls = threading.local()
+
+
+def _note_use(node: Node) -> None:
+    """Record that ``node``'s raw value was read (inside a bundled call, see :mod:`.bundle`)."""
+    frames = getattr(_tls, "frames", None)
+    if frames:
+        frames[-1][id(node)] = node
+
+
+def usage_frames() -> list[dict[int, Node]]:
+    """The per-thread stack of usage recorders that bundled calls push and pop."""
+    frames = getattr(_tls, "frames", None)
+    if frames is None:
+        frames = _tls.frames = []
+    return frames
+
+
+@dataclass(frozen=True, eq=False)
+class Feedback:
+    """Feedback given on one output: free text and/or a score."""
+
+    text: str
+    score: float | None
+    output: Node
+
+    def describe(self) -> str:
+        """Text shown to the optimizer: the text plus the score when there is one."""
+        if self.score is None:
+            return self.text
+        return f"{self.text} (score: {self.score:g})" if self.text else f"score: {self.score:g}"
+
+
+class Node:
+    """A traced value. ``data`` is the wrapped value, ``parents`` the nodes it came from."""
+
+    __slots__ = ("_data", "_parents", "_name", "_base", "description", "_feedback", "__weakref__")
+    trainable = False
+    kind = "value"
+
+    def __init__(self, data: Any, name: str | None = None, description: str | None = None):
+        self._data = data
+        self._parents: tuple[Node, ...] = ()
+        self._feedback: list[Feedback] | None = None
+        self.description = description
+        if name is not None:
+            self._base = names.sanitize(name)
+            self._name: str | None = names.allocate(self._base, self)
+        else:
+            self._base = None
+            self._name = None
+
+    # -- identity -------------------------------------------------------------------
+    @property
+    def data(self) -> Any:
+        """The wrapped value. Reading it inside a bundled function records a dependency."""
+        _note_use(self)
+        return self._data
+
+    @property
+    def parents(self) -> tuple[Node, ...]:
+        return self._parents
+
+    @property
+    def name(self) -> str:
+        """Unique, valid Python identifier; allocated on first use and then fixed."""
+        if self._name is None:
+            self._name = names.allocate(self._base or self._default_base(), self)
+        return self._name
+
+    def _default_base(self) -> str:
+        return names.sanitize(type(self._data).__name__.lower())
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __str__(self) -> str:
+        _note_use(self)
+        return str(self._data)
+
+    def __format__(self, spec: str) -> str:
+        _note_use(self)
+        return format(self._data, spec)
+
+    def __repr__(self) -> str:
+        value = repr(self._data)
+        if len(value) > 80:
+            value = value[:79] + "…"
+        return f"{type(self).__name__}(name={self.name!r}, data={value})"
+
+    # -- feedback -------------------------------------------------------------------
+    @property
+    def feedback(self) -> list[Feedback]:
+        """Feedback records this node received through :meth:`backward`."""
+        return list(self._feedback or ())
+
+    def _receive(self, record: Feedback) -> None:
+        if self._feedback is None:
+            self._feedback = [record]
+        else:
+            self._feedback.append(record)
+
+    def backward(self, feedback: str = "", score: float | None = None) -> Feedback:
+        """Send ``feedback`` on this output to every parameter it depends on.
+
+        Runs in time linear in the size of the graph. Each trainable ancestor (and this
+        node) receives a :class:`Feedback` record; the optimizer later recovers the
+        minimal subgraph connecting the parameter to this output. Calling it on several
+        outputs with different feedback (a minibatch) accumulates all of it.
+        """
+        from .traverse import topo_ancestors
+
+        if not isinstance(feedback, str):
+            raise TypeError(
+                f"feedback must be text, got {type(feedback).__name__}; pass a number as score="
+            )
+        if score is not None:
+            score = float(score)
+        record = Feedback(feedback, score, self)
+        self._receive(record)
+        for n in topo_ancestors([self]):
+            if n.trainable and n is not self:
+                n._receive(record)
+        return record
+
+    def zero_feedback(self) -> None:
+        """Forget the feedback this node received."""
+        self._feedback = None
+
+    # -- graph views ----------------------------------------------------------------
+    def to_data(self, **kwargs: Any) -> dict:
+        """The graph that produced this node as plain data (see :func:`.data.graph_data`)."""
+        from .data import graph_data
+
+        return graph_data([self], **kwargs)
+
+    def render(self, **kwargs: Any):
+        """A drawable view of this node's graph (graphviz; shows as SVG in notebooks)."""
+        from .render import GraphView
+
+        return GraphView([self], **kwargs)
+
+    def detach(self) -> Node:
+        """A new root node with the same value and no history."""
+        return Node(self._data)
+
+
+class ParameterNode(Node):
+    """A trainable value: what the optimizer may change.
+
+    ``constraint`` is free text shown to the LLM (e.g. "must be negative").
+    ``is_code`` marks a parameter whose value is a function's source code.
+    """
+
+    __slots__ = ("constraint", "is_code")
+    trainable = True
+    kind = "parameter"
+
+    def __init__(
+        self,
+        data: Any,
+        name: str | None = None,
+        description: str | None = None,
+        constraint: str | None = None,
+        is_code: bool = False,
+    ):
+        super().__init__(data, name=name, description=description)
+        self.constraint = constraint
+        self.is_code = is_code
+        if self._name is None:  # parameters are named at once so their names are stable
+            self._base = "param"
+            self._name = names.allocate("param", self)
+
+    def _set(self, value: Any) -> None:
+        """Replace the value (the optimizer validates before calling this)."""
+        self._data = value
+
+
+class MessageNode(Node):
+    """The output of an operator: ``op`` applied to ``args`` (nodes or plain constants)."""
+
+    __slots__ = ("op", "args", "kwargs", "info")
+    kind = "message"
+
+    def __init__(
+        self,
+        data: Any,
+        op: Any,
+        args: tuple,
+        parents: tuple[Node, ...],
+        kwargs: dict | None = None,
+        info: dict | None = None,
+    ):
+        self._data = data
+        self._parents = parents
+        self._feedback = None
+        self._name = None
+        self._base = None
+        self.description = None
+        self.op = op
+        self.args = args
+        self.kwargs = kwargs
+        self.info = info
+
+    def _default_base(self) -> str:
+        return self.op.base_name
+
+
+class ExceptionNode(MessageNode):
+    """An operator call that raised: ``data`` is the exception, ``info`` has the details.
+
+    ``info`` keys: ``type``, ``message``, ``line`` (the failing source line, when known),
+    ``lineno`` and ``traceback`` (text).
+    """
+
+    __slots__ = ()
+    kind = "exception"
+
+    def _default_base(self) -> str:
+        return "exception_" + self.op.base_name
+
+    def describe(self) -> str:
+        """One paragraph for feedback: error type, message and the failing line."""
+        info = self.info or {}
+        text = f"{info.get('type', type(self._data).__name__)}: {info.get('message', self._data)}"
+        if info.get("line"):
+            text += f"\n  at line {info.get('lineno', '?')}: {info['line'].strip()}"
+        return text
+
+
+def node(
+    value: Any,
+    name: str | None = None,
+    trainable: bool = False,
+    description: str | None = None,
+    constraint: str | None = None,
+) -> Node:
+    """Wrap ``value`` as a :class:`Node`, or a :class:`ParameterNode` when ``trainable``.
+
+    A node passed in is returned unchanged unless ``trainable`` asks for a parameter, in
+    which case a new parameter with the node's value is made.
+    """
+    if isinstance(value, Node):
+        if not trainable or value.trainable:
+            return value
+        value = value._data
+    if trainable:
+        return ParameterNode(value, name=name, description=description, constraint=constraint)
+    if constraint is not None:
+        raise ValueError("constraint= only applies to trainable nodes; pass trainable=True")
+    return Node(value, name=name, description=description)

@@ -1,0 +1,70 @@
+"""The one graph traversal, and the subgraphs derived from it.
+
+Everything that walks a trace (backward, rendering, serialization, the optimizer's
+prompt) starts from :func:`topo_ancestors`: an iterative depth-first walk from the outputs
+towards the roots that returns each node once, parents before children. It is O(nodes +
+edges), never recursive (a 50,000-node chain is fine), and keeps no state between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .node import Node
+
+
+def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
+    """Every node that ``outputs`` depend on (outputs included), parents before children."""
+    order: list[Node] = []
+    seen: set[int] = set()
+    for out in outputs:
+        if id(out) in seen:
+            continue
+        seen.add(id(out))
+        # Stack of (node, index of the next parent to visit): a post-order walk.
+        stack: list[tuple[Node, int]] = [(out, 0)]
+        while stack:
+            n, i = stack[-1]
+            parents = n._parents
+            if i < len(parents):
+                stack[-1] = (n, i + 1)
+                p = parents[i]
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    stack.append((p, 0))
+            else:
+                stack.pop()
+                order.append(n)
+    return order
+
+
+def on_paths(sources: Iterable[Node], outputs: Iterable[Node]) -> list[Node]:
+    """Nodes on some path from a node of ``sources`` to a node of ``outputs``, in topological order.
+
+    This is the minimal subgraph connecting parameters to outputs: one walk to find the
+    ancestors of the outputs, one forward sweep marking descendants of the sources.
+    """
+    marked = {id(s) for s in sources}
+    result = []
+    for n in topo_ancestors(outputs):
+        if id(n) in marked or any(id(p) in marked for p in n._parents):
+            marked.add(id(n))
+            result.append(n)
+    return result
+
+
+def outputs_of(params: Iterable[Node]) -> list[Node]:
+    """The outputs whose feedback reached ``params`` (each once, in order of arrival)."""
+    seen: set[int] = set()
+    outs = []
+    for p in params:
+        for rec in p._feedback or ():
+            if id(rec.output) not in seen:
+                seen.add(id(rec.output))
+                outs.append(rec.output)
+    return outs
+
+
+def subgraph(param: Node) -> list[Node]:
+    """The minimal subgraph connecting ``param`` to the outputs it received feedback from."""
+    return on_paths([param], outputs_of([param]))

@@ -1,0 +1,208 @@
+"""Token usage records, running totals, and the price table.
+
+Every :meth:`trace_nb.llm.LLM.chat` call, cached or not, produces one
+:class:`CallUsage`; the client's :class:`UsageTotals` sums them. Totals are
+updated under a lock because optimizers may fan calls out to worker
+threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "CallUsage",
+    "UsageTotals",
+    "DEFAULT_PRICES",
+    "lookup_price",
+    "compute_cost",
+    "merge_prices",
+]
+
+# List prices in USD per 1M tokens: (input, output). These are OpenAI's
+# public list prices at the time of writing and go stale; override them
+# with ``LLM(prices={"model": (in_usd, out_usd)})`` for your own contract,
+# batch discounts, or a local model (which usually costs (0.0, 0.0)).
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "o4-mini": (1.10, 4.40),
+}
+
+
+@dataclass(frozen=True)
+class CallUsage:
+    """Accounting for one chat call.
+
+    Attributes
+    ----------
+    prompt_tokens, completion_tokens
+        Token counts reported by the server (0 when it reports none).
+    latency_s
+        Wall time of the whole ``chat()`` call, retries included.
+    cost
+        USD cost from the price table; 0.0 for cached replies and for
+        models without a known price.
+    cost_known
+        False when the model has no price entry, so ``cost`` is a
+        placeholder rather than a real zero.
+    cached
+        True when the reply came from the response cache (no request sent).
+    model
+        Model name used for the call.
+    """
+
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+    cost: float
+    cost_known: bool
+    cached: bool
+    model: str
+
+
+@dataclass
+class UsageTotals:
+    """Running totals over all calls of one :class:`~trace_nb.llm.LLM`.
+
+    Attributes
+    ----------
+    calls
+        Number of chat calls, cached ones included.
+    cached_calls
+        How many of ``calls`` were answered from the cache.
+    prompt_tokens, completion_tokens
+        Token sums over all calls (cached calls add their stored counts, so
+        totals describe the work represented, while ``cost`` shows spend).
+    cost
+        Sum of per-call costs in USD.
+    records
+        Every :class:`CallUsage`, in completion order.
+    """
+
+    calls: int = 0
+    cached_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    records: list[CallUsage] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, record: CallUsage) -> None:
+        """Add one call's usage to the totals (thread-safe)."""
+        with self._lock:
+            self.calls += 1
+            self.cached_calls += int(record.cached)
+            self.prompt_tokens += record.prompt_tokens
+            self.completion_tokens += record.completion_tokens
+            self.cost += record.cost
+            self.records.append(record)
+
+    @property
+    def cost_known(self) -> bool:
+        """True when every non-cached call had a known price."""
+        with self._lock:
+            return all(r.cost_known or r.cached for r in self.records)
+
+    def reset(self) -> None:
+        """Zero all totals and drop the records."""
+        with self._lock:
+            self.calls = self.cached_calls = 0
+            self.prompt_tokens = self.completion_tokens = 0
+            self.cost = 0.0
+            self.records = []
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a consistent JSON-friendly snapshot of the totals."""
+        with self._lock:
+            records = list(self.records)
+            out: dict[str, Any] = {
+                "calls": self.calls,
+                "cached_calls": self.cached_calls,
+                "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "cost": self.cost,
+            }
+        out["cost_known"] = all(r.cost_known or r.cached for r in records)
+        out["records"] = [asdict(r) for r in records]
+        return out
+
+
+def lookup_price(
+    model: str, prices: Mapping[str, tuple[float, float]] | None = None
+) -> tuple[float, float] | None:
+    """Find the (input, output) USD-per-1M-token price of ``model``.
+
+    Parameters
+    ----------
+    model
+        Model name, possibly a dated snapshot such as ``gpt-4o-2024-08-06``.
+    prices
+        Price table; defaults to :data:`DEFAULT_PRICES`.
+
+    Returns
+    -------
+    tuple of float or None
+        Exact match first, then the longest key that ``model`` starts with
+        (so ``gpt-4o-mini-2024-07-18`` gets ``gpt-4o-mini``, not ``gpt-4o``);
+        ``None`` when nothing matches.
+    """
+    table = DEFAULT_PRICES if prices is None else prices
+    if model in table:
+        return table[model]
+    best = max((k for k in table if k and model.startswith(k)), key=len, default=None)
+    return None if best is None else table[best]
+
+
+def compute_cost(
+    models: list[str],
+    prompt_tokens: int,
+    completion_tokens: int,
+    prices: Mapping[str, tuple[float, float]] | None = None,
+) -> tuple[float, bool]:
+    """Cost in USD of one call, trying each candidate model name in turn.
+
+    Parameters
+    ----------
+    models
+        Candidate names, best first (the requested model, then the one the
+        server reported: local servers often report a file path).
+    prompt_tokens, completion_tokens
+        Token counts of the call.
+    prices
+        Price table; defaults to :data:`DEFAULT_PRICES`.
+
+    Returns
+    -------
+    (cost, cost_known)
+        ``(0.0, False)`` when no candidate has a price.
+    """
+    for name in models:
+        price = lookup_price(name, prices) if name else None
+        if price is not None:
+            in_price, out_price = price
+            return (prompt_tokens * in_price + completion_tokens * out_price) / 1e6, True
+    return 0.0, False
+
+
+def merge_prices(
+    overrides: Mapping[str, tuple[float, float]] | None,
+) -> dict[str, tuple[float, float]]:
+    """Return :data:`DEFAULT_PRICES` updated with validated user overrides."""
+    table = dict(DEFAULT_PRICES)
+    for name, pair in (overrides or {}).items():
+        try:
+            in_price, out_price = (float(x) for x in pair)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"prices[{name!r}] must be (input_usd_per_1M, output_usd_per_1M), got {pair!r}"
+            ) from exc
+        table[str(name)] = (in_price, out_price)
+    return table
