@@ -19,11 +19,11 @@ from .bundle import (
 from .data import graph_data
 from .node import ExceptionNode, Feedback, MessageNode, Node, ParameterNode, node
 from .ops import Op
-from .traverse import on_paths, outputs_of, subgraph, topo_ancestors
+from .traverse import on_paths, outputs_of, subgraph, subgraphs, topo_ancestors
 
 __all__ = [
     "BundledFunction", "CodeCompileError", "ExceptionNode", "ExecutionError",
     "ExternalDependencyError", "Feedback", "MessageNode", "Node", "Op", "ParameterNode",
     "bundle", "compile_function", "function_source", "graph_data", "node", "on_paths",
-    "outputs_of", "subgraph", "topo_ancestors",
+    "outputs_of", "subgraph", "subgraphs", "topo_ancestors",
 ]

@@ -1,0 +1,74 @@
+"""Names round-trip; graph data and rendering."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from trace_nb import node
+from trace_nb.graph import names
+
+
+def test_names_are_unique_valid_identifiers_and_stable():
+    a = node(1, name="my-var")
+    b = node(2, name="my-var")
+    c = node(3, name="class")
+    d = node(4, name="9lives")
+    for n in (a, b, c, d):
+        assert n.name.isidentifier()
+    assert a.name == "my_var" and b.name == "my_var_1"
+    assert c.name == "class_" and d.name == "_9lives"
+    s = a + b
+    first = s.name
+    assert s.name == first and first.isidentifier()
+    assert names.lookup(a.name) is a  # what the LLM answers with maps back to the node
+
+
+def test_names_free_when_node_dies():
+    import gc
+
+    x = node(1, name="nr_temp")
+    del x
+    gc.collect()
+    assert node(2, name="nr_temp").name == "nr_temp"
+
+
+def test_graph_data_kinds_edges_and_collapse():
+    p = node(1, name="nr_p", trainable=True)
+    y = p
+    for _ in range(500):
+        y = y + 1
+    full = y.to_data()
+    assert len(full["nodes"]) == 501 and len(full["edges"]) == 500
+    kinds = {r["id"]: r["kind"] for r in full["nodes"]}
+    assert kinds["nr_p"] == "parameter"
+    assert [r for r in full["nodes"] if r["output"]][0]["id"] == y.name
+    small = y.to_data(max_nodes=50)
+    assert len(small["nodes"]) <= 50
+    assert any(r["kind"] == "collapsed" for r in small["nodes"])
+    ids = {r["id"] for r in small["nodes"]}
+    assert "nr_p" in ids and y.name in ids
+    assert all(a in ids and b in ids for a, b in small["edges"])
+    assert small["hidden"] == 501 - len(small["nodes"])
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
+def test_render_svg_contains_nodes_and_styles():
+    p = node("a long prompt " * 20, name="nr_prompt", trainable=True)
+    out = p.upper().strip()
+    view = out.render()
+    svg = view.svg()
+    assert "nr_prompt" in svg and out.name in svg
+    assert "#ffe5e5" in svg.lower()  # parameter fill
+    assert "…" in svg  # long values are cut
+    bundle = view._repr_mimebundle_()
+    assert "image/svg+xml" in bundle
+
+
+def test_render_reports_missing_dot(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    view = node(1, name="nr_nodot").render()
+    with pytest.raises(RuntimeError, match="apt-get install graphviz"):
+        view.svg()
+    assert "not installed" in view._repr_mimebundle_()["text/plain"]
