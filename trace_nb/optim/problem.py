@@ -1,0 +1,219 @@
+"""The problem instance OptoPrime shows the LLM, built from the propagated subgraph.
+
+One walk (:func:`~trace_nb.graph.on_paths`) gives the nodes between the parameters and the
+outputs. Large graphs are fitted into a character budget: the variables, their
+constraints, the outputs and the feedback are always kept; operations are kept in order
+of their distance to the nearest variable or output, and the prompt says what was left out.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of
+from . import prompts
+
+VALUE_LIMIT = 2_000  # characters of one #Inputs/#Others value
+ARG_LIMIT = 60  # characters of a constant written inline in #Code
+
+
+@dataclass
+class ProblemInstance:
+    """The sections of one OptoPrime prompt, plus a note of what the budget left out."""
+
+    instruction: str
+    code: str
+    documentation: str
+    variables: str
+    constraints: str
+    inputs: str
+    others: str
+    outputs: str
+    feedback: str
+    omitted: str = ""
+    stats: dict = field(default_factory=dict)
+
+    def render(self) -> str:
+        parts = []
+        for name in prompts.SECTIONS:
+            body = getattr(self, name.lower())
+            if name == "Code" and self.omitted:
+                body = f"{body}\n({self.omitted})" if body else f"({self.omitted})"
+            parts.append(f"#{name}\n{body}")
+        return "\n\n".join(parts)
+
+
+def cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + f"… [{len(text) - limit + 1} more characters]"
+
+
+def type_name(n: Node) -> str:
+    if isinstance(n, ParameterNode) and n.is_code:
+        return "code"
+    if n.kind == "exception":
+        return type(n._data).__name__
+    return type(n._data).__name__
+
+
+def value_line(n: Node, limit: int | None = VALUE_LIMIT) -> str:
+    """``(type) name=value``; code parameters as ``(code) name:`` and their source."""
+    if isinstance(n, ParameterNode) and n.is_code:
+        return f"(code) {n.name}:\n{n._data}"
+    value = n.describe() if n.kind == "exception" else repr(n._data)
+    if limit is not None:
+        value = cut(value, limit)
+    return f"({type_name(n)}) {n.name}={value}"
+
+
+def code_line(n: MessageNode) -> str:
+    """``result = op(arg=name_or_constant, ...)`` for one operator node."""
+    op = n.op
+    names = op.arg_names
+    args = []
+    for i, a in enumerate(n.args):
+        label = names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}"
+        args.append(f"{label}={_arg_text(a)}")
+    for k, v in (n.kwargs or {}).items():
+        args.append(f"{k}={_arg_text(v)}")
+    # Dependencies that were not arguments (a trainable function's code, external reads).
+    given = {id(a) for a in n.args if isinstance(a, Node)}
+    given |= {id(v) for v in (n.kwargs or {}).values() if isinstance(v, Node)}
+    extra = [p for p in n._parents if id(p) not in given]
+    for p in extra:
+        args.append(f"{'code' if getattr(p, 'is_code', False) else 'uses'}={p.name}")
+    return f"{n.name} = {op.name}({', '.join(args)})"
+
+
+def _arg_text(a: Any) -> str:
+    return a.name if isinstance(a, Node) else cut(repr(a), ARG_LIMIT)
+
+
+def feedback_text(params: list[ParameterNode]) -> tuple[list[Node], str]:
+    """The outputs that sent feedback to ``params`` and the #Feedback section for them."""
+    outputs = outputs_of(params)
+    records = {}
+    for p in params:
+        for rec in p._feedback or ():
+            records.setdefault(id(rec.output), []).append(rec)
+    lines = []
+    for out in outputs:
+        seen = set()
+        texts = []
+        for rec in records.get(id(out), ()):
+            if id(rec) not in seen:
+                seen.add(id(rec))
+                texts.append(rec.describe())
+        text = "\n".join(texts)
+        lines.append(text if len(outputs) == 1 else f"{out.name}: {text}")
+    return outputs, "\n".join(lines)
+
+
+def build_problem(
+    params: list[ParameterNode],
+    budget: int | None = 30_000,
+    instruction: str = prompts.OPTOPRIME_INSTRUCTION,
+) -> ProblemInstance:
+    """The problem instance for ``params`` (which must have received feedback)."""
+    outputs, feedback = feedback_text(params)
+    if not outputs:
+        raise ValueError(
+            "none of the parameters has received feedback: run the code, then call "
+            "output.backward(feedback) (or give feedback in the panel) before asking for a step"
+        )
+    param_ids = {id(p) for p in params}
+    out_ids = {id(o) for o in outputs}
+    sub = on_paths(params, outputs)
+    in_sub = {id(n) for n in sub}
+    ops = [n for n in sub if isinstance(n, MessageNode)]
+
+    variables = "\n".join(value_line(p, None) for p in params)
+    constraints = "\n".join(f"{p.name}: {p.constraint}" for p in params if p.constraint)
+    out_text = "\n".join(value_line(o) for o in outputs)
+
+    fixed = len(instruction) + len(variables) + len(constraints) + len(out_text) + len(feedback)
+    chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub, param_ids)
+
+    code_lines, docs, inputs, others = [], {}, {}, []
+    for n in ops:
+        if id(n) not in chosen:
+            continue
+        code_lines.append(code_line(n))
+        docs.setdefault(n.op.name, n.op.doc())
+        for p in n._parents:
+            if id(p) not in in_sub and id(p) not in param_ids:
+                inputs.setdefault(id(p), value_line(p))
+        if id(n) not in out_ids:
+            others.append(value_line(n))
+    omitted = ""
+    if len(chosen) < len(ops):
+        omitted = (f"{len(ops) - len(chosen)} of {len(ops)} operations are not shown to fit the "
+                   f"prompt budget; shown are those nearest to the variables and outputs")
+    return ProblemInstance(
+        instruction=instruction,
+        code="\n".join(code_lines),
+        documentation="\n".join(docs.values()),
+        variables=variables,
+        constraints=constraints,
+        inputs="\n".join(inputs.values()),
+        others="\n".join(others),
+        outputs=out_text,
+        feedback=feedback,
+        omitted=omitted,
+        stats={"operations": len(ops), "shown": len(chosen), "outputs": len(outputs)},
+    )
+
+
+def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
+         budget: int | None, in_sub: set[int], param_ids: set[int]) -> set[int]:
+    """Ids of the operations to show: all of them, or the nearest ones that fit ``budget``."""
+    if budget is None:
+        return {id(n) for n in ops}
+    cost = {}
+    total = 0
+    for n in ops:
+        c = len(code_line(n)) + len(n.op.doc()) // 4 + 1
+        c += sum(len(value_line(p)) for p in n._parents
+                 if id(p) not in in_sub and id(p) not in param_ids)
+        c += len(value_line(n))
+        cost[id(n)] = c
+        total += c
+    if total <= budget:
+        return set(cost)
+    dist = _distances(ops, params, outputs, in_sub)
+    chosen: set[int] = set()
+    used = 0
+    for n in sorted(ops, key=lambda n: dist.get(id(n), 1 << 30)):
+        c = cost[id(n)]
+        if used + c > budget:
+            continue
+        chosen.add(id(n))
+        used += c
+    return chosen
+
+
+def _distances(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
+               in_sub: set[int]) -> dict[int, int]:
+    """Hops from the nearest parameter (forward) or output (backward), inside the subgraph."""
+    children: dict[int, list[Node]] = {}
+    for n in ops:
+        for p in n._parents:
+            if id(p) in in_sub:
+                children.setdefault(id(p), []).append(n)
+    dist: dict[int, int] = {}
+    queue = deque()
+    for s in list(params) + list(outputs):
+        dist[id(s)] = 0
+        queue.append(s)
+    while queue:
+        n = queue.popleft()
+        d = dist[id(n)] + 1
+        neighbours = children.get(id(n), []) + [p for p in n._parents if id(p) in in_sub]
+        for m in neighbours:
+            if id(m) not in dist:
+                dist[id(m)] = d
+                queue.append(m)
+    return dist

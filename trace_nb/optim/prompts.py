@@ -1,0 +1,62 @@
+"""Prompt text for the optimizers, kept as data in one place."""
+
+from __future__ import annotations
+
+SECTIONS = ("Instruction", "Code", "Documentation", "Variables", "Constraints", "Inputs",
+            "Others", "Outputs", "Feedback")
+
+OPTOPRIME_SYSTEM = """\
+You improve a program by changing the values of its variables.
+
+You are shown a problem in sections:
+#Instruction: what to do.
+#Code: the operations that ran, one per line, as `result = operation(argument=name, ...)`,
+in the order they ran. Each name refers to a value listed in another section.
+#Documentation: what each operation in #Code does.
+#Variables: the values you may change, written `(type) name=value`. Code variables are shown
+as their source code.
+#Constraints: rules each variable's value must follow.
+#Inputs: fixed values the code read; you cannot change them.
+#Others: intermediate values computed along the way.
+#Outputs: the values the code produced.
+#Feedback: what the user thinks of the outputs.
+
+Work out how the variables led to the outputs, then choose new values that answer the
+feedback. Answer with one JSON object and nothing else:
+{"reasoning": "<how the variables affect the outputs and what to change>",
+ "answer": "<leave empty unless the instruction asks a question>",
+ "suggestion": {"<variable name>": <new value>, ...}}
+Use the variable names exactly as written in #Variables. Only include variables you want to
+change. A new value must have the variable's type; for a code variable give the complete
+new source of the function, keeping its name and arguments."""
+
+OPTOPRIME_INSTRUCTION = (
+    "Change the values in #Variables to improve #Outputs according to #Feedback."
+)
+
+MEMORY_HEADER = (
+    "Earlier values of the variables and the feedback they received (oldest first):"
+)
+
+OPRO_SYSTEM = """\
+You optimize the values of some variables. You see the objective, the current values, and
+a history of earlier values with the feedback (and score, when there is one) they received.
+Propose new values that do better. Answer with one JSON object and nothing else:
+{"reasoning": "<what the history shows and what to try next>",
+ "suggestion": {"<variable name>": <new value>, ...}}
+Use the variable names exactly as given. A new value must have the variable's type."""
+
+OPRO_DEFAULT_OBJECTIVE = "Find values of the variables that get the best feedback."
+
+
+def reply_schema(names: list[str]) -> dict:
+    """JSON schema of the reply, for servers that can constrain their output to it."""
+    return {
+        "type": "object",
+        "properties": {
+            "reasoning": {"type": "string"},
+            "answer": {"type": "string"},
+            "suggestion": {"type": "object", "properties": {n: {} for n in names}},
+        },
+        "required": ["reasoning", "suggestion"],
+    }

@@ -1,0 +1,94 @@
+"""Proposals: one suggested change to one parameter, checked before anything is applied."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..graph import ParameterNode
+from .coerce import CoercionError, coerce_value
+from .parse import ParsedReply
+
+
+@dataclass(eq=False)
+class Proposal:
+    """A suggested new value for one parameter.
+
+    ``valid`` is False when the suggestion cannot be used (unknown name, wrong type, code
+    that does not parse...); ``reason`` then says why, and the proposal cannot be applied.
+    ``name`` is None for a problem with the whole reply (e.g. no JSON in it).
+    ``status`` moves from ``pending`` to ``approved``/``rejected``; ``decided_by`` is
+    ``human`` or ``auto``.
+    """
+
+    name: str | None
+    parameter: ParameterNode | None = field(repr=False)
+    old: Any
+    new: Any
+    reasoning: str = ""
+    raw: str = field(default="", repr=False)
+    valid: bool = True
+    reason: str | None = None
+    status: str = "pending"
+    decided_by: str | None = None
+    edited: bool = False
+
+    @property
+    def is_code(self) -> bool:
+        return bool(self.parameter is not None and self.parameter.is_code)
+
+    def diff(self) -> str:
+        """A unified diff of old -> new (text and code), or ``old -> new`` for other values."""
+        if isinstance(self.old, str) and isinstance(self.new, str):
+            lines = difflib.unified_diff(self.old.splitlines(), self.new.splitlines(),
+                                         "current", "proposed", lineterm="")
+            return "\n".join(lines)
+        return f"{_show(self.old)} -> {_show(self.new)}"
+
+    def revalidate(self, value: Any) -> Proposal:
+        """A copy of this proposal with ``value`` (a human edit), checked like any suggestion."""
+        if self.parameter is None:
+            raise ValueError("this proposal is not about a parameter and cannot be edited")
+        new = check(self.parameter, value, self.reasoning, self.raw)
+        new.edited = True
+        return new
+
+
+def _show(value: Any) -> str:
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") -> Proposal:
+    """Coerce ``value`` for ``param``; an invalid value gives a proposal with the reason."""
+    try:
+        new = coerce_value(param._data, value, is_code=param.is_code)
+    except CoercionError as e:
+        return Proposal(param.name, param, param._data, value, reasoning, raw, False, str(e))
+    if new == param._data and type(new) is type(param._data):
+        return Proposal(param.name, param, param._data, new, reasoning, raw, False,
+                        "the suggested value is the same as the current one")
+    return Proposal(param.name, param, param._data, new, reasoning, raw)
+
+
+def proposals_from_reply(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) -> list[Proposal]:
+    """Turn a parsed reply into proposals: one per suggested name, valid or not."""
+    out: list[Proposal] = []
+    if parsed.error and not parsed.suggestion:
+        out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False, parsed.error))
+    for name, value in parsed.suggestion.items():
+        out.append(check(params[name], value, parsed.reasoning, raw))
+    for name, value in parsed.unknown.items():
+        close = difflib.get_close_matches(str(name), list(params), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        out.append(Proposal(str(name), None, None, value, parsed.reasoning, raw, False,
+                            f"there is no variable named {name!r}{hint} "
+                            f"(variables: {', '.join(params)})"))
+    if not out:
+        out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False,
+                            "the reply suggests no changes"))
+    return out
