@@ -1,0 +1,1 @@
+"""The notebook side: the ``%%trace`` magic, sessions, and the review panel."""

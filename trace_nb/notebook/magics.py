@@ -1,0 +1,165 @@
+"""The IPython magics: ``%%trace``, ``%trace_feedback``, ``%trace_step``, ``%trace_writeback``.
+
+Thin on purpose: they parse arguments and delegate to :mod:`.session` and :mod:`.runner`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Integer, Unicode
+
+from . import session as sessions
+
+
+@dataclass
+class CellSpec:
+    """What ``%%trace`` was told about one cell (saved with the session)."""
+
+    source: str
+    params: list[str] = field(default_factory=list)
+    code: list[str] = field(default_factory=list)
+    feedback: str | None = None
+    optimizer: str = "OptoPrime"
+    model: str | None = None
+    memory: int = 0
+    llm_var: str | None = None
+    raise_errors: bool = False
+
+
+@magics_class
+class TraceMagics(Magics):
+    """Magics for tracing notebook code and optimizing its parameters.
+
+    Defaults can be set with ``%config``, e.g. ``%config TraceMagics.model = "gpt-4o-mini"``.
+    """
+
+    model = Unicode(None, allow_none=True, help="Default model for new sessions.").tag(config=True)
+    optimizer = Unicode("OptoPrime", help="Default optimizer: OptoPrime or OPRO.").tag(config=True)
+    memory = Integer(0, help="Default number of past steps OptoPrime remembers.").tag(config=True)
+
+    @magic_arguments()
+    @argument("--name", default="default", help="Session name (default: 'default').")
+    @argument("--param", action="append", default=[], metavar="NAME",
+              help="A variable assigned in the cell that the optimizer may change (repeatable).")
+    @argument("--code", action="append", default=[], metavar="FUNC",
+              help="A function (of this or an earlier cell) whose source the optimizer may rewrite.")
+    @argument("--feedback", default=None, metavar="FUNC",
+              help="Function of the output returning text, a score, or (score, text).")
+    @argument("--optimizer", default=None, help="OptoPrime (default) or OPRO.")
+    @argument("--model", default=None, help="Model name for the optimizer's LLM.")
+    @argument("--memory", type=int, default=None, help="Past steps OptoPrime remembers.")
+    @argument("--llm", default=None, metavar="VAR", help="Variable holding a trace_nb.LLM to use.")
+    @argument("--reset", action="store_true", help="Start over from the cell's values.")
+    @argument("--raise", dest="raise_errors", action="store_true",
+              help="Re-raise an exception from the traced code instead of recording it.")
+    @argument("--no-panel", dest="no_panel", action="store_true",
+              help="Show a static summary instead of the review panel.")
+    @cell_magic
+    def trace(self, line: str, cell: str) -> Any:
+        """Trace this cell and register its trainable parameters.
+
+        Example::
+
+            %%trace --name qa --param system_prompt --code postprocess --feedback grade
+            system_prompt = "Answer in one word."
+            answer = postprocess(ask(system_prompt, question))
+            answer
+
+        The cell's last expression is the output. On re-runs, parameters keep their
+        approved values (``--reset`` starts over). Shows the review panel; the session is
+        ``trace_nb.session(NAME)``.
+        """
+        __tracebackhide__ = True
+        from .runner import prepare, run_cell
+
+        args = parse_argstring(self.trace, line)
+        spec = CellSpec(
+            source=cell, params=list(args.param), code=list(args.code), feedback=args.feedback,
+            optimizer=args.optimizer or self.optimizer, model=args.model or self.model,
+            memory=args.memory if args.memory is not None else self.memory,
+            llm_var=args.llm, raise_errors=args.raise_errors,
+        )
+        compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
+        s = sessions._SESSIONS.get(args.name) or sessions.TraceSession(args.name)
+        if args.reset:
+            s.reset()
+        if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code):
+            s._optimizer = None  # different parameters: a new optimizer
+        s.spec, s.shell = spec, self.shell
+        s.runner = lambda: run_cell(self.shell, s, compiled)
+        s.runner()
+        if args.no_panel:
+            from .summary import Summary
+
+            return Summary(s)
+        return s.panel
+
+    @magic_arguments()
+    @argument("--name", default="default")
+    @argument("--score", type=float, default=None)
+    @argument("text", nargs="*")
+    @line_magic
+    def trace_feedback(self, line: str) -> None:
+        """Give feedback on a session's last output: ``%trace_feedback [--name N] [--score S] "text"``."""
+        args = parse_argstring(self.trace_feedback, line)
+        text = " ".join(_unquote(t) for t in args.text) or None
+        _get(args.name).feedback(text, args.score)
+
+    @magic_arguments()
+    @argument("--name", default="default")
+    @argument("--auto", action="store_true", help="Approve every valid proposal at once.")
+    @line_magic
+    def trace_step(self, line: str) -> Any:
+        """Ask the optimizer for proposals: ``%trace_step [--name N] [--auto]``; shows the panel."""
+        args = parse_argstring(self.trace_step, line)
+        s = _get(args.name)
+        s.step(auto_approve=args.auto)
+        return s.panel
+
+    @line_magic
+    def trace_writeback(self, line: str) -> None:
+        """Put a copy of the cell with the current values in as the next cell: ``%trace_writeback [NAME]``."""
+        name = line.strip() or "default"
+        s = _get(name)
+        header = "%%trace " + _magic_line(s)
+        self.shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+
+
+def _get(name: str) -> sessions.TraceSession:
+    try:
+        return sessions.session(name)
+    except KeyError as e:
+        raise UsageError(str(e.args[0])) from None
+
+
+def _unquote(text: str) -> str:
+    try:
+        parts = shlex.split(text)
+        return " ".join(parts)
+    except ValueError:
+        return text
+
+
+def _magic_line(s: sessions.TraceSession) -> str:
+    spec = s.spec
+    parts = [f"--name {s.name}"] + [f"--param {p}" for p in spec.params] + [f"--code {c}" for c in spec.code]
+    if spec.feedback:
+        parts.append(f"--feedback {spec.feedback}")
+    return " ".join(parts)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    from .tracer import param
+
+    ipython.register_magics(TraceMagics)
+    ipython.user_ns.setdefault("param", param)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    ipython.magics_manager.registry.pop("TraceMagics", None)

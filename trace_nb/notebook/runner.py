@@ -1,0 +1,151 @@
+"""Run a ``%%trace`` cell the way IPython's ``%%time`` runs code.
+
+Transform, parse, rewrite, compile, then ``exec`` in the user's namespace: names the cell
+defines land there, errors propagate, and tracebacks point at the user's lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import numbers
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..graph import ExecutionError, Node
+from ..graph.bundle import make_exception_node
+from ..graph.ops import Op
+from .tracer import CellTracer, current
+from .transform import RUNTIME, rewrite, scan
+
+_CELL_OP = Op("cell", "the traced cell's own code (not inside a function).", (), base_name="cell")
+
+
+@dataclass
+class CompiledCell:
+    body: Any
+    last: Any
+    filename: str
+
+
+def prepare(shell: Any, spec: Any) -> CompiledCell:
+    """Check the magic's arguments against the cell and compile it; UsageError on misuse."""
+    __tracebackhide__ = True
+    source = shell.transform_cell(spec.source)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as e:
+        raise UsageError(f"the cell does not parse: {e.msg} (line {e.lineno})") from None
+    info = scan(tree)
+    for name in spec.params:
+        if not name.isidentifier():
+            raise UsageError(f"--param {name!r} is not a valid Python name")
+        if name not in info.assigned:
+            raise UsageError(
+                f"--param {name}: the cell never assigns {name!r}. Write `{name} = <initial value>` "
+                f"in the cell, or use `{name} = param(<value>)`.")
+    ns = shell.user_ns
+    for name in spec.code:
+        if name in info.functions:
+            continue
+        obj = ns.get(name)
+        if obj is None:
+            raise UsageError(f"--code {name}: no function {name!r} is defined in this cell or the "
+                             "notebook; define it with `def` first")
+        if not inspect.isfunction(obj):
+            raise UsageError(f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
+                             "defined with `def`")
+    if spec.feedback and spec.feedback not in info.functions:
+        fb = ns.get(spec.feedback)
+        if not callable(fb):
+            raise UsageError(f"--feedback {spec.feedback}: no function of that name; define "
+                             f"`def {spec.feedback}(output): return 'text' or score or (score, text)`")
+    tree, last = rewrite(tree, set(spec.params))
+    # Register the cell text so tracebacks and inspect.getsource can read its lines.
+    filename = shell.compile.cache(source, shell.execution_count)
+    body = compile(tree, filename, "exec")
+    last_code = compile(last, filename, "eval") if last is not None else None
+    return CompiledCell(body, last_code, filename)
+
+
+def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
+    """Execute ``cell`` for ``session``: record the output, exception and feedback."""
+    __tracebackhide__ = True
+    spec = session.spec
+    tracer = CellTracer(session, shell.user_module.__name__)
+    ns = shell.user_ns
+    ns[RUNTIME] = tracer
+    for p in session.parameter_nodes:
+        p.zero_feedback()  # the previous run's graph can now be freed
+    token = current.set(tracer)
+    value, exception = None, None
+    try:
+        exec(cell.body, ns)
+        if cell.last is not None:
+            value = eval(cell.last, ns)
+    except ExecutionError as e:
+        if spec.raise_errors:
+            raise
+        exception = e.exception_node
+        _add_cell_line(exception, e, cell.filename)
+    except Exception as e:
+        if spec.raise_errors:
+            raise
+        exception = make_exception_node(e, _CELL_OP, (), (), {cell.filename})
+    finally:
+        current.reset(token)
+    session.cell_values = dict(tracer.cell_values)
+    _sync_namespace(session, ns)
+    session._record_run(value, exception)
+    if exception is not None:
+        # The error is the feedback: it reaches the parameters the failing call used.
+        session.feedback(session.default_feedback())
+        return
+    if spec.feedback:
+        fn = ns[spec.feedback]
+        text, score = split_feedback(fn(session.output_value), spec.feedback)
+        if session.output_node is not None:
+            session.feedback(text, score)
+        elif session.rows:
+            session.rows[-1].update(feedback=text, score=score)
+
+
+def _sync_namespace(session: Any, ns: dict) -> None:
+    # After a run the notebook sees the approved code of each --code function.
+    for name, b in session._code.items():
+        ns[name] = b.function
+
+
+def _add_cell_line(node: Any, error: BaseException, filename: str) -> None:
+    """Also note which line of the cell made the failing call."""
+    for fr in reversed(traceback.extract_tb(error.__traceback__)):
+        if fr.filename == filename:
+            node.info["cell_line"] = fr.line
+            node.info["cell_lineno"] = fr.lineno
+            return
+
+
+def split_feedback(result: Any, name: str = "feedback") -> tuple[str | None, float | None]:
+    """Normalize a feedback function's result: text, a score, (score, text) or (text, score)."""
+    if isinstance(result, Node):
+        result = result._data
+    if isinstance(result, str):
+        return result, None
+    if isinstance(result, bool):
+        return None, float(result)
+    if isinstance(result, numbers.Real):
+        return None, float(result)
+    if isinstance(result, dict):
+        return result.get("feedback") or result.get("text"), result.get("score")
+    if isinstance(result, tuple) and len(result) == 2:
+        a, b = result
+        if isinstance(a, numbers.Real) and isinstance(b, str):
+            return b, float(a)
+        if isinstance(a, str) and isinstance(b, numbers.Real):
+            return a, float(b)
+    raise TypeError(
+        f"--feedback {name} returned {type(result).__name__}: {result!r:.80}; return text, a "
+        "number (score), or a (score, text) pair")

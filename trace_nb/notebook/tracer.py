@@ -1,0 +1,130 @@
+"""The runtime a rewritten ``%%trace`` cell calls into (``__trace_nb__`` in its namespace).
+
+``call`` decides what a call becomes: a plain call when no argument is traced; an operator
+node for a function defined in the notebook (its docstring documents it); the session's
+trainable version for a ``--code`` function; an opaque operator node for library calls.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..graph import BundledFunction, ExecutionError, Node, ParameterNode
+from ..graph.bundle import make_exception_node
+from ..graph.names import sanitize
+from ..graph.ops import Op, TracedMethod, apply
+
+if TYPE_CHECKING:
+    from .session import TraceSession
+
+current: contextvars.ContextVar[CellTracer | None] = contextvars.ContextVar("trace_nb_cell", default=None)
+
+
+class CellTracer:
+    """Turns the calls of one cell run into trace nodes, on behalf of a session."""
+
+    def __init__(self, session: TraceSession, user_module: str = "__main__"):
+        self.session = session
+        self.user_module = user_module
+        self._bundles: dict[int, tuple[Callable, BundledFunction]] = {}
+        self._library_ops: dict[int, tuple[Callable, Op]] = {}
+        self.cell_values: dict[str, Any] = {}
+
+    # -- parameters -------------------------------------------------------------------
+    def param(self, name: str, value: Any, description: str | None = None,
+              constraint: str | None = None) -> ParameterNode:
+        """The session's parameter ``name``; created from ``value`` on the first run."""
+        if isinstance(value, Node):
+            value = value._data
+        self.cell_values[name] = value
+        return self.session._parameter(name, value, description, constraint)
+
+    # -- calls ------------------------------------------------------------------------
+    def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param:
+            return func(*args, **kwargs)
+        if not (any(isinstance(a, Node) for a in args)
+                or any(isinstance(v, Node) for v in kwargs.values())):
+            return func(*args, **kwargs)
+        code = self.session._code_bundle(func)
+        if code is not None:
+            return code(*args, **kwargs)
+        if self._is_notebook_function(func):
+            return self._bundle(func)(*args, **kwargs)
+        return self._library_call(func, args, kwargs)
+
+    def fstring(self, *pieces: Any) -> Any:
+        """An f-string; traced as a ``format`` operator when a value in it is traced."""
+        template, values = [], []
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                value, conversion, spec = piece
+                conv = {115: "!s", 114: "!r", 97: "!a"}.get(conversion, "")
+                template.append("{" + conv + (":" + spec if spec else "") + "}")
+                values.append(value)
+            else:
+                template.append(piece.replace("{", "{{").replace("}", "}}"))
+        text = "".join(template)
+        if not any(isinstance(v, Node) for v in values):
+            return text.format(*values)
+        op = Op("format", "str.format(template, *values): fill the template's {} fields.",
+                ("template",), base_name="format")
+        return apply(op, lambda t, *v: t.format(*v), (text, *values))
+
+    def _is_notebook_function(self, func: Any) -> bool:
+        return inspect.isfunction(func) and func.__module__ == self.user_module
+
+    def _bundle(self, func: Callable) -> BundledFunction:
+        cached = self._bundles.get(id(func))
+        if cached is None or cached[0] is not func:
+            cached = (func, BundledFunction(func, allow_external_dependencies=True))
+            self._bundles[id(func)] = cached
+        return cached[1]
+
+    def _library_call(self, func: Any, args: tuple, kwargs: dict) -> Node:
+        cached = self._library_ops.get(id(func))
+        if cached is None or cached[0] is not func:
+            name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+            module = getattr(func, "__module__", None) or ""
+            full = f"{module}.{name}" if module and module != "builtins" else name
+            doc = (inspect.getdoc(func) or "").strip().splitlines()
+            summary = doc[0] if doc else "no documentation"
+            op = Op(name, f"library call {full}: {summary}", _arg_names(func),
+                    base_name=sanitize(name.split(".")[-1]))
+            cached = (func, op)
+            self._library_ops[id(func)] = cached
+        op = cached[1]
+        try:
+            return apply(op, func, args, kwargs or None)
+        except Exception as exc:
+            parents = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Node))
+            node = make_exception_node(exc, op, args, parents, set())
+            raise ExecutionError(node).with_traceback(exc.__traceback__) from exc
+
+
+def _arg_names(func: Any) -> tuple[str, ...]:
+    try:
+        return tuple(p for p in inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def param(value: Any, name: str | None = None, description: str | None = None,
+          constraint: str | None = None) -> ParameterNode:
+    """Mark ``value`` as a trainable parameter.
+
+    Inside a ``%%trace`` cell the parameter belongs to the cell's session, so re-running
+    the cell keeps its approved value (``x = param(3.0)`` is named ``x``). Outside a cell
+    it simply makes a :class:`~trace_nb.graph.ParameterNode`.
+    """
+    tracer = current.get()
+    if tracer is None:
+        from ..graph import node
+
+        return node(value, name=name, trainable=True, description=description, constraint=constraint)
+    if name is None:
+        raise ValueError("param() inside %%trace needs a name: write `x = param(...)` or param(..., name='x')")
+    return tracer.param(name, value, description, constraint)

@@ -1,0 +1,119 @@
+"""Rewrite a ``%%trace`` cell so that running it records a trace.
+
+The rewrite is small and keeps every line number, so tracebacks point at the user's lines:
+
+* ``x = <expr>`` for a ``--param x`` becomes ``x = __trace_nb__.param("x", <expr>)``;
+* ``x = param(<value>)`` gets ``name="x"`` when no name is given;
+* every call ``f(a, b=c)`` becomes ``__trace_nb__.call(f, a, b=c)``, which records an operator
+  node when an argument is traced and otherwise just calls ``f``;
+* f-strings with traced values become ``__trace_nb__.fstring(...)``.
+
+Function and class bodies are left alone: they run on plain values, as operators.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+RUNTIME = "__trace_nb__"
+
+
+@dataclass
+class CellInfo:
+    """What the cell defines at top level, for checking the magic's arguments."""
+
+    assigned: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
+
+
+def scan(tree: ast.Module) -> CellInfo:
+    info = CellInfo()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+            info.functions.add(stmt.name)
+            continue
+        if isinstance(stmt, ast.ClassDef):
+            continue
+        for node in ast.walk(stmt):  # also assignments inside top-level for/if/with
+            if isinstance(node, ast.Assign):
+                info.assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+                info.assigned.add(node.target.id)
+    return info
+
+
+def _rt(attr: str) -> ast.Attribute:
+    return ast.Attribute(value=ast.Name(id=RUNTIME, ctx=ast.Load()), attr=attr, ctx=ast.Load())
+
+
+class _Rewriter(ast.NodeTransformer):
+    def __init__(self, params: set[str]):
+        self.params = params
+
+    # Bodies of definitions run on plain values: do not descend.
+    def visit_FunctionDef(self, node):  # noqa: N802
+        node.decorator_list = [self.visit(d) for d in node.decorator_list]
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef  # noqa: N815
+
+    def visit_ClassDef(self, node):  # noqa: N802
+        return node
+
+    def visit_Lambda(self, node):  # noqa: N802
+        return node
+
+    def visit_Assign(self, node):  # noqa: N802
+        node.value = self.visit(node.value)
+        target = node.targets[0] if len(node.targets) == 1 else None
+        if isinstance(target, ast.Name):
+            if target.id in self.params:
+                node.value = ast.copy_location(
+                    ast.Call(func=_rt("param"), args=[ast.Constant(target.id), node.value],
+                             keywords=[]), node.value)
+            elif _is_param_call(node.value) and not any(k.arg == "name" for k in node.value.keywords):
+                # ``x = param(3.0)`` is named after its variable.
+                node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
+        return node
+
+    def visit_Call(self, node):  # noqa: N802
+        self.generic_visit(node)
+        return ast.copy_location(
+            ast.Call(func=_rt("call"), args=[node.func, *node.args], keywords=node.keywords), node)
+
+    def visit_JoinedStr(self, node):  # noqa: N802
+        pieces: list[ast.expr] = []
+        for part in node.values:
+            if isinstance(part, ast.FormattedValue):
+                spec = part.format_spec
+                if spec is not None and not all(isinstance(v, ast.Constant) for v in spec.values):
+                    return node  # dynamic format specs: leave the f-string as Python wrote it
+                spec_text = "".join(v.value for v in spec.values) if spec is not None else ""
+                pieces.append(ast.Tuple(elts=[self.visit(part.value), ast.Constant(part.conversion),
+                                              ast.Constant(spec_text)], ctx=ast.Load()))
+            else:
+                pieces.append(part)
+        return ast.copy_location(ast.Call(func=_rt("fstring"), args=pieces, keywords=[]), node)
+
+
+def _is_param_call(value: ast.expr) -> bool:
+    # After visit_Call the user's ``param(...)`` reads ``__trace_nb__.call(param, ...)``.
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            and value.func.attr == "call" and value.args
+            and isinstance(value.args[0], ast.Name) and value.args[0].id == "param")
+
+
+def rewrite(tree: ast.Module, params: set[str]) -> tuple[ast.Module, ast.expr | None]:
+    """Rewrite ``tree`` in place; split off the last expression (the cell's output)."""
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = tree.body.pop().value
+    rw = _Rewriter(params)
+    tree = rw.visit(tree)
+    if last is not None:
+        last = rw.visit(last)
+    ast.fix_missing_locations(tree)
+    if last is not None:
+        last = ast.fix_missing_locations(ast.Expression(last))
+    return tree, last
