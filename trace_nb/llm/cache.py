@@ -197,6 +197,9 @@ class ResponseCache:
             except (sqlite3.Error, OSError) as exc:
                 warnings.warn(f"trace_nb LLM cache {self.path} not writable: {exc}", stacklevel=3)
 
+    def __bool__(self) -> bool:
+        return True  # an empty cache is still a cache (``__len__`` would say False)
+
     def __len__(self) -> int:
         with self._lock:
             conn = self._connect(create=False)

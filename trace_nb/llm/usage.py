@@ -92,7 +92,10 @@ class UsageTotals:
     completion_tokens: int = 0
     cost: float = 0.0
     records: list[CallUsage] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Not a dataclass field, so dataclasses.asdict()/replace() still work.
+        self._lock = threading.Lock()
 
     def add(self, record: CallUsage) -> None:
         """Add one call's usage to the totals (thread-safe)."""

@@ -1,0 +1,27 @@
+"""LLM access for trace_nb: one chat client with retries, caching and cost accounting.
+
+``import trace_nb.llm`` is cheap: the ``openai`` package is only imported
+when the first chat call is made.
+
+Examples
+--------
+>>> from trace_nb.llm import LLM
+>>> llm = LLM(model="gpt-4o-mini")            # key from OPENAI_API_KEY  # doctest: +SKIP
+>>> llm.chat([{"role": "user", "content": "Say hi as JSON"}]).text  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .client import LLM, ChatReply
+from .errors import LLMConfigError, LLMError
+from .usage import DEFAULT_PRICES, CallUsage, UsageTotals
+
+__all__ = [
+    "LLM",
+    "ChatReply",
+    "CallUsage",
+    "UsageTotals",
+    "LLMError",
+    "LLMConfigError",
+    "DEFAULT_PRICES",
+]

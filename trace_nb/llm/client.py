@@ -1,0 +1,345 @@
+"""The :class:`LLM` chat client: config, retries, JSON-mode fallback, caching.
+
+Wraps the official ``openai`` client (imported lazily on the first call so
+``import trace_nb.llm`` stays cheap) against OpenAI or any OpenAI-compatible
+server (Ollama, vLLM, llama.cpp, LM Studio). The SDK's own retries are
+disabled: we retry ourselves so that every failure mode (rate limits, 5xx,
+timeouts, dropped or garbled bodies) ends in one :class:`LLMError` that says
+what happened, how often we tried, and where, without ever showing the key.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .cache import CachedReply, ResponseCache, cache_key, resolve_cache
+from .errors import LLMConfigError, LLMError, scrub_secret
+from .usage import CallUsage, UsageTotals, compute_cost, merge_prices
+from .wire import (
+    JSON_MODES,
+    MalformedBody,
+    error_detail,
+    mentions_response_format,
+    mode_ladder,
+    parse_completion,
+    request_kwargs,
+    retry_after,
+)
+
+__all__ = ["LLM", "ChatReply", "JSON_MODES"]
+
+log = logging.getLogger("trace_nb.llm")
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+_PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key but the SDK demands one
+
+_HOW_TO_CONFIGURE = (
+    "Configure it in one of these ways:\n"
+    "  * LLM(model='gpt-4o-mini', api_key='sk-...')\n"
+    "  * environment variables TRACE_NB_MODEL=gpt-4o-mini and OPENAI_API_KEY=sk-...\n"
+    "  * a local OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio) needs no key:\n"
+    "    LLM(model='llama3.1', base_url='http://localhost:11434/v1') "
+    "or env OPENAI_BASE_URL=http://localhost:11434/v1"
+)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """Result of :meth:`LLM.chat`.
+
+    Attributes
+    ----------
+    text
+        The assistant message content.
+    model
+        Model name the server reported (or the requested one when absent).
+    usage
+        Token, latency and cost accounting of this call.
+    json_mode
+        Output mode actually used: ``"json_schema"``, ``"json_object_schema"``,
+        ``"json_object"`` or ``"none"``.
+    cached
+        True when the reply came from the response cache.
+    """
+
+    text: str
+    model: str
+    usage: CallUsage
+    json_mode: str
+    cached: bool
+
+
+class _Secret:
+    """Holds the API key so that ``vars(llm)`` or a debugger never shows it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class LLM:
+    """Chat client for OpenAI and OpenAI-compatible servers.
+
+    Parameters
+    ----------
+    model, api_key, base_url
+        Fall back to env ``TRACE_NB_MODEL``, ``OPENAI_API_KEY`` and
+        ``OPENAI_BASE_URL``. With a ``base_url`` no key is required.
+    timeout
+        Seconds per HTTP attempt.
+    max_retries
+        Retries after the first attempt on 429, 5xx, timeouts, connection
+        errors and malformed bodies; other 4xx fail at once.
+    backoff
+        Base delay: retry ``n`` (from 0) sleeps ``backoff * 2**n`` seconds,
+        or the server's ``Retry-After`` (capped at 10 s) when given.
+    cache
+        ``True`` (default location), ``False``, or a path to an SQLite file.
+    prices
+        ``{model: (usd_in_per_1M, usd_out_per_1M)}`` merged over
+        :data:`~trace_nb.llm.usage.DEFAULT_PRICES`.
+    temperature, seed, max_tokens
+        Sampling defaults; ``chat`` may override temperature and max_tokens.
+    json_mode
+        ``"auto"`` finds the best mode the server accepts and remembers it;
+        or force one of ``"json_schema"``, ``"json_object_schema"``,
+        ``"json_object"``, ``"none"`` (plain text).
+
+    Raises
+    ------
+    LLMConfigError
+        When no model is given, or neither a key nor a base URL.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        cache: bool | str | os.PathLike[str] = True,
+        prices: dict[str, tuple[float, float]] | None = None,
+        temperature: float = 0.0,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        json_mode: str = "auto",
+    ) -> None:
+        model = model or os.environ.get("TRACE_NB_MODEL")
+        api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not model:
+            raise LLMConfigError("No model set for trace_nb.llm.LLM.\n" + _HOW_TO_CONFIGURE)
+        if not api_key and not base_url:
+            raise LLMConfigError(
+                f"No API key or base URL set for trace_nb.llm.LLM (model {model!r}).\n"
+                + _HOW_TO_CONFIGURE
+            )
+        if json_mode != "auto" and json_mode not in JSON_MODES:
+            raise LLMConfigError(f"json_mode must be 'auto' or one of {JSON_MODES}, got {json_mode!r}")
+        if max_retries < 0:
+            raise LLMConfigError(f"max_retries must be >= 0, got {max_retries}")
+        self.model = str(model)
+        self.base_url = str(base_url or OPENAI_BASE_URL).rstrip("/")
+        self._key = _Secret(api_key or _PLACEHOLDER_KEY)
+        self.timeout = float(timeout)
+        self.max_retries = int(max_retries)
+        self.backoff = float(backoff)
+        self.temperature = temperature
+        self.seed = seed
+        self.max_tokens = max_tokens
+        self.json_mode = json_mode
+        self.prices = merge_prices(prices)
+        self._cache: ResponseCache | None = resolve_cache(cache)
+        self._usage = UsageTotals()
+        self._learned: dict[bool, int] = {}  # has_schema -> index into the mode ladder
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    # -- introspection (never shows the key) ---------------------------------
+    def __repr__(self) -> str:
+        path = str(self._cache.path) if self._cache is not None else None
+        return f"LLM(model={self.model!r}, base_url={self.base_url!r}, cache={path!r})"
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Running, thread-safe usage totals of this client."""
+        return self._usage
+
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache, or ``None`` when caching is off."""
+        return self._cache
+
+    def describe(self) -> dict[str, Any]:
+        """Configuration summary safe to print or log (no API key)."""
+        in_use = {
+            name: (mode_ladder(self.base_url, self.json_mode, has)[self._learned[has]]
+                   if has in self._learned else None)
+            for name, has in (("with_schema", True), ("without_schema", False))
+        }
+        return {
+            "model": self.model,
+            "base_url": self.base_url,
+            "cache_path": str(self._cache.path) if self._cache is not None else None,
+            "json_mode": self.json_mode,
+            "json_mode_in_use": in_use,
+            "timeout": self.timeout,
+            "max_retries": self.max_retries,
+            "temperature": self.temperature,
+            "seed": self.seed,
+            "max_tokens": self.max_tokens,
+            "api_key_set": self._key.value != _PLACEHOLDER_KEY,
+        }
+
+    # -- public call ---------------------------------------------------------
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> ChatReply:
+        """Send ``messages`` and return the assistant's reply.
+
+        Parameters
+        ----------
+        messages
+            OpenAI chat messages (``{"role": ..., "content": ...}``).
+        json_schema
+            JSON Schema the reply should follow; selects the JSON mode ladder.
+        max_tokens, temperature
+            Per-call overrides of the constructor defaults.
+
+        Raises
+        ------
+        LLMError
+            When the server keeps failing or rejects the request.
+        """
+        start = time.perf_counter()
+        temperature = self.temperature if temperature is None else temperature
+        max_tokens = self.max_tokens if max_tokens is None else max_tokens
+        key = None
+        if self._cache is not None:
+            key = cache_key(base_url=self.base_url, model=self.model, messages=messages,
+                            temperature=temperature, seed=self.seed, max_tokens=max_tokens,
+                            json_schema=json_schema)
+            hit = self._cache.get(key)
+            if hit is not None:
+                return self._finish(hit, start, cached=True)
+        client = self._openai()
+        start = time.perf_counter()  # latency excludes the one-off SDK import
+        text, model, p_tok, c_tok, mode = self._request(
+            client, messages, json_schema, temperature, max_tokens)
+        stored = CachedReply(text, model, p_tok, c_tok, mode)
+        if self._cache is not None and key is not None:
+            self._cache.put(key, stored)
+        return self._finish(stored, start, cached=False)
+
+    def close(self) -> None:
+        """Close HTTP connections and the cache file."""
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+        if self._cache is not None:
+            self._cache.close()
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------
+    def _finish(self, reply: CachedReply, start: float, *, cached: bool) -> ChatReply:
+        cost, known = compute_cost([self.model, reply.model], reply.prompt_tokens,
+                                   reply.completion_tokens, self.prices)
+        usage = CallUsage(
+            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
+            latency_s=time.perf_counter() - start, cost=0.0 if cached else cost,
+            cost_known=known, cached=cached, model=reply.model,
+        )
+        self._usage.add(usage)
+        return ChatReply(reply.text, reply.model, usage, reply.json_mode, cached)
+
+    def _openai(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                try:
+                    import openai
+                except ImportError as exc:
+                    raise LLMConfigError("trace_nb.llm needs the openai package: "
+                                         "pip install 'openai>=1.30'") from exc
+                self._client = openai.OpenAI(api_key=self._key.value, base_url=self.base_url,
+                                             timeout=self.timeout, max_retries=0)
+            return self._client
+
+    def _fail(self, what: str, attempts: int, status: int | None) -> LLMError:
+        message = scrub_secret(
+            f"LLM call to {self.base_url} (model {self.model!r}) failed after "
+            f"{attempts} attempt{'s' if attempts != 1 else ''}: {what}", self._key.value)
+        log.debug("%s", message)
+        return LLMError(message, attempts=attempts, status=status,
+                        base_url=self.base_url, model=self.model)
+
+    def _request(self, client: Any, messages: list[dict[str, Any]],
+                 schema: dict[str, Any] | None, temperature: float | None,
+                 max_tokens: int | None) -> tuple[str, str, int, int, str]:
+        """One logical call: JSON-mode fallback on rejection, retries on transient errors."""
+        import openai
+
+        has_schema = schema is not None
+        ladder = mode_ladder(self.base_url, self.json_mode, has_schema)
+        rung = min(self._learned.get(has_schema, 0), len(ladder) - 1)
+        attempts = retries = 0
+        while True:
+            mode = ladder[rung]
+            attempts += 1
+            status: int | None = None
+            delay = self.backoff * 2**retries
+            try:
+                raw = client.chat.completions.with_raw_response.create(**request_kwargs(
+                    self.model, messages, mode=mode, schema=schema, temperature=temperature,
+                    seed=self.seed, max_tokens=max_tokens))
+                result = parse_completion(raw.text, self.model)
+                self._learned[has_schema] = rung
+                return (*result, mode)
+            except openai.APIStatusError as exc:
+                status = exc.status_code
+                detail = scrub_secret(error_detail(exc), self._key.value)
+                what = f"HTTP {status}: {detail}"
+                mentions = mentions_response_format(f"{detail} {exc.body}")
+                rejected = status in (400, 422) or (status == 500 and mentions)
+                if mode != "none" and rejected and rung + 1 < len(ladder):
+                    log.info("server rejected response_format %s (%s); trying %s",
+                             mode, what, ladder[rung + 1])
+                    rung += 1
+                    continue
+                if status != 429 and status < 500:
+                    raise self._fail(what, attempts, status) from None
+                delay = retry_after(exc.response.headers) or delay
+            except openai.APITimeoutError:
+                what = f"timed out after {self.timeout:g} s"
+            except openai.APIConnectionError as exc:
+                cause = exc.__cause__
+                what = f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause})"
+            except MalformedBody as exc:
+                what = f"malformed response: {exc}"
+            if retries >= self.max_retries:
+                raise self._fail(what, attempts, status) from None
+            log.info("LLM attempt %d failed (%s); retrying in %.2f s", attempts, what, delay)
+            time.sleep(delay)
+            retries += 1
