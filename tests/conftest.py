@@ -1,0 +1,22 @@
+"""Shared fixtures: a loopback OpenAI-compatible server and an LLM pointed at it."""
+
+from __future__ import annotations
+
+import pytest
+
+from trace_nb.llm import LLM
+from trace_nb.testing import FakeOpenAIServer
+
+
+@pytest.fixture
+def fake_server():
+    """A FakeOpenAIServer with no scripted replies yet (set ``srv.replies`` or pass a list)."""
+    with FakeOpenAIServer(replies=[]) as srv:
+        yield srv
+
+
+def make_llm(srv: FakeOpenAIServer, **kwargs) -> LLM:
+    """An LLM that talks to ``srv`` over real HTTP, without cache, with fast retries."""
+    kwargs.setdefault("cache", False)
+    kwargs.setdefault("backoff", 0.01)
+    return LLM(model="fake-model", base_url=srv.base_url, api_key="test-key", **kwargs)
