@@ -87,8 +87,8 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         if cell.last is not None:
             value = eval(cell.last, ns)
     except ExecutionError as e:
-        if spec.raise_errors:
-            raise
+        if spec.raise_errors:  # the user's own exception, not our wrapper
+            raise (e.__cause__ or e) from None
         exception = e.exception_node
         _add_cell_line(exception, e, cell.filename)
     except Exception as e:

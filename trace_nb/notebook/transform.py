@@ -68,13 +68,14 @@ class _Rewriter(ast.NodeTransformer):
         node.value = self.visit(node.value)
         target = node.targets[0] if len(node.targets) == 1 else None
         if isinstance(target, ast.Name):
-            if target.id in self.params:
+            if _is_param_call(node.value):
+                # ``x = param(3.0)`` is named after its variable.
+                if not any(k.arg == "name" for k in node.value.keywords):
+                    node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
+            elif target.id in self.params:
                 node.value = ast.copy_location(
                     ast.Call(func=_rt("param"), args=[ast.Constant(target.id), node.value],
                              keywords=[]), node.value)
-            elif _is_param_call(node.value) and not any(k.arg == "name" for k in node.value.keywords):
-                # ``x = param(3.0)`` is named after its variable.
-                node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
         return node
 
     def visit_Call(self, node):  # noqa: N802

@@ -138,9 +138,14 @@ def build_problem(
     chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub, param_ids)
 
     code_lines, docs, inputs, others = [], {}, {}, []
+    skipped = 0
     for n in ops:
         if id(n) not in chosen:
+            skipped += 1
             continue
+        if skipped:  # mark where operations were left out
+            code_lines.append(f"# ... {skipped} operations not shown ...")
+            skipped = 0
         code_lines.append(code_line(n))
         docs.setdefault(n.op.name, n.op.doc())
         for p in n._parents:
@@ -148,6 +153,8 @@ def build_problem(
                 inputs.setdefault(id(p), value_line(p))
         if id(n) not in out_ids:
             others.append(value_line(n))
+    if skipped:
+        code_lines.append(f"# ... {skipped} operations not shown ...")
     omitted = ""
     if len(chosen) < len(ops):
         omitted = (f"{len(ops) - len(chosen)} of {len(ops)} operations are not shown to fit the "

@@ -1,0 +1,293 @@
+"""%%trace and friends in a real InteractiveShell, with LLM calls to a loopback server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import make_llm
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import start_ipython
+
+import trace_nb
+from trace_nb.notebook import session as sessions
+from trace_nb.testing import FakeOpenAIServer
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = start_ipython()
+    shell.extension_manager.load_extension("trace_nb")
+    shell.run_cell(textwrap.dedent('''
+        def ask(prompt, question):
+            """Pretend model: answers with the prompt's style."""
+            return f"{prompt} -> {question}"
+
+        def shout(text):
+            return text.upper()
+        '''))
+    return shell
+
+
+@pytest.fixture
+def server():
+    with FakeOpenAIServer(replies=[]) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        yield srv
+    sessions.set_default_llm(None)
+
+
+def reply(suggestion, reasoning="ok"):
+    return json.dumps({"reasoning": reasoning, "suggestion": suggestion})
+
+
+def trace(ip, line, cell):
+    return ip.run_cell_magic("trace", line + " --no-panel", textwrap.dedent(cell))
+
+
+def test_parameters_persist_across_reruns_and_reset(ip, server):
+    cell = """
+        style = "Be brief."
+        temperature = 0.2
+        out = ask(style, "why?")
+        out
+        """
+    trace(ip, "--name persist --param style --param temperature", cell)
+    s = trace_nb.session("persist")
+    assert s.parameters == {"style": "Be brief.", "temperature": 0.2}
+    assert s.output == "Be brief. -> why?"
+    s.feedback("Use pirate speech.")
+    server._replies.append(reply({"style": "Arr, be brief.", "temperature": "0.5"}))
+    props = s.propose()
+    assert {p.name: p.new for p in props} == {"style": "Arr, be brief.", "temperature": 0.5}
+    s.approve()
+    trace(ip, "--name persist --param style --param temperature", cell)
+    assert s.output == "Arr, be brief. -> why?"  # the approved value, not the cell's literal
+    assert s.differences() == {"style": ("Be brief.", "Arr, be brief."), "temperature": (0.2, 0.5)}
+    assert "differs from the cell" in repr(trace(ip, "--name persist --param style --param temperature", cell))
+    trace(ip, "--name persist --param style --param temperature --reset", cell)
+    assert s.parameters["style"] == "Be brief."
+    assert len(s.rows) == 1
+
+
+def test_traced_calls_make_expected_dag(ip, server):
+    trace(ip, "--name dag --param topic", """
+        topic = "  tides "
+        clean = topic.strip()
+        n = len(clean)
+        answer = shout(ask(clean, "explain"))
+        summary = f"{answer} ({n})"
+        plain = sum([1, 2, 3])  # touches no parameter: runs as usual
+        summary
+        """)
+    s = trace_nb.session("dag")
+    data = s.graph()
+    ops = sorted(n["op"] for n in data["nodes"] if n["op"])
+    assert ops == ["ask", "format", "len", "shout", "str.strip"]
+    kinds = {n["id"]: n["kind"] for n in data["nodes"]}
+    assert kinds["topic"] == "parameter"
+    ask_node = next(n for n in data["nodes"] if n["op"] == "ask")
+    assert ask_node["description"] == "Pretend model: answers with the prompt's style."
+    assert s.output == "TIDES -> EXPLAIN (5)"
+    assert ip.user_ns["plain"] == 6 and isinstance(ip.user_ns["plain"], int)
+    edges = {(a, b) for a, b in data["edges"]}
+    strip = next(n["id"] for n in data["nodes"] if n["op"] == "str.strip")
+    assert ("topic", strip) in edges
+
+
+def test_exception_becomes_node_and_default_feedback(ip, server):
+    ip.run_cell(textwrap.dedent('''
+        def parse_number(text):
+            value = int(text)
+            return value * 2
+        '''))
+    trace(ip, "--name boom --param raw", """
+        raw = "twelve"
+        result = parse_number(raw)
+        result
+        """)
+    s = trace_nb.session("boom")
+    assert s.exception is not None
+    info = s.exception.info
+    assert info["type"] == "ValueError" and "value = int(text)" in info["line"]
+    assert info["cell_line"].strip() == "result = parse_number(raw)"
+    assert "ValueError" in s.last_feedback[0] and "int(text)" in s.last_feedback[0]
+    assert s.exception in s.graph() or any(n["kind"] == "exception" for n in s.graph()["nodes"])
+    server._replies.append(reply({"raw": "12"}))
+    s.step(auto_approve=True)
+    trace(ip, "--name boom --param raw", "raw = 'twelve'\nresult = parse_number(raw)\nresult\n")
+    assert s.exception is None and s.output == 24
+    with pytest.raises(ValueError, match="invalid literal"):
+        trace(ip, "--name boom2 --param raw --raise", "raw = 'x'\nparse_number(raw)\n")
+
+
+def test_code_parameter_update_changes_behaviour(ip, server):
+    trace(ip, "--name code --param word --code fmt", '''
+        def fmt(text):
+            """Formats the word."""
+            return text + "!"
+        word = "hi"
+        fmt(word)
+        ''')
+    s = trace_nb.session("code")
+    assert s.output == "hi!"
+    s.feedback("Use three exclamation marks.")
+    new = 'def fmt(text):\n    """Formats the word."""\n    return text + "!!!"\n'
+    server._replies.append(reply({"code_fmt": new}))
+    props = s.propose()
+    assert props[0].valid and props[0].is_code
+    s.approve("fmt")
+    assert ip.user_ns["fmt"]("x") == "x!!!"  # redefined in the user's namespace
+    trace(ip, "--name code --param word --code fmt", '''
+        def fmt(text):
+            """Formats the word."""
+            return text + "!"
+        word = "hi"
+        fmt(word)
+        ''')
+    assert s.output == "hi!!!" and ip.user_ns["fmt"]("y") == "y!!!"
+
+
+@pytest.mark.parametrize("ret,expected", [
+    ("'too long'", ("too long", None)),
+    ("0.25", ("", 0.25)),
+    ("(0.5, 'almost')", ("almost", 0.5)),
+    ("('almost', 0.5)", ("almost", 0.5)),
+    ("{'score': 1.0, 'feedback': 'great'}", ("great", 1.0)),
+])
+def test_feedback_function_shapes(ip, server, ret, expected):
+    ip.run_cell(f"def grade(out):\n    return {ret}\n")
+    trace(ip, "--name fb --param x --feedback grade", "x = 3\ny = x + 1\ny\n")
+    assert trace_nb.session("fb").last_feedback == expected
+
+
+def test_feedback_function_bad_shape(ip, server):
+    ip.run_cell("def grade_bad(out):\n    return [1, 2]\n")
+    with pytest.raises(TypeError, match="return text, a number"):
+        trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
+
+
+def test_trace_feedback_magic_and_writeback(ip, server):
+    trace(ip, "--name wb --param greeting --param n", """
+        greeting = "hello"   # the greeting
+        n = param(2, constraint="positive")
+        out = greeting * n
+        out
+        """)
+    ip.run_line_magic("trace_feedback", '--name wb --score 0.3 "shorter, please"')
+    s = trace_nb.session("wb")
+    assert s.last_feedback == ("shorter, please", 0.3)
+    assert s._params["n"].constraint == "positive"
+    server._replies.append(reply({"greeting": "héllo", "n": 1}))
+    s.step(auto_approve=True)
+    text = s.writeback_source()
+    assert 'greeting = \'héllo\'   # the greeting' in text
+    assert 'n = param(1, constraint="positive")' in text
+    ip.run_line_magic("trace_writeback", "wb")
+    # The terminal shell keeps the next input itself; a kernel sends it as a payload.
+    nxt = getattr(ip, "rl_next_input", None) or ip.payload_manager.read_payload()[-1]["text"]
+    assert nxt.startswith("%%trace --name wb --param greeting --param n\n") and "héllo" in nxt
+
+
+def test_save_load_roundtrip_in_a_new_shell(ip, server, tmp_path):
+    trace(ip, "--name saved --param level", "level = 1\nout = level * 10\nout\n")
+    s = trace_nb.session("saved")
+    s.feedback("higher")
+    server._replies.append(reply({"level": 5}))
+    s.step(auto_approve=True)
+    path = tmp_path / "s.json"
+    s.save(str(path))
+    script = textwrap.dedent(f"""
+        import json
+        from IPython.testing.globalipapp import start_ipython
+        ip = start_ipython()
+        ip.extension_manager.load_extension("trace_nb")
+        import trace_nb
+        s = trace_nb.load_session({str(path)!r})
+        print(json.dumps({{"params": s.parameters, "history": s.rows, "same": trace_nb.session("saved") is s}}))
+        """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert loaded["params"] == s.parameters == {"level": 5}
+    assert loaded["history"] == json.loads(json.dumps(s.rows)) and loaded["same"]
+
+
+def test_save_is_atomic(ip, server, tmp_path):
+    trace(ip, "--name atomic --param a", "a = 1\na + 1\n")
+    s = trace_nb.session("atomic")
+    path = tmp_path / "atomic.json"
+    s.save(str(path))
+    before = path.read_text()
+    s._params["a"]._set(object())  # not JSON: the save fails...
+    with pytest.raises(TypeError, match="JSON"):
+        s.save(str(path))
+    assert path.read_text() == before  # ...and the previous file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["atomic.json"]
+    s._params["a"]._set(1)
+
+
+def test_export_writes_python(ip, server, tmp_path):
+    trace(ip, "--name exp --param a --code twice", "def twice(v):\n    return v * 2\na = 4\ntwice(a)\n")
+    path = tmp_path / "learned.py"
+    trace_nb.session("exp").export(str(path))
+    ns: dict = {}
+    exec(path.read_text(), ns)
+    assert ns["a"] == 4 and ns["twice"](3) == 6
+
+
+@pytest.mark.parametrize("line,cell,message", [
+    ("--bogus", "x = 1\nx\n", "unrecognized arguments: --bogus"),
+    ("--param missing", "x = 1\nx\n", "never assigns 'missing'"),
+    ("--param x --code nothere", "x = 1\nx\n", "no function 'nothere'"),
+    ("--param x --code ask_list", "x = 1\nx\n", "is a list, not a function"),
+    ("--param x --feedback nofn", "x = 1\nx\n", "--feedback nofn"),
+    ("--param 1x", "x = 1\nx\n", "not a valid Python name"),
+    ("--param x", "x = (\n", "does not parse"),
+])
+def test_misuse_errors(ip, line, cell, message):
+    ip.user_ns["ask_list"] = [1, 2]
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        ip.run_cell_magic("trace", line, cell)
+
+
+def test_session_misuse_errors(ip, server):
+    with pytest.raises(UsageError, match="no trace session named 'nope'"):
+        ip.run_line_magic("trace_feedback", '--name nope "x"')
+    trace(ip, "--name mis --param flag", "flag = True\nout = flag & True\nout\n")
+    s = trace_nb.session("mis")
+    with pytest.raises(ValueError, match="no feedback yet"):
+        s.propose()
+    s.feedback("turn it off")
+    server._replies.append(reply({"flag": "maybe", "ghost": 1}))
+    props = s.propose()
+    assert not props[0].valid and "expected a bool" in props[0].reason
+    assert "no variable named 'ghost'" in props[1].reason
+    with pytest.raises(ValueError, match="cannot approve 'flag'"):
+        s.approve("flag")
+    with pytest.raises(KeyError, match="not a parameter"):
+        s.approve("ghost")
+    assert s.parameters == {"flag": True}
+    edited = s.edit("flag", "false")
+    assert edited.valid and edited.new is False
+    s.approve("flag")
+    assert s.parameters == {"flag": False}
+
+
+def test_output_without_parameters(ip, server):
+    trace(ip, "--name noparam", "v = 2 + 2\nv\n")
+    s = trace_nb.session("noparam")
+    assert s.output == 4
+    with pytest.raises(ValueError, match="does not depend on any parameter"):
+        s.feedback("more")
+
+
+def test_help_and_config(ip):
+    doc = ip.find_cell_magic("trace").__doc__
+    assert "Trace this cell" in doc and "--param" in doc
+    ip.run_line_magic("config", 'TraceMagics.model = "gpt-test"')
+    trace(ip, "--name cfg --param x", "x = 1\nx + 1\n")
+    assert trace_nb.session("cfg").spec.model == "gpt-test"
+    ip.run_line_magic("config", "TraceMagics.model = None")
