@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .offline import real_model_configured, tutorial_llm
 from .server import FakeOpenAIServer
 
-__all__ = ["FakeOpenAIServer"]
+__all__ = ["FakeOpenAIServer", "real_model_configured", "tutorial_llm"]
