@@ -21,19 +21,24 @@ def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
         if id(out) in seen:
             continue
         seen.add(id(out))
-        # Stack of (node, index of the next parent to visit): a post-order walk.
-        stack: list[tuple[Node, int]] = [(out, 0)]
+        # Post-order walk with two parallel stacks (node, index of its next parent to visit);
+        # no per-edge tuples, so big graphs stay cheap.
+        stack: list[Node] = [out]
+        index: list[int] = [0]
         while stack:
-            n, i = stack[-1]
+            n = stack[-1]
+            i = index[-1]
             parents = n._parents
             if i < len(parents):
-                stack[-1] = (n, i + 1)
+                index[-1] = i + 1
                 p = parents[i]
                 if id(p) not in seen:
                     seen.add(id(p))
-                    stack.append((p, 0))
+                    stack.append(p)
+                    index.append(0)
             else:
                 stack.pop()
+                index.pop()
                 order.append(n)
     return order
 
