@@ -20,3 +20,16 @@ def make_llm(srv: FakeOpenAIServer, **kwargs) -> LLM:
     kwargs.setdefault("cache", False)
     kwargs.setdefault("backoff", 0.01)
     return LLM(model="fake-model", base_url=srv.base_url, api_key="test-key", **kwargs)
+
+
+def ipython_shell():
+    """The in-process test InteractiveShell, with trace_nb loaded.
+
+    IPython makes one per process: ``start_ipython`` returns it on the first call only.
+    """
+    from IPython.testing.globalipapp import get_ipython, start_ipython
+
+    shell = start_ipython() or get_ipython()
+    if "trace_nb" not in shell.extension_manager.loaded:
+        shell.extension_manager.load_extension("trace_nb")
+    return shell

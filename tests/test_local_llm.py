@@ -78,12 +78,11 @@ def test_numeric_workflow_steps(server):
 
 
 def test_prompt_workflow_through_trace_magic(server):
-    from IPython.testing.globalipapp import start_ipython
+    from conftest import ipython_shell
 
     from trace_nb.notebook import session as sessions
 
-    ip = start_ipython()
-    ip.extension_manager.load_extension("trace_nb")
+    ip = ipython_shell()
     llm = server.llm(max_retries=1, timeout=120, seed=1, temperature=0.7)
     sessions.set_default_llm(llm)
     try:

@@ -8,9 +8,8 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_llm
+from conftest import ipython_shell, make_llm
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import start_ipython
 
 import trace_nb
 from trace_nb.notebook import session as sessions
@@ -19,8 +18,7 @@ from trace_nb.testing import FakeOpenAIServer
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = start_ipython()
-    shell.extension_manager.load_extension("trace_nb")
+    shell = ipython_shell()
     shell.run_cell(textwrap.dedent('''
         def ask(prompt, question):
             """Pretend model: answers with the prompt's style."""

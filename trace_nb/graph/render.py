@@ -76,6 +76,12 @@ class GraphView:
     def svg(self) -> str:
         return svg(self.data, self.value_limit)
 
+    def _repr_svg_(self) -> str | None:
+        try:
+            return self.svg()
+        except RuntimeError:
+            return None  # the mime bundle below explains how to install graphviz
+
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         text = f"<trace graph: {len(self.data['nodes'])} nodes, {len(self.data['edges'])} edges>"
         try:
