@@ -35,7 +35,7 @@ _LAZY = {
     "session": "trace_nb.notebook.session",
     "load_session": "trace_nb.notebook.session",
     "TraceSession": "trace_nb.notebook.session",
-    "train": "trace_nb.train",
+    "train": "trace_nb.training",
     "Module": "trace_nb.modules",
     "model": "trace_nb.modules",
 }

@@ -4,33 +4,15 @@ from __future__ import annotations
 
 import ast
 import json
-import os
-import tempfile
 from typing import TYPE_CHECKING, Any
 
+from ..files import atomic_write
 from ..graph import BundledFunction, ParameterNode, compile_function
 
 if TYPE_CHECKING:
     from .session import TraceSession
 
 FORMAT = "trace_nb.session/1"
-
-
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` so that an interrupted write leaves the old file intact."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def session_state(s: TraceSession) -> dict:

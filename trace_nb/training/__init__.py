@@ -1,0 +1,19 @@
+"""Dataset training for Trace: minibatches, validation, budgets, checkpoints, progress.
+
+``trace_nb.train(workflow, dataset, feedback, optimizer, ...)`` runs the loop; see
+:func:`trace_nb.training.loop.train`.
+"""
+
+from __future__ import annotations
+
+from .budget import Budget, Projection, Usage
+from .checkpoint import CheckpointError, load_checkpoint, restore_best, save_checkpoint
+from .evaluate import EvalReport, ExampleResult, FeedbackError, evaluate, parse_feedback
+from .loop import TrainResult, train
+from .progress import ProgressListener, TqdmProgress, TrainView
+
+__all__ = [
+    "Budget", "CheckpointError", "EvalReport", "ExampleResult", "FeedbackError", "Projection",
+    "ProgressListener", "TqdmProgress", "TrainResult", "TrainView", "Usage", "evaluate",
+    "load_checkpoint", "parse_feedback", "restore_best", "save_checkpoint", "train",
+]

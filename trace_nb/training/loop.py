@@ -1,0 +1,355 @@
+"""The training loop: minibatches of traced runs, per-example feedback, one optimizer step each.
+
+One step: zero the optimizer's feedback; run the workflow on a minibatch in this process
+(threads), each example traced; score every output with the feedback function; send each
+output its own feedback with ``backward``; one ``optimizer.propose()`` + ``apply()`` (one LLM
+call that sees all outputs and their feedback); score the validation set; keep the best
+parameters; write the checkpoint. See :func:`train`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
+from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint
+from .checkpoint import parameter_values as _values
+from .evaluate import EvalReport, ExampleResult, evaluate, forward, in_process, mean_score
+from .progress import ProgressListener, RunInfo, TqdmProgress
+
+__all__ = ["TrainResult", "train"]
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`.
+
+    Attributes
+    ----------
+    history
+        One dict per step (row 0: the validation before any step), ready for
+        ``pandas.DataFrame(history)`` or :meth:`to_frame`.
+    best_parameters, best_score, best_step
+        The parameter values with the best monitored score (validation mean, or the
+        minibatch mean without a validation set), that score, and after how many steps
+        those values were in place (0: the initial values).
+    stopped_reason
+        ``"completed"``, ``"budget"``, ``"patience"``, ``"max_steps"`` or ``"interrupted"``.
+    parameters
+        The values at the end of the run (the optimizer's parameters hold them too,
+        unless ``restore_best=True`` put the best ones back).
+    usage
+        Calls, tokens and cost spent by the watched LLMs (all sessions of a resumed run).
+    projection
+        The estimate shown before the first optimizer call.
+    results
+        Per-example results of the last evaluation (validation, else the last minibatch).
+    """
+
+    history: list[dict]
+    best_parameters: dict[str, Any]
+    best_score: float | None
+    best_step: int | None
+    stopped_reason: str
+    parameters: dict[str, Any]
+    usage: dict[str, Any]
+    projection: Projection | None = None
+    results: list[ExampleResult] = field(default_factory=list, repr=False)
+    optimizer: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def steps(self) -> int:
+        return self.history[-1]["step"] if self.history else 0
+
+    def to_frame(self) -> Any:
+        """The history as a pandas DataFrame indexed by step."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history).set_index("step") if self.history else pd.DataFrame()
+
+    def restore(self, optimizer: Any = None) -> None:
+        """Set the best parameters back on ``optimizer`` (default: the one trained)."""
+        restore_best(optimizer or self.optimizer, self)
+
+
+class _Trainer:
+    """The state and steps of one :func:`train` call."""
+
+    def __init__(self, workflow: Callable, data: list, feedback: Callable, optimizer: Any,
+                 val: list | None, opts: dict[str, Any]):
+        self.workflow, self.data, self.feedback, self.opt, self.val = (
+            workflow, data, feedback, optimizer, val)
+        self.o = opts
+        self.params = list(optimizer.parameters)
+        self.bs = opts["batch_size"]
+        self.spe = math.ceil(len(data) / self.bs)
+        self.total = self.spe * opts["epochs"]
+        self.budget = Budget.coerce(opts["budget"])
+        self.projection: Projection | None = None
+        self.last_val: EvalReport | None = None
+        self.shown: list[ExampleResult] = []
+        self.steps_here = 0
+        config = {"batch_size": self.bs, "dataset_size": len(data),
+                  "validation_size": len(val) if val is not None else None,
+                  "shuffle_seed": opts["shuffle_seed"],
+                  "parameters": [p.name for p in self.params]}
+        self.state, self.resumed = open_run(opts["checkpoint"], opts["resume"], config, optimizer)
+        self.meter = UsageMeter([getattr(optimizer, "llm", None), opts["workflow_llm"]],
+                                Usage.from_dict(self.state.usage))
+        executor: Executor | None = opts["executor"]
+        self.remote = None if in_process(executor) else executor
+        self.own_pool = None
+        if (executor is None or self.remote is not None) and opts["max_workers"] > 1:
+            self.own_pool = ThreadPoolExecutor(opts["max_workers"], thread_name_prefix="trace_nb-train")
+        self.pool = executor if executor is not None and self.remote is None else self.own_pool
+        self.listeners: list[ProgressListener] = []
+        if opts["progress"]:
+            self.listeners.append(TqdmProgress())
+        if opts["view"] is not None:
+            self.listeners.append(opts["view"])
+
+    # -- the run ------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        st = self.state
+        reason: str | None = None
+        try:
+            info = RunInfo(self.total, st.step, self.spe, self.o["epochs"], self.resumed)
+            for listener in self.listeners:
+                listener.start(info, st.history)
+            if self.o["tokens_per_call"] is not None:
+                self._project(None)
+            if self.val is not None and not st.history:
+                self._initial_validation()
+            while (reason := self._stop_reason()) is None:
+                if not self._step():
+                    reason = "budget"
+                    break
+                self.steps_here += 1
+        except KeyboardInterrupt:  # Jupyter's stop button: keep what was learned so far
+            reason = "interrupted"
+            self.opt.zero_feedback()
+        finally:
+            if self.own_pool is not None:
+                self.own_pool.shutdown(wait=True)
+        result = TrainResult(
+            list(st.history), copy.deepcopy(st.best_parameters) or _values(self.params),
+            st.best_score, st.best_step, reason, _values(self.params),
+            self.meter.total().as_dict(), self.projection, self.shown, self.opt)
+        if self.o["restore_best"]:
+            result.restore()
+        for listener in self.listeners:
+            listener.end(result)
+        return result
+
+    def _stop_reason(self) -> str | None:
+        st, patience, max_steps = self.state, self.o["patience"], self.o["max_steps"]
+        if st.step >= self.total:
+            return "completed"
+        if patience is not None and st.stale >= patience:
+            return "patience"
+        if max_steps is not None and self.steps_here >= max_steps:
+            return "max_steps"
+        measured = estimate_next_step(st.history)
+        if self.budget and measured and self.budget.would_exceed(self.meter.total(), measured):
+            return "budget"
+        return None
+
+    def _project(self, prompt_chars: int | None) -> None:
+        remaining = self.total - self.state.step
+        if self.o["max_steps"] is not None:
+            remaining = min(remaining, self.o["max_steps"] - self.steps_here)
+        self.projection = project(
+            steps=remaining, batch_size=self.bs, n_validation=len(self.val or ()),
+            initial_validation=self.val is not None and not self.state.history,
+            calls_per_example=self.o["calls_per_example"],
+            optimizer_llm=getattr(self.opt, "llm", None), workflow_llm=self.o["workflow_llm"],
+            prompt_chars=prompt_chars, parameter_chars=sum(len(repr(p._data)) for p in self.params),
+            tokens_per_call=self.o["tokens_per_call"])
+        for listener in self.listeners:
+            listener.projection(self.projection)
+
+    def _validate(self) -> EvalReport:
+        return evaluate(self.workflow, self.val, self.feedback, executor=self.remote or self.pool,
+                        max_workers=1, parameters=self.params)
+
+    def _initial_validation(self) -> None:
+        st = self.state
+        self.last_val = self._validate()
+        self.shown = self.last_val.results
+        score = self.last_val.mean_score
+        st.best_score, st.best_step, st.best_parameters = score, 0, _values(self.params)
+        st.history.append(self._row(0, [], None, score, True, [], [], Usage(),
+                                    self.last_val.seconds))
+        self._save()
+
+    def _step(self) -> bool:
+        """One optimization step; False when the budget stops it before the LLM call."""
+        st, opt, start = self.state, self.opt, time.perf_counter()
+        epoch, pos = divmod(st.step, self.spe)
+        if st.epoch != epoch or not st.order:
+            st.epoch, st.order = epoch, epoch_order(len(self.data), self.o["shuffle_seed"], epoch)
+        batch = st.order[pos * self.bs:(pos + 1) * self.bs]
+        used_before = self.meter.total()
+        opt.zero_feedback()
+        traced = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
+                         self.pool, self.params)
+        for t in traced:
+            if t.node is not None:
+                t.node.backward(t.result.feedback, t.result.score)
+        if not any(p._feedback for p in self.params):
+            opt.zero_feedback()
+            raise ValueError("no parameter of the optimizer received feedback: the workflow's "
+                             "outputs must be nodes computed from the optimizer's parameters")
+        if self.projection is None:
+            messages = getattr(opt, "messages", None)
+            chars = sum(len(str(m.get("content", ""))) for m in messages()) if messages else None
+            self._project(chars)
+        if self.budget and estimate_next_step(st.history) is None:
+            rest = self.projection.step_usage(len(self.val or ()))
+            if self.budget.would_exceed(self.meter.total(), rest):
+                opt.zero_feedback()
+                return False
+        train_results = [t.result for t in traced]
+        del traced
+        train_score = mean_score(train_results)
+        before = _values(self.params)
+        proposals = opt.propose()
+        applied = opt.apply(proposals)
+        opt.zero_feedback()
+        val_score, self.shown = None, train_results
+        if self.val is not None:
+            if applied or self.last_val is None:  # unchanged parameters keep their score
+                self.last_val = self._validate()
+            val_score, self.shown = self.last_val.mean_score, self.last_val.results
+        # Without validation the minibatch score judges the values it was measured with.
+        monitored, candidate, at = ((val_score, None, st.step + 1) if self.val is not None
+                                    else (train_score, before, st.step))
+        improved = monitored is not None and (st.best_score is None or monitored > st.best_score)
+        if improved:
+            st.best_score, st.best_step = monitored, at
+            st.best_parameters = candidate if candidate is not None else _values(self.params)
+            st.stale = 0
+        else:
+            st.stale += 1
+        st.step += 1
+        row = self._row(epoch + 1, batch, train_score, val_score, improved, applied, proposals,
+                        used_before, time.perf_counter() - start)
+        st.history.append(row)
+        st.parameters = _values(self.params)
+        st.optimizer_state = opt.state() if hasattr(opt, "state") else {}
+        st.usage = self.meter.total().as_dict()
+        self._save()
+        for listener in self.listeners:
+            listener.step(row, self.shown, self.meter.total())
+        if self.o["callback"] is not None:
+            self.o["callback"](row)
+        return True
+
+    def _row(self, epoch: int, batch: list[int], train_score: float | None,
+             val_score: float | None, improved: bool, applied: list, proposals: list,
+             used_before: Usage, seconds: float) -> dict[str, Any]:
+        """One history row: scores, what changed, and usage (running totals and this step's)."""
+        used = self.meter.total()
+        spent = used - used_before
+        return {"step": self.state.step, "epoch": epoch, "batch": list(batch),
+                "train_score": train_score, "val_score": val_score,
+                "best_score": self.state.best_score, "improved": improved,
+                "changed": [p.name for p in applied], "invalid": sum(not p.valid for p in proposals),
+                "calls": used.calls, "tokens": used.tokens, "cost": used.cost,
+                "step_calls": spent.calls, "step_tokens": spent.tokens, "step_cost": spent.cost,
+                "seconds": seconds}
+
+    def _save(self) -> None:
+        if self.o["checkpoint"] is not None:
+            save_checkpoint(self.o["checkpoint"], self.state)
+
+
+def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimizer: Any, *,
+          batch_size: int = 4, epochs: int = 1, validation: Iterable[Any] | None = None,
+          max_workers: int = 4, executor: Executor | None = None,
+          budget: Budget | Mapping[str, Any] | None = None, checkpoint: str | Path | None = None,
+          resume: bool = False, patience: int | None = None, shuffle_seed: int | None = 0,
+          progress: bool = True, view: ProgressListener | None = None,
+          max_steps: int | None = None, calls_per_example: int | None = None,
+          workflow_llm: Any = None, tokens_per_call: int | None = None,
+          restore_best: bool = False, callback: Callable[[dict], Any] | None = None) -> TrainResult:
+    """Train ``optimizer``'s parameters on a dataset, a minibatch per optimizer step.
+
+    Parameters
+    ----------
+    workflow
+        ``workflow(example)`` runs traced code that uses the optimizer's parameters and
+        returns the output node, or raises (an ``ExecutionError`` becomes feedback from its
+        exception node; any other error is described and blamed on all parameters).
+    dataset
+        Training examples; each epoch visits them once in a shuffled order.
+    feedback
+        ``feedback(example, output_value)`` returns text, a score, ``(score, text)`` or
+        ``{"score": ..., "feedback": ...}``. Called in worker threads: keep it thread-safe.
+    optimizer
+        An :class:`~trace_nb.optim.OptoPrime` (or any optimizer with ``parameters``,
+        ``zero_feedback``, ``propose``, ``apply``; ``state``/``load_state`` for checkpoints).
+    batch_size, epochs
+        Examples per step (each output gets its own feedback, all in one prompt), and passes
+        over the dataset.
+    validation
+        Examples scored after every step that changed something; their mean score (examples
+        without a score count as 0) picks the best parameters and drives ``patience``.
+        Without it the minibatch mean does, judging the values it was measured with.
+    max_workers, executor
+        Concurrency. By default ``max_workers`` threads run examples in this process. A
+        ``ThreadPoolExecutor`` you pass is used instead. Any other executor (a process
+        pool, a Dask ``client.get_executor()``) scores the validation set remotely (workflow
+        and feedback pickled, values only come back); the minibatch still runs here in
+        ``max_workers`` threads, because its trace must reach the optimizer.
+    budget
+        :class:`Budget` or dict (``calls``, ``tokens``, ``cost``): stop before a step whose
+        estimated usage would go past a limit (``stopped_reason="budget"``).
+    checkpoint, resume
+        Path of a JSON checkpoint written atomically after every step; with ``resume=True``
+        an existing checkpoint is continued (a missing one starts a fresh run).
+    patience
+        Stop after this many steps without a better monitored score.
+    shuffle_seed
+        Seed of the per-epoch shuffling (None: dataset order), so resumed runs see the
+        same minibatches.
+    progress, view
+        Show a tqdm bar (with the projected usage, then running totals); also update a
+        :class:`~trace_nb.training.progress.TrainView` or any listener.
+    max_steps
+        Run at most this many steps in this call (a resumed call counts afresh).
+    calls_per_example, workflow_llm
+        Workflow LLM calls per example (for the projection and the first budget check),
+        and the workflow's LLM client, whose usage is counted with the optimizer's
+        (calls made on a remote executor are not seen by it).
+    tokens_per_call
+        Tokens of one optimizer call, to project before anything runs (otherwise
+        estimated from the first prompt's size).
+    restore_best
+        Put the best parameters back on the optimizer at the end.
+    callback
+        Called with each history row after the step (and its checkpoint) completed.
+
+    Returns
+    -------
+    TrainResult
+    """
+    data = list(dataset)
+    if not data:
+        raise ValueError("the dataset is empty")
+    if batch_size < 1 or epochs < 1 or max_workers < 1:
+        raise ValueError("batch_size, epochs and max_workers must be at least 1")
+    val = None if validation is None else list(validation)
+    opts = dict(batch_size=batch_size, epochs=epochs, max_workers=max_workers, executor=executor,
+                budget=budget, checkpoint=checkpoint, resume=resume, patience=patience,
+                shuffle_seed=shuffle_seed, progress=progress, view=view, max_steps=max_steps,
+                calls_per_example=calls_per_example, workflow_llm=workflow_llm,
+                tokens_per_call=tokens_per_call, restore_best=restore_best, callback=callback)
+    return _Trainer(workflow, data, feedback, optimizer, val or None, opts).run()
