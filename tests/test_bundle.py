@@ -134,3 +134,12 @@ def test_trainable_needs_source():
     exec("def f(x):\n    return x\n", ns)
     with pytest.raises(ValueError, match="cannot read the source code"):
         bundle(trainable=True)(ns["f"])
+
+
+def test_code_with_imports_above_the_def_sees_them():
+    @bundle(trainable=True)
+    def root(v):
+        return v
+
+    root.parameter._set("import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n")
+    assert root(node(16)).data == 12.0

@@ -289,3 +289,36 @@ def test_help_and_config(ip):
     trace(ip, "--name cfg --param x", "x = 1\nx + 1\n")
     assert trace_nb.session("cfg").spec.model == "gpt-test"
     ip.run_line_magic("config", "TraceMagics.model = None")
+
+
+def test_module_parameters_through_trace(ip, server):
+    ip.run_cell(textwrap.dedent('''
+        import trace_nb
+        from trace_nb import bundle
+
+        @trace_nb.model
+        class Greeter:
+            def __init__(self):
+                self.style = trace_nb.node("polite", name="style", trainable=True)
+
+            @bundle(trainable=True)
+            def greet(self, who):
+                return "hello " + who
+        '''))
+    trace(ip, "--name mod --param agent", "agent = Greeter()\nagent.greet(trace_nb.node('Ann'))\n")
+    s = trace_nb.session("mod")
+    assert set(s.parameters) == {"agent.greet", "agent.style"}
+    assert s.output == "hello Ann"
+    code_node = s.named_parameter_nodes()["agent.greet"]
+    assert any(n["id"] == code_node.name for n in s.graph()["nodes"])
+    s.feedback("Greet in capitals.")
+    new = "def greet(self, who):\n    return 'HELLO ' + who.upper()\n"
+    server._replies.append(reply({code_node.name: new}))
+    s.step(auto_approve=True)
+    assert s.display_name(code_node) == "agent.greet"
+    # Re-running the cell makes a new instance; it gets the approved code.
+    trace(ip, "--name mod --param agent", "agent = Greeter()\nagent.greet(trace_nb.node('Ann'))\n")
+    assert s.output == "HELLO ANN"
+    # A module from an earlier cell works too.
+    trace(ip, "--name mod2 --param agent", "agent.greet(trace_nb.node('Bo'))\n")
+    assert trace_nb.session("mod2").output == "HELLO BO"

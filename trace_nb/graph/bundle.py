@@ -13,6 +13,7 @@ import functools
 import inspect
 import textwrap
 import traceback
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -86,6 +87,14 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
     fn = local.get(name)
     if not callable(fn):
         raise CodeCompileError(f"the code does not define a function named {name!r}")
+    extras = {k: v for k, v in local.items() if k != name}
+    if extras and hasattr(fn, "__code__"):
+        # Imports or constants written above the def must be visible to the function; a
+        # function's globals must be a real dict, so it gets a copy with them added.
+        fn = types.FunctionType(fn.__code__, {**namespace, **extras}, fn.__name__,
+                                fn.__defaults__, fn.__closure__)
+        fn.__kwdefaults__ = local[name].__kwdefaults__
+        fn.__doc__ = local[name].__doc__
     return fn
 
 

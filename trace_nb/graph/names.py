@@ -54,3 +54,11 @@ def allocate(base: str, owner: Any) -> str:
 def lookup(name: str) -> Any | None:
     """The live node named ``name``, or None."""
     return _live.get(name)
+
+
+def rename(owner: Any, old: str | None, base: str) -> str:
+    """Give ``owner`` a new name from ``base`` and release ``old`` (e.g. a module naming its parts)."""
+    with _lock:
+        if old is not None and _live.get(old) is owner:
+            del _live[old]
+    return allocate(base, owner)

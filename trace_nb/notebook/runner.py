@@ -18,7 +18,7 @@ from IPython.core.error import UsageError
 from ..graph import ExecutionError, Node
 from ..graph.bundle import make_exception_node
 from ..graph.ops import Op
-from .tracer import CellTracer, current
+from .tracer import CellTracer, _is_module, current
 from .transform import RUNTIME, rewrite, scan
 
 _CELL_OP = Op("cell", "the traced cell's own code (not inside a function).", (), base_name="cell")
@@ -43,7 +43,7 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
     for name in spec.params:
         if not name.isidentifier():
             raise UsageError(f"--param {name!r} is not a valid Python name")
-        if name not in info.assigned:
+        if name not in info.assigned and not _is_module(shell.user_ns.get(name)):
             raise UsageError(
                 f"--param {name}: the cell never assigns {name!r}. Write `{name} = <initial value>` "
                 f"in the cell, or use `{name} = param(<value>)`.")
@@ -80,6 +80,9 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
     ns[RUNTIME] = tracer
     for p in session.parameter_nodes:
         p.zero_feedback()  # the previous run's graph can now be freed
+    for name in spec.params:  # modules made in an earlier cell
+        if _is_module(ns.get(name)):
+            session._register_module(name, ns[name])
     token = current.set(tracer)
     value, exception = None, None
     try:

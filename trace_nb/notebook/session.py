@@ -45,6 +45,7 @@ class TraceSession:
         self.runner: Callable[[], None] | None = None  # re-executes the cell (set by the magic)
         self._params: dict[str, ParameterNode] = {}
         self._code: dict[str, BundledFunction] = {}
+        self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
         self.cell_values: dict[str, Any] = {}
         self.output_node: Node | None = None
         self.output_value: Any = None
@@ -62,15 +63,30 @@ class TraceSession:
     # -- parameters ---------------------------------------------------------------------
     @property
     def parameter_nodes(self) -> list[ParameterNode]:
-        """Every trainable node: value parameters, then code parameters."""
-        return list(self._params.values()) + [b.parameter for b in self._code.values()]
+        """Every trainable node: value parameters, code parameters, then modules' parameters."""
+        return list(self.named_parameter_nodes().values())
+
+    def named_parameter_nodes(self) -> dict[str, ParameterNode]:
+        """Readable name -> parameter node (``agent.act`` for a module's method)."""
+        nodes = dict(self._params)
+        nodes.update({k: b.parameter for k, b in self._code.items()})
+        for name, obj in self._modules.items():
+            from ..modules import module_parameters
+
+            nodes.update(module_parameters(obj, prefix=name))
+        return nodes
 
     @property
     def parameters(self) -> dict[str, Any]:
         """Current (approved) value of each parameter, by the name used in the cell."""
-        values = {k: p._data for k, p in self._params.items()}
-        values.update({k: b.parameter._data for k, b in self._code.items()})
-        return values
+        return {k: p._data for k, p in self.named_parameter_nodes().items()}
+
+    def display_name(self, node: ParameterNode) -> str:
+        """The readable name of a parameter node (``agent.act``), or its own name."""
+        for k, p in self.named_parameter_nodes().items():
+            if p is node:
+                return k
+        return node.name
 
     @property
     def output(self) -> Any:
@@ -88,6 +104,18 @@ class TraceSession:
             p.description = description or p.description
             p.constraint = constraint or p.constraint
         return p
+
+    def _register_module(self, name: str, obj: Any) -> Any:
+        if self._modules.get(name) is not obj:
+            old = self._modules.get(name)
+            if old is not None:
+                # Re-running the cell made a new instance: keep the approved values.
+                from ..modules import load_state_dict, state_dict
+
+                load_state_dict(obj, state_dict(old))
+            self._modules[name] = obj
+            self._optimizer = None
+        return obj
 
     def _code_bundle(self, func: Any) -> BundledFunction | None:
         name = getattr(func, "__name__", None)
@@ -110,6 +138,7 @@ class TraceSession:
         """Forget parameters, proposals and history (``%%trace --reset``)."""
         self._params.clear()
         self._code.clear()
+        self._modules.clear()
         self.proposals = []
         self.rows = []
         self._optimizer = None
@@ -119,7 +148,10 @@ class TraceSession:
             return self._params[name]
         if name in self._code:
             return self._code[name].parameter
-        for p in self.parameter_nodes:
+        named = self.named_parameter_nodes()
+        if name in named:
+            return named[name]
+        for p in named.values():
             if p.name == name:
                 return p
         raise KeyError(f"{name!r} is not a parameter of session {self.name!r} "

@@ -8,6 +8,7 @@ trainable version for a ``--code`` function; an opaque operator node for library
 from __future__ import annotations
 
 import contextvars
+import functools
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -35,8 +36,14 @@ class CellTracer:
 
     # -- parameters -------------------------------------------------------------------
     def param(self, name: str, value: Any, description: str | None = None,
-              constraint: str | None = None) -> ParameterNode:
-        """The session's parameter ``name``; created from ``value`` on the first run."""
+              constraint: str | None = None) -> Any:
+        """The session's parameter ``name``; created from ``value`` on the first run.
+
+        A module (``trace_nb.Module``/``@model`` instance) registers all of its parameters
+        and is returned itself: its methods and attributes are the traced values.
+        """
+        if _is_module(value):
+            return self.session._register_module(name, value)
         if isinstance(value, Node):
             value = value._data
         self.cell_values[name] = value
@@ -44,8 +51,9 @@ class CellTracer:
 
     # -- calls ------------------------------------------------------------------------
     def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param:
-            return func(*args, **kwargs)
+        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param or (
+                isinstance(func, functools.partial) and isinstance(func.func, BundledFunction)):
+            return func(*args, **kwargs)  # already traced (a bundled method is a partial)
         if not (any(isinstance(a, Node) for a in args)
                 or any(isinstance(v, Node) for v in kwargs.values())):
             return func(*args, **kwargs)
@@ -103,6 +111,13 @@ class CellTracer:
             parents = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Node))
             node = make_exception_node(exc, op, args, parents, set())
             raise ExecutionError(node).with_traceback(exc.__traceback__) from exc
+
+
+def _is_module(value: Any) -> bool:
+    import sys
+
+    mod = sys.modules.get("trace_nb.modules")  # only loaded if the user made a module
+    return mod is not None and isinstance(value, mod.Module)
 
 
 def _arg_names(func: Any) -> tuple[str, ...]:
