@@ -322,3 +322,20 @@ def test_module_parameters_through_trace(ip, server):
     # A module from an earlier cell works too.
     trace(ip, "--name mod2 --param agent", "agent.greet(trace_nb.node('Bo'))\n")
     assert trace_nb.session("mod2").output == "HELLO BO"
+
+
+def test_code_function_traced_on_plain_arguments(ip, server):
+    trace(ip, "--name plaincode --code halve", '''
+        def halve(values):
+            return sum(values) / len([v for v in values if v > 0])
+        halve([-1, -2])
+        ''')
+    s = trace_nb.session("plaincode")
+    assert list(s.parameters) == ["halve"]
+    assert s.exception is not None and s.exception.info["type"] == "ZeroDivisionError"
+    assert s.named_parameter_nodes()["halve"] in s.exception.parents
+    server._replies.append(reply({"code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"}))
+    s.step(auto_approve=True)
+    assert s.rows[-1]["approved"] == "halve"
+    s.run()
+    assert s.exception is None and s.output == 0.0

@@ -335,7 +335,7 @@ class TraceSession:
         if not self.rows or not props:
             return
         row = self.rows[-1]
-        names = [p.name for p in props]
+        names = [self.display_name(p.parameter) if p.parameter is not None else p.name for p in props]
         row[column] = ", ".join(filter(None, [row[column], *names]))
         row["decided_by"] = who
 

@@ -54,12 +54,12 @@ class CellTracer:
         if isinstance(func, Node | TracedMethod | BundledFunction) or func is param or (
                 isinstance(func, functools.partial) and isinstance(func.func, BundledFunction)):
             return func(*args, **kwargs)  # already traced (a bundled method is a partial)
+        code = self.session._code_bundle(func)
+        if code is not None:  # a --code function is traced even on plain arguments
+            return code(*args, **kwargs)
         if not (any(isinstance(a, Node) for a in args)
                 or any(isinstance(v, Node) for v in kwargs.values())):
             return func(*args, **kwargs)
-        code = self.session._code_bundle(func)
-        if code is not None:
-            return code(*args, **kwargs)
         if self._is_notebook_function(func):
             return self._bundle(func)(*args, **kwargs)
         return self._library_call(func, args, kwargs)
