@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
 
-.PHONY: lab test system-deps venv tutorials bench lint local-llm local-llm-test clean
+.PHONY: lab test system-deps venv tutorials bench lint local-llm binder-check clean
 
 system-deps:
 	@command -v dot >/dev/null 2>&1 && [ -x /usr/lib/chromium/chromium ] || { \
@@ -36,9 +36,14 @@ test: system-deps venv
 tutorials: system-deps venv
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
+# Binder's setup, checked without Docker: a fresh venv from binder/ runs every tutorial.
+binder-check: system-deps
+	bash binder/check.sh
+
 bench: venv
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_optim.py
+	$(PY) bench/bench_train.py
 
 lint: venv
 	$(VENV)/bin/ruff check trace_nb tests bench
