@@ -59,7 +59,7 @@ def test_numeric_workflow_steps(server):
     llm = server.llm(max_retries=1, timeout=120, seed=0, temperature=0.7)
     x = node(3.0, name="local_x", trainable=True, constraint="a number between -10 and 10")
     opt = OptoPrime([x], llm=llm, prompt_budget=6000)
-    for step in range(2):
+    for _ in range(2):
         opt.zero_feedback()
         y = (x - 5) ** 2
         y.backward(f"The output {y.data} should be 0; change local_x.")

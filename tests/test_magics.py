@@ -164,7 +164,7 @@ def test_feedback_function_shapes(ip, server, ret, expected):
 
 def test_feedback_function_bad_shape(ip, server):
     ip.run_cell("def grade_bad(out):\n    return [1, 2]\n")
-    with pytest.raises(TypeError, match="return text, a number"):
+    with pytest.raises(TypeError, match="--feedback grade_bad: feedback must return text, a score"):
         trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
 
 

@@ -92,6 +92,7 @@ class TraceMagics(Magics):
         if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code):
             s._optimizer = None  # different parameters: a new optimizer
         s.spec, s.shell = spec, self.shell
+        s.compiled = compiled
         s.runner = lambda: run_cell(self.shell, s, compiled)
         s.runner()
         if args.no_panel:

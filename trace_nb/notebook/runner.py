@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import ast
 import inspect
-import numbers
 import traceback
 from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..graph import ExecutionError, Node
+from ..feedback import FeedbackError, parse_feedback
+from ..graph import ExecutionError
 from ..graph.bundle import make_exception_node
 from ..graph.ops import Op
 from .tracer import CellTracer, _is_module, current
@@ -71,24 +71,36 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
     return CompiledCell(body, last_code, filename)
 
 
+def execute(shell: Any, session: Any, cell: CompiledCell) -> tuple[Any, CellTracer]:
+    """Run ``cell`` once with a fresh tracer; return the last expression's value.
+
+    Exceptions propagate (an :class:`ExecutionError` when a traced call raised).
+    """
+    __tracebackhide__ = True
+    tracer = CellTracer(session, shell.user_module.__name__)
+    ns = shell.user_ns
+    ns[RUNTIME] = tracer
+    for name in session.spec.params:  # modules made in an earlier cell
+        if _is_module(ns.get(name)):
+            session._register_module(name, ns[name])
+    token = current.set(tracer)
+    try:
+        exec(cell.body, ns)
+        return (eval(cell.last, ns) if cell.last is not None else None), tracer
+    finally:
+        current.reset(token)
+
+
 def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
     """Execute ``cell`` for ``session``: record the output, exception and feedback."""
     __tracebackhide__ = True
     spec = session.spec
-    tracer = CellTracer(session, shell.user_module.__name__)
     ns = shell.user_ns
-    ns[RUNTIME] = tracer
     for p in session.parameter_nodes:
         p.zero_feedback()  # the previous run's graph can now be freed
-    for name in spec.params:  # modules made in an earlier cell
-        if _is_module(ns.get(name)):
-            session._register_module(name, ns[name])
-    token = current.set(tracer)
-    value, exception = None, None
+    value, exception, tracer = None, None, None
     try:
-        exec(cell.body, ns)
-        if cell.last is not None:
-            value = eval(cell.last, ns)
+        value, tracer = execute(shell, session, cell)
     except ExecutionError as e:
         if spec.raise_errors:  # the user's own exception, not our wrapper
             raise (e.__cause__ or e) from None
@@ -98,8 +110,7 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         if spec.raise_errors:
             raise
         exception = make_exception_node(e, _CELL_OP, (), (), {cell.filename})
-    finally:
-        current.reset(token)
+    tracer = tracer or ns[RUNTIME]
     session.cell_values = dict(tracer.cell_values)
     _sync_namespace(session, ns)
     session._record_run(value, exception)
@@ -109,7 +120,10 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         return
     if spec.feedback:
         fn = ns[spec.feedback]
-        text, score = split_feedback(fn(session.output_value), spec.feedback)
+        try:
+            score, text = parse_feedback(fn(session.output_value))
+        except FeedbackError as e:
+            raise FeedbackError(f"--feedback {spec.feedback}: {e}") from None
         if session.output_node is not None:
             session.feedback(text, score)
         elif session.rows:
@@ -129,26 +143,3 @@ def _add_cell_line(node: Any, error: BaseException, filename: str) -> None:
             node.info["cell_line"] = fr.line
             node.info["cell_lineno"] = fr.lineno
             return
-
-
-def split_feedback(result: Any, name: str = "feedback") -> tuple[str | None, float | None]:
-    """Normalize a feedback function's result: text, a score, (score, text) or (text, score)."""
-    if isinstance(result, Node):
-        result = result._data
-    if isinstance(result, str):
-        return result, None
-    if isinstance(result, bool):
-        return None, float(result)
-    if isinstance(result, numbers.Real):
-        return None, float(result)
-    if isinstance(result, dict):
-        return result.get("feedback") or result.get("text"), result.get("score")
-    if isinstance(result, tuple) and len(result) == 2:
-        a, b = result
-        if isinstance(a, numbers.Real) and isinstance(b, str):
-            return b, float(a)
-        if isinstance(a, str) and isinstance(b, numbers.Real):
-            return a, float(b)
-    raise TypeError(
-        f"--feedback {name} returned {type(result).__name__}: {result!r:.80}; return text, a "
-        "number (score), or a (score, text) pair")

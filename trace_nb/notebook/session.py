@@ -43,6 +43,8 @@ class TraceSession:
         self.spec: Any = None  # the magic's CellSpec
         self.shell: Any = None
         self.runner: Callable[[], None] | None = None  # re-executes the cell (set by the magic)
+        self.compiled: Any = None  # the rewritten cell, for training over a dataset
+        self.last_training: Any = None
         self._params: dict[str, ParameterNode] = {}
         self._code: dict[str, BundledFunction] = {}
         self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
@@ -338,6 +340,14 @@ class TraceSession:
         names = [self.display_name(p.parameter) if p.parameter is not None else p.name for p in props]
         row[column] = ", ".join(filter(None, [row[column], *names]))
         row["decided_by"] = who
+
+    def train(self, dataset: Any, feedback: Callable | None = None, *, input: str = "example",
+              **kwargs: Any) -> Any:
+        """Optimize over a dataset: the cell runs once per example, with the example in
+        the variable ``input``. See :func:`.cell_training.train_session`."""
+        from .cell_training import train_session
+
+        return train_session(self, dataset, feedback, input=input, **kwargs)
 
     # -- views ------------------------------------------------------------------------
     @property

@@ -1,0 +1,46 @@
+"""Training a %%trace cell over a dataset (the cell reads each example from a variable)."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+
+from conftest import ipython_shell, make_llm
+
+import trace_nb
+from trace_nb.notebook import session as sessions
+from trace_nb.testing import FakeOpenAIServer
+
+
+def test_session_train_improves_validation_score():
+    ip = ipython_shell()
+    ip.run_cell(textwrap.dedent('''
+        example = 1
+        def score_of(example, out):
+            gap = example + 5 - out
+            return (1.0 if gap == 0 else 0.0, "exact" if gap == 0 else f"too small by {gap}")
+        '''))
+
+    def answer(request):
+        prompt = request["messages"][-1]["content"]
+        cur = float(re.search(r"\(int\) offset=(-?\d+)", prompt).group(1))
+        gaps = [float(g) for g in re.findall(r"too small by (-?[\d.]+)", prompt)]
+        step = int(sum(gaps) / len(gaps)) if gaps else 0
+        return json.dumps({"reasoning": "shift", "suggestion": {"offset": int(cur) + step}})
+
+    with FakeOpenAIServer(replies=answer) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        try:
+            ip.run_cell_magic("trace", "--name ct --param offset --no-panel",
+                              "offset = 0\nout = example + offset\nout\n")
+            s = trace_nb.session("ct")
+            result = s.train(list(range(8)), ip.user_ns["score_of"], batch_size=4,
+                             validation=[10, 20], progress=False)
+        finally:
+            sessions.set_default_llm(None)
+    assert s.parameters["offset"] == 5
+    assert result.best_score == 1.0 and result.history[0]["val_score"] == 0.0
+    assert s.last_training is result and len(srv.requests) == 2
+    prompt = srv.requests[0]["messages"][-1]["content"]
+    assert prompt.count("too small by 5") == 4  # one feedback line per example of the batch
