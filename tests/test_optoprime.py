@@ -215,3 +215,20 @@ def test_opro_shares_the_proposal_flow():
         second = user_prompt(srv.requests[1])
     assert x.data == 2 and not props[0].valid and "int" in props[0].reason
     assert "#History" in second and '"opro_x": 1' in second and "higher (score: 0.1)" in second
+
+
+def test_reply_schema_types_each_variable():
+    @bundle(trainable=True)
+    def f(v):
+        return v
+
+    n, s, b = node(1, name="sch_n", trainable=True), node("a", name="sch_s", trainable=True), node(True, name="sch_b", trainable=True)
+    f(n + len(s.data) + int(b.data)).backward("more")
+    for p in (s, b):
+        (p * 1).backward("more")
+    with FakeOpenAIServer(replies=[reply({})]) as srv:
+        OptoPrime([n, s, b, f.parameter], llm=make_llm(srv)).propose()
+        fmt = srv.requests[0]["response_format"]
+    props = fmt["schema"]["properties"]["suggestion"]["properties"]
+    assert props == {"sch_n": {"type": "integer"}, "sch_s": {"type": "string"},
+                     "sch_b": {"type": "boolean"}, f.parameter.name: {"type": "string"}}

@@ -79,8 +79,9 @@ class Optimizer:
         return proposals
 
     # -- shared by LLM optimizers ------------------------------------------------------
-    def _ask(self, messages: list[dict], names: list[str]) -> tuple[str, Any, str | None]:
-        reply = self.llm.chat(messages, json_schema=prompts.reply_schema(names))
+    def _ask(self, messages: list[dict]) -> tuple[str, Any, str | None]:
+        types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
+        reply = self.llm.chat(messages, json_schema=prompts.reply_schema(types))
         return reply.text, reply.usage, reply.json_mode
 
     def _llm_or_default(self, llm: Any) -> Any:
@@ -149,7 +150,7 @@ class OptoPrime(Optimizer):
         problem = self.problem()
         messages = self.messages(problem)
         params = {p.name: p for p in self.parameters}
-        text, usage, mode = self._ask(messages, list(params))
+        text, usage, mode = self._ask(messages)
         parsed = parse_reply(text, list(params))
         proposals = proposals_from_reply(parsed, params, text)
         if self.memory_size:
@@ -200,7 +201,7 @@ class OPRO(Optimizer):
     def propose(self) -> list[Proposal]:
         messages = self.messages()
         params = {p.name: p for p in self.parameters}
-        text, usage, mode = self._ask(messages, list(params))
+        text, usage, mode = self._ask(messages)
         proposals = proposals_from_reply(parse_reply(text, list(params)), params, text)
         self.history.append(self._pending)
         self.log.append(StepLog(messages, text, proposals, usage, mode))

@@ -49,14 +49,35 @@ Use the variable names exactly as given. A new value must have the variable's ty
 OPRO_DEFAULT_OBJECTIVE = "Find values of the variables that get the best feedback."
 
 
-def reply_schema(names: list[str]) -> dict:
-    """JSON schema of the reply, for servers that can constrain their output to it."""
+def json_type(value: object, is_code: bool = False) -> dict:
+    """The JSON-schema type of a parameter's value (code is a string)."""
+    if is_code or isinstance(value, str):
+        return {"type": "string"}
+    if isinstance(value, bool):
+        return {"type": "boolean"}
+    if isinstance(value, int):
+        return {"type": "integer"}
+    if isinstance(value, float):
+        return {"type": "number"}
+    if isinstance(value, list | tuple):
+        return {"type": "array"}
+    if isinstance(value, dict):
+        return {"type": "object"}
+    return {}
+
+
+def reply_schema(types: dict[str, dict]) -> dict:
+    """JSON schema of the reply, for servers that can constrain their output to it.
+
+    ``types`` maps each variable name to its schema (see :func:`json_type`), so a server
+    with constrained decoding cannot answer a number with an object.
+    """
     return {
         "type": "object",
         "properties": {
             "reasoning": {"type": "string"},
             "answer": {"type": "string"},
-            "suggestion": {"type": "object", "properties": {n: {} for n in names}},
+            "suggestion": {"type": "object", "properties": types},
         },
         "required": ["reasoning", "suggestion"],
     }
