@@ -265,8 +265,11 @@ def test_session_misuse_errors(ip, server):
     assert "no variable named 'ghost'" in props[1].reason
     with pytest.raises(ValueError, match="cannot approve 'flag'"):
         s.approve("flag")
-    with pytest.raises(KeyError, match="not a parameter"):
+    with pytest.raises(ValueError, match="no variable named 'ghost'"):
         s.approve("ghost")
+    with pytest.raises(KeyError, match="not a parameter"):
+        s.approve("phantom")
+    assert [p.status for p in s.reject("ghost")] == ["rejected"]
     assert s.parameters == {"flag": True}
     edited = s.edit("flag", "false")
     assert edited.valid and edited.new is False

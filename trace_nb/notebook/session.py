@@ -252,13 +252,26 @@ class TraceSession:
 
     def propose(self) -> list[Proposal]:
         """Ask the optimizer for proposals; nothing changes until they are approved."""
+        return self.adopt(*self.request_proposals())
+
+    def request_proposals(self) -> tuple[list[Proposal], Any]:
+        """The LLM call of :meth:`propose` (safe in a worker thread): proposals and usage.
+
+        The session is not changed; :meth:`adopt` makes the proposals its own, so a
+        cancelled request leaves everything as it was.
+        """
         if self.last_feedback is None:
             raise ValueError("no feedback yet: give feedback on the output first "
                              "(session.feedback(...), %trace_feedback, or the panel)")
         opt = self.optimizer
+        before = len(opt.log)
         proposals = opt.propose()
+        usage = opt.log[-1].usage if len(opt.log) > before else None
+        return proposals, usage
+
+    def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
+        """Make ``proposals`` the pending ones and count the LLM call in the history."""
         self.proposals = proposals
-        usage = opt.log[-1].usage if opt.log else None
         if self.rows and usage is not None:
             row = self.rows[-1]
             row["calls"] += 1
@@ -273,8 +286,12 @@ class TraceSession:
         wanted = [names] if isinstance(names, str) else list(names)
         found = []
         for w in wanted:
+            pending = [p for p in self.proposals if p.status == "pending"]
+            if any(p.parameter is None and p.name == w for p in pending):
+                found.extend(p for p in pending if p.parameter is None and p.name == w)
+                continue  # a suggestion for an unknown name: it can only be rejected
             node = self._find(w)
-            match = [p for p in self.proposals if p.parameter is node and p.status == "pending"]
+            match = [p for p in pending if p.parameter is node]
             if not match:
                 raise KeyError(f"there is no pending proposal for {w!r}")
             found.extend(match)
@@ -367,6 +384,11 @@ class TraceSession:
     def on_change(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(event)`` after each run, feedback, proposal and decision."""
         self._listeners.append(callback)
+
+    def off_change(self, callback: Callable[[str], None]) -> None:
+        """Stop calling ``callback`` (registered with :meth:`on_change`)."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
 
     def _notify(self, event: str) -> None:
         for cb in list(self._listeners):

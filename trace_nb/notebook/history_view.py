@@ -1,0 +1,132 @@
+"""The session's history: a table of runs, a score-over-steps plot, and counters
+(LLM calls, tokens, cost, and who approved the changes)."""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+import ipywidgets as w
+
+MAX_ROWS = 30  # most recent runs shown in the table
+CELL_LIMIT = 80  # characters per table cell
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > CELL_LIMIT:
+        return value[: CELL_LIMIT - 1] + "…"
+    return value
+
+
+def history_html(df: Any) -> str:
+    """The history DataFrame as an HTML table (latest ``MAX_ROWS`` runs, cells cut short)."""
+    if df is None or len(df) == 0:
+        return "<i>No runs yet.</i>"
+    shown = df.tail(MAX_ROWS).map(_short)
+    table = shown.to_html(index=False, escape=True, na_rep="", border=0,
+                          classes="trace-nb-history", float_format=lambda x: f"{x:.4g}")
+    more = f"<div><i>showing the last {MAX_ROWS} of {len(df)} runs</i></div>" if len(df) > MAX_ROWS else ""
+    return f"<div class='trace-nb-table'>{table}</div>{more}"
+
+
+def score_plot_png(steps: list[int], scores: list[float]) -> bytes:
+    """A small PNG line plot of score over steps (matplotlib's Agg canvas, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.4, 2.4), dpi=90)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.plot(steps, scores, marker="o", color="#1f77b4")
+    ax.set_xlabel("step")
+    ax.set_ylabel("score")
+    ax.set_title("score over steps", fontsize=10)
+    ax.grid(alpha=0.3)
+    if all(0.0 <= s <= 1.0 for s in scores):  # the usual 0..1 scores: show the whole range
+        ax.set_ylim(-0.05, 1.05)
+    if len(set(steps)) < 8:
+        ax.set_xticks(sorted(set(steps)))
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+class HistoryView(w.VBox):
+    """History table, score plot and counters of one session.
+
+    Attributes
+    ----------
+    table : ipywidgets.HTML
+    plot : ipywidgets.Image
+        The score plot (hidden while no run has a score).
+    counters : ipywidgets.HTML
+    counts : dict
+        ``calls``, ``tokens``, ``cost`` (summed over the history) and ``approved_human``,
+        ``approved_auto`` (proposals approved while this view watched).
+    """
+
+    def __init__(self, **kwargs: Any):
+        self.counters = w.HTML()
+        self.table = w.HTML()
+        self.plot = w.Image(format="png", layout=w.Layout(display="none", width="400px"))
+        self.plot_note = w.HTML("<i>No scores yet.</i>")
+        self.counts: dict[str, Any] = {"calls": 0, "tokens": 0, "cost": 0.0,
+                                       "approved_human": 0, "approved_auto": 0}
+        self._approved: dict[int, Any] = {}  # id -> proposal (kept alive so ids stay unique)
+        self._plotted: tuple | None = None
+        super().__init__([self.counters, w.HBox([self.plot, self.plot_note]), self.table], **kwargs)
+        self.add_class("trace-nb-historyview")
+
+    def update(self, session: Any) -> None:
+        """Redraw from ``session`` (its rows and its current proposals)."""
+        rows = session.rows
+        self._count(session, rows)
+        self.table.value = history_html(session.history if rows else None)
+        points = [(r["step"], float(r["score"])) for r in rows if r.get("score") is not None]
+        key = tuple(points)
+        if key != self._plotted:
+            self._plotted = key
+            if points:
+                self.plot.value = score_plot_png([p[0] for p in points], [p[1] for p in points])
+                self.plot.layout.display = ""
+                self.plot_note.value = ""
+            else:
+                self.plot.layout.display = "none"
+                self.plot_note.value = "<i>No scores yet.</i>"
+
+    def _count(self, session: Any, rows: list[dict]) -> None:
+        for p in session.proposals:
+            if p.status == "approved" and id(p) not in self._approved:
+                self._approved[id(p)] = p
+        c = self.counts
+        c["calls"] = sum(int(r.get("calls") or 0) for r in rows)
+        c["tokens"] = sum(int(r.get("tokens") or 0) for r in rows)
+        c["cost"] = sum(float(r.get("cost") or 0.0) for r in rows)
+        c["approved_human"] = sum(p.decided_by == "human" for p in self._approved.values())
+        c["approved_auto"] = sum(p.decided_by == "auto" for p in self._approved.values())
+        items = [("LLM calls", c["calls"]), ("tokens", f"{c['tokens']:,}"), ("cost", f"${c['cost']:.4f}"),
+                 ("approved by human", c["approved_human"]), ("approved by auto", c["approved_auto"])]
+        self.counters.value = "<div class='trace-nb-counters'>" + "".join(
+            f"<span><b>{html.escape(str(v))}</b> {html.escape(k)}</span>" for k, v in items) + "</div>"
+
+
+def output_html(session: Any) -> str:
+    """The last run's output (or exception), and a note when the values differ from the cell."""
+    from .node_details import full_text
+
+    s = session
+    if not s.rows:
+        return "<i>not run yet</i>"
+    bad = s.exception is not None
+    text = s.default_feedback() if bad else full_text(s.output, 4000)
+    parts = [f"<div class='trace-nb-output{' trace-nb-exception' if bad else ''}'><h4>"
+             f"{'exception' if bad else 'output'} (run {len(s.rows) - 1})</h4>"
+             f"<pre>{html.escape(text or '')}</pre></div>"]
+    diffs = s.differences()
+    if diffs:
+        parts.append(f"<div class='trace-nb-note'>The values of {html.escape(', '.join(diffs))} differ "
+                     f"from the cell's source. Run <code>%trace_writeback {html.escape(s.name)}</code> "
+                     "to get a copy of the cell with the current values.</div>")
+    return "".join(parts)

@@ -1,0 +1,375 @@
+"""The review panel of a traced cell: DAG, feedback, proposals, auto-run, history.
+
+Every button calls a public method of :class:`Panel` (``propose``, ``approve``, ...), so
+everything can be scripted and tested without a browser. LLM calls run in a worker thread
+(:mod:`.jobs`); session changes, user code and widget updates happen on the main thread.
+Errors from any callback are shown in the panel's error area, never swallowed.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import pathlib
+import threading
+import traceback
+from typing import Any
+
+import ipywidgets as w
+
+from .dag_view import DagView
+from .history_view import HistoryView, output_html
+from .jobs import AutoRun, Job, Jobs
+from .node_details import NodeDetails, find_node
+from .proposal_view import ProposalList, ProposalView, close_tree
+
+_CSS = pathlib.Path(__file__).with_name("panel.css")
+_DONE = {"run": "ran the cell (run {n})", "approve": "approved", "reject": "rejected",
+         "edit": "edited"}  # status after a session change
+
+
+def _action(fn: Any) -> Any:
+    """Clear old errors, run, and show any exception in the error area (then re-raise)."""
+    @functools.wraps(fn)
+    def run(self: Panel, *args: Any, **kwargs: Any) -> Any:
+        if self._depth == 0:
+            self.clear_errors()
+        self._depth += 1
+        try:
+            return fn(self, *args, **kwargs)
+        except Exception as e:
+            self._show_error(e)
+            raise
+        finally:
+            self._depth -= 1
+    return run
+
+
+class Panel(w.VBox):
+    """Review panel of one :class:`~trace_nb.notebook.session.TraceSession`.
+
+    Parameters
+    ----------
+    session : TraceSession
+        The session shown; the panel refreshes itself on every session change.
+    """
+
+    def __init__(self, session: Any):
+        self.session = session
+        self.errors: list[BaseException] = []
+        self.jobs = Jobs(on_error=self._show_error)
+        self._depth = 0
+        self._job: Job | None = None
+        self._auto: AutoRun | None = None  # while auto-running
+        self._paused: AutoRun | None = None  # an auto run waiting for a human to decide on code
+        self._closed = False
+        B = w.Button
+        self.header = w.HTML()
+        self.dag = DagView(layout=w.Layout(width="58%"))
+        self.node_details = NodeDetails(layout=w.Layout(width="42%"))
+        self.output_view = w.HTML()
+        self.feedback_text = w.Textarea(placeholder="What do you think of the output?",
+                                        layout=w.Layout(width="100%", height="4.5em"))
+        self.score_text = w.Text(placeholder="optional", description="score",
+                                 layout=w.Layout(width="200px"))
+        self.send_button = B(description="Send feedback", icon="comment")
+        self.propose_button = B(description="Propose", button_style="primary", icon="lightbulb-o")
+        self.approve_all_button = B(description="Approve all", button_style="success")
+        self.reject_all_button = B(description="Reject all", button_style="danger")
+        self.run_button = B(description="Run again", icon="play")
+        self.auto_steps = w.IntText(value=5, description="Auto N steps", layout=w.Layout(width="180px"),
+                                    style={"description_width": "initial"})
+        self.auto_button = B(description="Auto", icon="forward")
+        self.stop_button = B(description="Stop", icon="stop")
+        self.auto_code = w.Checkbox(value=False, description="auto-approve code", indent=False)
+        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="200px"))
+        self.status = w.HTML("ready")
+        self.cancel_button = B(description="Cancel", icon="times")
+        self.error_area = w.HTML()
+        self.proposals_box = ProposalList(
+            on_approve=lambda n: self._quietly(lambda: self.approve(n)),
+            on_reject=lambda n: self._quietly(lambda: self.reject(n)),
+            on_edit=lambda n, v: self._quietly(lambda: self.edit(n, v)),
+            label=lambda p: session.display_name(p.parameter))
+        self.history_view = HistoryView()
+        self.status.add_class("trace-nb-status-line")
+        self.feedback_text.add_class("trace-nb-feedback")
+        self.output_view.add_class("trace-nb-outputview")
+        self.error_area.add_class("trace-nb-errors")
+        for button, method in [(self.send_button, self.send_feedback), (self.propose_button, self.propose),
+                               (self.approve_all_button, self.approve), (self.reject_all_button, self.reject),
+                               (self.run_button, self.run), (self.auto_button, self.auto),
+                               (self.stop_button, self.stop), (self.cancel_button, self.cancel)]:
+            button.on_click(lambda _, m=method: self._quietly(m))
+        self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
+        self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
+        h4 = lambda t: w.HTML(f"<h4>{t}</h4>")  # noqa: E731
+        super().__init__([
+            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header,
+            w.HBox([self.dag, self.node_details]), self.output_view,
+            h4("Feedback"), self.feedback_text, w.HBox([self.score_text, self.send_button]),
+            w.HBox([self.propose_button, self.approve_all_button, self.reject_all_button, self.run_button]),
+            w.HBox([self.auto_steps, self.auto_button, self.stop_button, self.auto_code]),
+            w.HBox([self.progress, self.status, self.cancel_button]), self.error_area,
+            h4("Proposals"), self.proposals_box, h4("History"), self.history_view,
+        ], layout=w.Layout(width="100%"))
+        self.add_class("trace-nb-panel")
+        session.on_change(self._on_change)
+        self.refresh(prefill=True)
+
+    # -- actions (the buttons call these) ------------------------------------------------
+    @_action
+    def propose(self) -> Job:
+        """Ask the LLM for proposals in the background (sends changed feedback first)."""
+        self._idle()
+        s = self.session
+        text, score = self.feedback_text.value.strip(), self._score()
+        if (text or score is not None) and (text, score) != s.last_feedback:
+            s.feedback(text or None, score)
+        if s.last_feedback is None:
+            raise ValueError("no feedback yet: type what you think of the output (or a score), "
+                             "then Propose")
+        _ = s.optimizer  # made here, on the main thread: config errors show at once
+        return self._start("asking the LLM for proposals…", self.session.request_proposals, self._adopt)
+
+    @_action
+    def approve(self, name: str | None = None, value: Any = None) -> list:
+        """Apply the proposal for ``name`` (with ``value``: edited first), or all valid ones."""
+        return self.session.approve(name, value=value)
+
+    @_action
+    def edit(self, name: str, value: Any) -> Any:
+        """Replace the proposal for ``name`` with ``value``; an invalid value shows why."""
+        return self.session.edit(name, value)
+
+    @_action
+    def reject(self, name: str | None = None) -> list:
+        """Reject the proposal for ``name``, or all pending ones."""
+        return self.session.reject(name)
+
+    @_action
+    def run(self) -> Any:
+        """Run the traced cell again with the current values; returns the output."""
+        self._idle()
+        return self.session.run()
+
+    @_action
+    def send_feedback(self, text: str | None = None, score: float | None = None) -> None:
+        """Give the feedback box's text and score (or the given ones) to the session."""
+        if text is not None:
+            self.feedback_text.value = text
+        if score is not None:
+            self.score_text.value = str(score)
+        text, score = self.feedback_text.value.strip(), self._score()
+        self.session.feedback(text or None, score)
+        self._set_status("feedback sent")
+
+    @_action
+    def auto(self, steps: int | None = None) -> None:
+        """Run ``steps`` rounds of propose → approve valid → run (feedback from --feedback).
+
+        A code proposal pauses the run unless "auto-approve code" is ticked; decide on it,
+        then call ``auto`` again to resume the paused run.
+        """
+        self._idle()
+        s = self.session
+        if not (s.spec is not None and s.spec.feedback):
+            raise ValueError("Auto needs a feedback function: add `--feedback FUNC` to the %%trace "
+                             "line (FUNC(output) returns text, a score, or both)")
+        paused, self._paused = self._paused, None
+        if paused is not None and s.proposals:  # its proposals were not cleared by a run
+            self._auto = paused
+            self._guard_auto(paused.resume)
+            return
+        steps = self.auto_steps.value if steps is None else int(steps)
+        if steps < 1:
+            raise ValueError(f"the number of auto steps must be at least 1, got {steps}")
+        self._auto = AutoRun(s, steps, self._start, lambda: self.auto_code.value, self._set_status,
+                             lambda done: setattr(self.progress, "value", done), self._auto_ended)
+        self.progress.max, self.progress.value = steps, 0
+        self._guard_auto(self._auto.start)
+
+    def stop(self) -> None:
+        """End the auto run after the current step (or give up a paused one)."""
+        if self._auto is not None:
+            self._auto.stop()
+            self._set_status("stopping after this step…")
+        elif self._paused is not None:
+            self._paused = None
+            self._set_status("auto run stopped")
+        self._sync()
+
+    def cancel(self) -> None:
+        """Cancel the LLM call in progress: its result is discarded and nothing changes."""
+        if self.jobs.cancel() or self._job is not None:
+            self._set_status("cancelled")
+        self._job, self._auto = None, None
+        self._sync()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until background work is done and its follow-up ran (for tests, scripts)."""
+        return self.jobs.wait(timeout)
+
+    def select(self, node_id: str) -> None:
+        """Show the details of a node of the DAG, as a click on it would."""
+        try:
+            self.dag.select(node_id)
+        except Exception as e:
+            self._show_error(e)
+            raise
+        self._show_selected()
+
+    def clear_errors(self) -> None:
+        """Empty the error area."""
+        self.error_area.value = ""
+
+    def close(self) -> None:
+        """Close the panel and every widget in it; background work is cancelled."""
+        self.jobs.cancel()
+        self._job = self._auto = None
+        self._closed = True
+        self.session.off_change(self._on_change)
+        if getattr(self.session, "_panel", None) is self:
+            self.session._panel = None  # the session makes a new panel when asked again
+        for child in (*self.children, self.proposals_box._empty, self.layout):
+            close_tree(child)
+        super().close()
+
+    @property
+    def busy(self) -> bool:
+        """True while an LLM call runs for this panel."""
+        return self._job is not None
+
+    # -- background work ---------------------------------------------------------------
+    def _start(self, label: str, fn: Any, then: Any) -> Job:
+        def done(result: Any) -> None:
+            self._job = None
+            then(result)
+
+        def failed(error: BaseException) -> None:
+            self._job, self._auto = None, None
+            self._set_status("failed (see the error above)")
+            self._show_error(error)
+            self._sync()
+
+        self._job = self.jobs.submit(fn, done, failed, label)
+        self._set_status(f"working… {label}")
+        self._sync()
+        return self._job
+
+    def _adopt(self, result: tuple[list, Any]) -> None:
+        self.session.adopt(*result)
+        if self._auto is None:
+            n = sum(p.valid for p in self.session.proposals)
+            self._set_status(f"{len(self.session.proposals)} proposal(s), {n} valid: approve, edit or reject")
+
+    def _guard_auto(self, fn: Any) -> None:
+        # An error ends the auto run (and is shown by the caller), never leaves it hanging.
+        try:
+            fn()
+        except BaseException:
+            self._auto = None
+            self._sync()
+            raise
+
+    def _auto_ended(self, run: AutoRun) -> None:
+        self._auto = None
+        self._paused = run if run.paused else None
+        self._sync()
+
+    # -- display ------------------------------------------------------------------------
+    def refresh(self, prefill: bool = False) -> None:
+        """Redraw everything from the session (``prefill`` also resets the feedback box)."""
+        s = self.session
+        spec = s.spec
+        params = ", ".join(s.parameters) or "none"
+        fb = f" · feedback: <code>{html.escape(spec.feedback)}</code>" if spec and spec.feedback else ""
+        self.header.value = (f"<div class='trace-nb-header'>trace session <b>{html.escape(s.name)}</b>"
+                             f" · parameters: {html.escape(params)}{fb}</div>")
+        self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))
+        self._show_selected()
+        self.output_view.value = output_html(self.session)
+        if prefill:
+            last = s.last_feedback
+            self.feedback_text.value = (last[0] if last else None) or s.default_feedback() or ""
+            self.score_text.value = "" if not last or last[1] is None else str(last[1])
+        self.proposals_box.update(self.session.proposals)
+        self.history_view.update(s)
+        if self._paused is not None and not self._paused.waiting_for:
+            self._set_status("decided: click Auto to go on with the auto run")
+        self._sync()
+
+    def _on_change(self, event: str) -> None:
+        if self._closed:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            self.jobs.call_in_main(lambda: self._on_change(event))  # widgets: main thread only
+            return
+        if self._job is None and self._auto is None and self._paused is None and event in _DONE:
+            self._set_status(_DONE[event].format(n=len(self.session.rows) - 1))
+        self._quietly(lambda: self.refresh(prefill=event in ("run", "feedback")))
+
+    def _show_selected(self) -> None:
+        node_id = self.dag.selected
+        record = self.dag.record(node_id) if node_id else None
+        if record is None:
+            self.node_details.clear()
+            return
+        self.node_details.show(record, find_node(self.session, node_id))
+
+    @property
+    def proposal_views(self) -> list[ProposalView]:
+        """The cards of the current proposals."""
+        return self.proposals_box.views
+
+    def proposal_view(self, name: str) -> ProposalView:
+        """The card of the proposal for ``name``."""
+        return self.proposals_box.view(name)
+
+    def _sync(self) -> None:
+        busy, auto = self._job is not None, self._auto is not None
+        pending = any(p.status == "pending" and p.valid for p in self.session.proposals)
+        for b in (self.propose_button, self.run_button, self.send_button, self.auto_button):
+            b.disabled = busy or auto
+        self.approve_all_button.disabled = busy or auto or not pending
+        self.reject_all_button.disabled = busy or auto or not self.session.proposals
+        self.stop_button.disabled = not auto and self._paused is None
+        self.cancel_button.disabled = not busy
+
+    def _set_status(self, text: str) -> None:
+        self.status.value = html.escape(text)
+
+    # -- errors -------------------------------------------------------------------------
+    def _show_error(self, error: BaseException) -> None:
+        if self.errors and self.errors[-1] is error:
+            return  # already shown by an inner call
+        self.errors.append(error)
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__, limit=-6))
+        head = f"{type(error).__name__}: {error}"
+        self.error_area.value += (f"<div class='trace-nb-error'><b>{html.escape(head)}</b><details>"
+                                  f"<summary>traceback</summary><pre>{html.escape(tb)}</pre></details></div>")
+
+    def _quietly(self, fn: Any) -> Any:
+        """Run a callback; its exception is shown (actions show their own) and not re-raised."""
+        try:
+            return fn()
+        except Exception as e:
+            self._show_error(e)  # no-op when the action already showed it
+            return None
+
+    def _idle(self) -> None:
+        if self._job is not None or self._auto is not None:
+            raise RuntimeError("the panel is busy (an LLM call or an auto run is in progress): "
+                               "wait, Stop or Cancel first")
+
+    def _score(self) -> float | None:
+        text = self.score_text.value.strip()
+        if not text:
+            return None
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"the score must be a number (or empty), got {text!r}") from None
+
+    def __repr__(self) -> str:
+        return f"<trace_nb Panel of {self.session!r}>"

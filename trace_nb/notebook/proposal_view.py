@@ -1,0 +1,186 @@
+"""One proposal card: the parameter, an old -> new diff, the LLM's reasoning, and the
+Approve / Edit / Reject buttons."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import json
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from ..optim import Proposal
+
+
+def close_tree(widget: w.Widget) -> None:
+    """Close a widget, everything inside it, and their layouts and styles.
+
+    ipywidgets keeps every widget alive until it is closed, and closing a box closes
+    neither its children nor anyone's layout and style.
+    """
+    stack = [widget]
+    while stack:
+        x = stack.pop()
+        stack.extend(getattr(x, "children", ()))
+        for part in (getattr(x, "layout", None), getattr(x, "style", None)):
+            if isinstance(part, w.Widget):
+                part.close()
+        x.close()
+
+
+def edit_text(value: Any) -> str:
+    """The text a human edits: strings (and code) as they are, other values as JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, indent=1 if isinstance(value, (list, dict)) else None)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def diff_html(old: Any, new: Any) -> str:
+    """Side-by-side diff for text, code, lists and dicts; ``old → new`` for scalars."""
+    if isinstance(old, str) and isinstance(new, str):
+        a, b = old.splitlines() or [""], new.splitlines() or [""]
+    elif isinstance(old, (list, dict, tuple)) and isinstance(new, (list, dict, tuple)):
+        a, b = edit_text(old).splitlines(), edit_text(new).splitlines()
+    else:
+        return (f"<div class='trace-nb-scalar'><code>{html.escape(edit_text(old))}</code> → "
+                f"<code><b>{html.escape(edit_text(new))}</b></code></div>")
+    table = difflib.HtmlDiff(wrapcolumn=70).make_table(a, b, "current", "proposed")
+    return f"<div class='trace-nb-diff'>{table}</div>"
+
+
+class ProposalView(w.VBox):
+    """A card for one :class:`~trace_nb.optim.Proposal`.
+
+    Parameters
+    ----------
+    proposal : Proposal
+    on_approve, on_reject : callable
+        Called with the parameter name when the button is clicked.
+    on_edit : callable
+        Called with ``(name, text)`` when "Save edit" is clicked; returns the new proposal.
+
+    Attributes
+    ----------
+    approve_button, edit_button, reject_button, save_button : ipywidgets.Button
+    edit_text : ipywidgets.Textarea
+        The editor (hidden until Edit is clicked), prefilled with the proposed value.
+    reason : ipywidgets.HTML
+        Why the proposal is invalid ("" when valid).
+    """
+
+    def __init__(self, proposal: Proposal, on_approve: Callable[[str], Any],
+                 on_reject: Callable[[str], Any], on_edit: Callable[[str, str], Any],
+                 label: str | None = None):
+        self.proposal = proposal
+        self.label = label or proposal.name
+        p = proposal
+        e = html.escape
+        decided = p.status != "pending"
+        addressable = p.parameter is not None  # unknown names cannot be approved or edited
+        kind = "code" if p.is_code else type(p.old).__name__ if p.parameter is not None else "unknown"
+        badge = p.status if not p.decided_by else f"{p.status} by {p.decided_by}"
+        edited = " · edited" if p.edited else ""
+        self.header = w.HTML(
+            f"<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
+            f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>")
+        if p.parameter is not None:
+            self.diff = w.HTML(diff_html(p.old, p.new))
+        elif p.name is not None:
+            self.diff = w.HTML(f"<div>suggested value: <code>{e(edit_text(p.new))}</code></div>")
+        else:
+            self.diff = w.HTML("")
+        self.reason = w.HTML("" if p.valid else f"<div class='trace-nb-invalid'>⚠ {e(p.reason or 'invalid')}</div>")
+        reasoning = e(p.reasoning or "(no reasoning given)")
+        self.reasoning = w.HTML(f"<details><summary>LLM reasoning</summary><div class='trace-nb-reasoning'>"
+                                f"{reasoning}</div></details>")
+        self.approve_button = w.Button(description="Approve", button_style="success",
+                                       disabled=decided or not p.valid or not addressable,
+                                       tooltip=(p.reason or "invalid") if not p.valid else "apply this value")
+        self.edit_button = w.Button(description="Edit", disabled=decided or not addressable)
+        self.reject_button = w.Button(description="Reject", button_style="danger",
+                                      disabled=decided or not addressable,
+                                      tooltip="" if addressable else "use Reject all")
+        self.edit_text = w.Textarea(value=edit_text(p.new) if addressable else "",
+                                    layout=w.Layout(width="100%", height="8em" if p.is_code else "4em"))
+        self.save_button = w.Button(description="Save edit", button_style="info")
+        self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
+        name = p.name or ""
+        self.approve_button.on_click(lambda _: on_approve(name))
+        self.reject_button.on_click(lambda _: on_reject(name))
+        self.edit_button.on_click(lambda _: self.toggle_editor())
+        self.save_button.on_click(lambda _: on_edit(name, self.edit_text.value))
+        buttons = w.HBox([self.approve_button, self.edit_button, self.reject_button])
+        super().__init__([self.header, self.diff, self.reason, self.reasoning, buttons, self.editor])
+        self.add_class("trace-nb-card")
+        if p.edited and not p.valid and not decided:
+            self.toggle_editor(True)  # a rejected edit: keep the editor open to fix it
+
+    @property
+    def name(self) -> str | None:
+        return self.proposal.name
+
+    @property
+    def editing(self) -> bool:
+        return self.editor.layout.display != "none"
+
+    def toggle_editor(self, show: bool | None = None) -> None:
+        """Show or hide the editor (toggles when ``show`` is None)."""
+        show = not self.editing if show is None else show
+        self.editor.layout.display = "" if show else "none"
+
+
+class ProposalList(w.VBox):
+    """The cards of a session's proposals; a card is kept while its proposal is unchanged
+    (so an open editor survives a decision on another card).
+
+    Parameters
+    ----------
+    on_approve, on_reject, on_edit : callable
+        Passed to each :class:`ProposalView`.
+    """
+
+    def __init__(self, on_approve: Callable[[str], Any], on_reject: Callable[[str], Any],
+                 on_edit: Callable[[str, str], Any],
+                 label: Callable[[Proposal], str] | None = None):
+        self._callbacks = {"on_approve": on_approve, "on_reject": on_reject, "on_edit": on_edit}
+        self._label = label or (lambda p: p.name)
+        self._views: dict[tuple, ProposalView] = {}
+        self._empty = w.HTML("<i>No proposals.</i>")
+        super().__init__([self._empty])
+
+    @property
+    def views(self) -> list[ProposalView]:
+        return list(self._views.values())
+
+    def update(self, proposals: list[Proposal]) -> None:
+        """Show ``proposals`` (new or changed ones get new cards), grouped by module."""
+        views = {}
+        groups: dict[str, list] = {}
+        for p in proposals:
+            key = (id(p), p.status)
+            label = self._label(p) if p.parameter is not None else p.name
+            views[key] = self._views.get(key) or ProposalView(p, **self._callbacks, label=label)
+            module = label.rsplit(".", 1)[0] if label and "." in label else ""
+            groups.setdefault(module, []).append(views[key])
+        for key, view in self._views.items():
+            if key not in views:
+                close_tree(view)  # a replaced card would otherwise live as long as the kernel
+        self._views = views
+        children: list = []
+        for module, members in groups.items():
+            if module:  # a module's parameters (agent.reason, agent.act) under one heading
+                children.append(w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>"))
+            children.extend(members)
+        self.children = children or [self._empty]
+
+    def view(self, name: str) -> ProposalView:
+        """The card of the proposal for ``name``; KeyError if there is none."""
+        for v in self._views.values():
+            if name in (v.name, v.label):
+                return v
+        raise KeyError(f"no proposal for {name!r}")
