@@ -44,3 +44,28 @@ def test_session_train_improves_validation_score():
     assert s.last_training is result and len(srv.requests) == 2
     prompt = srv.requests[0]["messages"][-1]["content"]
     assert prompt.count("too small by 5") == 4  # one feedback line per example of the batch
+
+
+def test_panel_train_shows_the_run():
+    ip = ipython_shell()
+    ip.run_cell("example = 3")  # the cell reads the example; training sets it per run
+    ip.run_cell("def score_of(example, out):\n    return (1.0, 'ok') if out == example * 2 else (0.0, 'double it')\n")
+
+    def answer(request):
+        return json.dumps({"reasoning": "double", "suggestion": {"factor": 2}})
+
+    with FakeOpenAIServer(replies=answer) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        try:
+            panel = ip.run_cell_magic("trace", "--name ptrain --param factor",
+                                      "factor = 1\nout = example * factor\nout\n")
+            result = panel.train([1, 2, 3, 4], ip.user_ns["score_of"], batch_size=2,
+                                 validation=[5], progress=False)
+        finally:
+            sessions.set_default_llm(None)
+    view = panel._train_view
+    assert view.widget in panel.children
+    assert result.best_score == 1.0 and trace_nb.session("ptrain").parameters["factor"] == 2
+    assert view.step_bar.value == view.step_bar.max == 2
+    assert "double" in view.table.value or "ok" in view.table.value
+    assert view.plot.value  # the score plot was drawn

@@ -59,6 +59,7 @@ class Panel(w.VBox):
         self.errors: list[BaseException] = []
         self.jobs = Jobs(on_error=self._show_error)
         self._depth = 0
+        self._train_view: Any = None  # the last training run shown (see train())
         self._job: Job | None = None
         self._auto: AutoRun | None = None  # while auto-running
         self._paused: AutoRun | None = None  # an auto run waiting for a human to decide on code
@@ -163,6 +164,21 @@ class Panel(w.VBox):
         text, score = self.feedback_text.value.strip(), self._score()
         self.session.feedback(text or None, score)
         self._set_status("feedback sent")
+
+    @_action
+    def train(self, dataset: Any, feedback: Any = None, *, input: str = "example", **kwargs: Any) -> Any:
+        """Optimize over ``dataset`` (see :meth:`TraceSession.train`), showing the run in the
+        panel: epoch/step bars, train and validation scores, per-example results."""
+        from ..training import TrainView
+
+        self._idle()
+        view = TrainView()
+        if self._train_view is not None:
+            close_tree(self._train_view.widget)
+        self._train_view = view
+        self.children = (*self.children, view.widget)
+        kwargs.setdefault("view", view)
+        return self.session.train(dataset, feedback, input=input, **kwargs)
 
     @_action
     def auto(self, steps: int | None = None) -> None:
