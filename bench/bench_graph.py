@@ -79,7 +79,7 @@ def main() -> dict:
         params = [node(float(i), name=f"p{i}", trainable=True) for i in range(n)]
         out = combine(*params)
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             for p in params:
                 p.zero_feedback()
             t0 = time.perf_counter()

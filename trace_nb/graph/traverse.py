@@ -16,11 +16,13 @@ from .node import Node
 def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
     """Every node that ``outputs`` depend on (outputs included), parents before children."""
     order: list[Node] = []
-    seen: set[int] = set()
+    # Nodes hash by identity and a set compares identity first, so membership never calls
+    # the traced ``==``; keeping the nodes themselves avoids making an int per edge.
+    seen: set[Node] = set()
     for out in outputs:
-        if id(out) in seen:
+        if out in seen:
             continue
-        seen.add(id(out))
+        seen.add(out)
         # Post-order walk with two parallel stacks (node, index of its next parent to visit);
         # no per-edge tuples, so big graphs stay cheap.
         stack: list[Node] = [out]
@@ -32,8 +34,8 @@ def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
             if i < len(parents):
                 index[-1] = i + 1
                 p = parents[i]
-                if id(p) not in seen:
-                    seen.add(id(p))
+                if p not in seen:
+                    seen.add(p)
                     stack.append(p)
                     index.append(0)
             else:
@@ -49,11 +51,11 @@ def on_paths(sources: Iterable[Node], outputs: Iterable[Node]) -> list[Node]:
     This is the minimal subgraph connecting parameters to outputs: one walk to find the
     ancestors of the outputs, one forward sweep marking descendants of the sources.
     """
-    marked = {id(s) for s in sources}
+    marked = set(sources)
     result = []
     for n in topo_ancestors(outputs):
-        if id(n) in marked or any(id(p) in marked for p in n._parents):
-            marked.add(id(n))
+        if n in marked or any(p in marked for p in n._parents):
+            marked.add(n)
             result.append(n)
     return result
 
@@ -84,26 +86,31 @@ def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
     """
     params = list(params)
     order = topo_ancestors(outputs_of(params))
-    pos = {id(n): i for i, n in enumerate(order)}
-    children: dict[int, list[Node]] = {}
+    pos = {n: i for i, n in enumerate(order)}  # identity-hashed, so no __eq__ is ever called
+    children: dict[Node, list[Node]] = {}
     for n in order:
         for p in n._parents:
-            children.setdefault(id(p), []).append(n)
+            children.setdefault(p, []).append(n)
+    # One stamp per node instead of a visited set per parameter: fewer allocations.
+    stamp: dict[Node, int] = {}
     result: dict[Node, list[Node]] = {}
-    for p in params:
-        if id(p) not in pos:
+    for k, p in enumerate(params):
+        if p not in pos:
             result[p] = []
             continue
         # Forward search inside the outputs' ancestors: everything reached lies on a path.
-        seen = {id(p)}
+        stamp[p] = k
         found = [p]
         stack = [p]
         while stack:
-            for c in children.get(id(stack.pop()), ()):
-                if id(c) not in seen:
-                    seen.add(id(c))
+            for c in children.get(stack.pop(), ()):
+                if stamp.get(c) != k:
+                    stamp[c] = k
                     found.append(c)
                     stack.append(c)
-        found.sort(key=lambda n: pos[id(n)])
+        if len(found) > 2:
+            found.sort(key=pos.__getitem__)
+        elif len(found) == 2 and pos[found[0]] > pos[found[1]]:
+            found.reverse()
         result[p] = found
     return result
