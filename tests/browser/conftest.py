@@ -170,7 +170,7 @@ def lab_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str
         stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright runs an event loop: close it with this module
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
