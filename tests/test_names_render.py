@@ -72,3 +72,33 @@ def test_render_reports_missing_dot(monkeypatch):
     with pytest.raises(RuntimeError, match="apt-get install graphviz"):
         view.svg()
     assert "not installed" in view._repr_mimebundle_()["text/plain"]
+
+
+def test_repeated_structures_collapse_into_groups():
+    from trace_nb import bundle
+
+    @bundle()
+    def total(*values):
+        """Sum of all inputs."""
+        return sum(values)
+
+    params = [node(float(i), name=f"nr_w{i}", trainable=True) for i in range(1000)]
+    out = total(*params)
+    data = out.to_data(max_nodes=300)
+    assert len(data["nodes"]) <= 300
+    group = next(r for r in data["nodes"] if r["kind"] == "collapsed")
+    assert len(group["members"]) == 1000 and "parameter nodes" in group["description"]
+    assert [group["id"], out.name] in data["edges"]
+    assert data["hidden"] == 1001 - len(data["nodes"])
+
+
+def test_loop_bodies_fold_into_blocks():
+    x = node(1.0, name="nr_loop_x", trainable=True)
+    acc = node(0.0)
+    for i in range(400):
+        acc = acc + x * i
+    data = acc.to_data(max_nodes=200)
+    assert 100 <= len(data["nodes"]) <= 200  # folded just enough, not into one giant block
+    ids = {r["id"] for r in data["nodes"]}
+    assert "nr_loop_x" in ids and acc.name in ids
+    assert all(a in ids and b in ids and a != b for a, b in data["edges"])

@@ -52,9 +52,11 @@ def node_record(n: Node, value_limit: int = 120) -> dict:
 def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int | None = None) -> dict:
     """The graph behind ``outputs`` as a dict of nodes and edges (see module docstring).
 
-    With ``max_nodes``, long chains of single-parent operator nodes are collapsed so the
-    result has at most about that many nodes; ``hidden`` counts what was folded away and
-    each folded run is one node of kind ``collapsed``.
+    With ``max_nodes``, long chains of single-parent operator nodes are collapsed, then
+    repeated structures (many nodes of one kind and operator feeding the same nodes, as a
+    loop or a fan-in makes), so the result has at most about that many nodes; ``hidden``
+    counts what was folded away and each folded run or group is one node of kind
+    ``collapsed`` listing its ``members``.
     """
     outputs = list(outputs)
     order = topo_ancestors(outputs)
@@ -83,10 +85,19 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
             runs.setdefault(r, []).append(n)
             hidden += 1
     for r, members in runs.items():
+        if r.startswith("block_"):
+            what = f"{len(members)} operations"
+            desc = f"{what} that ran one after another, from {members[0].name} to {members[-1].name}"
+        elif r.startswith("group_"):
+            what = f"{len(members)} {members[0].kind} nodes"
+            desc = (f"{what} of the same kind feeding the same nodes "
+                    f"({members[0].name} … {members[-1].name})")
+        else:
+            what = f"{len(members)} operations"
+            desc = f"{what} chained from {members[0].name} to {members[-1].name}"
         nodes.append({
-            "id": r, "name": r, "kind": "collapsed", "value": f"{len(members)} operations",
-            "type": "", "description": f"{len(members)} chained operations from "
-            f"{members[0].name} to {members[-1].name}", "op": None, "trainable": False,
+            "id": r, "name": r, "kind": "collapsed", "value": what,
+            "type": "", "description": desc, "op": None, "trainable": False,
             "constraint": None, "feedback": [], "output": False,
             "members": [m.name for m in members],
         })
@@ -138,4 +149,67 @@ def _collapse(order: list[Node], out_ids: set[int], max_nodes: int) -> dict[int,
     for r in runs.values():
         sizes[r] = sizes.get(r, 0) + 1
     # A run of one node hides nothing; show that node as itself.
-    return {k: r for k, r in runs.items() if sizes[r] > 1}
+    runs = {k: r for k, r in runs.items() if sizes[r] > 1}
+    visible = len(order) - len(runs) + len({r for r in runs.values()})
+    if visible > max_nodes:
+        _group_repeats(order, out_ids, runs, visible - max_nodes)
+        visible = len(order) - len(runs) + len(set(runs.values()))
+    if visible > max_nodes:
+        _fold_blocks(order, out_ids, runs, visible - max_nodes)
+    return runs
+
+
+def _fold_blocks(order: list[Node], out_ids: set[int], runs: dict[int, str], excess: int) -> None:
+    """Last resort (e.g. a loop's body): fold the longest stretches of consecutive operator
+    nodes, in topological order, into one block each."""
+    stretches: list[list[Node]] = []
+    current: list[Node] = []
+    for n in order:
+        if n.kind == "message" and id(n) not in runs and id(n) not in out_ids:
+            current.append(n)
+        else:
+            if len(current) > 1:
+                stretches.append(current)
+            current = []
+    if len(current) > 1:
+        stretches.append(current)
+    number = 0
+    for stretch in sorted(stretches, key=len, reverse=True):
+        if excess <= 0:
+            break
+        # Cut the stretch into as many blocks as the budget allows (not one giant block).
+        blocks = len(stretch) - min(excess, len(stretch) - 1)
+        size = -(-len(stretch) // blocks)
+        for start in range(0, len(stretch), size):
+            members = stretch[start:start + size]
+            if len(members) < 2:
+                continue
+            number += 1
+            for m in members:
+                runs[id(m)] = f"block_{number}"
+            excess -= len(members) - 1
+
+
+def _group_repeats(order: list[Node], out_ids: set[int], runs: dict[int, str], excess: int) -> None:
+    """Fold sibling nodes of one kind and operator that feed the same nodes (largest first)."""
+    children: dict[int, list[Node]] = {}
+    for n in order:
+        for p in n._parents:
+            children.setdefault(id(p), []).append(n)
+    groups: dict[tuple, list[Node]] = {}
+    for n in order:
+        if id(n) in runs or id(n) in out_ids or n.kind == "exception":
+            continue
+        targets = tuple(sorted({runs.get(id(c), id(c)) for c in children.get(id(n), ())}, key=str))
+        op = getattr(n, "op", None)
+        key = (n.kind, op.name if op is not None else None, targets,
+               tuple(runs.get(id(p), id(p)) for p in n._parents) if n._parents else ())
+        groups.setdefault(key, []).append(n)
+    number = 0
+    for members in sorted(groups.values(), key=len, reverse=True):
+        if excess <= 0 or len(members) < 3:
+            break
+        number += 1
+        for m in members:
+            runs[id(m)] = f"group_{number}"
+        excess -= len(members) - 1
