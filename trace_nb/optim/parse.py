@@ -40,6 +40,8 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from .coerce import _show
+
 __all__ = ["FORMATS", "ParsedReply", "parse_reply"]
 
 #: Every value :attr:`ParsedReply.format` can take, from strictest to most forgiving.
@@ -150,15 +152,6 @@ class _Names:
         shown = ", ".join(repr(n) for n in self.order[:10])
         more = f" and {len(self.order) - 10} more" if len(self.order) > 10 else ""
         return f"the trainable variables are {shown}{more}"
-
-
-def _show(value: Any, limit: int = 80) -> str:
-    """repr() of a value, truncated with an ellipsis so messages stay readable."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _as_text(value: Any) -> str:
