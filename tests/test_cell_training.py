@@ -24,10 +24,10 @@ def test_session_train_improves_validation_score():
 
     def answer(request):
         prompt = request["messages"][-1]["content"]
-        cur = float(re.search(r"\(int\) offset=(-?\d+)", prompt).group(1))
+        name, cur = re.search(r"\(int\) (offset\w*)=(-?\d+)", prompt).groups()  # offset_1 if taken
         gaps = [float(g) for g in re.findall(r"too small by (-?[\d.]+)", prompt)]
         step = int(sum(gaps) / len(gaps)) if gaps else 0
-        return json.dumps({"reasoning": "shift", "suggestion": {"offset": int(cur) + step}})
+        return json.dumps({"reasoning": "shift", "suggestion": {name: int(cur) + step}})
 
     with FakeOpenAIServer(replies=answer) as srv:
         sessions.set_default_llm(make_llm(srv))
@@ -52,7 +52,8 @@ def test_panel_train_shows_the_run():
     ip.run_cell("def score_of(example, out):\n    return (1.0, 'ok') if out == example * 2 else (0.0, 'double it')\n")
 
     def answer(request):
-        return json.dumps({"reasoning": "double", "suggestion": {"factor": 2}})
+        name = re.search(r"\(int\) (factor\w*)=", request["messages"][-1]["content"]).group(1)
+        return json.dumps({"reasoning": "double", "suggestion": {name: 2}})
 
     with FakeOpenAIServer(replies=answer) as srv:
         sessions.set_default_llm(make_llm(srv))

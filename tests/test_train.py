@@ -366,3 +366,16 @@ def test_train_view_and_tqdm_output(server, capsys):
     assert bytes(view.plot.value).startswith(b"\x89PNG")
     assert "<table" in view.table.value and "correct" in view.table.value
     assert "finished" in view.title.value and result.best_score == 1.0
+
+
+def test_code_parameters_need_explicit_approval():
+    from trace_nb import bundle
+    from trace_nb.optim import OptoPrime
+
+    @bundle(trainable=True)
+    def double(v):
+        return v * 2
+
+    opt = OptoPrime([double.parameter], llm=object())
+    with pytest.raises(ValueError, match="approve_code=True"):
+        train(lambda ex: double(ex), [1, 2], lambda ex, out: 1.0, opt, progress=False)

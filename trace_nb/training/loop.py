@@ -279,7 +279,8 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
           progress: bool = True, view: ProgressListener | None = None,
           max_steps: int | None = None, calls_per_example: int | None = None,
           workflow_llm: Any = None, tokens_per_call: int | None = None,
-          restore_best: bool = False, callback: Callable[[dict], Any] | None = None) -> TrainResult:
+          restore_best: bool = False, callback: Callable[[dict], Any] | None = None,
+          approve_code: bool = False) -> TrainResult:
     """Train ``optimizer``'s parameters on a dataset, a minibatch per optimizer step.
 
     Parameters
@@ -336,11 +337,21 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         Put the best parameters back on the optimizer at the end.
     callback
         Called with each history row after the step (and its checkpoint) completed.
+    approve_code
+        Training applies every valid proposal without review. Code written by the LLM
+        must not run unreviewed unless you say so: with code parameters in the optimizer
+        this must be True, else training refuses to start.
 
     Returns
     -------
     TrainResult
     """
+    code = [p.name for p in optimizer.parameters if getattr(p, "is_code", False)]
+    if code and not approve_code:
+        raise ValueError(
+            f"the optimizer has code parameters ({', '.join(code)}); training would run the "
+            "LLM's code without your review. Pass approve_code=True to allow that, or train "
+            "with value parameters only and review code changes in the panel.")
     data = list(dataset)
     if not data:
         raise ValueError("the dataset is empty")
