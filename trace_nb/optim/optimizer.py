@@ -73,7 +73,9 @@ class Optimizer:
         return applied
 
     def step(self) -> list[Proposal]:
-        """Propose and apply at once (no human review)."""
+        """Propose and apply at once, with no human review: calling it is the approval, and
+        valid code suggestions run on the function's next call. Use :meth:`propose` and
+        :meth:`apply` (or the panel) to review first."""
         proposals = self.propose()
         self.apply(proposals)
         return proposals
