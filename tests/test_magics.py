@@ -342,3 +342,39 @@ def test_code_function_traced_on_plain_arguments(ip, server):
     assert s.rows[-1]["approved"] == "halve"
     s.run()
     assert s.exception is None and s.output == 0.0
+
+
+def test_module_values_survive_save_and_load(ip, server, tmp_path):
+    ip.run_cell(textwrap.dedent('''
+        import trace_nb
+
+        @trace_nb.model
+        class Shouter:
+            def __init__(self):
+                self.suffix = trace_nb.node("!", name="suffix", trainable=True)
+
+            def forward(self, text):
+                return text + self.suffix
+        '''))
+    cell = "bot = Shouter()\nbot(trace_nb.node('hi'))\n"
+    trace(ip, "--name modsave --param bot", cell)
+    s = trace_nb.session("modsave")
+    s.feedback("more excitement")
+    name = s.named_parameter_nodes()["bot.suffix"].name
+    server._replies.append(reply({name: "!!!"}))
+    s.step(auto_approve=True)
+    path = tmp_path / "mod.json"
+    s.save(str(path))
+    del sessions._SESSIONS["modsave"]
+    loaded = trace_nb.load_session(str(path))
+    trace(ip, "--name modsave --param bot", cell)
+    assert trace_nb.session("modsave") is loaded and loaded.output == "hi!!!"
+
+
+def test_library_call_returning_a_node_keeps_its_history(ip, server):
+    ip.run_cell("import functools\nimport trace_nb\nbias = trace_nb.node(10, name='lib_bias', trainable=True)\n")
+    trace(ip, "--name libnode --param x", "x = 1\nf = functools.partial(lambda v, b: b + v, b=bias)\nf(x)\n")
+    s = trace_nb.session("libnode")
+    assert s.output == 11
+    ids = {n["id"] for n in s.graph()["nodes"]}
+    assert "lib_bias" in ids and s.named_parameter_nodes()["x"].name in ids

@@ -20,9 +20,14 @@ def session_state(s: TraceSession) -> dict:
     params = {k: {"value": p._data, "description": p.description, "constraint": p.constraint}
               for k, p in s._params.items()}
     code = {k: {"source": b.parameter._data} for k, b in s._code.items()}
+    modules = {}
+    if s._modules:
+        from ..modules import state_dict
+
+        modules = {k: state_dict(obj) for k, obj in s._modules.items()}
     opt = s._optimizer.state() if s._optimizer is not None and hasattr(s._optimizer, "state") else None
     spec = vars(s.spec).copy() if s.spec is not None else None
-    return {"format": FORMAT, "name": s.name, "parameters": params, "code": code,
+    return {"format": FORMAT, "name": s.name, "parameters": params, "code": code, "modules": modules,
             "history": s.rows, "optimizer": opt, "spec": spec}
 
 
@@ -54,6 +59,8 @@ def load_session(path: str) -> TraceSession:
         b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
         b.parameter._set(rec["source"])
         s._code[k] = b
+    # A module is an object the cell makes: its values wait until the cell registers it.
+    s._saved_modules = dict(state.get("modules", {}))
     s.rows = state.get("history", [])
     # Optimizer memory is restored when the optimizer is made (loading needs no API key).
     s._pending_optimizer_state = state.get("optimizer")

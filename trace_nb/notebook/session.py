@@ -48,6 +48,7 @@ class TraceSession:
         self._params: dict[str, ParameterNode] = {}
         self._code: dict[str, BundledFunction] = {}
         self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
+        self._saved_modules: dict[str, dict] = {}  # from load_session, until the cell runs
         self.cell_values: dict[str, Any] = {}
         self.output_node: Node | None = None
         self.output_value: Any = None
@@ -109,12 +110,14 @@ class TraceSession:
 
     def _register_module(self, name: str, obj: Any) -> Any:
         if self._modules.get(name) is not obj:
+            from ..modules import load_state_dict, state_dict
+
             old = self._modules.get(name)
             if old is not None:
                 # Re-running the cell made a new instance: keep the approved values.
-                from ..modules import load_state_dict, state_dict
-
                 load_state_dict(obj, state_dict(old))
+            elif name in self._saved_modules:  # values from a saved session
+                load_state_dict(obj, self._saved_modules.pop(name))
             self._modules[name] = obj
             self._optimizer = None
         return obj

@@ -60,6 +60,8 @@ class CellTracer:
         if not (any(isinstance(a, Node) for a in args)
                 or any(isinstance(v, Node) for v in kwargs.values())):
             return func(*args, **kwargs)
+        if _is_module(func) or (inspect.ismethod(func) and _is_module(func.__self__)):
+            return func(*args, **kwargs)  # a module traces itself: its forward sees the nodes
         if self._is_notebook_function(func):
             return self._bundle(func)(*args, **kwargs)
         return self._library_call(func, args, kwargs)
@@ -106,11 +108,16 @@ class CellTracer:
             self._library_ops[id(func)] = cached
         op = cached[1]
         try:
-            return apply(op, func, args, kwargs or None)
+            out = apply(op, func, args, kwargs or None)
         except Exception as exc:
             parents = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Node))
             node = make_exception_node(exc, op, args, parents, set())
             raise ExecutionError(node).with_traceback(exc.__traceback__) from exc
+        if isinstance(out._data, Node):  # the callee traced something itself: keep both histories
+            inner = out._data
+            out._data = inner._data
+            out._parents = (*out._parents, inner)
+        return out
 
 
 def _is_module(value: Any) -> bool:
