@@ -24,8 +24,10 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
 lab: system-deps venv
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 # Every test: library, magics in a real InteractiveShell, widgets in-process and in a real
 # browser, the tutorials under nbval, and the local-LLM stage when `make local-llm` built it.
