@@ -17,8 +17,8 @@ from conftest import ipython_shell
 
 from trace_nb.llm import LLM
 from trace_nb.notebook import session as sessions
-from trace_nb.notebook.jobs import Jobs
-from trace_nb.notebook.panel import Panel
+from trace_nb.notebook.ui.jobs import Jobs
+from trace_nb.notebook.ui.panel import Panel
 from trace_nb.notebook.transform import RUNTIME
 from trace_nb.testing import FakeOpenAIServer
 

@@ -401,7 +401,7 @@ class TraceSession:
     def panel(self) -> Any:
         """The review panel for this session (made on first use)."""
         if self._panel is None:
-            from .panel import Panel
+            from .ui.panel import Panel
 
             self._panel = Panel(self)
         return self._panel

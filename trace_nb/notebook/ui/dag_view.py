@@ -60,7 +60,7 @@ class DagView(anywidget.AnyWidget):
         if not data["nodes"]:
             self.svg, self.message = "", "(no trace yet: the output does not depend on a parameter)"
             return
-        from ..graph.render import svg
+        from ...graph.render import svg
 
         try:
             self.svg, self.message = svg(data), ""

@@ -11,7 +11,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..optim import Proposal
+from ...optim import Proposal
 
 
 def close_tree(widget: w.Widget) -> None:

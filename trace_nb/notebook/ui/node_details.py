@@ -92,7 +92,7 @@ class NodeDetails(w.VBox):
 
 def find_node(session: Any, node_id: str) -> Any:
     """The live node named ``node_id`` in the session's last trace, or None."""
-    from ..graph.traverse import topo_ancestors
+    from ...graph.traverse import topo_ancestors
 
     target = session.exception if session.exception is not None else session.output_node
     if target is None:
