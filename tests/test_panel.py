@@ -261,14 +261,11 @@ def test_session_changes_from_python_refresh_the_panel(ip, servers):
     assert "Ahoy" in panel.dag.svg  # the parameter's new value
     s.feedback("friendlier", 0.5)
     assert panel.feedback_text.value == "friendlier" and panel.score_text.value == "0.5"
-    # A change notified from another thread is handed to the main thread.
-    t = threading.Thread(target=lambda: s._notify("feedback"))
-    s.last_feedback = ("from a thread", None)
+    # A change made on another thread (a subshell, in JupyterLab 4.6) redraws right away.
+    t = threading.Thread(target=lambda: s.feedback("from a thread", 0.25))
     t.start()
     t.join()
-    assert panel.feedback_text.value == "friendlier"
-    panel.wait(5)
-    assert panel.feedback_text.value == "from a thread"
+    assert panel.feedback_text.value == "from a thread" and panel.score_text.value == "0.25"
 
 
 def test_auto_needs_feedback_function(ip, servers):
@@ -276,7 +273,9 @@ def test_auto_needs_feedback_function(ip, servers):
     panel = trace(ip, "--param salutation")
     panel.auto_button.click()
     assert "--feedback" in panel.error_area.value
-    assert len(panel.session.rows) == 1 and not panel.busy and not panel.auto_button.disabled
+    assert len(panel.session.rows) == 1 and not panel.busy
+    # The button says so before anyone clicks it: disabled, with the reason as its tooltip.
+    assert panel.auto_button.disabled and "--feedback FUNC" in panel.auto_button.tooltip
 
 
 def _counting_replies(request, counter=itertools.count(1)):
@@ -417,3 +416,68 @@ def test_jobs_use_the_running_loop_of_the_main_thread():
 
     asyncio.run(main())
     assert ran_on == [(42, threading.main_thread().name)]
+
+
+def test_jobs_find_the_main_loop_from_another_thread_via_the_one_captured():
+    # A Jobs made on the main thread (as the panel is, when its cell runs) keeps that loop;
+    # work submitted later from another thread still continues there.
+    ran_on = []
+
+    async def main():
+        jobs = Jobs()
+        assert jobs.loop is asyncio.get_running_loop()
+        done = threading.Event()
+        threading.Thread(target=lambda: jobs.submit(
+            lambda: 7, lambda r: (ran_on.append((r, threading.current_thread().name)), done.set()))).start()
+        while not done.is_set():
+            await asyncio.sleep(0.01)
+
+    asyncio.run(main())
+    assert ran_on == [(7, threading.main_thread().name)]
+
+
+def test_clicks_on_a_subshell_thread_work_without_wait(ip, servers):
+    """JupyterLab 4.6 / Notebook 7 defaults: widget messages arrive on a subshell thread
+    while the kernel's main loop idles. The loop of Propose, Approve, Run again, clicked
+    three times, must redraw the panel each time with no call to wait()."""
+    servers([reply({"salutation": f"Ahoy{i}"}) for i in range(3)], latency=0.05)
+    seen: list[tuple] = []
+
+    async def kernel():
+        panel = trace(ip, GREETING)  # made while the main loop runs, as in a kernel
+        loop = asyncio.get_running_loop()
+        assert panel.jobs.loop is loop
+
+        def on_subshell(fn):
+            t = threading.Thread(target=fn, name="subshell-1")
+            t.start()
+            while t.is_alive():
+                await_ = asyncio.sleep(0.005)
+                yield await_
+
+        async def click(button):
+            for pause in on_subshell(button.click):
+                await pause
+
+        async def until(cond, what):
+            for _ in range(2000):
+                if cond():
+                    return
+                await asyncio.sleep(0.005)
+            raise AssertionError(f"the panel never showed {what}: status={panel.status.value!r}")
+
+        for i in range(3):
+            panel.feedback_text.value = f"start with A, round {i}"
+            await click(panel.propose_button)
+            await until(lambda: panel.proposal_views and panel.proposal_views[0].proposal.new == f"Ahoy{i}",
+                        f"the card for Ahoy{i}")
+            assert "1 proposal(s), 1 valid" in panel.status.value and not panel.propose_button.disabled
+            await click(panel.proposal_view("salutation").approve_button)
+            await until(lambda: "approved by human" in panel.proposal_views[0].header.value, "approved")
+            await click(panel.run_button)
+            await until(lambda: f"AHOY{i}" in panel.output_view.value, f"the output AHOY{i}")
+            seen.append((i, panel.session.parameters["salutation"], len(panel.session.rows)))
+        assert panel.errors == []
+
+    asyncio.run(kernel())
+    assert seen == [(0, "Ahoy0", 2), (1, "Ahoy1", 3), (2, "Ahoy2", 4)]

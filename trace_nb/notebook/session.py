@@ -7,6 +7,8 @@ everything the panel does is a method here (``run``, ``feedback``, ``propose``,
 
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -27,6 +29,16 @@ def session(name: str = "default") -> TraceSession:
         known = ", ".join(sorted(_SESSIONS)) or "none yet"
         raise KeyError(f"no trace session named {name!r} (sessions: {known}); run a "
                        f"%%trace --name {name} cell first") from None
+
+
+def _serialized(method: Callable) -> Callable:
+    """Run ``method`` holding the session's lock: changes from the panel (on any thread),
+    from background follow-ups and from the notebook never interleave."""
+    @functools.wraps(method)
+    def locked(self: TraceSession, *args: Any, **kwargs: Any) -> Any:
+        with self.lock:
+            return method(self, *args, **kwargs)
+    return locked
 
 
 def set_default_llm(llm: Any) -> None:
@@ -61,6 +73,7 @@ class TraceSession:
         self._pending_optimizer_state: dict | None = None
         self._listeners: list[Callable[[str], None]] = []
         self._panel: Any = None
+        self.lock = threading.RLock()  # see _serialized
         _SESSIONS[name] = self
 
     # -- parameters ---------------------------------------------------------------------
@@ -139,6 +152,7 @@ class TraceSession:
         return {k: (v, current[k]) for k, v in self.cell_values.items()
                 if k in current and v != current[k]}
 
+    @_serialized
     def reset(self) -> None:
         """Forget parameters, proposals and history (``%%trace --reset``)."""
         self._params.clear()
@@ -163,6 +177,7 @@ class TraceSession:
                        f"(parameters: {', '.join(self.parameters) or 'none'})")
 
     # -- running ----------------------------------------------------------------------
+    @_serialized
     def run(self) -> Any:
         """Run the traced cell again with the current values; give feedback if a
         ``--feedback`` function was named. Returns the output value."""
@@ -186,6 +201,7 @@ class TraceSession:
         self._notify("run")
 
     # -- feedback ---------------------------------------------------------------------
+    @_serialized
     def feedback(self, text: str | None = None, score: float | None = None) -> None:
         """Give feedback on the last output (text, a score, or both)."""
         target = self.exception if self.exception is not None else self.output_node
@@ -253,6 +269,7 @@ class TraceSession:
         self.llm = LLM(model=spec.model if spec else None)
         return self.llm
 
+    @_serialized
     def propose(self) -> list[Proposal]:
         """Ask the optimizer for proposals; nothing changes until they are approved."""
         return self.adopt(*self.request_proposals())
@@ -272,6 +289,7 @@ class TraceSession:
         usage = opt.log[-1].usage if len(opt.log) > before else None
         return proposals, usage
 
+    @_serialized
     def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
         """Make ``proposals`` the pending ones and count the LLM call in the history."""
         self.proposals = proposals
@@ -300,6 +318,7 @@ class TraceSession:
             found.extend(match)
         return found
 
+    @_serialized
     def approve(self, names: str | Iterable[str] | None = None, value: Any = None,
                 decided_by: str = "human") -> list[Proposal]:
         """Apply pending proposals (all valid ones when ``names`` is None).
@@ -323,6 +342,7 @@ class TraceSession:
         self._notify("approve")
         return applied
 
+    @_serialized
     def reject(self, names: str | Iterable[str] | None = None, decided_by: str = "human") -> list[Proposal]:
         """Reject pending proposals (all when ``names`` is None)."""
         chosen = self._pending(names)
@@ -332,6 +352,7 @@ class TraceSession:
         self._notify("reject")
         return chosen
 
+    @_serialized
     def edit(self, name: str, value: Any) -> Proposal:
         """Replace the proposal for ``name`` with ``value``, checked like any suggestion."""
         old = self._pending(name)[0]
@@ -340,6 +361,7 @@ class TraceSession:
         self._notify("edit")
         return new
 
+    @_serialized
     def step(self, auto_approve: bool = False) -> list[Proposal]:
         """Propose; with ``auto_approve`` also apply every valid proposal (code included)."""
         proposals = self.propose()

@@ -30,7 +30,7 @@ class DagView(anywidget.AnyWidget):
     max_nodes : int
         Fold long chains so about this many nodes are drawn; 0 draws every node.
     hidden : int
-        How many nodes the current drawing folded away.
+        How many nodes the current drawing folded into collapsed (grey) boxes.
     message : str
         Shown instead of a drawing (e.g. when graphviz is missing).
     data : dict
@@ -56,7 +56,8 @@ class DagView(anywidget.AnyWidget):
         if data == self.data and (self.svg or self.message):
             return
         self.data = data
-        self.hidden = int(data.get("hidden", 0))
+        # Count what the grey boxes hold, so the note agrees with their labels.
+        self.hidden = sum(len(n.get("members", ())) for n in data["nodes"] if n.get("kind") == "collapsed")
         if not data["nodes"]:
             self.svg, self.message = "", "(no trace yet: the output does not depend on a parameter)"
             return
@@ -85,6 +86,10 @@ class DagView(anywidget.AnyWidget):
     def expand(self) -> None:
         """Draw every node (no folding)."""
         self.max_nodes = 0
+
+    def fold(self) -> None:
+        """Fold long chains again (the default drawing)."""
+        self.max_nodes = DEFAULT_MAX_NODES
 
     def on_select(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(node_id)`` whenever the selection changes."""

@@ -1,9 +1,12 @@
 """The review panel of a traced cell: DAG, feedback, proposals, auto-run, history.
 
 Every button calls a public method of :class:`Panel` (``propose``, ``approve``, ...), so
-everything can be scripted and tested without a browser. LLM calls run in a worker thread
-(:mod:`.jobs`); session changes, user code and widget updates happen on the main thread.
-Errors from any callback are shown in the panel's error area, never swallowed.
+everything can be scripted and tested without a browser. LLM calls run in a worker thread and
+their follow-up on the kernel's main loop (:mod:`.jobs`). Widget messages may arrive on any
+thread (JupyterLab 4.6 and Notebook 7 deliver them on a subshell thread by default): every
+action takes the session's lock, so changes never interleave, and redraws happen right
+away on whichever thread made the change. Errors from any callback are shown in the
+panel's error area, never swallowed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import ipywidgets as w
 
 from .dag_view import DagView
 from .history_view import HistoryView, output_html
-from .jobs import AutoRun, Job, Jobs
+from .autorun import AutoRun
+from .jobs import Job, Jobs
 from .node_details import NodeDetails, find_node
 from .proposal_view import ProposalList, ProposalView, close_tree
 
@@ -29,19 +33,21 @@ _DONE = {"run": "ran the cell (run {n})", "approve": "approved", "reject": "reje
 
 
 def _action(fn: Any) -> Any:
-    """Clear old errors, run, and show any exception in the error area (then re-raise)."""
+    """Hold the session's lock, clear old errors, run, and show any exception in the error
+    area (then re-raise)."""
     @functools.wraps(fn)
     def run(self: Panel, *args: Any, **kwargs: Any) -> Any:
-        if self._depth == 0:
-            self.clear_errors()
-        self._depth += 1
-        try:
-            return fn(self, *args, **kwargs)
-        except Exception as e:
-            self._show_error(e)
-            raise
-        finally:
-            self._depth -= 1
+        with self.session.lock:
+            if self._depth == 0:
+                self.clear_errors()
+            self._depth += 1
+            try:
+                return fn(self, *args, **kwargs)
+            except Exception as e:
+                self._show_error(e)
+                raise
+            finally:
+                self._depth -= 1
     return run
 
 
@@ -57,20 +63,27 @@ class Panel(w.VBox):
     def __init__(self, session: Any):
         self.session = session
         self.errors: list[BaseException] = []
-        self.jobs = Jobs(on_error=self._show_error)
+        self.jobs = Jobs(on_error=self._show_error, lock=session.lock)  # made on the cell's thread
         self._depth = 0
         self._train_view: Any = None  # the last training run shown (see train())
         self._job: Job | None = None
         self._auto: AutoRun | None = None  # while auto-running
         self._paused: AutoRun | None = None  # an auto run waiting for a human to decide on code
         self._closed = False
-        B = w.Button
+        self._ticker: threading.Timer | None = None  # refreshes the elapsed time of a job
+
+        def B(**kw: Any) -> w.Button:  # full labels: a button is as wide as its text
+            return w.Button(layout=w.Layout(width="auto", min_width="max-content"), **kw)
+
         self.header = w.HTML()
-        self.dag = DagView(layout=w.Layout(width="58%"))
-        self.node_details = NodeDetails(layout=w.Layout(width="42%"))
+        self.dag = DagView()
+        self.node_details = NodeDetails()
         self.output_view = w.HTML()
+        # continuous_update=False: the text syncs once, when the box loses focus (before the
+        # click that follows), so no echo of an older value can overwrite what was typed.
         self.feedback_text = w.Textarea(placeholder="What do you think of the output?",
-                                        layout=w.Layout(width="100%", height="4.5em"))
+                                        continuous_update=False,
+                                        layout=w.Layout(width="100%", height="auto"))
         self.score_text = w.Text(placeholder="optional", description="score",
                                  layout=w.Layout(width="200px"))
         self.send_button = B(description="Send feedback", icon="comment")
@@ -78,12 +91,12 @@ class Panel(w.VBox):
         self.approve_all_button = B(description="Approve all", button_style="success")
         self.reject_all_button = B(description="Reject all", button_style="danger")
         self.run_button = B(description="Run again", icon="play")
-        self.auto_steps = w.IntText(value=5, description="Auto N steps", layout=w.Layout(width="180px"),
+        self.auto_steps = w.IntText(value=5, description="Auto N steps", layout=w.Layout(width="150px"),
                                     style={"description_width": "initial"})
         self.auto_button = B(description="Auto", icon="forward")
         self.stop_button = B(description="Stop", icon="stop")
         self.auto_code = w.Checkbox(value=False, description="auto-approve code", indent=False)
-        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="200px"))
+        self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="160px"))
         self.status = w.HTML("ready")
         self.cancel_button = B(description="Cancel", icon="times")
         self.error_area = w.HTML()
@@ -94,6 +107,8 @@ class Panel(w.VBox):
             label=lambda p: session.display_name(p.parameter))
         self.history_view = HistoryView()
         self.status.add_class("trace-nb-status-line")
+        self.dag.add_class("trace-nb-dag")
+        self.node_details.add_class("trace-nb-details")
         self.feedback_text.add_class("trace-nb-feedback")
         self.output_view.add_class("trace-nb-outputview")
         self.error_area.add_class("trace-nb-errors")
@@ -105,13 +120,17 @@ class Panel(w.VBox):
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
         h4 = lambda t: w.HTML(f"<h4>{t}</h4>")  # noqa: E731
+        top = w.HBox([self.dag, self.node_details])
+        top.add_class("trace-nb-top")
+        rows = [w.HBox([self.score_text, self.send_button]),
+                w.HBox([self.propose_button, self.approve_all_button, self.reject_all_button, self.run_button]),
+                w.HBox([self.auto_steps, self.auto_button, self.stop_button, self.auto_code]),
+                w.HBox([self.progress, self.status, self.cancel_button])]
+        for row in rows:
+            row.add_class("trace-nb-row")
         super().__init__([
-            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header,
-            w.HBox([self.dag, self.node_details]), self.output_view,
-            h4("Feedback"), self.feedback_text, w.HBox([self.score_text, self.send_button]),
-            w.HBox([self.propose_button, self.approve_all_button, self.reject_all_button, self.run_button]),
-            w.HBox([self.auto_steps, self.auto_button, self.stop_button, self.auto_code]),
-            w.HBox([self.progress, self.status, self.cancel_button]), self.error_area,
+            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, top, self.output_view,
+            h4("Feedback"), self.feedback_text, *rows[:3], rows[3], self.error_area,
             h4("Proposals"), self.proposals_box, h4("History"), self.history_view,
         ], layout=w.Layout(width="100%"))
         self.add_class("trace-nb-panel")
@@ -207,20 +226,22 @@ class Panel(w.VBox):
 
     def stop(self) -> None:
         """End the auto run after the current step (or give up a paused one)."""
-        if self._auto is not None:
-            self._auto.stop()
-            self._set_status("stopping after this step…")
-        elif self._paused is not None:
-            self._paused = None
-            self._set_status("auto run stopped")
-        self._sync()
+        with self.session.lock:
+            if self._auto is not None:
+                self._auto.stop()
+                self._set_status("stopping after this step…")
+            elif self._paused is not None:
+                self._paused = None
+                self._set_status("auto run stopped")
+            self._sync()
 
     def cancel(self) -> None:
         """Cancel the LLM call in progress: its result is discarded and nothing changes."""
-        if self.jobs.cancel() or self._job is not None:
-            self._set_status("cancelled")
-        self._job, self._auto = None, None
-        self._sync()
+        with self.session.lock:
+            if self.jobs.cancel() or self._job is not None:
+                self._set_status("cancelled: the LLM's answer will be ignored; nothing changed")
+            self._job, self._auto = None, None
+            self._sync()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until background work is done and its follow-up ran (for tests, scripts)."""
@@ -244,9 +265,8 @@ class Panel(w.VBox):
         self.jobs.cancel()
         self._job = self._auto = None
         self._closed = True
+        self._stop_ticker()
         self.session.off_change(self._on_change)
-        if getattr(self.session, "_panel", None) is self:
-            self.session._panel = None  # the session makes a new panel when asked again
         for child in (*self.children, self.proposals_box._empty, self.layout):
             close_tree(child)
         super().close()
@@ -260,24 +280,52 @@ class Panel(w.VBox):
     def _start(self, label: str, fn: Any, then: Any) -> Job:
         def done(result: Any) -> None:
             self._job = None
+            self._stop_ticker()
             then(result)
+            self._sync()
 
         def failed(error: BaseException) -> None:
             self._job, self._auto = None, None
-            self._set_status("failed (see the error above)")
+            self._stop_ticker()
+            self._set_status("failed: see the error below")
             self._show_error(error)
             self._sync()
 
-        self._job = self.jobs.submit(fn, done, failed, label)
-        self._set_status(f"working… {label}")
+        self._job = job = self.jobs.submit(fn, done, failed, label)
+        self._busy_status(job)
         self._sync()
-        return self._job
+        self._tick(job)
+        return job
+
+    def _busy_status(self, job: Job) -> None:
+        self.status.value = (f"<span class='trace-nb-spinner'></span>working… {html.escape(job.label)} "
+                             f"<span class='trace-nb-elapsed'>{job.elapsed:.0f} s</span>")
+
+    def _tick(self, job: Job) -> None:
+        # Elapsed seconds while the LLM works: a timer thread redraws the status line.
+        def tick() -> None:
+            if self._job is job and not job.done and not self._closed:
+                if self.session.lock.acquire(timeout=0.5):
+                    try:
+                        if self._job is job:
+                            self._busy_status(job)
+                    finally:
+                        self.session.lock.release()
+                self._tick(job)
+
+        self._ticker = threading.Timer(1.0, tick)
+        self._ticker.daemon = True
+        self._ticker.start()
+
+    def _stop_ticker(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
 
     def _adopt(self, result: tuple[list, Any]) -> None:
-        self.session.adopt(*result)
+        props = self.session.adopt(*result)
         if self._auto is None:
-            n = sum(p.valid for p in self.session.proposals)
-            self._set_status(f"{len(self.session.proposals)} proposal(s), {n} valid: approve, edit or reject")
+            self._set_status(proposal_status(props))
 
     def _guard_auto(self, fn: Any) -> None:
         # An error ends the auto run (and is shown by the caller), never leaves it hanging.
@@ -297,11 +345,7 @@ class Panel(w.VBox):
     def refresh(self, prefill: bool = False) -> None:
         """Redraw everything from the session (``prefill`` also resets the feedback box)."""
         s = self.session
-        spec = s.spec
-        params = ", ".join(s.parameters) or "none"
-        fb = f" · feedback: <code>{html.escape(spec.feedback)}</code>" if spec and spec.feedback else ""
-        self.header.value = (f"<div class='trace-nb-header'>trace session <b>{html.escape(s.name)}</b>"
-                             f" · parameters: {html.escape(params)}{fb}</div>")
+        self.header.value = header_html(s)
         self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))
         self._show_selected()
         self.output_view.value = output_html(self.session)
@@ -316,10 +360,9 @@ class Panel(w.VBox):
         self._sync()
 
     def _on_change(self, event: str) -> None:
+        # Runs on the thread that changed the session (main, subshell or the home loop),
+        # inside the session's lock: widgets may be updated from any thread.
         if self._closed:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            self.jobs.call_in_main(lambda: self._on_change(event))  # widgets: main thread only
             return
         if self._job is None and self._auto is None and self._paused is None and event in _DONE:
             self._set_status(_DONE[event].format(n=len(self.session.rows) - 1))
@@ -351,6 +394,17 @@ class Panel(w.VBox):
         self.reject_all_button.disabled = busy or auto or not self.session.proposals
         self.stop_button.disabled = not auto and self._paused is None
         self.cancel_button.disabled = not busy
+        spec = self.session.spec
+        if not (spec is not None and spec.feedback):
+            self.auto_button.disabled = True
+            self.auto_button.tooltip = ("Auto needs a feedback function: add --feedback FUNC to the "
+                                        "%%trace line (FUNC(output) returns text, a score, or both)")
+        else:
+            self.auto_button.tooltip = "propose, approve the valid proposals and run, N times"
+        if busy:
+            self.progress.add_class("trace-nb-indeterminate")
+        else:
+            self.progress.remove_class("trace-nb-indeterminate")
 
     def _set_status(self, text: str) -> None:
         self.status.value = html.escape(text)
@@ -389,3 +443,31 @@ class Panel(w.VBox):
 
     def __repr__(self) -> str:
         return f"<trace_nb Panel of {self.session!r}>"
+
+
+def proposal_status(proposals: list) -> str:
+    """The status line after a reply: what it proposes, or why it changes nothing."""
+    cards = [p for p in proposals if p.parameter is not None]
+    valid = sum(p.valid for p in cards)
+    if not cards:
+        reasons = "; ".join(dict.fromkeys(p.reason or "no reason given" for p in proposals))
+        return f"the reply changes nothing: {reasons}"
+    return f"{len(cards)} proposal(s), {valid} valid: approve, edit or reject"
+
+
+def header_html(session: Any) -> str:
+    """Session name, its parameters (a module's grouped under the module) and feedback."""
+    e = html.escape
+    groups: dict[str, list[str]] = {}
+    for name in session.parameters:
+        module, _, attr = name.rpartition(".")
+        groups.setdefault(module, []).append(attr if module else name)
+    pills = []
+    for module, names in groups.items():
+        inner = "".join(f"<span class='trace-nb-pill'>{e(n)}</span>" for n in names)
+        pills.append(f"module <b>{e(module)}</b>: {inner}" if module else inner)
+    params = " ".join(pills) or "none"
+    spec = session.spec
+    fb = f" · feedback: <code>{e(spec.feedback)}</code>" if spec and spec.feedback else ""
+    return (f"<div class='trace-nb-header'>trace session <b>{e(session.name)}</b>"
+            f" · parameters: {params}{fb}</div>")

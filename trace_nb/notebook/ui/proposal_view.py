@@ -98,16 +98,17 @@ class ProposalView(w.VBox):
         reasoning = e(p.reasoning or "(no reasoning given)")
         self.reasoning = w.HTML(f"<details><summary>LLM reasoning</summary><div class='trace-nb-reasoning'>"
                                 f"{reasoning}</div></details>")
-        self.approve_button = w.Button(description="Approve", button_style="success",
+        auto = {"layout": w.Layout(width="auto", min_width="max-content")}  # full labels
+        self.approve_button = w.Button(description="Approve", **auto, button_style="success",
                                        disabled=decided or not p.valid or not addressable,
                                        tooltip=(p.reason or "invalid") if not p.valid else "apply this value")
-        self.edit_button = w.Button(description="Edit", disabled=decided or not addressable)
-        self.reject_button = w.Button(description="Reject", button_style="danger",
+        self.edit_button = w.Button(description="Edit", **auto, disabled=decided or not addressable)
+        self.reject_button = w.Button(description="Reject", button_style="danger", **auto,
                                       disabled=decided or not addressable,
                                       tooltip="" if addressable else "use Reject all")
         self.edit_text = w.Textarea(value=edit_text(p.new) if addressable else "",
                                     layout=w.Layout(width="100%", height="8em" if p.is_code else "4em"))
-        self.save_button = w.Button(description="Save edit", button_style="info")
+        self.save_button = w.Button(description="Save edit", button_style="info", **auto)
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
         name = p.name or ""
         self.approve_button.on_click(lambda _: on_approve(name))
@@ -115,6 +116,7 @@ class ProposalView(w.VBox):
         self.edit_button.on_click(lambda _: self.toggle_editor())
         self.save_button.on_click(lambda _: on_edit(name, self.edit_text.value))
         buttons = w.HBox([self.approve_button, self.edit_button, self.reject_button])
+        buttons.add_class("trace-nb-row")
         super().__init__([self.header, self.diff, self.reason, self.reasoning, buttons, self.editor])
         self.add_class("trace-nb-card")
         if p.edited and not p.valid and not decided:
