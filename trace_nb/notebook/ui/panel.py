@@ -348,11 +348,11 @@ class Panel(w.VBox):
         self.header.value = header_html(s)
         self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))
         self._show_selected()
-        self.output_view.value = output_html(self.session)
-        if prefill:
+        if prefill:  # before the output: once the new output shows, the box is settled
             last = s.last_feedback
             self.feedback_text.value = (last[0] if last else None) or s.default_feedback() or ""
             self.score_text.value = "" if not last or last[1] is None else str(last[1])
+        self.output_view.value = output_html(self.session)
         self.proposals_box.update(self.session.proposals)
         self.history_view.update(s)
         if self._paused is not None and not self._paused.waiting_for:
