@@ -9,6 +9,7 @@ of their distance to the nearest variable or output, and the prompt says what wa
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,14 +36,36 @@ class ProblemInstance:
     omitted: str = ""
     stats: dict = field(default_factory=dict)
 
-    def render(self) -> str:
+    def render(self, mask: Iterable[str] | None = None) -> str:
+        """The prompt text; sections named in ``mask`` (see :func:`normalize_mask`) are left empty."""
+        hidden = set(normalize_mask(mask))
         parts = []
         for name in prompts.SECTIONS:
-            body = getattr(self, name.lower())
-            if name == "Code" and self.omitted:
+            body = "" if name in hidden else getattr(self, name.lower())
+            if name == "Code" and self.omitted and name not in hidden:
                 body = f"{body}\n({self.omitted})" if body else f"({self.omitted})"
             parts.append(f"#{name}\n{body}")
         return "\n\n".join(parts)
+
+
+def normalize_mask(mask: Iterable[str] | None) -> list[str]:
+    """Section names to blank, as spelled in :data:`prompts.SECTIONS` (``"#code"`` -> ``"Code"``).
+
+    Raises ValueError for a name that is not a section.
+    """
+    if mask is None:
+        return []
+    if isinstance(mask, str):
+        mask = [mask]
+    known = {s.lower(): s for s in prompts.SECTIONS}
+    out = []
+    for item in mask:
+        key = str(item).strip().lstrip("#").strip().lower()
+        if key not in known:
+            raise ValueError(f"cannot mask {item!r}: the sections are "
+                             f"{', '.join('#' + s for s in prompts.SECTIONS)}")
+        out.append(known[key])
+    return out
 
 
 def cut(text: str, limit: int) -> str:
