@@ -15,7 +15,8 @@ CONSTRAINTS ?= constraints/ci.txt
 PIP_INSTALL = $(PY) -m pip install -q -c $(CONSTRAINTS)
 
 # The browser tests drive this Chromium (Debian's package puts it here).
-TRACE_NB_CHROMIUM ?= /usr/lib/chromium/chromium
+DEBIAN_CHROMIUM := /usr/lib/chromium/chromium
+TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
 export TRACE_NB_CHROMIUM
 
 .PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint constraints \
@@ -37,7 +38,8 @@ graphviz:
 # Elsewhere this says what to do and carries on; the browser tests then skip, or fail under CI.
 chromium:
 	@[ -x "$(TRACE_NB_CHROMIUM)" ] || { \
-	  if grep -qsx 'ID=debian' /etc/os-release && command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$(TRACE_NB_CHROMIUM)" = $(DEBIAN_CHROMIUM) ] && grep -qsx 'ID=debian' /etc/os-release \
+	     && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing chromium with apt-get (Debian)"; \
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \

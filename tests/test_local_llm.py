@@ -29,7 +29,7 @@ OUT = ROOT / "test-output"
 
 # --- local_server against a stand-in llama_cpp.server ---------------------------------------
 
-FAKE_SERVER = '''
+FAKE_SERVER = """
 import argparse, json, sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -68,7 +68,7 @@ class Handler(BaseHTTPRequestHandler):
 
 print("fake llama server", args.model_alias, args.port, flush=True)
 HTTPServer((args.host, int(args.port)), Handler).serve_forever()
-'''
+"""
 
 
 @pytest.fixture
@@ -106,7 +106,8 @@ def no_llama_here(monkeypatch):
 
 
 def test_python_comes_from_argument_then_env_never_from_a_checkout_layout(
-        tmp_path, monkeypatch, fake_python, no_llama_here):
+    tmp_path, monkeypatch, fake_python, no_llama_here
+):
     # A .venv-llm in the working directory is not looked at: the library knows no repo layout.
     decoy = tmp_path / ".venv-llm" / "bin" / "python"
     decoy.parent.mkdir(parents=True)
@@ -125,8 +126,9 @@ def test_python_comes_from_argument_then_env_never_from_a_checkout_layout(
 
 def test_log_folder_is_created_warm_up_sent_and_log_closed_on_stop(tmp_path, fake_python):
     log_path = tmp_path / "not" / "yet" / "llama-server.log"
-    with local_server(tmp_path / "model.gguf", python=fake_python, log_path=log_path,
-                      alias="tiny") as srv:
+    with local_server(
+        tmp_path / "model.gguf", python=fake_python, log_path=log_path, alias="tiny"
+    ) as srv:
         assert srv.process.poll() is None and not srv.log.closed
         assert str(log_path) in _open_paths()
         assert srv.startup_seconds > 0 and srv.warmup_seconds > 0
@@ -139,17 +141,25 @@ def test_log_folder_is_created_warm_up_sent_and_log_closed_on_stop(tmp_path, fak
     assert lines[0].startswith("fake llama server tiny ")
     posts = [json.loads(line.split(" ", 2)[2]) for line in lines if line.startswith("POST ")]
     assert [line.split(" ")[1] for line in lines if line.startswith("POST ")] == [
-        "/v1/chat/completions"]
-    assert posts == [{"model": "tiny", "max_tokens": 1, "temperature": 0,
-                      "messages": [{"role": "user", "content": "Hi"}]}]
+        "/v1/chat/completions"
+    ]
+    assert posts == [
+        {
+            "model": "tiny",
+            "max_tokens": 1,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": "Hi"}],
+        }
+    ]
     assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
 
 
 def test_no_warm_up_when_asked_and_log_appended(tmp_path, fake_python):
     log_path = tmp_path / "server.log"
     log_path.write_text("earlier run\n")
-    with local_server(tmp_path / "model.gguf", python=fake_python, log_path=log_path,
-                      warm_up=False) as srv:
+    with local_server(
+        tmp_path / "model.gguf", python=fake_python, log_path=log_path, warm_up=False
+    ) as srv:
         assert srv.warmup_seconds == 0.0
     text = log_path.read_text()
     assert text.startswith("earlier run\nfake llama server smollm2 ") and "POST" not in text
@@ -189,9 +199,14 @@ STATS: dict = {"steps": []}
 
 
 def record_step(kind, llm, props, seconds):
-    STATS["steps"].append({
-        "workflow": kind, "seconds": round(seconds, 2), "json_mode": llm.describe()["json_mode_in_use"],
-        "proposals": [{"name": p.name, "valid": p.valid, "reason": p.reason} for p in props]})
+    STATS["steps"].append(
+        {
+            "workflow": kind,
+            "seconds": round(seconds, 2),
+            "json_mode": llm.describe()["json_mode_in_use"],
+            "proposals": [{"name": p.name, "valid": p.valid, "reason": p.reason} for p in props],
+        }
+    )
     OUT.mkdir(exist_ok=True)
     with open(OUT / "local_llm.json", "w") as f:
         json.dump(STATS, f, indent=1)
@@ -246,15 +261,20 @@ def test_prompt_workflow_through_trace_magic(server):
     llm = server.llm(max_retries=1, timeout=120, seed=1, temperature=0.7)
     sessions.set_default_llm(llm)
     try:
-        ip.run_cell(textwrap.dedent('''
+        ip.run_cell(
+            textwrap.dedent('''
             def reply_to(instruction, question):
                 """A canned assistant: follows the instruction's length rule."""
                 return instruction.upper() + " " + question
             def grade(out):
                 return (0.0, "The answer must be one short word; the instruction should say so.")
-            '''))
-        ip.run_cell_magic("trace", "--name local_qa --param instruction --feedback grade --no-panel",
-                          'instruction = "Answer at length."\nreply_to(instruction, "Sky colour?")\n')
+            ''')
+        )
+        ip.run_cell_magic(
+            "trace",
+            "--name local_qa --param instruction --feedback grade --no-panel",
+            'instruction = "Answer at length."\nreply_to(instruction, "Sky colour?")\n',
+        )
         s = sessions.session("local_qa")
         runs = len(s.rows)
         t0 = time.perf_counter()

