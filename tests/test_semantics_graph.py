@@ -373,3 +373,43 @@ def test_trainable_methods_expose_their_parameter():
     assert one.act.parameter is one.act.parameter  # the same object on every access
     assert shout.parameters() == [shout.parameter] and inc.parameters() == []
     assert one.polish.parameter is None and one.polish.parameters() == []
+
+
+# -- 8. the reference's everyday spellings --------------------------------------------------
+
+def test_backward_visualize_returns_a_digraph():
+    graphviz = pytest.importorskip("graphviz")
+    x = node(2, name="viz_x", trainable=True)
+    y = x * 3
+    g = y.backward("larger", visualize=True)
+    assert isinstance(g, graphviz.Digraph)
+    assert "viz_x" in g.source and f"viz_x -> {y.name}" in g.source
+    assert x.feedback[0].text == "larger"  # the feedback was still sent
+    assert y.backward("again", retain_graph=True).text == "again"
+
+
+def test_eq_and_neq_are_traced():
+    a, b = node(1), node(2)
+    e, n = a.eq(b), a.neq(b)
+    assert (e.data, n.data) == (False, True)
+    assert e.parents == (a, b) and e.op.name == "eq" and n.op.name == "ne"
+
+
+def test_parameters_dict_names_relative_to_the_module():
+    agent = Helper()
+    d = agent.parameters_dict()
+    assert d["style"] is agent.style and d["act"] is agent.act.parameter
+    assert list(d.values()) == agent.parameters()
+
+
+def test_prompt_shows_containers_of_nodes_by_name():
+    from trace_nb.optim.problem import code_line
+
+    @bundle()
+    def total(xs):
+        return sum(xs)
+
+    a = node(1, name="cl_a", trainable=True)
+    b = node(2, name="cl_b")
+    out = total([a, b])
+    assert code_line(out) == f"{out.name} = total(xs=[cl_a, cl_b])"

@@ -161,13 +161,20 @@ class Node:
         else:
             self._feedback.append(record)
 
-    def backward(self, feedback: str = "", score: float | None = None) -> Feedback:
+    def backward(self, feedback: str = "", score: float | None = None, *,
+                 visualize: bool = False, retain_graph: bool = True, **render: Any) -> Any:
         """Send ``feedback`` on this output to every parameter it depends on.
 
         Runs in time linear in the size of the graph. Each trainable ancestor (and this
         node) receives a :class:`Feedback` record; the optimizer later recovers the
         minimal subgraph connecting the parameter to this output. Calling it on several
-        outputs with different feedback (a minibatch) accumulates all of it.
+        outputs with different feedback (a minibatch) accumulates all of it, and calling it
+        twice on one output is allowed (``retain_graph`` is accepted for code written for
+        the reference Trace and changes nothing).
+
+        Returns the :class:`Feedback` record, or with ``visualize=True`` a
+        ``graphviz.Digraph`` of the graph behind this node (``render`` options such as
+        ``value_limit`` go to :func:`.render.to_dot`).
         """
         from .traverse import topo_ancestors
 
@@ -182,6 +189,11 @@ class Node:
         for n in topo_ancestors([self]):
             if n.trainable and n is not self:
                 n._receive(record)
+        if visualize:
+            from .data import graph_data
+            from .render import to_dot
+
+            return to_dot(graph_data([self]), **render)
         return record
 
     def zero_feedback(self) -> None:

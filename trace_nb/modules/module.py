@@ -175,6 +175,14 @@ class Module:
         """Every trainable value and trainable method's code parameter, e.g. for OptoPrime."""
         return list(module_parameters(self).values())
 
+    def parameters_dict(self) -> dict[str, ParameterNode]:
+        """Name relative to this module (``prompt``, ``act``, ``planner.prompt``) -> parameter.
+
+        The reference Trace's spelling; :meth:`named_parameters` gives the same with the
+        class-name prefix.
+        """
+        return {e.display(): e.node for e in entries(self)}
+
     def zero_feedback(self) -> None:
         """Forget the feedback every parameter received."""
         for entry in entries(self):

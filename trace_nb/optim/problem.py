@@ -103,8 +103,9 @@ def code_line(n: MessageNode) -> str:
     for k, v in (n.kwargs or {}).items():
         args.append(f"{k}={_arg_text(v)}")
     # Dependencies that were not arguments (a trainable function's code, external reads).
-    given = {id(a) for a in n.args if isinstance(a, Node)}
-    given |= {id(v) for v in (n.kwargs or {}).values() if isinstance(v, Node)}
+    given: set[int] = set()
+    for a in (*n.args, *(n.kwargs or {}).values()):
+        _node_ids(a, given)
     extra = [p for p in n._parents if id(p) not in given]
     for p in extra:
         args.append(f"{'code' if getattr(p, 'is_code', False) else 'uses'}={p.name}")
@@ -112,7 +113,41 @@ def code_line(n: MessageNode) -> str:
 
 
 def _arg_text(a: Any) -> str:
-    return a.name if isinstance(a, Node) else cut(repr(a), ARG_LIMIT)
+    if isinstance(a, Node):
+        return a.name
+    if type(a) in (list, tuple, set, frozenset, dict) and _holds_node(a):
+        # A container of nodes (unwrapped into parents by the graph): show their names.
+        if isinstance(a, dict):
+            inner = ", ".join(f"{_arg_text(k)}: {_arg_text(v)}" for k, v in a.items())
+            return cut("{" + inner + "}", ARG_LIMIT * 4)
+        inner = ", ".join(_arg_text(v) for v in a)
+        if isinstance(a, tuple):
+            return cut(f"({inner}{',' if len(a) == 1 else ''})", ARG_LIMIT * 4)
+        return cut(f"[{inner}]" if isinstance(a, list) else "{" + inner + "}", ARG_LIMIT * 4)
+    return cut(repr(a), ARG_LIMIT)
+
+
+def _holds_node(a: Any) -> bool:
+    items = a.items() if isinstance(a, dict) else ((v, None) for v in a)
+    for k, v in items:
+        if isinstance(k, Node) or isinstance(v, Node):
+            return True
+        for x in (k, v):
+            if type(x) in (list, tuple, set, frozenset, dict) and _holds_node(x):
+                return True
+    return False
+
+
+def _node_ids(a: Any, out: set[int]) -> None:
+    if isinstance(a, Node):
+        out.add(id(a))
+    elif type(a) in (list, tuple, set, frozenset):
+        for v in a:
+            _node_ids(v, out)
+    elif type(a) is dict:
+        for k, v in a.items():
+            _node_ids(k, out)
+            _node_ids(v, out)
 
 
 def feedback_text(params: list[ParameterNode]) -> tuple[list[Node], str]:
