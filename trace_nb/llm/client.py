@@ -11,12 +11,9 @@ what happened, how often we tried, and where, without ever showing the key.
 from __future__ import annotations
 
 import copy
-import dataclasses
-import json
 import logging
 import math
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +30,7 @@ from .errors import (
     register_secret,
     scrub_secret,
 )
+from .transport import AttemptTimeout, cacheable, clean_messages, prompt_chars_of, send
 from .usage import CallUsage, UsageTotals, compute_cost, merge_prices
 from .wire import (
     JSON_MODES,
@@ -41,7 +39,6 @@ from .wire import (
     error_detail,
     mentions_response_format,
     mode_ladder,
-    parse_completion,
     request_kwargs,
     retry_after,
 )
@@ -264,7 +261,7 @@ class LLM:
             :class:`~trace_nb.llm.errors.LLMTimeoutError` past ``timeout``/``deadline``).
         """
         start = time.perf_counter()
-        messages = _clean_messages(messages)
+        messages = clean_messages(messages)
         temperature = self.temperature if temperature is None else temperature
         max_tokens = self.max_tokens if max_tokens is None else max_tokens
         key = None
@@ -273,7 +270,7 @@ class LLM:
                             temperature=temperature, seed=self.seed, max_tokens=max_tokens,
                             json_schema=json_schema)
             hit = self._cache.get(key)
-            if hit is not None and _cacheable(hit.text, json_schema, cache_if):
+            if hit is not None and cacheable(hit.text, json_schema, cache_if):
                 return self._finish(hit, start, cached=True)
         client = self._openai()
         start = time.perf_counter()  # latency excludes the one-off SDK import
@@ -281,7 +278,7 @@ class LLM:
         stored = CachedReply(done.text, done.model, done.prompt_tokens,
                              done.completion_tokens, mode)
         if (self._cache is not None and key is not None and done.complete
-                and _cacheable(done.text, json_schema, cache_if)):
+                and cacheable(done.text, json_schema, cache_if)):
             self._cache.put(key, stored)
         return self._finish(stored, start, cached=False)
 
@@ -306,21 +303,18 @@ class LLM:
                  if k not in ("_key", "_client", "_client_lock")}
         state["_had_key"] = self._key.value != _PLACEHOLDER_KEY
         state["_cache"] = str(self._cache.path) if self._cache is not None else None
-        state["_usage"] = _usage_state(self._usage)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
         had_key = state.pop("_had_key", False)
         cache_path = state.pop("_cache", None)
-        usage = state.pop("_usage", None)
         self.__dict__.update(state)
         env_key = os.environ.get("OPENAI_API_KEY")
         register_secret(env_key)
         self._key = _Secret(env_key or _PLACEHOLDER_KEY)
         self._needs_key = bool(had_key and not env_key)
         self._cache = resolve_cache(cache_path) if cache_path else None
-        self._usage = _usage_from(usage)
         self._client = None
         self._client_lock = threading.Lock()
 
@@ -384,43 +378,6 @@ class LLM:
         log.debug("%s", error)
         return error
 
-    def _attempt(self, client: Any, kwargs: dict[str, Any], limit: float,
-                 prompt_chars: int) -> Completion:
-        """One HTTP attempt, bounded by ``limit`` seconds in all.
-
-        The body is streamed and the clock checked between chunks; the attempt runs in
-        a helper thread as well, so that even a server trickling its headers cannot hold
-        the caller past the limit (that thread ends with the server's next byte or read
-        timeout).
-        """
-        ends = time.monotonic() + limit
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                with client.chat.completions.with_streaming_response.create(
-                        **kwargs, timeout=limit) as response:
-                    chunks = []
-                    for chunk in response.iter_bytes():
-                        chunks.append(chunk)
-                        if time.monotonic() > ends:
-                            raise _AttemptTimeout
-                body = b"".join(chunks).decode("utf-8", errors="replace")
-                body = scrub_secret(body, self._key.value)  # inbound choke point
-                box["done"] = parse_completion(body, self.model, prompt_chars)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-                box["error"] = exc
-
-        worker = threading.Thread(target=work, name="trace_nb-llm-call", daemon=True)
-        worker.start()
-        worker.join(max(limit, 0.0) + 0.5)
-        if worker.is_alive() or isinstance(box.get("error"), _AttemptTimeout):
-            raise _AttemptTimeout
-        if "error" in box:
-            raise box["error"]
-        done = box["done"]
-        return dataclasses.replace(done, text=scrub_secret(done.text, self._key.value))
-
     def _request(self, client: Any, messages: list[dict[str, Any]],
                  schema: dict[str, Any] | None, temperature: float | None,
                  max_tokens: int | None) -> tuple[Completion, str]:
@@ -432,7 +389,7 @@ class LLM:
         rung = min(self._learned.get(has_schema, 0), len(ladder) - 1)
         attempts = retries = 0
         call_ends = None if self.deadline is None else time.monotonic() + self.deadline
-        prompt_chars = _prompt_chars(messages)
+        prompt_chars = prompt_chars_of(messages)
         while True:
             mode = ladder[rung]
             attempts += 1
@@ -449,7 +406,7 @@ class LLM:
                 kwargs = request_kwargs(
                     self.model, messages, mode=mode, schema=schema, temperature=temperature,
                     seed=self.seed, max_tokens=max_tokens)
-                done = self._attempt(client, kwargs, limit, prompt_chars)
+                done = send(client, kwargs, limit, self.model, prompt_chars, self._key.value)
                 self._learned[has_schema] = rung
                 return done, mode
             except openai.APIStatusError as exc:
@@ -466,7 +423,7 @@ class LLM:
                 if status != 429 and status < 500:
                     raise self._fail(what, attempts, status) from None
                 delay = retry_after(exc.response.headers) or delay
-            except (openai.APITimeoutError, _AttemptTimeout):
+            except (openai.APITimeoutError, AttemptTimeout):
                 what, kind = f"timed out after {limit:g} s", LLMTimeoutError
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__
@@ -484,70 +441,3 @@ class LLM:
             log.info("LLM attempt %d failed (%s); retrying in %.2f s", attempts, what, delay)
             time.sleep(delay)
             retries += 1
-
-
-class _AttemptTimeout(Exception):
-    """One attempt ran past its time limit."""
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _clean(value: Any) -> Any:
-    return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
-
-
-def _clean_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The messages with lone surrogates replaced (they cannot be sent as UTF-8 JSON)."""
-    out = []
-    for message in messages:
-        if isinstance(message, dict):
-            message = {k: ([{kk: _clean(vv) for kk, vv in p.items()} if isinstance(p, dict)
-                            else _clean(p) for p in v] if isinstance(v, list) else _clean(v))
-                       for k, v in message.items()}
-        out.append(message)
-    return out
-
-
-def _prompt_chars(messages: Any) -> int:
-    total = 0
-    for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            total += len(content)
-        elif isinstance(content, list):
-            total += sum(len(str(p.get("text") or "")) for p in content if isinstance(p, dict))
-    return total
-
-
-def _cacheable(text: str, schema: dict[str, Any] | None,
-               cache_if: Callable[[str], bool] | None) -> bool:
-    """Whether a reply may be stored or replayed (see :meth:`LLM.chat`)."""
-    if not isinstance(text, str) or not text.strip():
-        return False
-    if schema is not None:
-        body = text.strip()
-        if body.startswith("```"):
-            body = body.strip("`").strip()
-            body = body[4:] if body.startswith("json") else body
-        try:
-            json.loads(body)
-        except (ValueError, RecursionError):
-            return False
-    if cache_if is not None:
-        try:
-            return bool(cache_if(text))
-        except Exception:  # noqa: BLE001 - a failing check means "do not cache"
-            return False
-    return True
-
-
-def _usage_state(usage: UsageTotals) -> dict[str, Any]:
-    return {k: v for k, v in vars(usage).items() if k != "_lock"}
-
-
-def _usage_from(state: dict[str, Any] | None) -> UsageTotals:
-    totals = UsageTotals()
-    for k, v in (state or {}).items():
-        setattr(totals, k, v)
-    return totals

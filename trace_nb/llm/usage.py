@@ -98,6 +98,15 @@ class UsageTotals:
         # Not a dataclass field, so dataclasses.asdict()/replace() still work.
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy: the lock stays here
+        with self._lock:
+            return {k: (list(v) if k == "records" else v)
+                    for k, v in vars(self).items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def add(self, record: CallUsage) -> None:
         """Add one call's usage to the totals (thread-safe)."""
         with self._lock:
