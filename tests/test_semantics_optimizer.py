@@ -273,3 +273,20 @@ def test_deepcopy_and_pickle_of_an_optimizer():
     p = loaded.parameters[0]
     assert loaded.apply([Proposal(p.name, p, 1.0, 5.0)])[0].status == "approved"
     assert p.data == 5.0 and x.data == 1.0
+
+
+def test_optoprime_with_a_real_llm_copies_and_pickles(fake_server, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")  # keys never travel in a pickle
+    x, y = fresh_problem("real_cp_x")
+    y.backward("larger")
+    opt = OptoPrime([x], llm=make_llm(fake_server))
+    twin = copy.deepcopy(opt)
+    loaded = pickle.loads(pickle.dumps(opt))
+    for clone in (twin, loaded):
+        assert clone.llm is not opt.llm and clone.llm.base_url == opt.llm.base_url
+        p = clone.parameters[0]
+        p.backward("larger")
+        fake_server.set_replies([reply({p.name: 2.0})])
+        clone.step()
+        assert p.data == 2.0
+    assert x.data == 1.0 and len(fake_server.requests) == 2
