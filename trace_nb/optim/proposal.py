@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import ParameterNode
+from ..text import bounded_diff
 from .coerce import CoercionError, coerce_value
 from .parse import ParsedReply
 
@@ -42,9 +43,7 @@ class Proposal:
     def diff(self) -> str:
         """A unified diff of old -> new (text and code), or ``old -> new`` for other values."""
         if isinstance(self.old, str) and isinstance(self.new, str):
-            lines = difflib.unified_diff(self.old.splitlines(), self.new.splitlines(),
-                                         "current", "proposed", lineterm="")
-            return "\n".join(lines)
+            return bounded_diff(self.old, self.new)  # linear: long lines are chunked
         return f"{_show(self.old)} -> {_show(self.new)}"
 
     def revalidate(self, value: Any) -> Proposal:
