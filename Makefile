@@ -101,16 +101,12 @@ lint: venv-test
 	$(VENV)/bin/ruff check trace_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks
 
-# Rewrite constraints/ci.txt from the test venv after a dependency change (then run `make test`).
+# Rewrite the constraints from the venvs that pass the tests, after a dependency change:
+# constraints/ci.txt from .venv (trace_nb left out), constraints/llm.txt from .venv-llm
+# (llama-cpp-python and the model are pinned below). Then run `make test` on a fresh clone.
 constraints:
-	@mkdir -p constraints
-	@pyver=$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
-	{ echo "# Versions \`make test\` and CI install (pip freeze of the test venv, trace_nb left out)."; \
-	  echo "# Regenerate with \`make constraints\`. The markers keep the pins to the Python they were"; \
-	  echo "# tested on; on another Python pip resolves from pyproject.toml's lower bounds."; \
-	  $(PY) -m pip freeze --exclude-editable --exclude trace_nb | LC_ALL=C sort -f -t = -k 1,1 | \
-	    sed "s/\$$/ ; python_version == \"$$pyver\"/"; } > $(CONSTRAINTS)
-	@echo "wrote $(CONSTRAINTS) ($$(grep -vc '^#' $(CONSTRAINTS)) pins)"
+	bash constraints/freeze.sh $(VENV) $(CONSTRAINTS)
+	[ ! -x $(LLM_VENV)/bin/python ] || bash constraints/freeze.sh $(LLM_VENV) constraints/llm.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
@@ -160,11 +156,25 @@ TRACE_NB_LLAMA_PYTHON ?= $(if $(wildcard $(LLM_VENV)/.installed),$(abspath $(LLM
 export TRACE_NB_LLAMA_PYTHON
 
 # --- mutation check (not part of CI) -----------------------------------------------------
-# mutmut on trace_nb/optim and trace_nb/graph, run in a copy of the tracked files under
-# build/mutation so the checkout is untouched. Configuration: [tool.mutmut] in pyproject.toml.
+# mutmut on trace_nb/optim and trace_nb/graph ([tool.mutmut] in pyproject.toml says which tests),
+# run in a copy of the checkout under build/mutation with its own venv, so neither the checkout
+# nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
+# MUTMUT_ARGS narrows the run to some mutants, e.g. MUTMUT_ARGS='"trace_nb.graph.traverse*"'.
 MUTATION_DIR ?= build/mutation
-mutation: venv-test
+MUTATION_VENV ?= build/mutation-venv
+MUTMUT_ARGS ?=
+$(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install -q -U pip
+	$(MUTATION_VENV)/bin/python -m pip install -q -c $(CONSTRAINTS) -e ".[test,mutation]"
+	# The code under test is the mutated copy, not this checkout.
+	$(MUTATION_VENV)/bin/python -m pip uninstall -q -y trace_nb
+	touch $@
+
+mutation: $(MUTATION_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
-	git ls-files -z | xargs -0 cp --parents -t $(MUTATION_DIR)
-	cd $(MUTATION_DIR) && nice -n 10 $(abspath $(VENV))/bin/mutmut run --max-children $$(nproc) $(MUTMUT_ARGS) || true
-	cd $(MUTATION_DIR) && $(abspath $(VENV))/bin/mutmut results | tee mutmut-survivors.txt
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(MUTATION_DIR)
+	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" nice -n 10 \
+	  mutmut run --max-children $$(nproc) $(MUTMUT_ARGS)
+	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results > survivors.txt; \
+	  echo "survivors: $$(grep -c ': survived' survivors.txt) (list in $(MUTATION_DIR)/survivors.txt)"
