@@ -213,6 +213,7 @@ _PAIR_VALUE_KEYS = ("value", "new_value", "new value", "suggestion", "suggested_
 _HTML_RE = re.compile(r"(?:<!--.*?-->\s*)?<(?:!doctype\s+html|html\b|head\b|body\b)", re.I | re.S)
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 _TERMINATE_RE = re.compile(r"\bTERMINATE\b")
+_SUGGESTION_KEY_BEFORE = re.compile(r"""["']suggestions?["']\s*:\s*\Z""", re.I)
 _REASONING_RE = re.compile(r'"reasoning"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
 _ANSWER_RE = re.compile(r'"answer"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
 
@@ -682,9 +683,14 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
     braces = Braces(text)
     spans, truncated_at = top_spans(braces)
     # A reply cut off inside an object: nothing inside that object may be applied.
-    truncated = truncated_at is not None and not stripped.rstrip("`*~ \n").endswith("}")
+    # (Even when the text ends in "}": that may close an inner object, as in a cut-off
+    # '{"suggestion": {"cfg": {"x": 1}'.)
+    truncated = truncated_at is not None
     if truncated:
-        spans = [(a, b) for a, b in spans if a < truncated_at]
+        # Kept: objects before the cut-off one, and a suggestion object that closed
+        # ('{"reasoning": "r", "suggestion": {"x": 5}' lost only the outer brace).
+        spans = [(a, b) for a, b in spans
+                 if a < truncated_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)]
     span_texts = [text[a:b] for a, b in spans]
 
     # 2. Code fences; 3. balanced objects embedded in prose, from the left.
