@@ -13,9 +13,8 @@ Semantics worth knowing (they differ from the reference Trace on purpose):
   global registry holding nodes: dropping the output of a computation frees its graph.
 * ``data`` is never a node: containers of nodes given to :func:`node`, to an operator or
   to a bundled function are unwrapped to their values, and the nodes become parents.
-* Copies (``copy.copy``, ``copy.deepcopy``, pickling) make fresh nodes: same class, value
-  (deep-copied by ``deepcopy``), description and constraint; no parents, no feedback, and
-  a new name. ``clone()`` is the traced copy (its parent is the original); ``detach()``
+* Copies (``copy.copy``, ``copy.deepcopy``) make fresh nodes: same class, label, value
+  (deep-copied by ``deepcopy``), description and constraint; no parents, no feedback. ``clone()`` is the traced copy (its parent is the original); ``detach()``
   gives a plain root node holding the same value.
 """
 
@@ -90,7 +89,8 @@ class Feedback:
 class Node:
     """A traced value. ``data`` is the wrapped value, ``parents`` the nodes it came from."""
 
-    __slots__ = ("_data", "_parents", "_name", "_base", "description", "_feedback", "__weakref__")
+    # ``_base`` is the node's label (see :mod:`.names`): the name it was given, or None.
+    __slots__ = ("_data", "_parents", "_base", "description", "_feedback", "__weakref__")
     trainable = False
     kind = "value"
 
@@ -99,12 +99,7 @@ class Node:
         self._parents: tuple[Node, ...] = ()
         self._feedback: list[Feedback] | None = None
         self.description = description
-        if name is not None:
-            self._base = names.sanitize(name)
-            self._name: str | None = names.allocate(self._base, self)
-        else:
-            self._base = None
-            self._name = None
+        self._base = names.sanitize(name) if name is not None else None
         _note_created(self)
 
     # -- identity -------------------------------------------------------------------
@@ -120,10 +115,17 @@ class Node:
 
     @property
     def name(self) -> str:
-        """Unique, valid Python identifier; allocated on first use and then fixed."""
-        if self._name is None:
-            self._name = names.allocate(self._base or self._default_base(), self)
-        return self._name
+        """The node's label, or a default from its kind (``float``, ``add``); a valid identifier.
+
+        Not unique: the names the LLM sees come from a per-problem
+        :class:`~.names.NameTable`, which keeps labels and numbers the rest.
+        """
+        return self._base or self._default_base()
+
+    @property
+    def label(self) -> str | None:
+        """The name given to this node, or None."""
+        return self._base
 
     def _default_base(self) -> str:
         return names.sanitize(type(self._data).__name__.lower())
@@ -227,9 +229,9 @@ class Node:
         if isinstance(self, ParameterNode):
             new.constraint, new.is_code = self.constraint, self.is_code
         new._base = self._base if not isinstance(self, MessageNode) else None
-        if new._base is not None or isinstance(new, ParameterNode):
+        if isinstance(new, ParameterNode):
             new._base = new._base or "param"
-            new._name = names.allocate(new._base, new)
+            names.index_parameter(new._base, new)
         return new
 
     def __copy__(self) -> Node:
@@ -247,7 +249,7 @@ class Node:
         state = {}
         for klass in type(self).__mro__:
             for slot in getattr(klass, "__slots__", ()):
-                if slot not in ("__weakref__", "_feedback", "_name") and hasattr(self, slot):
+                if slot not in ("__weakref__", "_feedback") and hasattr(self, slot):
                     state[slot] = getattr(self, slot)
         return state
 
@@ -255,9 +257,8 @@ class Node:
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self._feedback = None
-        self._name = None
-        if self._base is not None:
-            self._name = names.allocate(self._base, self)
+        if isinstance(self, ParameterNode) and self._base is not None:
+            names.index_parameter(self._base, self)
 
 
 class ParameterNode(Node):
@@ -282,9 +283,9 @@ class ParameterNode(Node):
         super().__init__(data, name=name, description=description)
         self.constraint = constraint
         self.is_code = is_code
-        if self._name is None:  # parameters are named at once so their names are stable
+        if self._base is None:
             self._base = "param"
-            self._name = names.allocate("param", self)
+        names.index_parameter(self._base, self)
 
     def _set(self, value: Any) -> None:
         """Replace the value (the optimizer validates before calling this)."""
@@ -309,7 +310,6 @@ class MessageNode(Node):
         self._data = data
         self._parents = parents
         self._feedback = None
-        self._name = None
         self._base = None
         self.description = None
         self.op = op
@@ -378,6 +378,5 @@ def node(
         out.description = description
         if name is not None:
             out._base = names.sanitize(name)
-            out._name = names.allocate(out._base, out)
         return out
     return Node(value, name=name, description=description)

@@ -11,11 +11,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import Node, ParameterNode
+from ..graph.names import NameTable, index_parameter
 from . import prompts
 from .llm_call import ask, prewarm_openai, uses_openai
 from .parse import parse_reply
 from .problem import ProblemInstance, build_problem, feedback_text, normalize_mask
 from .proposal import Proposal, proposals_from_reply
+
+
+def _unique_labels(params: list[ParameterNode]) -> None:
+    """Number repeated names among ``params`` in the order given (``x``, ``x`` -> ``x``, ``x_1``).
+
+    Names are local to an optimizer: what else is alive in the process never matters.
+    """
+    table = NameTable(first=params)
+    for p in params:
+        name = table.name(p)
+        if name != p.name:
+            p._base = name
+            index_parameter(name, p)
 
 
 class ExtractionError(ValueError):
@@ -72,22 +86,13 @@ class Optimizer:
     def __init__(self, parameters: Iterable[ParameterNode]):
         params: list[ParameterNode] = []
         seen: set[int] = set()
-        names: set[str] = set()
-        dupes: set[str] = set()
         for p in parameters:
             if not getattr(p, "trainable", False):
                 raise TypeError(f"{p!r} is not trainable; make it with node(..., trainable=True)")
-            key = id(p)
-            if key in seen:  # the same node twice is one parameter
-                continue
-            seen.add(key)
-            params.append(p)
-            name = p.name
-            if name in names:
-                dupes.add(name)
-            names.add(name)
-        if dupes:
-            raise ValueError(f"parameter names must be unique, repeated: {sorted(dupes)}")
+            if id(p) not in seen:  # the same node twice is one parameter
+                seen.add(id(p))
+                params.append(p)
+        _unique_labels(params)
         self.parameters = params
         self.log: list[StepLog] = []
         self._lock = threading.RLock()
@@ -236,7 +241,7 @@ class OptoPrime(Optimizer):
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
         params = [p for p in self.parameters if p._feedback]
-        return build_problem(params, self.prompt_budget, self.objective)
+        return build_problem(params, self.prompt_budget, self.objective, first=self.parameters)
 
     def messages(self, problem: ProblemInstance | None = None,
                  mask: Iterable[str] | None = None) -> list[dict]:
