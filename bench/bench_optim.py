@@ -51,7 +51,7 @@ def construct_apply_seconds(n: int) -> tuple[float, float]:
 
     params = [node(float(i), name=f"ca{i}", trainable=True) for i in range(n)]
     best_c = best_a = float("inf")
-    for _ in range(7):
+    for _ in range(15):  # sub-millisecond timings on a shared machine: many tries, keep the best
         gc.collect()
         gc.disable()  # time the code, not a collection that happens to land in the window
         try:
@@ -88,7 +88,8 @@ def main() -> dict:
     unbounded = "\n".join(m["content"] for m in OptoPrime([x, k], llm=NoLLM(), prompt_budget=None).messages())
     holds = all(s in prompt for s in ("(float) chain_x=0.0", "(float) chain_k=2.0",
                                       "chain_x: keep it an integer-valued float",
-                                      "The output should be exactly 100.", f"{y.name}="))
+                                      "The output should be exactly 100.",
+                                      "#Outputs\n(float) add_5000="))
     result = {
         "optoprime_construct_1k_s": round(c1k, 6),
         "optoprime_construct_10k_s": round(c10k, 6),

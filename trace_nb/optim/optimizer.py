@@ -24,6 +24,9 @@ def _unique_labels(params: list[ParameterNode]) -> None:
 
     Names are local to an optimizer: what else is alive in the process never matters.
     """
+    labels = {p.name for p in params}
+    if len(labels) == len(params):  # the common case: nothing to number
+        return
     table = NameTable(first=params)
     for p in params:
         name = table.name(p)
@@ -85,12 +88,12 @@ class Optimizer:
 
     def __init__(self, parameters: Iterable[ParameterNode]):
         params: list[ParameterNode] = []
-        seen: set[int] = set()
+        seen: set[ParameterNode] = set()  # identity-hashed (see apply)
         for p in parameters:
             if not getattr(p, "trainable", False):
                 raise TypeError(f"{p!r} is not trainable; make it with node(..., trainable=True)")
-            if id(p) not in seen:  # the same node twice is one parameter
-                seen.add(id(p))
+            if p not in seen:  # the same node twice is one parameter
+                seen.add(p)
                 params.append(p)
         _unique_labels(params)
         self.parameters = params
@@ -141,12 +144,17 @@ class Optimizer:
         """
         proposals = list(proposals)
         with self._lock:
-            owned = {id(p) for p in self.parameters}
-            todo = [p for p in proposals
-                    if p.valid and p.parameter is not None and p.status == "pending"]
-            for prop in todo:
-                if id(prop.parameter) not in owned:
+            # Nodes hash by identity, and distinct live objects never share a hash, so set
+            # membership never reaches the traced ``==`` (and makes no int per node).
+            owned = set(self.parameters)
+            todo = []
+            for prop in proposals:
+                param = prop.parameter
+                if param is None or not prop.valid or prop.status != "pending":
+                    continue
+                if param not in owned:
                     raise ValueError(f"{prop.name!r} is not a parameter of this optimizer")
+                todo.append(prop)
             for prop in todo:
                 prop.parameter._set(prop.new)
                 prop.status = "approved"
