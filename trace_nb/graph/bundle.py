@@ -1,9 +1,24 @@
 """``bundle``: turn a Python function into a traced operator.
 
-A bundled function runs on the raw values of its arguments and returns a
-:class:`~.node.MessageNode` whose parents are the node arguments. With
-``trainable=True`` its source code is a :class:`~.node.ParameterNode`; when the optimizer
-(or the user) changes that source, the next call compiles and runs the new code.
+A bundled function runs on the raw values of its arguments (nodes inside lists, tuples,
+dicts and sets included) and returns a :class:`~.node.MessageNode` whose parents are the
+node arguments. With ``trainable=True`` its source code is a :class:`~.node.ParameterNode`;
+when the optimizer (or the user) changes that source, the next call compiles and runs the
+new code. ``async def`` functions give an awaitable resolving to the node.
+
+Calls inside a bundled call
+---------------------------
+A bundled function may call other bundled functions, itself (recursion), trainable
+methods, or a trainable bundle it was given. By default the inner graph is hidden: the
+output's parents are the call's own inputs, plus every *trainable* node the inner calls
+used (their code, a parameter they were handed), so that those parameters still receive
+feedback. With ``traceable_code=True`` the function runs on the nodes themselves, so its
+inner operations are traced and the optimizer sees them.
+
+``allow_external_dependencies`` is about nodes that existed before the call and were not
+passed in (a global node read with ``.data``, a node returned from elsewhere): they raise
+:class:`ExternalDependencyError` by default, or become parents when allowed. Nodes made
+during the call, and results of inner operations, are never external.
 """
 
 from __future__ import annotations
@@ -12,29 +27,18 @@ import ast
 import functools
 import inspect
 import textwrap
-import traceback
 import types
 import warnings
 from collections.abc import Callable
 from typing import Any
 
+from .deps import classify
+from .errors import ExecutionError, execution_error, make_exception_node
 from .names import sanitize
-from .node import ExceptionNode, MessageNode, Node, ParameterNode, usage_frames
-from .ops import Op
+from .node import CallFrame, MessageNode, Node, ParameterNode, pop_frame, push_frame
+from .ops import CONTAINERS, Op, unwrap_deep
 
 _CODE_FILENAME = "<trace_nb code {name}>"
-
-
-class ExecutionError(Exception):
-    """A traced function raised. ``exception_node`` records it in the graph.
-
-    The original exception is ``exception_node.data`` (also ``__cause__``). Catch this,
-    give ``exception_node.describe()`` as feedback, and let the optimizer fix the code.
-    """
-
-    def __init__(self, exception_node: ExceptionNode):
-        self.exception_node = exception_node
-        super().__init__(exception_node.describe())
 
 
 class ExternalDependencyError(RuntimeError):
@@ -98,29 +102,12 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
     return fn
 
 
-def _failing_line(exc: BaseException, filenames: set[str]) -> tuple[str, int | None, str]:
-    """The innermost traceback line that belongs to the user's function, and the traceback text."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    for fr in reversed(frames):
-        if fr.filename in filenames or not filenames:
-            return fr.line or "", fr.lineno, text
-    last = frames[-1] if frames else None
-    return (last.line or "", last.lineno, text) if last else ("", None, text)
-
-
-def make_exception_node(
-    exc: BaseException, op: Op, args: tuple, parents: tuple[Node, ...], filenames: set[str]
-) -> ExceptionNode:
-    """Record ``exc`` raised by ``op`` as an :class:`ExceptionNode`."""
-    line, lineno, tb = _failing_line(exc, filenames)
-    info = {"type": type(exc).__name__, "message": str(exc), "line": line, "lineno": lineno,
-            "traceback": tb}
-    return ExceptionNode(exc, op, args, parents, info=info)
-
-
 class BundledFunction:
-    """A traced operator made from a function by :func:`bundle`."""
+    """A traced operator made from a function by :func:`bundle`.
+
+    ``parameter`` is the code parameter of a trainable function (None otherwise) and
+    :meth:`parameters` lists it, like a module's.
+    """
 
     def __init__(
         self,
@@ -130,12 +117,15 @@ class BundledFunction:
         catch_execution_error: bool = True,
         allow_external_dependencies: bool = False,
         code_name: str | None = None,
+        traceable_code: bool = False,
     ):
         functools.update_wrapper(self, fn)
         self._fn = fn
         self.catch_execution_error = catch_execution_error
         self.allow_external_dependencies = allow_external_dependencies
+        self.traceable_code = traceable_code
         self.trainable = trainable
+        self.is_async = inspect.iscoroutinefunction(fn)
         fname = fn.__name__
         doc = inspect.getdoc(fn) or ""
         try:
@@ -158,6 +148,10 @@ class BundledFunction:
                 is_code=True,
             )
             self._compiled = (source, fn)
+
+    def parameters(self) -> list[ParameterNode]:
+        """The trainable code parameter, in a list (empty when not trainable)."""
+        return [self.parameter] if self.parameter is not None else []
 
     # -- code parameter -------------------------------------------------------------
     @property
@@ -208,51 +202,71 @@ class BundledFunction:
                     catch_execution_error=self.catch_execution_error,
                     allow_external_dependencies=self.allow_external_dependencies,
                     code_name=f"{type(instance).__name__.lower()}_{self._fn.__name__}",
+                    traceable_code=self.traceable_code,
                 )
                 instance.__dict__[key] = bound
-            return functools.partial(bound, instance)
-        return functools.partial(self, instance)
+            return BoundBundle(bound, instance)
+        return BoundBundle(self, instance)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> MessageNode:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.is_async:
+            return self._acall(args, kwargs)
         fn = self.function
-        inputs = [a for a in args if isinstance(a, Node)]
-        inputs += [v for v in kwargs.values() if isinstance(v, Node)]
-        raw = [a._data if isinstance(a, Node) else a for a in args]
-        raw_kw = {k: (v._data if isinstance(v, Node) else v) for k, v in kwargs.items()}
-        frames = usage_frames()
-        frames.append({})
+        call_args, call_kw, inputs = self._prepare(args, kwargs)
+        frame, token = push_frame()
         try:
-            result = fn(*raw, **raw_kw)
+            result = fn(*call_args, **call_kw)
         except Exception as exc:
-            if not self.catch_execution_error:
-                raise
-            parents = tuple(inputs) + ((self.parameter,) if self.parameter is not None else ())
-            filenames = {getattr(fn, "__code__", None) and fn.__code__.co_filename} - {None}
-            node = make_exception_node(exc, self.op, tuple(args), parents, filenames)
-            raise ExecutionError(node).with_traceback(exc.__traceback__) from exc
-        finally:
-            used = frames.pop()
-        external = self._external(used, inputs, result)
-        if isinstance(result, Node):
-            result = result._data
-        parents = tuple(inputs)
-        if self.parameter is not None:
-            parents += (self.parameter,)
-        parents += tuple(external)
-        return MessageNode(result, self.op, tuple(args), parents, kwargs or None)
+            pop_frame(frame, token)
+            self._fail(exc, fn, args, inputs)
+        pop_frame(frame, token)
+        return self._finish(result, frame, args, kwargs, inputs)
 
-    def _external(self, used: dict[int, Node], inputs: list[Node], result: Any) -> list[Node]:
-        """Nodes the function read or returned that were not among its arguments."""
-        if isinstance(result, Node):
-            from .traverse import topo_ancestors
+    async def _acall(self, args: tuple, kwargs: dict) -> MessageNode:
+        fn = self.function
+        call_args, call_kw, inputs = self._prepare(args, kwargs)
+        # The frame lives in this task's context, so concurrent awaits never share one.
+        frame, token = push_frame()
+        try:
+            result = await fn(*call_args, **call_kw)
+        except Exception as exc:
+            pop_frame(frame, token)
+            self._fail(exc, fn, args, inputs)
+        pop_frame(frame, token)
+        return self._finish(result, frame, args, kwargs, inputs)
 
-            for n in topo_ancestors([result]):
-                if not n._parents:
-                    used[id(n)] = n
-        given = {id(n) for n in inputs}
+    def _prepare(self, args: tuple, kwargs: dict) -> tuple[tuple, dict, dict[int, Node]]:
+        """The arguments to call with (values, or nodes with ``traceable_code``) and the inputs."""
+        inputs: dict[int, Node] = {}
+        raw = tuple(unwrap_deep(a, inputs) for a in args)
+        raw_kw = {k: unwrap_deep(v, inputs) for k, v in kwargs.items()}
+        if self.traceable_code:
+            return args, kwargs, inputs
+        return raw, raw_kw, inputs
+
+    def _fail(self, exc: Exception, fn: Callable, args: tuple, inputs: dict[int, Node]) -> None:
+        if not self.catch_execution_error:
+            raise exc
+        parents = tuple(inputs.values()) + tuple(self.parameters())
+        filenames = {getattr(fn, "__code__", None) and fn.__code__.co_filename} - {None}
+        node = make_exception_node(exc, self.op, tuple(args), parents, filenames)
+        raise execution_error(node).with_traceback(exc.__traceback__) from exc
+
+    def _finish(self, result: Any, frame: CallFrame, args: tuple, kwargs: dict,
+                inputs: dict[int, Node]) -> MessageNode:
+        result_nodes: dict[int, Node] = {}
+        if isinstance(result, Node) or type(result) in CONTAINERS:
+            result = unwrap_deep(result, result_nodes)
+        given = dict(inputs)
         if self.parameter is not None:
-            given.add(id(self.parameter))
-        external = [n for k, n in used.items() if k not in given]
+            given[id(self.parameter)] = self.parameter
+        if self.traceable_code:
+            # The inner operations are in the graph: the result nodes become parents, and
+            # the walk below only looks for what they depend on outside the inputs.
+            body = [n for k, n in result_nodes.items() if k not in given]
+        else:
+            body = []
+        hidden, external = classify(frame, given, result_nodes)
         if external and not self.allow_external_dependencies:
             names = ", ".join(n.name for n in external)
             raise ExternalDependencyError(
@@ -260,11 +274,46 @@ class BundledFunction:
                 "so the trace would miss them. Pass them as arguments, or decorate with "
                 "bundle(allow_external_dependencies=True) to record them as dependencies."
             )
-        return external
+        parents = list(inputs.values()) + self.parameters() + body
+        have = {id(n) for n in parents}
+        for n in (*hidden, *external):
+            if id(n) not in have:
+                have.add(id(n))
+                parents.append(n)
+        return MessageNode(result, self.op, tuple(args), tuple(parents), kwargs or None)
 
     def __repr__(self) -> str:
         kind = "trainable " if self.trainable else ""
         return f"<{kind}bundled function {self.op.name}>"
+
+
+class BoundBundle(functools.partial):
+    """A bundled method bound to an instance: ``agent.act``.
+
+    Calling it calls the bundled function with the instance first. ``parameter`` is the
+    instance's own code parameter (the same object the module's ``parameters()`` lists).
+    It is a ``functools.partial`` (``func`` is the bundled function, ``args[0]`` the
+    instance), so code that recognises bound bundles that way keeps working.
+    """
+
+    @property
+    def parameter(self) -> ParameterNode | None:
+        return self.func.parameter
+
+    def parameters(self) -> list[ParameterNode]:
+        """The instance's code parameter, in a list (empty when not trainable)."""
+        return self.func.parameters()
+
+    @property
+    def __self__(self) -> Any:
+        return self.args[0]
+
+    @property
+    def __func__(self) -> BundledFunction:
+        return self.func
+
+    def __repr__(self) -> str:
+        return f"<bound {self.func!r} of {type(self.args[0]).__name__}>"
 
 
 def bundle(
@@ -272,6 +321,7 @@ def bundle(
     trainable: bool = False,
     catch_execution_error: bool = True,
     allow_external_dependencies: bool = False,
+    traceable_code: bool = False,
 ) -> Any:
     """Decorator that makes a function a traced operator.
 
@@ -285,8 +335,12 @@ def bundle(
         Record an exception as an :class:`ExceptionNode` and raise :class:`ExecutionError`
         (True), or let the original exception through (False).
     allow_external_dependencies
-        Record nodes the function reads without receiving them as extra parents (True),
-        or raise :class:`ExternalDependencyError` (False).
+        Record nodes that existed before the call and that the function reads or returns
+        without receiving them as extra parents (True), or raise
+        :class:`ExternalDependencyError` (False). See the module docstring.
+    traceable_code
+        Run the function on the nodes themselves, so the operations inside it (nested
+        bundled calls included) are traced and shown to the optimizer.
 
     Usable as ``@bundle()``, ``@bundle(trainable=True)``, ``bundle()(f)`` and ``@bundle``.
     """
@@ -295,10 +349,10 @@ def bundle(
 
     def decorate(fn: Callable) -> BundledFunction:
         return BundledFunction(fn, description, trainable, catch_execution_error,
-                               allow_external_dependencies)
+                               allow_external_dependencies, traceable_code=traceable_code)
 
     return decorate
 
 
-__all__ = ["bundle", "BundledFunction", "ExecutionError", "ExternalDependencyError",
+__all__ = ["bundle", "BoundBundle", "BundledFunction", "ExecutionError", "ExternalDependencyError",
            "CodeCompileError", "compile_function", "function_source"]

@@ -9,7 +9,9 @@ JSON-ready dict::
      "hidden": 0}
 
 ``kind`` is one of ``parameter``, ``value`` (a non-trainable input), ``message`` (an
-operator's result) or ``exception``. Ids are the node names (unique among live nodes).
+operator's result) or ``exception``. Ids are the names of a :class:`~.names.NameTable` over
+the graph (unique within it, and the names the optimizer shows the LLM for that graph);
+:func:`find` maps an id back to its node.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .names import NameTable
 from .node import Node
 from .traverse import topo_ancestors
 
@@ -32,12 +35,18 @@ def preview(value: Any, limit: int = 120) -> str:
     return text
 
 
-def node_record(n: Node, value_limit: int = 120) -> dict:
-    """Plain-data description of one node."""
+def find(outputs: Iterable[Node], node_id: str) -> Node | None:
+    """The node that :func:`graph_data` of ``outputs`` calls ``node_id``, or None."""
+    return NameTable(topo_ancestors(list(outputs))).node(node_id)
+
+
+def node_record(n: Node, value_limit: int = 120, name: str | None = None) -> dict:
+    """Plain-data description of one node (``name``: its name in the view's table)."""
     op = getattr(n, "op", None)
+    name = name or n.name
     return {
-        "id": n.name,
-        "name": n.name,
+        "id": name,
+        "name": name,
         "kind": n.kind,
         "value": preview(n._data, value_limit),
         "type": type(n._data).__name__,
@@ -60,15 +69,16 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
     """
     outputs = list(outputs)
     order = topo_ancestors(outputs)
+    table = NameTable(order)
     out_ids = {id(o) for o in outputs}
     keep = _collapse(order, out_ids, max_nodes) if max_nodes and len(order) > max_nodes else None
     nodes, edges, hidden = [], [], 0
     if keep is None:
         for n in order:
-            rec = node_record(n, value_limit)
+            rec = node_record(n, value_limit, table(n))
             rec["output"] = id(n) in out_ids
             nodes.append(rec)
-            edges.extend([p.name, n.name] for p in n._parents)
+            edges.extend([table(p), rec["id"]] for p in n._parents)
         return {"nodes": nodes, "edges": edges, "hidden": 0}
     # Collapsed view: folded nodes map to a representative "collapsed" node.
     rep: dict[int, str] = {}
@@ -76,8 +86,8 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
     for n in order:
         r = keep.get(id(n))
         if r is None:
-            rep[id(n)] = n.name
-            rec = node_record(n, value_limit)
+            rep[id(n)] = table(n)
+            rec = node_record(n, value_limit, rep[id(n)])
             rec["output"] = id(n) in out_ids
             nodes.append(rec)
         else:
@@ -87,19 +97,19 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
     for r, members in runs.items():
         if r.startswith("block_"):
             what = f"{len(members)} operations"
-            desc = f"{what} that ran one after another, from {members[0].name} to {members[-1].name}"
+            desc = f"{what} that ran one after another, from {table(members[0])} to {table(members[-1])}"
         elif r.startswith("group_"):
             what = f"{len(members)} {members[0].kind} nodes"
             desc = (f"{what} of the same kind feeding the same nodes "
-                    f"({members[0].name} … {members[-1].name})")
+                    f"({table(members[0])} … {table(members[-1])})")
         else:
             what = f"{len(members)} operations"
-            desc = f"{what} chained from {members[0].name} to {members[-1].name}"
+            desc = f"{what} chained from {table(members[0])} to {table(members[-1])}"
         nodes.append({
             "id": r, "name": r, "kind": "collapsed", "value": what,
             "type": "", "description": desc, "op": None, "trainable": False,
             "constraint": None, "feedback": [], "output": False,
-            "members": [m.name for m in members],
+            "members": [table(m) for m in members],
         })
     seen = set()
     for n in order:

@@ -1,25 +1,32 @@
-"""Node names: unique, valid Python identifiers that round-trip through an LLM.
+"""Node names: labels on nodes, and per-problem name tables that make them unique.
 
-A name is what the optimizer shows the LLM and what the LLM must answer with, so it
-has to be a valid identifier and unique among the nodes alive at the same time.
-Names are allocated lazily (on first use of ``Node.name``) so that tracing an
-operation costs nothing for naming; a user-given name is claimed at creation.
-The registry holds nodes weakly: it never keeps a graph alive.
+A node carries an optional *label*: the name the user gave (``node(3, name="size")``), the
+variable or module path a session or module gave it, or nothing. ``Node.name`` is that
+label, or a default from the node's kind (``param``, ``float``, the operator's name); it is
+always a valid Python identifier, but it is not unique.
+
+Names the LLM sees (and the DAG view shows) come from a :class:`NameTable` built for one
+problem or one view: trainable nodes first, then other labelled nodes, each keeping its
+label when free; then unlabelled nodes, numbered by kind within that graph (``add_1``,
+``add_2``, ...). Nothing process-wide decides a name, so two graphs built the same way
+always get the same names, whatever else is alive in the kernel.
+
+The only process-wide state is a weak index of labelled parameters (:func:`lookup`), for
+code that must find a module's parameter by name in another process; it never decides a
+name.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
-import threading
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 _INVALID = re.compile(r"\W")
 
-_live: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-_next_suffix: dict[str, int] = {}
-_lock = threading.Lock()
+_parameters: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def sanitize(base: str) -> str:
@@ -32,33 +39,91 @@ def sanitize(base: str) -> str:
     return ident
 
 
-def allocate(base: str, owner: Any) -> str:
-    """Claim a unique name for ``owner``: ``base`` itself if free, else ``base_1``, ``base_2``...
+def index_parameter(label: str, node: Any) -> None:
+    """Remember ``node`` under ``label`` (weakly) unless a live parameter already has it.
 
-    ``base`` must already be sanitized. The per-base counter only moves forward so
-    that allocation stays O(1) amortized even with many nodes of one kind.
+    The first one wins, so a module's own parameter stays findable after copies of it
+    were unpickled (as a remote worker does).
     """
-    with _lock:
-        if base not in _live:
-            _live[base] = owner
-            return base
-        i = _next_suffix.get(base, 1)
-        while f"{base}_{i}" in _live:
-            i += 1
-        _next_suffix[base] = i + 1
-        name = f"{base}_{i}"
-        _live[name] = owner
-        return name
+    if _parameters.get(label) is None:
+        _parameters[label] = node
 
 
 def lookup(name: str) -> Any | None:
-    """The live node named ``name``, or None."""
-    return _live.get(name)
+    """The live parameter first labelled ``name`` (and still alive), or None."""
+    return _parameters.get(name)
 
 
-def rename(owner: Any, old: str | None, base: str) -> str:
-    """Give ``owner`` a new name from ``base`` and release ``old`` (e.g. a module naming its parts)."""
-    with _lock:
-        if old is not None and _live.get(old) is owner:
-            del _live[old]
-    return allocate(base, owner)
+class NameTable:
+    """Unique names for the nodes of one graph (see the module docstring).
+
+    Parameters
+    ----------
+    nodes
+        The nodes to name, usually in topological order.
+    first
+        Nodes named before all others, in this order (an optimizer's parameters), so
+        they keep their labels.
+    """
+
+    def __init__(self, nodes: Iterable[Any] = (), first: Iterable[Any] = ()):
+        self._names: dict[int, str] = {}
+        self._nodes: dict[str, Any] = {}
+        self._counters: dict[str, int] = {}
+        nodes = list(nodes)
+        for n in first:
+            self._label(n)
+        for n in nodes:
+            if n.trainable:
+                self._label(n)
+        for n in nodes:
+            if n._base is not None:
+                self._label(n)
+        for n in nodes:
+            self.add(n)
+
+    def _claim(self, name: str, node: Any) -> str:
+        self._names[id(node)] = name
+        self._nodes[name] = node
+        return name
+
+    def _label(self, node: Any) -> None:
+        if id(node) not in self._names:
+            label = node.name
+            if label not in self._nodes:
+                self._claim(label, node)
+            else:
+                self._claim(self._numbered(label), node)
+
+    def _numbered(self, base: str) -> str:
+        k = self._counters.get(base, 0) + 1
+        while f"{base}_{k}" in self._nodes:
+            k += 1
+        self._counters[base] = k
+        return f"{base}_{k}"
+
+    def add(self, node: Any) -> str:
+        """The name of ``node``, assigning one (labelled: its label if free; else numbered)."""
+        name = self._names.get(id(node))
+        if name is not None:
+            return name
+        if node._base is not None or node.trainable:
+            self._label(node)
+            return self._names[id(node)]
+        return self._claim(self._numbered(node.name), node)
+
+    def name(self, node: Any) -> str:
+        """The name of ``node`` in this table (assigned on first request)."""
+        return self._names.get(id(node)) or self.add(node)
+
+    __call__ = name
+
+    def node(self, name: str) -> Any | None:
+        """The node called ``name`` in this table, or None."""
+        return self._nodes.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)

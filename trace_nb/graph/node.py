@@ -11,32 +11,64 @@ Semantics worth knowing (they differ from the reference Trace on purpose):
 * ``len(node)`` returns a plain int (Python insists); ``node.len()`` is the traced form.
 * A node keeps references to its parents only, never to its children, and there is no
   global registry holding nodes: dropping the output of a computation frees its graph.
+* ``data`` is never a node: containers of nodes given to :func:`node`, to an operator or
+  to a bundled function are unwrapped to their values, and the nodes become parents.
+* Copies (``copy.copy``, ``copy.deepcopy``) make fresh nodes: same class, label, value
+  (deep-copied by ``deepcopy``), description and constraint; no parents, no feedback. ``clone()`` is the traced copy (its parent is the original); ``detach()``
+  gives a plain root node holding the same value.
 """
 
 from __future__ import annotations
 
-import threading
+import contextvars
+import copy
 from dataclasses import dataclass
 from typing import Any
 
 from . import names
 
-_tls = threading.local()
+
+class CallFrame:
+    """What one running bundled call saw: nodes whose values it read, nodes it created."""
+
+    __slots__ = ("used", "created")
+
+    def __init__(self) -> None:
+        self.used: dict[int, Node] = {}
+        self.created: set[int] = set()
+
+
+# A context variable, not a thread-local: concurrent awaits of async bundles each run in
+# their own task context, so their frames never mix.
+_frames: contextvars.ContextVar[tuple[CallFrame, ...]] = contextvars.ContextVar(
+    "trace_nb_frames", default=())
 
 
 def _note_use(node: Node) -> None:
     """Record that ``node``'s raw value was read (inside a bundled call, see :mod:`.bundle`)."""
-    frames = getattr(_tls, "frames", None)
+    frames = _frames.get()
     if frames:
-        frames[-1][id(node)] = node
+        frames[-1].used[id(node)] = node
 
 
-def usage_frames() -> list[dict[int, Node]]:
-    """The per-thread stack of usage recorders that bundled calls push and pop."""
-    frames = getattr(_tls, "frames", None)
-    if frames is None:
-        frames = _tls.frames = []
-    return frames
+def push_frame() -> tuple[CallFrame, contextvars.Token]:
+    """Start recording for one bundled call; pass the token to :func:`pop_frame`."""
+    frame = CallFrame()
+    return frame, _frames.set((*_frames.get(), frame))
+
+
+def pop_frame(frame: CallFrame, token: contextvars.Token) -> None:
+    """Stop recording; nodes made inside count as made inside the enclosing call too."""
+    _frames.reset(token)
+    outer = _frames.get()
+    if outer and frame.created:
+        outer[-1].created |= frame.created
+
+
+def _note_created(node: Node) -> None:
+    frames = _frames.get()
+    if frames:
+        frames[-1].created.add(id(node))
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +89,8 @@ class Feedback:
 class Node:
     """A traced value. ``data`` is the wrapped value, ``parents`` the nodes it came from."""
 
-    __slots__ = ("_data", "_parents", "_name", "_base", "description", "_feedback", "__weakref__")
+    # ``_base`` is the node's label (see :mod:`.names`): the name it was given, or None.
+    __slots__ = ("_data", "_parents", "_base", "description", "_feedback", "__weakref__")
     trainable = False
     kind = "value"
 
@@ -66,12 +99,8 @@ class Node:
         self._parents: tuple[Node, ...] = ()
         self._feedback: list[Feedback] | None = None
         self.description = description
-        if name is not None:
-            self._base = names.sanitize(name)
-            self._name: str | None = names.allocate(self._base, self)
-        else:
-            self._base = None
-            self._name = None
+        self._base = names.sanitize(name) if name is not None else None
+        _note_created(self)
 
     # -- identity -------------------------------------------------------------------
     @property
@@ -86,10 +115,17 @@ class Node:
 
     @property
     def name(self) -> str:
-        """Unique, valid Python identifier; allocated on first use and then fixed."""
-        if self._name is None:
-            self._name = names.allocate(self._base or self._default_base(), self)
-        return self._name
+        """The node's label, or a default from its kind (``float``, ``add``); a valid identifier.
+
+        Not unique: the names the LLM sees come from a per-problem
+        :class:`~.names.NameTable`, which keeps labels and numbers the rest.
+        """
+        return self._base or self._default_base()
+
+    @property
+    def label(self) -> str | None:
+        """The name given to this node, or None."""
+        return self._base
 
     def _default_base(self) -> str:
         return names.sanitize(type(self._data).__name__.lower())
@@ -102,12 +138,11 @@ class Node:
     def __len__(self) -> int:
         return len(self._data)
 
+    # Printing a node (even inside a bundled function) shows its value; it is not a use.
     def __str__(self) -> str:
-        _note_use(self)
         return str(self._data)
 
     def __format__(self, spec: str) -> str:
-        _note_use(self)
         return format(self._data, spec)
 
     def __repr__(self) -> str:
@@ -128,13 +163,20 @@ class Node:
         else:
             self._feedback.append(record)
 
-    def backward(self, feedback: str = "", score: float | None = None) -> Feedback:
+    def backward(self, feedback: str = "", score: float | None = None, *,
+                 visualize: bool = False, retain_graph: bool = True, **render: Any) -> Any:
         """Send ``feedback`` on this output to every parameter it depends on.
 
         Runs in time linear in the size of the graph. Each trainable ancestor (and this
         node) receives a :class:`Feedback` record; the optimizer later recovers the
         minimal subgraph connecting the parameter to this output. Calling it on several
-        outputs with different feedback (a minibatch) accumulates all of it.
+        outputs with different feedback (a minibatch) accumulates all of it, and calling it
+        twice on one output is allowed (``retain_graph`` is accepted for code written for
+        the reference Trace and changes nothing).
+
+        Returns the :class:`Feedback` record, or with ``visualize=True`` a
+        ``graphviz.Digraph`` of the graph behind this node (``render`` options such as
+        ``value_limit`` go to :func:`.render.to_dot`).
         """
         from .traverse import topo_ancestors
 
@@ -149,6 +191,11 @@ class Node:
         for n in topo_ancestors([self]):
             if n.trainable and n is not self:
                 n._receive(record)
+        if visualize:
+            from .data import graph_data
+            from .render import to_dot
+
+            return to_dot(graph_data([self]), **render)
         return record
 
     def zero_feedback(self) -> None:
@@ -169,8 +216,49 @@ class Node:
         return GraphView([self], **kwargs)
 
     def detach(self) -> Node:
-        """A new root node with the same value and no history."""
-        return Node(self._data)
+        """A new, non-trainable root node holding the same value object, with no history."""
+        return Node(self._data, description=self.description)
+
+    # -- copies: fresh nodes (see the module docstring) ---------------------------------
+    def _fresh(self, value: Any) -> Node:
+        cls = type(self)
+        if isinstance(self, MessageNode):
+            cls = Node  # an operator's result without its operator is a plain value
+        new = cls.__new__(cls)
+        Node.__init__(new, value, description=self.description)
+        if isinstance(self, ParameterNode):
+            new.constraint, new.is_code = self.constraint, self.is_code
+        new._base = self._base if not isinstance(self, MessageNode) else None
+        if isinstance(new, ParameterNode):
+            new._base = new._base or "param"
+            names.index_parameter(new._base, new)
+        return new
+
+    def __copy__(self) -> Node:
+        return self._fresh(self._data)
+
+    def __deepcopy__(self, memo: dict) -> Node:
+        new = self._fresh(None)
+        memo[id(self)] = new
+        new._data = copy.deepcopy(self._data, memo)
+        return new
+
+    def __getstate__(self) -> dict:
+        # Pickling keeps the value and the history (parents, operator) but not feedback; the
+        # name is claimed again on load, so a loaded node never shares a name.
+        state = {}
+        for klass in type(self).__mro__:
+            for slot in getattr(klass, "__slots__", ()):
+                if slot not in ("__weakref__", "_feedback") and hasattr(self, slot):
+                    state[slot] = getattr(self, slot)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        self._feedback = None
+        if isinstance(self, ParameterNode) and self._base is not None:
+            names.index_parameter(self._base, self)
 
 
 class ParameterNode(Node):
@@ -195,9 +283,9 @@ class ParameterNode(Node):
         super().__init__(data, name=name, description=description)
         self.constraint = constraint
         self.is_code = is_code
-        if self._name is None:  # parameters are named at once so their names are stable
+        if self._base is None:
             self._base = "param"
-            self._name = names.allocate("param", self)
+        names.index_parameter(self._base, self)
 
     def _set(self, value: Any) -> None:
         """Replace the value (the optimizer validates before calling this)."""
@@ -222,7 +310,6 @@ class MessageNode(Node):
         self._data = data
         self._parents = parents
         self._feedback = None
-        self._name = None
         self._base = None
         self.description = None
         self.op = op
@@ -266,14 +353,30 @@ def node(
     """Wrap ``value`` as a :class:`Node`, or a :class:`ParameterNode` when ``trainable``.
 
     A node passed in is returned unchanged unless ``trainable`` asks for a parameter, in
-    which case a new parameter with the node's value is made.
+    which case a new parameter with the node's value is made. A list, tuple, dict or set
+    holding nodes becomes an operator node (``make_list``...) whose value holds their
+    values and whose parents are those nodes (a parameter just takes the values).
     """
     if isinstance(value, Node):
         if not trainable or value.trainable:
             return value
         value = value._data
+    found: dict[int, Node] = {}
+    if type(value) in (list, tuple, dict, set, frozenset):
+        from .ops import unwrap_deep
+
+        value = unwrap_deep(value, found)
     if trainable:
         return ParameterNode(value, name=name, description=description, constraint=constraint)
     if constraint is not None:
         raise ValueError("constraint= only applies to trainable nodes; pass trainable=True")
+    if found:
+        from .ops import container_op
+
+        out = MessageNode(value, container_op(type(value)), tuple(found.values()),
+                          tuple(found.values()))
+        out.description = description
+        if name is not None:
+            out._base = names.sanitize(name)
+        return out
     return Node(value, name=name, description=description)

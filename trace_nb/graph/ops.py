@@ -3,6 +3,11 @@
 Each traced operation makes a :class:`~.node.MessageNode` holding the :class:`Op`, the
 arguments (nodes or plain constants) and the result. The hot path is one closure call,
 one Python operation and one object construction, so tracing stays cheap.
+
+Nodes inside lists, tuples, dicts and sets given as arguments are unwrapped to their
+values and become parents; a result that is (or contains) a node is unwrapped the same
+way, so a node's ``data`` is never a node. A failing operation raises
+:class:`~.errors.ExecutionError` (see :mod:`.errors`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import raise_traced
 from .node import MessageNode, Node
 
 
@@ -39,15 +45,53 @@ def _unwrap(v: Any) -> Any:
     return v._data if isinstance(v, Node) else v
 
 
+CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def unwrap_deep(value: Any, found: dict[int, Node]) -> Any:
+    """``value`` with every node (also inside lists, tuples, dicts and sets) replaced by its
+    value; the nodes are added to ``found`` (id -> node, in order of appearance)."""
+    if isinstance(value, Node):
+        found.setdefault(id(value), value)
+        return value._data
+    kind = type(value)
+    if kind not in CONTAINERS or not value:
+        return value
+    if kind is dict:
+        return {unwrap_deep(k, found): unwrap_deep(v, found) for k, v in value.items()}
+    items = [unwrap_deep(v, found) for v in value]
+    return items if kind is list else kind(items)
+
+
 def apply(op: Op, fn: Callable, args: tuple, kwargs: dict | None = None) -> MessageNode:
-    """Run ``fn`` on the raw values of ``args``/``kwargs`` and record it as ``op``."""
-    parents = tuple(a for a in args if isinstance(a, Node))
-    raw = tuple(a._data if isinstance(a, Node) else a for a in args)
+    """Run ``fn`` on the raw values of ``args``/``kwargs`` and record it as ``op``.
+
+    Exceptions from ``fn`` propagate unchanged (callers decide how to record them).
+    """
+    found: dict[int, Node] = {}
+    raw = tuple(unwrap_deep(a, found) for a in args)
     if kwargs:
-        parents += tuple(v for v in kwargs.values() if isinstance(v, Node))
-        raw_kw = {k: _unwrap(v) for k, v in kwargs.items()}
-        return MessageNode(fn(*raw, **raw_kw), op, args, parents, kwargs)
-    return MessageNode(fn(*raw), op, args, parents)
+        raw_kw = {k: unwrap_deep(v, found) for k, v in kwargs.items()}
+        result = fn(*raw, **raw_kw)
+    else:
+        result = fn(*raw)
+    parents = tuple(found.values())
+    if isinstance(result, Node) or type(result) in CONTAINERS:
+        inner: dict[int, Node] = {}
+        result = unwrap_deep(result, inner)
+        parents += tuple(n for k, n in inner.items() if k not in found)
+    return MessageNode(result, op, args, parents, kwargs or None)
+
+
+def traced(op: Op, fn: Callable, args: tuple, kwargs: dict | None = None) -> MessageNode:
+    """:func:`apply`, raising :class:`~.errors.ExecutionError` when ``fn`` fails."""
+    try:
+        return apply(op, fn, args, kwargs)
+    except Exception as exc:
+        found: dict[int, Node] = {}
+        for a in (*args, *(kwargs or {}).values()):
+            unwrap_deep(a, found)
+        raise_traced(exc, op, args, tuple(found.values()))
 
 
 # -- the operator table -----------------------------------------------------------------
@@ -92,9 +136,16 @@ OPS: dict[str, Op] = {}
 
 def _binary_method(op: Op, fn: Callable) -> Callable:
     def method(self: Node, other: Any) -> MessageNode:
-        if isinstance(other, Node):
-            return MessageNode(fn(self._data, other._data), op, (self, other), (self, other))
-        return MessageNode(fn(self._data, other), op, (self, other), (self,))
+        # The try costs nothing unless something raises (Python >= 3.11).
+        try:
+            if isinstance(other, Node):
+                return MessageNode(fn(self._data, other._data), op, (self, other), (self, other))
+            if type(other) in CONTAINERS:
+                return apply(op, fn, (self, other))
+            return MessageNode(fn(self._data, other), op, (self, other), (self,))
+        except Exception as exc:
+            parents = (self, other) if isinstance(other, Node) and other is not self else (self,)
+            raise_traced(exc, op, (self, other), parents)
 
     return method
 
@@ -102,16 +153,24 @@ def _binary_method(op: Op, fn: Callable) -> Callable:
 def _reflected_method(op: Op, fn: Callable) -> Callable:
     def method(self: Node, other: Any) -> MessageNode:
         # ``2 + x`` lands here with other=2: record the operands as written.
-        return MessageNode(fn(other, self._data), op, (other, self), (self,))
+        try:
+            if type(other) in CONTAINERS:
+                return apply(op, fn, (other, self))
+            return MessageNode(fn(other, self._data), op, (other, self), (self,))
+        except Exception as exc:
+            raise_traced(exc, op, (other, self), (self,))
 
     return method
 
 
 def _unary_method(op: Op, fn: Callable) -> Callable:
     def method(self: Node, *extra: Any) -> MessageNode:
-        if extra:  # round(x, 2)
-            return MessageNode(fn(self._data, *extra), op, (self, *extra), (self,))
-        return MessageNode(fn(self._data), op, (self,), (self,))
+        try:
+            if extra:  # round(x, 2)
+                return MessageNode(fn(self._data, *extra), op, (self, *extra), (self,))
+            return MessageNode(fn(self._data), op, (self,), (self,))
+        except Exception as exc:
+            raise_traced(exc, op, (self, *extra), (self,))
 
     return method
 
@@ -138,15 +197,24 @@ OPS["len"] = _op("len", "len(x): number of items.", ("x",))
 OPS["contains"] = _op("contains", "item in x: membership test.", ("x", "item"))
 OPS["divmod"] = _op("divmod", "divmod(a, b): quotient and remainder.", ("a", "b"))
 OPS["iter_item"] = _op("iter_item", "the i-th item produced by iterating over x.", ("x", "i"))
+OPS["clone"] = _op("clone", "a copy of x.", ("x",))
+for _kind in ("list", "tuple", "dict", "set", "frozenset"):
+    OPS[f"make_{_kind}"] = Op(f"make_{_kind}", f"a {_kind} made of the given values.", (),
+                              base_name=f"make_{_kind}")
+
+
+def container_op(kind: type) -> Op:
+    """The operator that records building a ``kind`` from nodes (see :func:`.node.node`)."""
+    return OPS[f"make_{kind.__name__}"]
 
 
 def _getitem(self: Node, key: Any) -> MessageNode:
-    return apply(OPS["getitem"], operator.getitem, (self, key))
+    return traced(OPS["getitem"], operator.getitem, (self, key))
 
 
 def _contains_node(self: Node, item: Any) -> MessageNode:
     """Traced ``item in x``; the ``in`` operator itself must return a plain bool."""
-    return apply(OPS["contains"], operator.contains, (self, item))
+    return traced(OPS["contains"], operator.contains, (self, item))
 
 
 def _contains(self: Node, item: Any) -> bool:
@@ -154,29 +222,64 @@ def _contains(self: Node, item: Any) -> bool:
 
 
 def _divmod(self: Node, other: Any) -> MessageNode:
-    return apply(OPS["divmod"], divmod, (self, other))
+    return traced(OPS["divmod"], divmod, (self, other))
+
+
+def _call_value(f: Any, *a: Any, **k: Any) -> Any:
+    if not callable(f):
+        raise TypeError(f"the node holds a {type(f).__name__}, not a callable")
+    return f(*a, **k)
 
 
 def _call(self: Node, *args: Any, **kwargs: Any) -> MessageNode:
-    if not callable(self._data):
-        raise TypeError(f"node {self.name!r} holds a {type(self._data).__name__}, not a callable")
-    return apply(OPS["call"], lambda f, *a, **k: f(*a, **k), (self, *args), kwargs)
+    return traced(OPS["call"], _call_value, (self, *args), kwargs)
 
 
 def _len_node(self: Node) -> MessageNode:
-    return apply(OPS["len"], len, (self,))
+    return traced(OPS["len"], len, (self,))
 
 
 def _iter(self: Node):
-    """Iterate over the value, yielding traced items (keys for a dict)."""
+    """Iterate over the value, yielding traced items (keys for a dict).
+
+    A value that cannot be iterated (unpacking a traced ``None``) raises ExecutionError.
+    """
     op = OPS["iter_item"]
-    for i, item in enumerate(self._data):
-        yield MessageNode(item, op, (self, i), (self,))
+    try:
+        items = iter(self._data)
+    except Exception as exc:
+        raise_traced(exc, op, (self,), (self,))
+    return _items(self, op, items)
+
+
+def _items(self: Node, op: Op, items: Any):
+    for i, item in enumerate(items):
+        if isinstance(item, Node) or type(item) in CONTAINERS:
+            yield apply(op, lambda _x, _i, v=item: v, (self, i))
+        else:
+            yield MessageNode(item, op, (self, i), (self,))
 
 
 def _getattr_node(self: Node, key: str) -> MessageNode:
     """Traced ``getattr(x, key)``."""
-    return apply(OPS["getattr"], getattr, (self, key))
+    return traced(OPS["getattr"], getattr, (self, key))
+
+
+def _clone(self: Node) -> MessageNode:
+    """Traced copy: a new node holding a deep copy of the value, with this node as parent."""
+    import copy
+
+    return traced(OPS["clone"], copy.deepcopy, (self,))
+
+
+def _eq_node(self: Node, other: Any) -> MessageNode:
+    """Traced ``==`` (the reference Trace's spelling; ``==`` itself is traced here too)."""
+    return self.__eq__(other)
+
+
+def _neq_node(self: Node, other: Any) -> MessageNode:
+    """Traced ``!=`` (the reference Trace's spelling)."""
+    return self.__ne__(other)
 
 
 _method_ops: dict[tuple[type, str], Op] = {}
@@ -204,7 +307,8 @@ class TracedMethod:
     def __call__(self, *args: Any, **kwargs: Any) -> MessageNode:
         op = _method_op(type(self.node._data), self.method, self.fn)
         name = self.method
-        return apply(op, lambda obj, *a, **k: getattr(obj, name)(*a, **k), (self.node, *args), kwargs)
+        return traced(op, lambda obj, *a, **k: getattr(obj, name)(*a, **k), (self.node, *args),
+                      kwargs)
 
     def __repr__(self) -> str:
         return f"<traced method {type(self.node._data).__name__}.{self.method} of {self.node.name}>"
@@ -216,13 +320,19 @@ def _node_getattr(self: Node, key: str) -> Any:
         raise AttributeError(key)
     try:
         value = getattr(self._data, key)
-    except AttributeError:
-        raise AttributeError(
+    except AttributeError as exc:
+        err = AttributeError(
             f"{type(self).__name__} {self.name!r} has no attribute {key!r} and neither has its "
-            f"value of type {type(self._data).__name__}"
-        ) from None
+            f"value of type {type(self._data).__name__}")
+        err.__traceback__ = exc.__traceback__
+        raise_traced(err, OPS["getattr"], (self, key), (self,))
+    if isinstance(value, Node):  # an attribute holding a node: its value, and it is a parent
+        return MessageNode(value._data, OPS["getattr"], (self, key),
+                           (self, value) if value is not self else (self,))
     if callable(value):
         return TracedMethod(self, key, value)
+    if type(value) in CONTAINERS:
+        return apply(OPS["getattr"], getattr, (self, key))
     return MessageNode(value, OPS["getattr"], (self, key), (self,))
 
 
@@ -241,6 +351,9 @@ Node.__getattr__ = _node_getattr
 Node.len = _len_node
 Node.contains = _contains_node
 Node.getattr = _getattr_node
+Node.clone = _clone
+Node.eq = _eq_node
+Node.neq = _neq_node
 
 
 def _call_fn(self: Node, fn: Callable, *args: Any, **kwargs: Any) -> MessageNode:
@@ -250,7 +363,7 @@ def _call_fn(self: Node, fn: Callable, *args: Any, **kwargs: Any) -> MessageNode
     fname = getattr(fn, "__name__", "call")
     doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()
     op = Op(fname, doc[0] if doc else "a function call.", base_name=sanitize(fname))
-    return apply(op, fn, (self, *args), kwargs)
+    return traced(op, fn, (self, *args), kwargs)
 
 
 Node.call = _call_fn

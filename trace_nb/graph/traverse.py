@@ -45,15 +45,17 @@ def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
     return order
 
 
-def on_paths(sources: Iterable[Node], outputs: Iterable[Node]) -> list[Node]:
+def on_paths(sources: Iterable[Node], outputs: Iterable[Node],
+             order: list[Node] | None = None) -> list[Node]:
     """Nodes on some path from a node of ``sources`` to a node of ``outputs``, in topological order.
 
     This is the minimal subgraph connecting parameters to outputs: one walk to find the
-    ancestors of the outputs, one forward sweep marking descendants of the sources.
+    ancestors of the outputs (or ``order``, when the caller already has that walk), one
+    forward sweep marking descendants of the sources.
     """
     marked = set(sources)
     result = []
-    for n in topo_ancestors(outputs):
+    for n in order if order is not None else topo_ancestors(outputs):
         if n in marked or any(p in marked for p in n._parents):
             marked.add(n)
             result.append(n)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 __all__ = ["CachedReply", "ResponseCache", "cache_key", "default_cache_path", "resolve_cache"]
 
 _FILENAME = "llm-cache.sqlite"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # cannot be stored as UTF-8 text
 _OFF_VALUES = {"0", "false", "no", "off"}
 
 _SCHEMA = """
@@ -70,7 +72,8 @@ def cache_key(
     canonical = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate in a message must not make the key fail.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def default_cache_path() -> Path:
@@ -134,6 +137,12 @@ class ResponseCache:
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": str(self.path)}  # the connection and the lock stay here
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(Path(state["path"]))
+
     def _connect(self, create: bool) -> sqlite3.Connection | None:
         # Caller holds the lock.
         if self._conn is not None:
@@ -173,7 +182,11 @@ class ResponseCache:
                 return None
         if row is None:
             return None
-        return CachedReply(row[0], row[1], int(row[2]), int(row[3]), row[4])
+        try:
+            return CachedReply(str(row[0]), str(row[1]), max(int(row[2]), 0), max(int(row[3]), 0),
+                               str(row[4]))
+        except (TypeError, ValueError, OverflowError):
+            return None  # a row written by something else: a miss, not a crash
 
     def put(self, key: str, reply: CachedReply) -> None:
         """Store ``reply`` under ``key`` in one transaction (last write wins)."""
@@ -186,7 +199,7 @@ class ResponseCache:
                         "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?)",
                         (
                             key,
-                            reply.text,
+                            _SURROGATE.sub("\ufffd", reply.text),
                             reply.model,
                             reply.prompt_tokens,
                             reply.completion_tokens,
@@ -194,7 +207,7 @@ class ResponseCache:
                             time.time(),
                         ),
                     )
-            except (sqlite3.Error, OSError) as exc:
+            except (sqlite3.Error, OSError, ValueError) as exc:
                 warnings.warn(f"trace_nb LLM cache {self.path} not writable: {exc}", stacklevel=3)
 
     def __bool__(self) -> bool:

@@ -10,23 +10,35 @@ what happened, how often we tried, and where, without ever showing the key.
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .cache import CachedReply, ResponseCache, cache_key, resolve_cache
-from .errors import LLMConfigError, LLMError, scrub_secret
+from .errors import (
+    SCRUB_FILTER,
+    LLMConfigError,
+    LLMError,
+    LLMResponseError,
+    LLMTimeoutError,
+    register_secret,
+    scrub_secret,
+)
+from .transport import AttemptTimeout, cacheable, clean_messages, prompt_chars_of, send
 from .usage import CallUsage, UsageTotals, compute_cost, merge_prices
 from .wire import (
     JSON_MODES,
+    Completion,
     MalformedBody,
     error_detail,
     mentions_response_format,
     mode_ladder,
-    parse_completion,
     request_kwargs,
     retry_after,
 )
@@ -34,6 +46,7 @@ from .wire import (
 __all__ = ["LLM", "ChatReply", "JSON_MODES"]
 
 log = logging.getLogger("trace_nb.llm")
+log.addFilter(SCRUB_FILTER)  # every record of this logger is scrubbed of keys
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key but the SDK demands one
@@ -95,7 +108,11 @@ class LLM:
         Fall back to env ``TRACE_NB_MODEL``, ``OPENAI_API_KEY`` and
         ``OPENAI_BASE_URL``. With a ``base_url`` no key is required.
     timeout
-        Seconds per HTTP attempt.
+        Seconds per HTTP attempt, the whole attempt: connecting, headers and body (a
+        server that trickles bytes cannot hold an attempt longer).
+    deadline
+        Seconds for the whole ``chat()`` call, retries and back-off included (None: no
+        limit beyond ``timeout`` per attempt).
     max_retries
         Retries after the first attempt on 429, 5xx, timeouts, connection
         errors and malformed bodies; other 4xx fail at once.
@@ -135,6 +152,7 @@ class LLM:
         seed: int | None = None,
         max_tokens: int | None = None,
         json_mode: str = "auto",
+        deadline: float | None = None,
     ) -> None:
         model = model or os.environ.get("TRACE_NB_MODEL")
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
@@ -150,10 +168,16 @@ class LLM:
             raise LLMConfigError(f"json_mode must be 'auto' or one of {JSON_MODES}, got {json_mode!r}")
         if max_retries < 0:
             raise LLMConfigError(f"max_retries must be >= 0, got {max_retries}")
+        for label, value in (("timeout", timeout), ("deadline", deadline)):
+            if value is not None and not (isinstance(value, (int, float)) and value > 0
+                                          and math.isfinite(value)):
+                raise LLMConfigError(f"{label} must be a positive number of seconds, got {value!r}")
+        register_secret(api_key)
         self.model = str(model)
         self.base_url = str(base_url or OPENAI_BASE_URL).rstrip("/")
         self._key = _Secret(api_key or _PLACEHOLDER_KEY)
         self.timeout = float(timeout)
+        self.deadline = None if deadline is None else float(deadline)
         self.max_retries = int(max_retries)
         self.backoff = float(backoff)
         self.temperature = temperature
@@ -211,6 +235,7 @@ class LLM:
         json_schema: dict[str, Any] | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
+        cache_if: Callable[[str], bool] | None = None,
     ) -> ChatReply:
         """Send ``messages`` and return the assistant's reply.
 
@@ -222,13 +247,21 @@ class LLM:
             JSON Schema the reply should follow; selects the JSON mode ladder.
         max_tokens, temperature
             Per-call overrides of the constructor defaults.
+        cache_if
+            Only replies for which ``cache_if(text)`` is true are stored (and only stored
+            ones are replayed), e.g. "the reply parsed". Whatever it says, empty,
+            refused and cut-off (``finish_reason="length"``) replies are never cached,
+            nor, when ``json_schema`` is given, replies that are not JSON.
 
         Raises
         ------
         LLMError
-            When the server keeps failing or rejects the request.
+            When the server keeps failing or rejects the request
+            (:class:`~trace_nb.llm.errors.LLMResponseError` for unreadable bodies,
+            :class:`~trace_nb.llm.errors.LLMTimeoutError` past ``timeout``/``deadline``).
         """
         start = time.perf_counter()
+        messages = clean_messages(messages)
         temperature = self.temperature if temperature is None else temperature
         max_tokens = self.max_tokens if max_tokens is None else max_tokens
         key = None
@@ -237,16 +270,60 @@ class LLM:
                             temperature=temperature, seed=self.seed, max_tokens=max_tokens,
                             json_schema=json_schema)
             hit = self._cache.get(key)
-            if hit is not None:
+            if hit is not None and cacheable(hit.text, json_schema, cache_if):
                 return self._finish(hit, start, cached=True)
         client = self._openai()
         start = time.perf_counter()  # latency excludes the one-off SDK import
-        text, model, p_tok, c_tok, mode = self._request(
-            client, messages, json_schema, temperature, max_tokens)
-        stored = CachedReply(text, model, p_tok, c_tok, mode)
-        if self._cache is not None and key is not None:
+        done, mode = self._request(client, messages, json_schema, temperature, max_tokens)
+        stored = CachedReply(done.text, done.model, done.prompt_tokens,
+                             done.completion_tokens, mode)
+        if (self._cache is not None and key is not None and done.complete
+                and cacheable(done.text, json_schema, cache_if)):
             self._cache.put(key, stored)
         return self._finish(stored, start, cached=False)
+
+    def set_api_key(self, api_key: str | None) -> None:
+        """Use another key from now on (e.g. after unpickling, which drops the key)."""
+        register_secret(api_key)
+        with self._client_lock:
+            self._key = _Secret(api_key or _PLACEHOLDER_KEY)
+            self._needs_key = False
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    # -- copying and pickling --------------------------------------------------
+    # Decision: a deep copy stays in this process and keeps the key; a pickle may travel
+    # (a file, a Dask worker) and never holds it. An unpickled LLM reads OPENAI_API_KEY
+    # again; if the original had a key and the variable is unset, its first chat() raises
+    # LLMConfigError until set_api_key() is called. Client, locks and the cache connection
+    # are re-created on the other side.
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("_key", "_client", "_client_lock")}
+        state["_had_key"] = self._key.value != _PLACEHOLDER_KEY
+        state["_cache"] = str(self._cache.path) if self._cache is not None else None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        had_key = state.pop("_had_key", False)
+        cache_path = state.pop("_cache", None)
+        self.__dict__.update(state)
+        env_key = os.environ.get("OPENAI_API_KEY")
+        register_secret(env_key)
+        self._key = _Secret(env_key or _PLACEHOLDER_KEY)
+        self._needs_key = bool(had_key and not env_key)
+        self._cache = resolve_cache(cache_path) if cache_path else None
+        self._client = None
+        self._client_lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LLM:
+        new = LLM.__new__(LLM)
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        new._key, new._needs_key = self._key, getattr(self, "_needs_key", False)
+        return new
 
     def close(self) -> None:
         """Close HTTP connections and the cache file."""
@@ -277,6 +354,11 @@ class LLM:
 
     def _openai(self) -> Any:
         with self._client_lock:
+            if getattr(self, "_needs_key", False):
+                raise LLMConfigError(
+                    f"this LLM (model {self.model!r}) was unpickled, and API keys are never "
+                    "pickled; set OPENAI_API_KEY before unpickling, or call "
+                    "llm.set_api_key('sk-...')")
             if self._client is None:
                 try:
                     import openai
@@ -287,17 +369,18 @@ class LLM:
                                              timeout=self.timeout, max_retries=0)
             return self._client
 
-    def _fail(self, what: str, attempts: int, status: int | None) -> LLMError:
-        message = scrub_secret(
-            f"LLM call to {self.base_url} (model {self.model!r}) failed after "
-            f"{attempts} attempt{'s' if attempts != 1 else ''}: {what}", self._key.value)
-        log.debug("%s", message)
-        return LLMError(message, attempts=attempts, status=status,
-                        base_url=self.base_url, model=self.model)
+    def _fail(self, what: str, attempts: int, status: int | None,
+              kind: type[LLMError] = LLMError) -> LLMError:
+        message = (f"LLM call to {self.base_url} (model {self.model!r}) failed after "
+                   f"{attempts} attempt{'s' if attempts != 1 else ''}: {what}")
+        error = kind(message, attempts=attempts, status=status,  # scrubs the message
+                     base_url=self.base_url, model=self.model)
+        log.debug("%s", error)
+        return error
 
     def _request(self, client: Any, messages: list[dict[str, Any]],
                  schema: dict[str, Any] | None, temperature: float | None,
-                 max_tokens: int | None) -> tuple[str, str, int, int, str]:
+                 max_tokens: int | None) -> tuple[Completion, str]:
         """One logical call: JSON-mode fallback on rejection, retries on transient errors."""
         import openai
 
@@ -305,18 +388,27 @@ class LLM:
         ladder = mode_ladder(self.base_url, self.json_mode, has_schema)
         rung = min(self._learned.get(has_schema, 0), len(ladder) - 1)
         attempts = retries = 0
+        call_ends = None if self.deadline is None else time.monotonic() + self.deadline
+        prompt_chars = prompt_chars_of(messages)
         while True:
             mode = ladder[rung]
             attempts += 1
             status: int | None = None
+            kind: type[LLMError] = LLMError
             delay = self.backoff * 2**retries
+            limit = self.timeout
+            if call_ends is not None:
+                limit = min(limit, call_ends - time.monotonic())
+                if limit <= 0:
+                    raise self._fail(f"the deadline of {self.deadline:g} s passed",
+                                     attempts - 1, None, LLMTimeoutError)
             try:
-                raw = client.chat.completions.with_raw_response.create(**request_kwargs(
+                kwargs = request_kwargs(
                     self.model, messages, mode=mode, schema=schema, temperature=temperature,
-                    seed=self.seed, max_tokens=max_tokens))
-                result = parse_completion(raw.text, self.model)
+                    seed=self.seed, max_tokens=max_tokens)
+                done = send(client, kwargs, limit, self.model, prompt_chars, self._key.value)
                 self._learned[has_schema] = rung
-                return (*result, mode)
+                return done, mode
             except openai.APIStatusError as exc:
                 status = exc.status_code
                 detail = scrub_secret(error_detail(exc), self._key.value)
@@ -331,15 +423,21 @@ class LLM:
                 if status != 429 and status < 500:
                     raise self._fail(what, attempts, status) from None
                 delay = retry_after(exc.response.headers) or delay
-            except openai.APITimeoutError:
-                what = f"timed out after {self.timeout:g} s"
+            except (openai.APITimeoutError, AttemptTimeout):
+                what, kind = f"timed out after {limit:g} s", LLMTimeoutError
             except openai.APIConnectionError as exc:
                 cause = exc.__cause__
                 what = f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause})"
             except MalformedBody as exc:
-                what = f"malformed response: {exc}"
+                what, kind = f"malformed response: {exc}", LLMResponseError
+            except LLMError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any other wire failure is an LLMError
+                what, kind = f"unexpected {type(exc).__name__}: {exc}", LLMResponseError
             if retries >= self.max_retries:
-                raise self._fail(what, attempts, status) from None
+                raise self._fail(what, attempts, status, kind) from None
+            if call_ends is not None:
+                delay = min(delay, max(call_ends - time.monotonic(), 0.0))
             log.info("LLM attempt %d failed (%s); retrying in %.2f s", attempts, what, delay)
             time.sleep(delay)
             retries += 1

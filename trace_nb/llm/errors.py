@@ -9,33 +9,81 @@ back in their 401 error bodies.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 
-__all__ = ["LLMError", "LLMConfigError", "scrub_secret"]
+__all__ = ["LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
+           "SCRUB_FILTER", "register_secret", "scrub_secret"]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
 _KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a key in use, so that :func:`scrub_secret` removes it from any text.
+
+    Every :class:`~trace_nb.llm.LLM` registers its key: a message built anywhere (a log
+    line, an error, a reply that echoes the request) is scrubbed of every key this process
+    has used, not only of the one the caller happens to know about.
+    """
+    if secret and len(secret) >= 4:
+        with _SECRETS_LOCK:
+            _SECRETS.add(secret)
 
 
 def scrub_secret(text: str, secret: str | None = None) -> str:
-    """Remove an API key (and anything that looks like one) from ``text``.
+    """Remove API keys (and anything that looks like one) from ``text``.
+
+    This is the one choke point: error messages (:class:`LLMError` scrubs its own),
+    log records of ``trace_nb`` loggers (:data:`SCRUB_FILTER`) and every response body
+    read from the wire pass through it.
 
     Parameters
     ----------
     text
         Message that may have been built from a server response.
     secret
-        The exact key in use, if any; every occurrence is replaced.
+        A key to remove besides the registered ones.
 
     Returns
     -------
     str
-        ``text`` with the key replaced by ``"***"``.
+        ``text`` with each key replaced by ``"***"``.
     """
+    if not isinstance(text, str):
+        text = str(text)
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
     if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
+        secrets.insert(0, secret)
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, "***")
     return _KEY_PATTERN.sub("sk-***", text)
+
+
+class _ScrubFilter(logging.Filter):
+    """Scrubs keys from a log record's message and traceback before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken format string: log it as it is
+            message = str(record.msg)
+        record.msg, record.args = scrub_secret(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub_secret(record.exc_text)
+        return True
+
+
+#: Attached to every trace_nb logger that may see server text (``trace_nb.llm`` and below).
+SCRUB_FILTER = _ScrubFilter()
 
 
 class LLMError(RuntimeError):
@@ -63,7 +111,7 @@ class LLMError(RuntimeError):
         base_url: str | None = None,
         model: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(scrub_secret(message))
         self.attempts = attempts
         self.status = status
         self.base_url = base_url
@@ -76,3 +124,11 @@ class LLMConfigError(LLMError, ValueError):
     Subclasses :class:`ValueError` too, since it reports a bad argument
     rather than a failure at run time.
     """
+
+
+class LLMResponseError(LLMError):
+    """The server kept answering with a body that is not a readable chat completion."""
+
+
+class LLMTimeoutError(LLMError):
+    """The call did not finish within its time limit (per attempt, or the overall deadline)."""

@@ -8,6 +8,7 @@ threads.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -95,6 +96,15 @@ class UsageTotals:
 
     def __post_init__(self) -> None:
         # Not a dataclass field, so dataclasses.asdict()/replace() still work.
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy: the lock stays here
+        with self._lock:
+            return {k: (list(v) if k == "records" else v)
+                    for k, v in vars(self).items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
         self._lock = threading.Lock()
 
     def add(self, record: CallUsage) -> None:
@@ -191,7 +201,10 @@ def compute_cost(
         price = lookup_price(name, prices) if name else None
         if price is not None:
             in_price, out_price = price
-            return (prompt_tokens * in_price + completion_tokens * out_price) / 1e6, True
+            # Counts and prices are validated where they enter; max() keeps a budget safe
+            # even so (a negative cost would let any budget be exceeded).
+            cost = (max(prompt_tokens, 0) * in_price + max(completion_tokens, 0) * out_price) / 1e6
+            return (cost if math.isfinite(cost) and cost > 0 else 0.0), True
     return 0.0, False
 
 
@@ -207,5 +220,8 @@ def merge_prices(
             raise ValueError(
                 f"prices[{name!r}] must be (input_usd_per_1M, output_usd_per_1M), got {pair!r}"
             ) from exc
+        if not all(math.isfinite(x) and x >= 0 for x in (in_price, out_price)):
+            raise ValueError(
+                f"prices[{name!r}] must be finite and not negative, got {pair!r}")
         table[str(name)] = (in_price, out_price)
     return table

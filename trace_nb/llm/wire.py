@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
 __all__ = [
     "JSON_MODES",
+    "Completion",
     "MalformedBody",
     "is_openai_url",
     "mode_ladder",
@@ -79,7 +82,10 @@ def response_format(mode: str, schema: dict[str, Any] | None) -> dict[str, Any] 
 
 
 def retry_after(headers: Any) -> float | None:
-    """Seconds requested by ``Retry-After`` (or ``retry-after-ms``), capped at 10 s."""
+    """Seconds requested by ``Retry-After`` (or ``retry-after-ms``), capped at 10 s.
+
+    None when absent or unreadable (``nan``, ``inf``, garbage, a date out of range).
+    """
     seconds: float | None = None
     try:
         if headers.get("retry-after-ms"):
@@ -90,9 +96,11 @@ def retry_after(headers: Any) -> float | None:
                 seconds = float(value)
             except ValueError:  # HTTP-date form
                 seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, AttributeError, IndexError):
         return None
-    return None if seconds is None else min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
 
 
 def error_detail(exc: Any) -> str:
@@ -107,26 +115,128 @@ def error_detail(exc: Any) -> str:
     return detail[:300]
 
 
-def parse_completion(body: str, requested_model: str) -> tuple[str, str, int, int]:
-    """Read (text, model, prompt_tokens, completion_tokens) from a raw body."""
+@dataclass(frozen=True)
+class Completion:
+    """What one 200 body says.
+
+    Attributes
+    ----------
+    text
+        The assistant's text: ``content`` (text parts joined), else a tool call's
+        arguments, else the refusal text, else "".
+    model
+        Model the server reported (the requested one when absent or not a string).
+    prompt_tokens, completion_tokens
+        Token counts; estimated from the text (4 characters a token) when the server's
+        are missing, not whole non-negative numbers, or absurdly large.
+    refused
+        The model refused (``message.refusal``).
+    finish_reason
+        ``choices[0].finish_reason`` when it is a string ("stop", "length"...).
+    estimated
+        The token counts are estimates.
+    """
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    refused: bool = False
+    finish_reason: str | None = None
+    estimated: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """A usable, finished answer: not empty, not refused, not cut off by max_tokens."""
+        return bool(self.text.strip()) and not self.refused and self.finish_reason not in (
+            "length", "content_filter")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_MAX_TOKENS = 10**9  # no single call uses more; beyond it a count is garbage
+
+
+def _count(value: Any) -> int | None:
+    """A token count as the server gave it, or None when it is not a sane whole number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 12:
+        value = int(value.strip())
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and 0 <= value <= _MAX_TOKENS:
+        return value
+    return None
+
+
+def _content_text(content: Any) -> str | None:
+    """``content`` as text: a str, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+        return "".join(parts) if parts else None
+    return None
+
+
+def _tool_text(message: dict[str, Any]) -> str | None:
+    """The arguments of the first tool (or legacy function) call, which hold the JSON."""
+    calls = message.get("tool_calls")
+    first = calls[0] if isinstance(calls, list) and calls else message.get("function_call")
+    if isinstance(first, dict):
+        function = first.get("function", first)
+        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+            return function["arguments"]
+    return None
+
+
+def parse_completion(body: str, requested_model: str, prompt_chars: int = 0) -> Completion:
+    """Read a raw 200 body as a chat completion.
+
+    Raises
+    ------
+    MalformedBody
+        When the body is not JSON or has no readable ``choices[0].message`` (the
+        message says which part was wrong).
+    """
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MalformedBody(f"body is not JSON: {body[:80]!r}") from None
-    try:
-        message = data["choices"][0]["message"]
-    except (KeyError, IndexError, TypeError):
-        raise MalformedBody(f"no choices[0].message in body: {body[:80]!r}") from None
-    text = message.get("content")
-    if not isinstance(text, str):
-        text = message.get("refusal") or ""
-    usage = data.get("usage") or {}
-    return (
-        text,
-        str(data.get("model") or requested_model),
-        int(usage.get("prompt_tokens") or 0),
-        int(usage.get("completion_tokens") or 0),
-    )
+    if not isinstance(data, dict):
+        raise MalformedBody(f"body is a JSON {type(data).__name__}, not an object: {body[:80]!r}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise MalformedBody(f"no choices[0] object in body: {body[:80]!r}")
+    message = choices[0].get("message")
+    if not isinstance(message, dict):
+        kind = "null" if message is None else type(message).__name__
+        raise MalformedBody(f"choices[0].message is {kind}, not an object: {body[:80]!r}")
+    refusal = message.get("refusal")
+    text = _content_text(message.get("content"))
+    if not text:
+        text = _tool_text(message) or text
+    refused = isinstance(refusal, str) and bool(refusal.strip()) and not text
+    if refused:
+        text = refusal
+    text = _SURROGATE.sub("\ufffd", text or "")  # lone surrogates cannot be re-encoded
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    p_tok, c_tok = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+    estimated = p_tok is None or c_tok is None
+    if p_tok is None:
+        p_tok = math.ceil(max(prompt_chars, 0) / 4)
+    if c_tok is None:
+        c_tok = math.ceil(len(text) / 4)
+    model = data.get("model")
+    finish = choices[0].get("finish_reason")
+    return Completion(text, model if isinstance(model, str) and model else requested_model,
+                      p_tok, c_tok, refused, finish if isinstance(finish, str) else None,
+                      estimated)
 
 
 def mentions_response_format(text: str) -> bool:

@@ -10,11 +10,11 @@ Like ``torch.nn.Module``, a module finds its parameters by walking its attribute
 * sub-modules, and lists, tuples and dicts of modules or parameters (at any depth).
 
 Readable names (``agent.planner.prompt``, ``agent.tools[0].prompt``) are for display and
-persistence. The name the LLM sees is the node's own ``.name``; when a module first
-reports a parameter whose name is still the default one (``param_3``, ``planner_plan``),
-it renames the node after its path (``agent_planner_prompt``) through
-:func:`trace_nb.graph.names.allocate`, so names stay unique. Names given by the user are
-kept. Renaming happens once: later walks with another prefix do not rename again.
+persistence. The name the LLM sees starts from the node's label: when a module first
+reports a parameter whose label is still the default one (``param``, ``planner_plan``), it
+labels the node after its path (``agent_planner_prompt``). Labels given by the user are
+kept. Relabelling happens once: later walks with another prefix do not relabel again. An
+optimizer numbers repeated labels among its own parameters (two agents of one class).
 """
 
 from __future__ import annotations
@@ -76,11 +76,11 @@ def method_bundle(obj: Any, method: BundledFunction) -> BundledFunction:
 
 
 def claim_name(node: ParameterNode, base: str) -> None:
-    """Give ``node`` a unique name built on ``base`` (no-op when it already has that base)."""
+    """Label ``node`` ``base`` (sanitized)."""
     base = _names.sanitize(base)
     if node._base != base:
         node._base = base
-        node._name = _names.rename(node, node._name, base)
+        _names.index_parameter(base, node)
 
 
 def entries(obj: Any) -> list[Entry]:
@@ -157,8 +157,8 @@ class Module:
     module calls it. Parameters are found as described in this module's docstring.
 
     Pickling (and ``copy.copy``/``deepcopy``) stores parameter values and method code as
-    plain data: the copy gets fresh parameter nodes with unique names and no feedback, so
-    training the copy never touches the original.
+    plain data: the copy gets fresh parameter nodes with the same labels and no feedback,
+    so training the copy never touches the original.
     """
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -174,6 +174,14 @@ class Module:
     def parameters(self) -> list[ParameterNode]:
         """Every trainable value and trainable method's code parameter, e.g. for OptoPrime."""
         return list(module_parameters(self).values())
+
+    def parameters_dict(self) -> dict[str, ParameterNode]:
+        """Name relative to this module (``prompt``, ``act``, ``planner.prompt``) -> parameter.
+
+        The reference Trace's spelling; :meth:`named_parameters` gives the same with the
+        class-name prefix.
+        """
+        return {e.display(): e.node for e in entries(self)}
 
     def zero_feedback(self) -> None:
         """Forget the feedback every parameter received."""
@@ -214,7 +222,7 @@ class Module:
         names = ", ".join(e.display() for e in entries(self))
         return f"{type(self).__name__}({names})"
 
-    # -- pickling: values and code as plain data; nodes get fresh unique names on load --
+    # -- pickling: values and code as plain data; nodes are made afresh on load --
     def __getstate__(self) -> dict[str, Any]:
         memo: dict[int, Any] = {}
         state = {k: _freeze(v, memo) for k, v in vars(self).items() if not k.startswith(BUNDLE_KEY)}

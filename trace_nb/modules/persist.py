@@ -29,6 +29,7 @@ from typing import Any
 
 from ..files import atomic_write
 from ..graph import function_source
+from ..optim.codecheck import validate_code
 from .model import original_class
 from .module import Entry, entries, trainable_methods
 
@@ -57,10 +58,11 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
     for name, value in values.items():
         node = found[name]
         if node.is_code:
-            try:
-                compile(value, f"<{name}>", "exec")
-            except (SyntaxError, TypeError, ValueError) as e:
-                raise ValueError(f"the code for {name!r} does not compile: {e}") from e
+            try:  # saved code passes the same checks as an LLM proposal (issue 14 item 6)
+                validate_code(node._data, value)
+            except ValueError as e:
+                raise ValueError(f"the code for {name!r} is refused (it does not compile, or "
+                                 f"is not safe to load): {e}") from e
         elif isinstance(node._data, tuple) and isinstance(value, list):
             value = tuple(value)
         converted[name] = value

@@ -1,18 +1,33 @@
-"""Saving sessions as JSON, exporting values as Python, and writing values back into a cell."""
+"""Saving sessions as JSON, exporting values as Python, and writing values back into a cell.
+
+A saved session is read as untrusted input: :func:`load_session` checks the whole file
+first (shape, names, value types against a live session of the same name, code through
+the same validation as an LLM proposal) and only then replaces the session of that name,
+so a refused file changes nothing. Every problem is one :class:`SessionFileError`.
+"""
 
 from __future__ import annotations
 
 import ast
-import json
+import dataclasses
+import keyword
+import math
 from typing import TYPE_CHECKING, Any
 
-from ..files import atomic_write
+from ..files import atomic_write, dumps_json, finite_or_none, read_json
 from ..graph import BundledFunction, ParameterNode, compile_function
+from ..optim.codecheck import validate_source
+from ..optim.coerce import CoercionError
 
 if TYPE_CHECKING:
     from .session import TraceSession
 
 FORMAT = "trace_nb.session/1"
+
+
+class SessionFileError(ValueError):
+    """A saved session file that cannot be loaded (or a session that cannot be exported);
+    the message says what is wrong and nothing was changed."""
 
 
 def session_state(s: TraceSession) -> dict:
@@ -27,53 +42,238 @@ def session_state(s: TraceSession) -> dict:
         modules = {k: state_dict(obj) for k, obj in s._modules.items()}
     opt = s._optimizer.state() if s._optimizer is not None and hasattr(s._optimizer, "state") else None
     spec = vars(s.spec).copy() if s.spec is not None else None
+    # A score that is not a number is no score: NaN is not JSON.
+    rows = [{k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
+            for row in s.rows]
     return {"format": FORMAT, "name": s.name, "parameters": params, "code": code, "modules": modules,
-            "history": s.rows, "optimizer": opt, "spec": spec}
+            "history": rows, "optimizer": opt, "spec": spec}
 
 
 def save_session(s: TraceSession, path: str) -> None:
-    try:
-        text = json.dumps(session_state(s), indent=1)
-    except TypeError as e:
-        raise TypeError(f"session {s.name!r} holds a value that JSON cannot store ({e}); "
-                        "parameters must be str, numbers, bools, lists or dicts") from e
+    """Write the session as JSON, atomically; NaN and non-JSON values are refused."""
+    text = dumps_json(session_state(s), f"session {s.name!r}")
     atomic_write(path, text)
 
 
-def load_session(path: str) -> TraceSession:
+# ----------------------------------------------------------------------------- loading
+
+
+def _fail(path: str, message: str) -> SessionFileError:
+    return SessionFileError(f"cannot load the session {path}: {message}; nothing was changed")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return type(value).__name__
+
+
+def same_kind(current: Any, saved: Any) -> bool:
+    """Whether a saved value may replace ``current``: the same JSON kind (an int stays a
+    number, a str stays a str...); an untyped (None) current value accepts anything."""
+    if current is None:
+        return True
+    if isinstance(current, int) and not isinstance(current, bool) and isinstance(saved, float):
+        return saved.is_integer()  # an int parameter must not turn fractional
+    return _kind(current) == _kind(saved)
+
+
+def _name_ok(name: Any) -> bool:
+    return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
+
+
+def _check_state(state: Any, path: str) -> dict[str, Any]:
+    """The file's sections, checked for shape; raises SessionFileError."""
+    if not isinstance(state, dict):
+        raise _fail(path, f"it holds a JSON {_kind(state)}, not a saved session")
+    if state.get("format") != FORMAT:
+        raise _fail(path, f"it is not a saved trace_nb session (format {state.get('format')!r})")
+    name = state.get("name")
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise _fail(path, f"the session name {name!r} is not a non-empty string")
+    sections = {"parameters": dict, "code": dict, "modules": dict, "history": list}
+    out: dict[str, Any] = {"name": name}
+    for key, kind in sections.items():
+        value = state.get(key, kind())
+        if not isinstance(value, kind):
+            raise _fail(path, f"its {key!r} is a JSON {_kind(value)}, not a {kind.__name__}")
+        out[key] = value
+    for section in ("parameters", "code", "modules"):
+        for k, rec in out[section].items():
+            if not _name_ok(k):
+                raise _fail(path, f"{section} name {k!r} is not a Python identifier")
+            if not isinstance(rec, dict):
+                raise _fail(path, f"{section}[{k!r}] is a JSON {_kind(rec)}, not an object")
+    for k, rec in out["parameters"].items():
+        if "value" not in rec:
+            raise _fail(path, f"parameters[{k!r}] has no 'value'")
+        for field in ("description", "constraint"):
+            if rec.get(field) is not None and not isinstance(rec.get(field), str):
+                raise _fail(path, f"parameters[{k!r}].{field} is not text")
+    for k, rec in out["code"].items():
+        if not isinstance(rec.get("source"), str):
+            raise _fail(path, f"code[{k!r}] has no 'source' text")
+    if not all(isinstance(row, dict) for row in out["history"]):
+        raise _fail(path, "its 'history' holds rows that are not objects")
+    optimizer = state.get("optimizer")
+    if optimizer is not None and not isinstance(optimizer, dict):
+        raise _fail(path, f"its 'optimizer' state is a JSON {_kind(optimizer)}, not an object")
+    out["optimizer"] = optimizer
+    out["spec"] = _check_spec(state.get("spec"), path)
+    return out
+
+
+def _check_spec(spec: Any, path: str) -> Any:
     from .magics import CellSpec
+
+    if not spec:
+        return None
+    if not isinstance(spec, dict):
+        raise _fail(path, f"its 'spec' is a JSON {_kind(spec)}, not an object")
+    fields = {f.name: f for f in dataclasses.fields(CellSpec)}
+    unknown = sorted(set(spec) - set(fields))
+    if unknown:
+        raise _fail(path, f"its 'spec' has unknown fields {unknown}")
+    if not isinstance(spec.get("source"), str):
+        raise _fail(path, "its 'spec' has no cell 'source' text")
+    for key in ("params", "code"):
+        if not isinstance(spec.get(key, []), list) or not all(
+                isinstance(v, str) for v in spec.get(key, [])):
+            raise _fail(path, f"its 'spec'.{key} is not a list of names")
+    return CellSpec(**spec)
+
+
+def load_session(path: str) -> TraceSession:
+    """Load a session saved with :func:`save_session` and register it under its name.
+
+    Raises
+    ------
+    SessionFileError
+        When the file is not a readable session, a value has the wrong type for the live
+        session of that name, or saved code fails validation. The live session (if any)
+        is left as it was.
+    FileNotFoundError
+        When there is no such file.
+    """
+    from . import session as sessions
     from .session import TraceSession
 
-    with open(path, encoding="utf-8") as f:
-        state = json.load(f)
-    if state.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a saved trace_nb session (format {state.get('format')!r})")
-    s = TraceSession(state["name"])
-    if state.get("spec"):
-        s.spec = CellSpec(**state["spec"])
+    state = _check_state(read_json(path, lambda m: SessionFileError(m), "saved session"), path)
+    name = state["name"]
+    live = sessions._SESSIONS.get(name)
+    live_values = {k: p._data for k, p in live._params.items()} if live is not None else {}
+    live_code = {k: b.parameter._data for k, b in live._code.items()} if live is not None else {}
     for k, rec in state["parameters"].items():
-        s._params[k] = ParameterNode(rec["value"], name=k, description=rec.get("description"),
-                                     constraint=rec.get("constraint"))
-    for k, rec in state.get("code", {}).items():
-        fn = compile_function(rec["source"], k, {"__name__": "__main__"})
-        b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
-        b.parameter._set(rec["source"])
-        s._code[k] = b
-    # A module is an object the cell makes: its values wait until the cell registers it.
-    s._saved_modules = dict(state.get("modules", {}))
-    s.rows = state.get("history", [])
-    # Optimizer memory is restored when the optimizer is made (loading needs no API key).
-    s._pending_optimizer_state = state.get("optimizer")
+        if k in live_values and not same_kind(live_values[k], rec["value"]):
+            raise _fail(path, f"parameter {k!r} is a {_kind(live_values[k])} in session "
+                        f"{name!r} but the file gives a {_kind(rec['value'])} "
+                        f"({str(rec['value'])[:60]!r})")
+    functions = {}
+    for k, rec in state["code"].items():
+        try:
+            source = validate_source(rec["source"], k, live_code.get(k))
+            fn = compile_function(source, k, {"__name__": "__main__"})
+        except CoercionError as e:
+            raise _fail(path, str(e)) from None
+        except Exception as e:  # noqa: BLE001 - an import the code needs may be missing
+            raise _fail(path, f"the saved code of {k!r} does not load ({type(e).__name__}: "
+                        f"{str(e)[:200]})") from None
+        functions[k] = (fn, source)
+
+    # Everything checked: only now is the session of that name replaced.
+    previous = live
+    try:
+        s = TraceSession(name)
+        s.spec = state["spec"]
+        for k, rec in state["parameters"].items():
+            s._params[k] = ParameterNode(rec["value"], name=k, description=rec.get("description"),
+                                         constraint=rec.get("constraint"))
+        for k, (fn, source) in functions.items():
+            b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
+            b.parameter._set(source)
+            s._code[k] = b
+        # A module is an object the cell makes: its values wait until the cell registers it.
+        s._saved_modules = dict(state["modules"])
+        s.rows = state["history"]
+        # Optimizer memory is restored when the optimizer is made (loading needs no API key).
+        s._pending_optimizer_state = state["optimizer"]
+    except BaseException:
+        if previous is not None:
+            sessions._SESSIONS[name] = previous
+        else:
+            sessions._SESSIONS.pop(name, None)
+        raise
     return s
 
 
+# ----------------------------------------------------------------------------- export
+
+
+def python_literal(value: Any, what: str) -> str:
+    """``repr(value)`` when it reads back as an equal value with ``ast.literal_eval``.
+
+    Raises
+    ------
+    SessionFileError
+        For values with no Python literal (objects, NaN, infinities): writing their repr
+        into a ``.py`` file could run code when imported.
+    """
+    text = repr(value)
+    try:
+        back = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        back = _NOT_A_LITERAL
+    if back is _NOT_A_LITERAL or back != value or type(back) is not type(value) or (
+            isinstance(value, float) and not math.isfinite(value)):
+        raise SessionFileError(f"{what} ({type(value).__name__}) has no Python literal, so it "
+                               "cannot be written as Python; give it a str, number, bool, "
+                               "None, list, tuple or dict value")
+    return text
+
+
+_NOT_A_LITERAL = object()
+
+
 def export_session(s: TraceSession, path: str) -> None:
-    lines = [f'"""Values learned by trace_nb session {s.name!r}."""', ""]
+    """Write the current values (and approved code) as an importable Python file.
+
+    Names must be identifiers, values Python literals and code valid by the same rules as
+    an LLM proposal; the text is compiled before it is written. Nothing is written when
+    any check fails (:class:`SessionFileError`).
+    """
+    lines = [repr(f"Values learned by trace_nb session {s.name!r}."), ""]
     for k, p in s._params.items():
-        lines.append(f"{k} = {p._data!r}")
-    for b in s._code.values():
-        lines += ["", "", b.parameter._data.rstrip()]
-    atomic_write(path, "\n".join(lines) + "\n")
+        if not _name_ok(k):
+            raise SessionFileError(f"cannot export parameter {k!r}: not a Python identifier")
+        lines.append(f"{k} = {python_literal(p._data, f'parameter {k!r}')}")
+    for k, b in s._code.items():
+        if not _name_ok(k):
+            raise SessionFileError(f"cannot export code {k!r}: not a Python identifier")
+        try:
+            source = validate_source(b.parameter._data, k)
+        except CoercionError as e:
+            raise SessionFileError(f"cannot export: {e}") from None
+        lines += ["", "", source.rstrip()]
+    text = "\n".join(lines) + "\n"
+    try:
+        compile(text, path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
+        raise SessionFileError(f"cannot export session {s.name!r}: the file would not "
+                               f"compile ({e})") from None
+    atomic_write(path, text)
+
+
+# -------------------------------------------------------------------------- write back
 
 
 def writeback(s: TraceSession) -> str:
@@ -93,7 +293,7 @@ def writeback(s: TraceSession) -> str:
             name = stmt.targets[0].id
             if name in s._params:
                 v = stmt.value
-                new = _literal(values[name])
+                new = _literal(values[name], name)
                 if _is_param_call(v) and v.args:
                     v = v.args[0]  # keep param(..., constraint=...) around the new value
                 edits.append((_pos(lines, offsets, v.lineno, v.col_offset),
@@ -118,5 +318,5 @@ def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
     return offsets[lineno - 1] + chars
 
 
-def _literal(value: Any) -> str:
-    return repr(value)
+def _literal(value: Any, name: str = "value") -> str:
+    return python_literal(value, f"parameter {name!r}")

@@ -22,6 +22,10 @@ _STRING_END = {
     "'": re.compile(r"(?:[^'\\]|\\.)*'", re.S),
 }
 _MAX_SCANS = 64  # bounds the work on pathological input such as "{{{{{..."
+#: Significant characters (quotes, braces) all brace scans of one text may visit together.
+SCAN_BUDGET = 400_000
+_MAX_INT_DIGITS = 4000  # below Python's int/str conversion limit (4300 digits)
+_JSON_OPENING = re.compile(r"\{\s*[\"'}]")
 
 
 class Braces:
@@ -31,9 +35,11 @@ class Braces:
     long truncated reply (``{{{{...``) costs one pass instead of one pass per brace.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, budget: int = SCAN_BUDGET) -> None:
         self.text = text
         self.ends: dict[int, int | None] = {}
+        self.budget = budget
+        self.exhausted = False  # the budget ran out: later braces count as never closed
 
     def end(self, start: int) -> int | None:
         """Index of the ``}`` closing the ``{`` at ``start``, or None if never closed."""
@@ -46,6 +52,10 @@ class Braces:
         stack: list[int] = []
         pos = start
         while True:
+            if self.budget <= 0:
+                self.exhausted = True
+                break
+            self.budget -= 1
             match = _SIGNIFICANT.search(text, pos)
             if match is None:
                 break
@@ -67,12 +77,16 @@ class Braces:
             ends[opened] = None
 
 
-def top_spans(braces: Braces) -> tuple[list[tuple[int, int]], bool]:
-    """Balanced ``{...}`` spans from the left, not nested in one another; and whether
-    some ``{`` was never closed."""
+def top_spans(braces: Braces) -> tuple[list[tuple[int, int]], int | None]:
+    """Balanced ``{...}`` spans from the left, not nested in one another; and the position
+    of the first ``{`` that opens a JSON-looking object (``{"key"...``) never closed.
+
+    Spans after that position lie inside an object the text never finished (a truncated
+    reply): callers must not read a suggestion from them.
+    """
     text = braces.text
     spans: list[tuple[int, int]] = []
-    unclosed = False
+    truncated_at: int | None = None
     pos = 0
     scans = 0
     while len(spans) < 50 and scans < _MAX_SCANS:
@@ -81,14 +95,14 @@ def top_spans(braces: Braces) -> tuple[list[tuple[int, int]], bool]:
             break
         end = braces.end(start)
         if end is None:
-            # Keep looking inside: a truncated reply may still hold a complete inner object.
-            unclosed = True
+            if truncated_at is None and _JSON_OPENING.match(text, start):
+                truncated_at = start
             scans += 1
             pos = start + 1
         else:
             spans.append((start, end + 1))
             pos = end + 1
-    return spans, unclosed
+    return spans, truncated_at
 
 
 def nested_spans(braces: Braces, spans: list[tuple[int, int]]) -> list[str]:
@@ -136,11 +150,46 @@ def find_fences(text: str) -> list[str]:
 # ------------------------------------------------------------------------ decoding
 
 
+def parse_int(digits: str) -> int | str:
+    """JSON integers; one too long for Python's int() stays its digit string (coercion
+    then says it is too large, instead of the whole reply failing to decode)."""
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else digits
+
+
+def loads(text: str, strict_controls: bool = True) -> Any:
+    """json.loads with :func:`parse_int`; raises ValueError/RecursionError like it."""
+    return json.loads(text, strict=strict_controls, parse_int=parse_int)
+
+
 def strict(text: str) -> tuple[bool, Any]:
     try:
-        return True, json.loads(text)
-    except (ValueError, RecursionError):
+        return True, loads(text)
+    except (ValueError, RecursionError, MemoryError):
         return False, None
+
+
+_ESCAPED_SURROGATE = re.compile(
+    r"(?<!\\)((?:\\\\)*)(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\\U0000[dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_surrogates(text: str) -> str:
+    r"""Replace lone UTF-16 surrogates (``"\ud800"`` escapes or characters) by U+FFFD.
+
+    A lone surrogate decodes to a str that cannot be encoded as UTF-8, so every later
+    write (cache, session file, the next prompt) would fail. Escaped *pairs*, which
+    decode to one real character, are kept.
+    """
+    if "\\" in text and ("\\u" in text or "\\U" in text):
+        def fix(match: re.Match[str]) -> str:
+            escape = match.group(2)
+            keep = len(escape) == 12 and escape[1] == "u"
+            return match.group(1) + (escape if keep else "\\ufffd")
+
+        text = _ESCAPED_SURROGATE.sub(fix, text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def fix_escapes(body: str) -> str:
@@ -224,18 +273,18 @@ def lenient(text: str) -> Iterator[tuple[Any, str]]:
     if not text or text[0] not in "{[":
         return
     try:
-        yield json.loads(text, strict=False), "json-lenient"
+        yield loads(text, strict_controls=False), "json-lenient"
         return
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, MemoryError):
         pass
     try:
         converted, pythonic = pythonish_to_json(text)
         yield (
-            json.loads(converted, strict=False),
+            loads(converted, strict_controls=False),
             "python-literal" if pythonic else "json-lenient",
         )
         return
-    except (ValueError, TypeError, RecursionError):
+    except (ValueError, TypeError, RecursionError, MemoryError):
         pass
     # Python-only syntax the rewrite does not cover (tuples, non-string keys, ...).
     value = literal_eval(text)
@@ -249,7 +298,7 @@ def literal_eval(text: str) -> Any:
         warnings.simplefilter("ignore")
         try:
             return ast.literal_eval(text)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
             return None
 
 

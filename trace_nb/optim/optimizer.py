@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import ParameterNode
+from ..graph import Node, ParameterNode
+from ..graph.names import NameTable, index_parameter
 from . import prompts
+from .llm_call import ask, prewarm_openai, uses_openai
 from .parse import parse_reply
-from .problem import ProblemInstance, build_problem, feedback_text
+from .problem import ProblemInstance, build_problem, feedback_text, normalize_mask
 from .proposal import Proposal, proposals_from_reply
+
+
+def _unique_labels(params: list[ParameterNode]) -> None:
+    """Number repeated names among ``params`` in the order given (``x``, ``x`` -> ``x``, ``x_1``).
+
+    Names are local to an optimizer: what else is alive in the process never matters.
+    """
+    labels = {p.name for p in params}
+    if len(labels) == len(params):  # the common case: nothing to number
+        return
+    table = NameTable(first=params)
+    for p in params:
+        name = table.name(p)
+        if name != p.name:
+            p._base = name
+            index_parameter(name, p)
+
+
+class ExtractionError(ValueError):
+    """The LLM's reply held no usable suggestion (raised when ``ignore_extraction_error=False``)."""
+
+
+def _plain(value: Any) -> Any:
+    """``value`` if JSON can hold it, else its ``repr``."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 @dataclass
@@ -26,25 +59,62 @@ class StepLog:
     json_mode: str | None = None
     problem: ProblemInstance | None = field(default=None, repr=False)
 
+    def to_dict(self) -> dict:
+        """JSON-ready record: the prompts, the reply and each proposal's outcome."""
+        system = next((m["content"] for m in self.messages if m.get("role") == "system"), "")
+        user = next((m["content"] for m in reversed(self.messages) if m.get("role") == "user"), "")
+        usage = self.usage
+        if usage is not None and not isinstance(usage, dict):
+            usage = {k: _plain(v) for k, v in vars(usage).items()} if hasattr(usage, "__dict__") \
+                else _plain(usage)
+        return {
+            "system_prompt": system, "user_prompt": user, "response": self.reply,
+            "json_mode": self.json_mode, "usage": usage,
+            "proposals": [{"name": p.name, "old": _plain(p.old), "new": _plain(p.new),
+                           "valid": p.valid, "reason": p.reason, "status": p.status,
+                           "decided_by": p.decided_by} for p in self.proposals],
+        }
+
 
 class Optimizer:
     """Base optimizer over a list of trainable nodes.
 
     Subclasses implement :meth:`propose`. :meth:`apply` changes only valid proposals, so
-    an invalid suggestion never touches a parameter.
+    an invalid suggestion never touches a parameter; it is thread-safe and idempotent.
+
+    Copying (``copy.deepcopy``) and pickling work whenever the LLM does: the lock is
+    re-created, and a deep copy owns deep copies of the parameters.
     """
 
     def __init__(self, parameters: Iterable[ParameterNode]):
-        params = list(parameters)
-        for p in params:
+        params: list[ParameterNode] = []
+        seen: set[ParameterNode] = set()  # identity-hashed (see apply)
+        for p in parameters:
             if not getattr(p, "trainable", False):
                 raise TypeError(f"{p!r} is not trainable; make it with node(..., trainable=True)")
-        names = [p.name for p in params]
-        dupes = {n for n in names if names.count(n) > 1}
-        if dupes:
-            raise ValueError(f"parameter names must be unique, repeated: {sorted(dupes)}")
+            if p not in seen:  # the same node twice is one parameter
+                seen.add(p)
+                params.append(p)
+        _unique_labels(params)
         self.parameters = params
         self.log: list[StepLog] = []
+        self._lock = threading.RLock()
+
+    # -- copying and pickling: the lock is per object and never travels ----------------
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def __deepcopy__(self, memo: dict) -> Optimizer:
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     @property
     def by_name(self) -> dict[str, ParameterNode]:
@@ -55,43 +125,82 @@ class Optimizer:
         for p in self.parameters:
             p.zero_feedback()
 
-    def propose(self) -> list[Proposal]:  # pragma: no cover - abstract
+    def backward(self, node: Node, feedback: str = "", score: float | None = None,
+                 **kwargs: Any) -> Any:
+        """``node.backward(feedback, score)``: the reference Trace's ``optimizer.backward`` spelling."""
+        return node.backward(feedback, score=score, **kwargs)
+
+    def propose(self, **kwargs: Any) -> list[Proposal]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def apply(self, proposals: Iterable[Proposal], decided_by: str = "auto") -> list[Proposal]:
-        """Apply the valid, pending proposals; return those applied."""
-        applied = []
-        for prop in proposals:
-            if not prop.valid or prop.parameter is None or prop.status != "pending":
-                continue
-            if prop.parameter not in self.parameters:
-                raise ValueError(f"{prop.name!r} is not a parameter of this optimizer")
-            prop.parameter._set(prop.new)
-            prop.status = "approved"
-            prop.decided_by = decided_by
-            applied.append(prop)
-        return applied
+        """Apply the valid, pending proposals; return those applied by this call.
 
-    def step(self) -> list[Proposal]:
+        Ownership is checked by identity (never the traced ``==``), in time linear in the
+        number of parameters plus proposals. Deciding is atomic: when two threads apply the
+        same proposal, one of them applies and records it, the other gets nothing back.
+        Raises ValueError, changing nothing, when a proposal is for a node this optimizer
+        does not own.
+        """
+        proposals = list(proposals)
+        with self._lock:
+            # Nodes hash by identity, and distinct live objects never share a hash, so set
+            # membership never reaches the traced ``==`` (and makes no int per node).
+            owned = set(self.parameters)
+            todo = []
+            for prop in proposals:
+                param = prop.parameter
+                if param is None or not prop.valid or prop.status != "pending":
+                    continue
+                if param not in owned:
+                    raise ValueError(f"{prop.name!r} is not a parameter of this optimizer")
+                todo.append(prop)
+            for prop in todo:
+                prop.parameter._set(prop.new)
+                prop.status = "approved"
+                prop.decided_by = decided_by
+            return todo
+
+    def step(self, verbose: bool | str = False, **kwargs: Any) -> list[Proposal]:
         """Propose and apply at once, with no human review: calling it is the approval, and
         valid code suggestions run on the function's next call. Use :meth:`propose` and
-        :meth:`apply` (or the panel) to review first."""
-        proposals = self.propose()
+        :meth:`apply` (or the panel) to review first.
+
+        ``verbose=True`` prints the prompt and the reply, ``verbose="output"`` the reply only.
+        """
+        proposals = self.propose(**kwargs)
+        if verbose and self.log:
+            entry = self.log[-1]
+            if verbose != "output":
+                for m in entry.messages:
+                    print(f"--- {m['role']} ---\n{m['content']}")
+            print(f"--- reply ---\n{entry.reply}")
         self.apply(proposals)
         return proposals
 
+    def log_json(self) -> list[dict]:
+        """The log as plain data (``json.dumps`` works on it), one dict per propose."""
+        return [entry.to_dict() for entry in self.log]
+
     # -- shared by LLM optimizers ------------------------------------------------------
-    def _ask(self, messages: list[dict]) -> tuple[str, Any, str | None]:
+    def _setup_llm(self, llm: Any) -> None:
+        self._llm = llm
+        if uses_openai(llm):
+            prewarm_openai()
+
+    @property
+    def llm(self) -> Any:
+        """The LLM; ``LLM()`` from the environment is created on first use when none was given."""
+        if self._llm is None:
+            from ..llm import LLM
+
+            self._llm = LLM()
+        return self._llm
+
+    def _ask(self, messages: list[dict], max_tokens: int | None = None) -> tuple[str, Any, str | None]:
         types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
-        reply = self.llm.chat(messages, json_schema=prompts.reply_schema(types))
-        return reply.text, reply.usage, reply.json_mode
-
-    def _llm_or_default(self, llm: Any) -> Any:
-        if llm is not None:
-            return llm
-        from ..llm import LLM
-
-        return LLM()
+        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens)
+        return answer.text, answer.usage, answer.json_mode
 
 
 class OptoPrime(Optimizer):
@@ -102,8 +211,10 @@ class OptoPrime(Optimizer):
     parameters
         Trainable nodes to optimize.
     llm
-        A :class:`trace_nb.llm.LLM` (or anything with the same ``chat`` method); defaults
-        to ``LLM()`` configured from the environment, created on first use.
+        A :class:`trace_nb.llm.LLM`, anything with its ``chat`` method, or any callable
+        taking ``messages=[...]`` and returning an OpenAI-style response (see
+        :mod:`.llm_call`); defaults to ``LLM()`` configured from the environment, created
+        on first use.
     memory_size
         How many past (variables, feedback) pairs to show the LLM.
     objective
@@ -111,54 +222,70 @@ class OptoPrime(Optimizer):
     prompt_budget
         Maximum characters of the problem instance (None: no limit). Variables,
         constraints, outputs and feedback are always kept.
+    max_tokens
+        Cap on the reply's tokens, per call (None: the LLM's default).
+    ignore_extraction_error
+        True: a reply with no readable suggestion gives an invalid proposal saying why.
+        False: it raises :class:`ExtractionError`.
+    include_example
+        Show the LLM one worked example problem and answer in the system prompt.
     """
 
     def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None, memory_size: int = 0,
-                 objective: str | None = None, prompt_budget: int | None = 30_000):
+                 objective: str | None = None, prompt_budget: int | None = 30_000,
+                 max_tokens: int | None = None, ignore_extraction_error: bool = True,
+                 include_example: bool = False, **reference_options: Any):
+        _refuse_reference_options(reference_options)
         super().__init__(parameters)
-        self._llm = llm
+        self._setup_llm(llm)
         self.memory: deque[dict] = deque(maxlen=memory_size or None)
         self.memory_size = memory_size
         self.objective = objective or prompts.OPTOPRIME_INSTRUCTION
         self.prompt_budget = prompt_budget
-
-    @property
-    def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = self._llm_or_default(None)
-        return self._llm
+        self.max_tokens = max_tokens
+        self.ignore_extraction_error = ignore_extraction_error
+        self.include_example = include_example
 
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
         params = [p for p in self.parameters if p._feedback]
-        return build_problem(params, self.prompt_budget, self.objective)
+        return build_problem(params, self.prompt_budget, self.objective, first=self.parameters)
 
-    def messages(self, problem: ProblemInstance | None = None) -> list[dict]:
-        """The chat messages ``propose()`` would send now."""
+    def messages(self, problem: ProblemInstance | None = None,
+                 mask: Iterable[str] | None = None) -> list[dict]:
+        """The chat messages ``propose()`` would send now; ``mask`` blanks sections."""
         problem = problem or self.problem()
-        user = problem.render()
+        user = problem.render(mask)
         if self.memory_size and self.memory:
             past = "\n".join(json.dumps(m, default=repr) for m in self.memory)
             user = f"{prompts.MEMORY_HEADER}\n{past}\n\nNow the current problem:\n\n{user}"
-        return [{"role": "system", "content": prompts.OPTOPRIME_SYSTEM},
-                {"role": "user", "content": user}]
+        system = prompts.OPTOPRIME_SYSTEM
+        if self.include_example:
+            system = f"{system}\n\n{prompts.OPTOPRIME_EXAMPLE}"
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
-    def propose(self) -> list[Proposal]:
+    def propose(self, mask: Iterable[str] | None = None) -> list[Proposal]:
         """Ask the LLM for new values; every suggestion comes back checked, nothing changes.
 
-        Malformed replies give invalid proposals with a reason; LLM access errors
-        (after retries) raise :class:`trace_nb.llm.LLMError` and change nothing.
+        ``mask`` names sections to leave empty (``["#Code", "#Documentation"]``), as in the
+        paper's "Trace masked" ablation. Malformed replies give invalid proposals with a
+        reason (or raise :class:`ExtractionError` when ``ignore_extraction_error`` is
+        False); LLM access errors (after retries) raise :class:`trace_nb.llm.LLMError`
+        and change nothing.
         """
+        mask = normalize_mask(mask)
         problem = self.problem()
-        messages = self.messages(problem)
+        messages = self.messages(problem, mask)
         params = {p.name: p for p in self.parameters}
-        text, usage, mode = self._ask(messages)
+        text, usage, mode = self._ask(messages, self.max_tokens)
         parsed = parse_reply(text, list(params))
         proposals = proposals_from_reply(parsed, params, text)
         if self.memory_size:
             variables = {p.name: p._data for p in self.parameters if p._feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
         self.log.append(StepLog(messages, text, proposals, usage, mode, problem))
+        if not self.ignore_extraction_error and parsed.error and not parsed.suggestion:
+            raise ExtractionError(f"no suggestion could be read from the reply: {parsed.error}")
         return proposals
 
     def state(self) -> dict:
@@ -170,21 +297,30 @@ class OptoPrime(Optimizer):
         self.memory.extend(state.get("memory", []))
 
 
+_REFERENCE_OPTIONS = {
+    "propagator": "trace_nb has one propagation (the minimal subgraph from each parameter "
+                  "to the outputs); leave propagator out",
+    "prompt_symbols": "the section names are fixed; blank sections with step(mask=[...])",
+    "log": "the log is always kept: optimizer.log, or optimizer.log_json() as plain data",
+}
+
+
+def _refuse_reference_options(options: dict) -> None:
+    """Unknown keyword arguments: say what trace_nb offers instead of a bare TypeError."""
+    for key in options:
+        hint = _REFERENCE_OPTIONS.get(key, "see help(trace_nb.OptoPrime) for the options")
+        raise TypeError(f"OptoPrime got an unexpected option {key!r}: {hint}")
+
+
 class OPRO(Optimizer):
     """OPRO baseline: the LLM sees only the history of values and their feedback/scores."""
 
     def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None,
                  objective: str | None = None, history_size: int = 20):
         super().__init__(parameters)
-        self._llm = llm
+        self._setup_llm(llm)
         self.objective = objective or prompts.OPRO_DEFAULT_OBJECTIVE
         self.history: deque[dict] = deque(maxlen=history_size)
-
-    @property
-    def llm(self) -> Any:
-        if self._llm is None:
-            self._llm = self._llm_or_default(None)
-        return self._llm
 
     def messages(self) -> list[dict]:
         params = [p for p in self.parameters if p._feedback]

@@ -27,6 +27,11 @@ Decisions
 * A reply cut off before its suggestion closed (an unbalanced ``{``) gives an error rather
   than a partial suggestion read from the fragments.
 * XML ``<value>`` contents are returned as (dedented, stripped) text.
+* Lone UTF-16 surrogates (``"\\ud800"``) are repaired to U+FFFD before reading, so no
+  value that cannot be encoded as UTF-8 ever leaves the parser.
+* The work is bounded: a reply longer than :data:`MAX_SEARCH_CHARS` is read only when it
+  is one JSON document; lenient decoders see at most :data:`MAX_LENIENT_CHARS` per
+  candidate; a JSON integer too long for ``int()`` stays its digit string.
 """
 
 from __future__ import annotations
@@ -45,13 +50,21 @@ from .jsonish import (
     find_fences,
     fix_escapes,
     lenient,
+    loads,
     nested_spans,
     pythonish_to_json,
+    repair_surrogates,
     strict,
     top_spans,
 )
 
-__all__ = ["FORMATS", "ParsedReply", "parse_reply"]
+__all__ = ["FORMATS", "MAX_LENIENT_CHARS", "MAX_SEARCH_CHARS", "ParsedReply", "parse_reply"]
+
+#: Longest reply searched for JSON inside prose; longer ones must be one JSON document.
+MAX_SEARCH_CHARS = 256_000
+#: Longest candidate text given to the (pure-Python) lenient decoders, and their total.
+MAX_LENIENT_CHARS = 64_000
+_LENIENT_TOTAL = 256_000
 
 #: Every value :attr:`ParsedReply.format` can take, from strictest to most forgiving.
 FORMATS = (
@@ -131,9 +144,14 @@ def parse_reply(text: str, names: Collection[str]) -> ParsedReply:
             text = ""
         elif not isinstance(text, str):
             text = str(text)
-        return _parse(text, _Names(names), depth=0)
+        return _parse(repair_surrogates(text), _Names(names), depth=0)
+    except (RecursionError, MemoryError) as exc:
+        return ParsedReply(error=f"the reply is nested too deeply or too large to read "
+                           f"({type(exc).__name__}); expected flat JSON like "
+                           f"{_Names(names).example()}")
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises"
-        return ParsedReply(error=f"could not read the reply ({type(exc).__name__}: {exc})")
+        return ParsedReply(error=f"could not read the reply ({type(exc).__name__}: "
+                           f"{_show(str(exc), 200)})")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -171,8 +189,8 @@ def _as_text(value: Any) -> str:
     if isinstance(value, (dict, list)):
         try:
             return json.dumps(value, ensure_ascii=False)
-        except (TypeError, ValueError):
-            pass
+        except (TypeError, ValueError, RecursionError):
+            return _show(value, 2000)
     return str(value)
 
 
@@ -195,6 +213,7 @@ _PAIR_VALUE_KEYS = ("value", "new_value", "new value", "suggestion", "suggested_
 _HTML_RE = re.compile(r"(?:<!--.*?-->\s*)?<(?:!doctype\s+html|html\b|head\b|body\b)", re.I | re.S)
 _TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
 _TERMINATE_RE = re.compile(r"\bTERMINATE\b")
+_SUGGESTION_KEY_BEFORE = re.compile(r"""["']suggestions?["']\s*:\s*\Z""", re.I)
 _REASONING_RE = re.compile(r'"reasoning"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
 _ANSWER_RE = re.compile(r'"answer"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
 
@@ -458,6 +477,20 @@ def _variables(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+_XML_ENTRY_OPEN = re.compile(r"<(?:variable|value)(?:\s[^<>]*)?>", re.I)
+_XML_ENTRY_CLOSE = re.compile(r"</(?:variable|value)\s*>", re.I)
+
+
+def _xml_cut_off(text: str) -> bool:
+    """True when the last ``<variable>``/``<value>`` opened is never closed."""
+    last_open = None
+    for last_open in _XML_ENTRY_OPEN.finditer(text):
+        pass
+    if last_open is None:
+        return False
+    return _XML_ENTRY_CLOSE.search(text, last_open.end()) is None
+
+
 def _xml_text(raw: str) -> str:
     cdata = _CDATA.match(raw)
     if cdata:
@@ -473,6 +506,12 @@ def _parse_xml(text: str, names: _Names) -> ParsedReply | None:
     pairs = _variables(body if body is not None else text)
     if body is None and not pairs and reasoning is None:
         return None
+    if _xml_cut_off(body if body is not None else text):
+        base = ParsedReply(reasoning=_xml_text(reasoning or ""), format="xml")
+        base.error = ("the reply looks truncated (a <variable> or <value> tag is never "
+                      "closed), so no complete suggestion could be read; was the max_tokens "
+                      "limit too small?")
+        return base
     base = ParsedReply(
         reasoning=_xml_text(reasoning or ""), answer=_xml_text(answer or ""), format="xml"
     )
@@ -532,32 +571,35 @@ _KV_CONSTANTS = {"true": True, "false": False, "null": None, "True": True, "Fals
 def _kv_decode(token: str) -> Any:
     if token[0] == '"':
         try:
-            return json.loads(token, strict=False)
+            return loads(token, strict_controls=False)
         except ValueError:
-            return json.loads('"' + fix_escapes(token[1:-1]) + '"', strict=False)
+            return loads('"' + fix_escapes(token[1:-1]) + '"', strict_controls=False)
     if token[0] == "'":
-        return json.loads(pythonish_to_json(token)[0], strict=False)
+        return loads(pythonish_to_json(token)[0], strict_controls=False)
     if token in _KV_CONSTANTS or token == "None":
         return _KV_CONSTANTS.get(token)
-    return json.loads(token)
+    return loads(token)
+
+
+_KV_PAIR = re.compile(
+    r"""(?:"([^"\n]{1,200})"|'([^'\n]{1,200})'|`([^`\n]{1,200})`"""
+    r"|^[ \t]*(?:[-*][ \t]+)?([A-Za-z_][\w.:-]{0,200}))[ \t]*[:=][ \t]*" + _KV_VALUE,
+    re.M,
+)
 
 
 def _parse_key_values(text: str, names: _Names) -> ParsedReply | None:
+    """``"name": value`` pairs for known names; one linear pass whatever the number of names."""
     found: dict[str, Any] = {}
-    for name in names.order:
-        key = re.escape(name)
-        pattern = re.compile(
-            rf"""(?:"{key}"|'{key}'|`{key}`|^[ \t]*(?:[-*][ \t]+)?{key})[ \t]*[:=][ \t]*{_KV_VALUE}""",
-            re.M,
-        )
-        matches = list(pattern.finditer(text))
+    for match in _KV_PAIR.finditer(text):
+        name = next(g for g in match.groups()[:4] if g is not None)
+        if name not in names.set:
+            continue
         # The last mention wins: models often restate the old value before the new one.
-        for match in reversed(matches):
-            try:
-                found[name] = _kv_decode(match.group(1))
-                break
-            except (ValueError, SyntaxError):
-                continue
+        try:
+            found[name] = _kv_decode(match.group(5))
+        except (ValueError, SyntaxError, RecursionError):
+            continue
     if not found:
         return None
     reply = ParsedReply(suggestion=found, format="key-value")
@@ -573,7 +615,7 @@ def _recover_meta(text: str, reply: ParsedReply) -> None:
         match = pattern.search(text)
         if match:
             try:
-                setattr(reply, attr, _as_text(json.loads(match.group(1), strict=False)))
+                setattr(reply, attr, _as_text(loads(match.group(1), strict_controls=False)))
             except ValueError:
                 pass
         else:
@@ -607,6 +649,12 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
         if isinstance(whole, str) and whole.strip().upper() == "TERMINATE":
             return ParsedReply(error=TERMINATE_ERROR)
         return _interpret(whole, names, "json")[1]
+    if len(stripped) > MAX_SEARCH_CHARS:
+        return ParsedReply(
+            error=f"the reply is {len(stripped):,} characters long and not one valid JSON "
+            f"document; replies over {MAX_SEARCH_CHARS:,} characters are not searched for "
+            f"JSON inside prose. Ask for plain JSON like {names.example()}"
+        )
 
     kept: dict[int, ParsedReply] = {}  # best non-OK reading per rank, first one wins
     tried: set[str] = set()
@@ -633,7 +681,16 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
 
     fences = find_fences(text)
     braces = Braces(text)
-    spans, unclosed = top_spans(braces)
+    spans, truncated_at = top_spans(braces)
+    # A reply cut off inside an object: nothing inside that object may be applied.
+    # (Even when the text ends in "}": that may close an inner object, as in a cut-off
+    # '{"suggestion": {"cfg": {"x": 1}'.)
+    truncated = truncated_at is not None
+    if truncated:
+        # Kept: objects before the cut-off one, and a suggestion object that closed
+        # ('{"reasoning": "r", "suggestion": {"x": 5}' lost only the outer brace).
+        spans = [(a, b) for a, b in spans
+                 if a < truncated_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)]
     span_texts = [text[a:b] for a, b in spans]
 
     # 2. Code fences; 3. balanced objects embedded in prose, from the left.
@@ -646,11 +703,13 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
 
     # 4. Lenient decoding of the whole reply, the fences and the embedded objects.
     lenient_tried: set[str] = set()
+    lenient_left = _LENIENT_TOTAL
     for candidate in [stripped, *fences, *span_texts]:
         candidate = candidate.strip()
-        if candidate in lenient_tried:
+        if candidate in lenient_tried or len(candidate) > min(MAX_LENIENT_CHARS, lenient_left):
             continue
         lenient_tried.add(candidate)
+        lenient_left -= len(candidate)
         for obj, fmt in lenient(candidate):
             if isinstance(obj, (dict, list)):
                 found = consider(obj, fmt)
@@ -676,9 +735,6 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
     if xml is not None and (xml.suggestion or xml.unknown or _tag(text, "suggestion", True)):
         return xml
 
-    # A reply cut off mid-object: do not apply fragments of it.
-    truncated = unclosed and not stripped.rstrip("`*~ \n").endswith("}")
-
     # 6. "name": value pairs for the known names.
     if not truncated:
         pairs = _parse_key_values(text, names)
@@ -701,6 +757,11 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
         return reply
     if _OTHER in kept:
         return kept[_OTHER]
+    if braces.exhausted:
+        return ParsedReply(
+            error="the reply has too many unbalanced braces and quotes to search for JSON; "
+            f"expected JSON like {names.example()}"
+        )
     return ParsedReply(
         error=f"the reply contains no JSON object (expected JSON like {names.example()}); "
         f"it begins: {_show(stripped[:60])}"

@@ -9,11 +9,15 @@ of their distance to the nearest variable or output, and the prompt says what wa
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of
+from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of, topo_ancestors
+from ..graph.names import NameTable
 from . import prompts
+
+Names = Callable[[Node], str]
 
 VALUE_LIMIT = 2_000  # characters of one #Inputs/#Others value
 ARG_LIMIT = 60  # characters of a constant written inline in #Code
@@ -34,15 +38,39 @@ class ProblemInstance:
     feedback: str
     omitted: str = ""
     stats: dict = field(default_factory=dict)
+    #: name in the prompt -> parameter, to read the reply back (not part of the text)
+    parameters: dict[str, ParameterNode] = field(default_factory=dict, repr=False)
 
-    def render(self) -> str:
+    def render(self, mask: Iterable[str] | None = None) -> str:
+        """The prompt text; sections named in ``mask`` (see :func:`normalize_mask`) are left empty."""
+        hidden = set(normalize_mask(mask))
         parts = []
         for name in prompts.SECTIONS:
-            body = getattr(self, name.lower())
-            if name == "Code" and self.omitted:
+            body = "" if name in hidden else getattr(self, name.lower())
+            if name == "Code" and self.omitted and name not in hidden:
                 body = f"{body}\n({self.omitted})" if body else f"({self.omitted})"
             parts.append(f"#{name}\n{body}")
         return "\n\n".join(parts)
+
+
+def normalize_mask(mask: Iterable[str] | None) -> list[str]:
+    """Section names to blank, as spelled in :data:`prompts.SECTIONS` (``"#code"`` -> ``"Code"``).
+
+    Raises ValueError for a name that is not a section.
+    """
+    if mask is None:
+        return []
+    if isinstance(mask, str):
+        mask = [mask]
+    known = {s.lower(): s for s in prompts.SECTIONS}
+    out = []
+    for item in mask:
+        key = str(item).strip().lstrip("#").strip().lower()
+        if key not in known:
+            raise ValueError(f"cannot mask {item!r}: the sections are "
+                             f"{', '.join('#' + s for s in prompts.SECTIONS)}")
+        out.append(known[key])
+    return out
 
 
 def cut(text: str, limit: int) -> str:
@@ -59,40 +87,84 @@ def type_name(n: Node) -> str:
     return type(n._data).__name__
 
 
-def value_line(n: Node, limit: int | None = VALUE_LIMIT) -> str:
-    """``(type) name=value``; code parameters as ``(code) name:`` and their source."""
+def _own_name(n: Node) -> str:
+    return n.name
+
+
+def value_line(n: Node, limit: int | None = VALUE_LIMIT, names: Names = _own_name) -> str:
+    """``(type) name=value``; code parameters as ``(code) name:`` and their source.
+
+    ``names`` gives each node's name (the problem's :class:`~trace_nb.graph.names.NameTable`).
+    """
     if isinstance(n, ParameterNode) and n.is_code:
-        return f"(code) {n.name}:\n{n._data}"
+        return f"(code) {names(n)}:\n{n._data}"
     value = n.describe() if n.kind == "exception" else repr(n._data)
     if limit is not None:
         value = cut(value, limit)
-    return f"({type_name(n)}) {n.name}={value}"
+    return f"({type_name(n)}) {names(n)}={value}"
 
 
-def code_line(n: MessageNode) -> str:
+def code_line(n: MessageNode, names: Names = _own_name) -> str:
     """``result = op(arg=name_or_constant, ...)`` for one operator node."""
     op = n.op
-    names = op.arg_names
+    arg_names = op.arg_names
     args = []
     for i, a in enumerate(n.args):
-        label = names[i] if i < len(names) and not names[i].startswith("*") else f"arg{i}"
-        args.append(f"{label}={_arg_text(a)}")
+        label = (arg_names[i] if i < len(arg_names) and not arg_names[i].startswith("*")
+                 else f"arg{i}")
+        args.append(f"{label}={_arg_text(a, names)}")
     for k, v in (n.kwargs or {}).items():
-        args.append(f"{k}={_arg_text(v)}")
+        args.append(f"{k}={_arg_text(v, names)}")
     # Dependencies that were not arguments (a trainable function's code, external reads).
-    given = {id(a) for a in n.args if isinstance(a, Node)}
-    given |= {id(v) for v in (n.kwargs or {}).values() if isinstance(v, Node)}
+    given: set[int] = set()
+    for a in (*n.args, *(n.kwargs or {}).values()):
+        _node_ids(a, given)
     extra = [p for p in n._parents if id(p) not in given]
     for p in extra:
-        args.append(f"{'code' if getattr(p, 'is_code', False) else 'uses'}={p.name}")
-    return f"{n.name} = {op.name}({', '.join(args)})"
+        args.append(f"{'code' if getattr(p, 'is_code', False) else 'uses'}={names(p)}")
+    return f"{names(n)} = {op.name}({', '.join(args)})"
 
 
-def _arg_text(a: Any) -> str:
-    return a.name if isinstance(a, Node) else cut(repr(a), ARG_LIMIT)
+def _arg_text(a: Any, names: Names = _own_name) -> str:
+    if isinstance(a, Node):
+        return names(a)
+    if type(a) in (list, tuple, set, frozenset, dict) and _holds_node(a):
+        # A container of nodes (unwrapped into parents by the graph): show their names.
+        if isinstance(a, dict):
+            inner = ", ".join(f"{_arg_text(k, names)}: {_arg_text(v, names)}" for k, v in a.items())
+            return cut("{" + inner + "}", ARG_LIMIT * 4)
+        inner = ", ".join(_arg_text(v, names) for v in a)
+        if isinstance(a, tuple):
+            return cut(f"({inner}{',' if len(a) == 1 else ''})", ARG_LIMIT * 4)
+        return cut(f"[{inner}]" if isinstance(a, list) else "{" + inner + "}", ARG_LIMIT * 4)
+    return cut(repr(a), ARG_LIMIT)
 
 
-def feedback_text(params: list[ParameterNode]) -> tuple[list[Node], str]:
+def _holds_node(a: Any) -> bool:
+    items = a.items() if isinstance(a, dict) else ((v, None) for v in a)
+    for k, v in items:
+        if isinstance(k, Node) or isinstance(v, Node):
+            return True
+        for x in (k, v):
+            if type(x) in (list, tuple, set, frozenset, dict) and _holds_node(x):
+                return True
+    return False
+
+
+def _node_ids(a: Any, out: set[int]) -> None:
+    if isinstance(a, Node):
+        out.add(id(a))
+    elif type(a) in (list, tuple, set, frozenset):
+        for v in a:
+            _node_ids(v, out)
+    elif type(a) is dict:
+        for k, v in a.items():
+            _node_ids(k, out)
+            _node_ids(v, out)
+
+
+def feedback_text(params: list[ParameterNode], names: Names = _own_name,
+                  ) -> tuple[list[Node], str]:
     """The outputs that sent feedback to ``params`` and the #Feedback section for them."""
     outputs = outputs_of(params)
     records = {}
@@ -108,7 +180,7 @@ def feedback_text(params: list[ParameterNode]) -> tuple[list[Node], str]:
                 seen.add(id(rec))
                 texts.append(rec.describe())
         text = "\n".join(texts)
-        lines.append(text if len(outputs) == 1 else f"{out.name}: {text}")
+        lines.append(text if len(outputs) == 1 else f"{names(out)}: {text}")
     return outputs, "\n".join(lines)
 
 
@@ -116,26 +188,38 @@ def build_problem(
     params: list[ParameterNode],
     budget: int | None = 30_000,
     instruction: str = prompts.OPTOPRIME_INSTRUCTION,
+    first: Iterable[Node] = (),
 ) -> ProblemInstance:
-    """The problem instance for ``params`` (which must have received feedback)."""
-    outputs, feedback = feedback_text(params)
+    """The problem instance for ``params`` (which must have received feedback).
+
+    Names come from one :class:`~trace_nb.graph.names.NameTable` over the outputs' graph,
+    with ``first`` (all of an optimizer's parameters) and then ``params`` named first: they
+    depend on this graph only, never on other live nodes.
+    ``ProblemInstance.parameters`` maps the names back to the parameters.
+    """
+    outputs = outputs_of(params)
     if not outputs:
         raise ValueError(
             "none of the parameters has received feedback: run the code, then call "
             "output.backward(feedback) (or give feedback in the panel) before asking for a step"
         )
+    order = topo_ancestors(outputs)
+    table = NameTable(order, first=[*first, *params])
+    names = table.name
+    _, feedback = feedback_text(params, names)
     param_ids = {id(p) for p in params}
     out_ids = {id(o) for o in outputs}
-    sub = on_paths(params, outputs)
+    sub = on_paths(params, outputs, order=order)
     in_sub = {id(n) for n in sub}
     ops = [n for n in sub if isinstance(n, MessageNode)]
 
-    variables = "\n".join(value_line(p, None) for p in params)
-    constraints = "\n".join(f"{p.name}: {p.constraint}" for p in params if p.constraint)
-    out_text = "\n".join(value_line(o) for o in outputs)
+    variables = "\n".join(value_line(p, None, names) for p in params)
+    constraints = "\n".join(f"{names(p)}: {p.constraint}" for p in params if p.constraint)
+    out_text = "\n".join(value_line(o, names=names) for o in outputs)
 
     fixed = len(instruction) + len(variables) + len(constraints) + len(out_text) + len(feedback)
-    chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub, param_ids)
+    chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub,
+                  param_ids, names)
 
     code_lines, docs, inputs, others = [], {}, {}, []
     skipped = 0
@@ -146,13 +230,13 @@ def build_problem(
         if skipped:  # mark where operations were left out
             code_lines.append(f"# ... {skipped} operations not shown ...")
             skipped = 0
-        code_lines.append(code_line(n))
+        code_lines.append(code_line(n, names))
         docs.setdefault(n.op.name, n.op.doc())
         for p in n._parents:
             if id(p) not in in_sub and id(p) not in param_ids:
-                inputs.setdefault(id(p), value_line(p))
+                inputs.setdefault(id(p), value_line(p, names=names))
         if id(n) not in out_ids:
-            others.append(value_line(n))
+            others.append(value_line(n, names=names))
     if skipped:
         code_lines.append(f"# ... {skipped} operations not shown ...")
     omitted = ""
@@ -171,21 +255,23 @@ def build_problem(
         feedback=feedback,
         omitted=omitted,
         stats={"operations": len(ops), "shown": len(chosen), "outputs": len(outputs)},
+        parameters={names(p): p for p in params},
     )
 
 
 def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
-         budget: int | None, in_sub: set[int], param_ids: set[int]) -> set[int]:
+         budget: int | None, in_sub: set[int], param_ids: set[int],
+         names: Names = _own_name) -> set[int]:
     """Ids of the operations to show: all of them, or the nearest ones that fit ``budget``."""
     if budget is None:
         return {id(n) for n in ops}
     cost = {}
     total = 0
     for n in ops:
-        c = len(code_line(n)) + len(n.op.doc()) // 4 + 1
-        c += sum(len(value_line(p)) for p in n._parents
+        c = len(code_line(n, names)) + len(n.op.doc()) // 4 + 1
+        c += sum(len(value_line(p, names=names)) for p in n._parents
                  if id(p) not in in_sub and id(p) not in param_ids)
-        c += len(value_line(n))
+        c += len(value_line(n, names=names))
         cost[id(n)] = c
         total += c
     if total <= budget:

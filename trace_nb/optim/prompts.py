@@ -81,3 +81,42 @@ def reply_schema(types: dict[str, dict]) -> dict:
         },
         "required": ["reasoning", "suggestion"],
     }
+
+# Shown after OPTOPRIME_SYSTEM when OptoPrime(include_example=True): one worked problem.
+OPTOPRIME_EXAMPLE = """\
+Here is an example problem and a good answer.
+
+Example problem:
+#Instruction
+Change the values in #Variables to improve #Outputs according to #Feedback.
+
+#Code
+sub_1 = sub(a=count, b=3)
+mul_1 = mul(a=sub_1, b=2)
+
+#Documentation
+[sub] a - b: difference.
+[mul] a * b: product, or repetition of a string/list.
+
+#Variables
+(int) count=5
+
+#Constraints
+count: a whole number
+
+#Inputs
+
+
+#Others
+(int) sub_1=2
+
+#Outputs
+(int) mul_1=4
+
+#Feedback
+The output should be 10.
+
+Example answer:
+{"reasoning": "mul_1 = (count - 3) * 2. For mul_1 to be 10, count - 3 must be 5, so count must be 8.",
+ "answer": "",
+ "suggestion": {"count": 8}}"""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import ParameterNode
+from ..text import bounded_diff
 from .coerce import CoercionError, coerce_value
 from .parse import ParsedReply
 
@@ -42,9 +43,7 @@ class Proposal:
     def diff(self) -> str:
         """A unified diff of old -> new (text and code), or ``old -> new`` for other values."""
         if isinstance(self.old, str) and isinstance(self.new, str):
-            lines = difflib.unified_diff(self.old.splitlines(), self.new.splitlines(),
-                                         "current", "proposed", lineterm="")
-            return "\n".join(lines)
+            return bounded_diff(self.old, self.new)  # linear: long lines are chunked
         return f"{_show(self.old)} -> {_show(self.new)}"
 
     def revalidate(self, value: Any) -> Proposal:
@@ -54,6 +53,40 @@ class Proposal:
         new = check(self.parameter, value, self.reasoning, self.raw)
         new.edited = True
         return new
+
+
+#: More unknown names than this become one summary proposal instead of one each.
+MAX_UNKNOWN_PROPOSALS = 5
+
+
+def _listing(params: dict[str, ParameterNode]) -> str:
+    names = list(params)
+    shown = ", ".join(names[:20])
+    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+
+
+def _unknown(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) -> list[Proposal]:
+    """Invalid proposals for suggested names that are not parameters (bounded work)."""
+    unknown = parsed.unknown
+    if len(unknown) <= MAX_UNKNOWN_PROPOSALS:
+        out = []
+        for name, value in unknown.items():
+            close = difflib.get_close_matches(str(name)[:200], list(params)[:1000], n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            out.append(Proposal(str(name), None, None, value, parsed.reasoning, raw, False,
+                                f"there is no variable named {_cut(name)!r}{hint} "
+                                f"(variables: {_listing(params)})"))
+        return out
+    shown = ", ".join(repr(_cut(k, 40)) for k in list(unknown)[:10])
+    return [Proposal(None, None, None, None, parsed.reasoning, raw, False,
+                     f"the reply names {len(unknown):,} variables that do not exist ({shown}"
+                     f"{', ...' if len(unknown) > 10 else ''}); they were ignored "
+                     f"(variables: {_listing(params)})")]
+
+
+def _cut(name: object, limit: int = 80) -> str:
+    text = str(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _show(value: Any) -> str:
@@ -82,12 +115,7 @@ def proposals_from_reply(parsed: ParsedReply, params: dict[str, ParameterNode], 
         out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False, parsed.error))
     for name, value in parsed.suggestion.items():
         out.append(check(params[name], value, parsed.reasoning, raw))
-    for name, value in parsed.unknown.items():
-        close = difflib.get_close_matches(str(name), list(params), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        out.append(Proposal(str(name), None, None, value, parsed.reasoning, raw, False,
-                            f"there is no variable named {name!r}{hint} "
-                            f"(variables: {', '.join(params)})"))
+    out += _unknown(parsed, params, raw)
     if not out:
         out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False,
                             "the reply suggests no changes"))

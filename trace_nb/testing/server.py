@@ -33,7 +33,8 @@ from typing import Any
 
 __all__ = ["FakeOpenAIServer"]
 
-_FAULT_KINDS = ("status", "delay", "malformed", "html", "drop", "truncated")
+_FAULT_KINDS = ("status", "delay", "malformed", "html", "drop", "truncated", "body", "trickle",
+                "echo_auth")
 _HTML_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head>"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
@@ -50,6 +51,7 @@ class _Fault:
     code: int = 500
     retry_after: float | str | None = None
     seconds: float = 0.0
+    body: bytes = b""
 
 
 def _estimate_tokens(chars: int) -> int:
@@ -235,6 +237,7 @@ class FakeOpenAIServer:
         code: int = 500,
         retry_after: float | str | None = None,
         seconds: float = 0.0,
+        body: Any = None,
     ) -> FakeOpenAIServer:
         """Queue a misbehaviour for the next ``times`` chat requests.
 
@@ -251,7 +254,13 @@ class FakeOpenAIServer:
             ``"malformed"``: 200 with a body that is not JSON;
             ``"html"``: 502 with an HTML error page;
             ``"drop"``: close the connection without answering;
-            ``"truncated"``: announce a longer Content-Length than sent, then close.
+            ``"truncated"``: announce a longer Content-Length than sent, then close;
+            ``"body"``: answer HTTP ``code`` (default here: 200) with ``body`` as is (bytes
+            or str; any other value is JSON-encoded), e.g. a completion of a wrong shape;
+            ``"trickle"``: send a valid completion one byte at a time over ``seconds``
+            (consumes a scripted reply);
+            ``"echo_auth"``: 200 with a non-JSON body that echoes the request's
+            ``Authorization`` header (a server leaking the key back).
         times
             How many consecutive requests get this fault.
         """
@@ -259,9 +268,42 @@ class FakeOpenAIServer:
             raise ValueError(f"unknown fault {kind!r}; expected one of {_FAULT_KINDS}")
         if times < 1:
             raise ValueError("times must be >= 1")
+        if kind == "body" and code == 500:
+            code = 200
+        raw = body if isinstance(body, bytes) else (
+            body.encode("utf-8", "surrogatepass") if isinstance(body, str)
+            else json.dumps(body).encode("utf-8") if body is not None else b"")
         with self._lock:
-            self._faults.extend([_Fault(kind, code, retry_after, seconds)] * times)
+            self._faults.extend([_Fault(kind, code, retry_after, seconds, raw)] * times)
         return self
+
+    def add_replies(self, *replies: Reply) -> FakeOpenAIServer:
+        """Queue replies after those already scripted (a list-scripted server only)."""
+        with self._lock:
+            if callable(self._replies):
+                raise TypeError("this server answers with a callable; use set_replies()")
+            self._replies.extend(replies)
+        return self
+
+    def set_replies(
+        self, replies: list[Reply] | Callable[[dict[str, Any]], Reply]
+    ) -> FakeOpenAIServer:
+        """Replace the scripted replies (a list, or a callable given each request)."""
+        with self._lock:
+            self._replies = replies if callable(replies) else deque(replies)
+        return self
+
+    def clear_faults(self) -> FakeOpenAIServer:
+        """Drop the faults still queued."""
+        with self._lock:
+            self._faults.clear()
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Scripted replies not served yet (0 for a callable)."""
+        with self._lock:
+            return 0 if callable(self._replies) else len(self._replies)
 
     # -- request handling (runs in handler threads) ---------------------------
     def _serve_chat(self, handler: _Handler, body: dict[str, Any]) -> None:
@@ -269,6 +311,18 @@ class FakeOpenAIServer:
             self.requests.append(body)
             fault = self._faults.popleft() if self._faults else None
         if self.latency > 0 and self._stop.wait(self.latency):
+            return
+        if fault is not None and fault.kind == "trickle":
+            try:
+                text = self._next_reply(body)
+            except LookupError as exc:
+                handler.send_json(500, {"error": {"message": str(exc), "type": "server_error"}})
+                return
+            self._trickle(handler, json.dumps(self._completion(body, text)).encode(), fault)
+            return
+        if fault is not None and fault.kind == "echo_auth":
+            echoed = f"unexpected error; request had {handler.headers.get('Authorization')}"
+            handler.send_bytes(200, echoed.encode("utf-8"), "text/plain")
             return
         if fault is not None and fault.kind != "delay":
             self._send_fault(handler, fault)
@@ -331,6 +385,19 @@ class FakeOpenAIServer:
                       "total_tokens": prompt + completion},
         }
 
+    def _trickle(self, handler: _Handler, data: bytes, fault: _Fault) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.flush()
+        pause = fault.seconds / max(len(data), 1)
+        for i in range(len(data)):
+            handler.wfile.write(data[i : i + 1])
+            handler.wfile.flush()
+            if self._stop.wait(pause):
+                return
+
     @staticmethod
     def _send_fault(handler: _Handler, fault: _Fault) -> None:
         if fault.kind == "status":
@@ -340,6 +407,8 @@ class FakeOpenAIServer:
             handler.send_json(fault.code, {"error": error}, headers)
         elif fault.kind == "malformed":
             handler.send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
+        elif fault.kind == "body":
+            handler.send_bytes(fault.code, fault.body, "application/json")
         elif fault.kind == "html":
             handler.send_bytes(502, _HTML_PAGE, "text/html")
         elif fault.kind == "drop":

@@ -4,12 +4,15 @@ A checkpoint holds everything needed to continue a run after a kernel restart: t
 parameters, the best parameters and score, the history, the optimizer's state, the usage
 spent so far, and the position in the data (step, and the shuffled order of the current
 epoch). It never holds an API key: only the optimizer's ``state()`` and plain values.
+
+A checkpoint is read as untrusted input: every field is type-checked, each parameter
+value must be of the kind of the live parameter it resumes (an int stays a number), and
+saved code passes the same validation as an LLM proposal, against the live function's
+signature. Anything wrong is a :class:`CheckpointError` and nothing is changed.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 import random
 import re
@@ -18,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write
+from ..files import atomic_write, dumps_json, finite_or_none, plain_copy, read_json
 
 __all__ = ["FORMAT", "CheckpointError", "RunState", "epoch_order", "load_checkpoint",
            "open_run", "parameter_values", "restore_best", "save_checkpoint", "set_parameter_values"]
@@ -74,11 +77,32 @@ class RunState:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
+        """The state a checkpoint holds, every field type-checked.
+
+        Raises
+        ------
+        CheckpointError
+            Naming the first field that is missing its expected type.
+        """
         if data.get("format") != FORMAT:
             raise CheckpointError(f"not a trace_nb training checkpoint (format "
                                   f"{data.get('format')!r}, expected {FORMAT!r})")
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name, value in values.items():
+            expected = _FIELD_TYPES[name]
+            ok = isinstance(value, expected) and not (
+                isinstance(value, bool) and bool not in _as_tuple(expected))
+            if ok and name in ("step", "stale") and value < 0:
+                ok = False
+            if ok and name == "order":
+                ok = all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+            if ok and name == "history":
+                ok = all(isinstance(row, dict) for row in value)
+            if not ok:
+                raise CheckpointError(f"the checkpoint's {name!r} is {_describe(value)}, which "
+                                      "is not what a training checkpoint holds there; the "
+                                      "file is damaged or from something else")
+        return cls(**values)
 
     def check_config(self, config: dict[str, Any]) -> None:
         """Raise :class:`CheckpointError` if ``config`` cannot continue this run."""
@@ -88,6 +112,22 @@ class RunState:
             raise CheckpointError("the checkpoint belongs to a different run setup ("
                                   + "; ".join(diffs) + "); use another checkpoint path or "
                                   "resume=False to start over")
+
+
+_FIELD_TYPES: dict[str, Any] = {
+    "step": int, "epoch": int, "order": list, "parameters": dict, "best_parameters": dict,
+    "best_score": (int, float, type(None)), "best_step": (int, type(None)), "stale": int,
+    "history": list, "optimizer_state": dict, "usage": dict, "config": dict,
+}
+
+
+def _as_tuple(kind: Any) -> tuple:
+    return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
@@ -104,35 +144,41 @@ def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        text = json.dumps(state.to_json(), indent=1)
-    except TypeError as e:
-        raise TypeError(f"the training state cannot be saved as JSON ({e}); checkpoints "
-                        "need JSON-ready parameter values") from e
+    data = state.to_json()
+    # A score that is not a number is no score: NaN is not JSON.
+    data["best_score"] = finite_or_none(data["best_score"])
+    data["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in data["history"]]
+    text = dumps_json(data, "the training state (checkpoints need JSON-ready values)")
     return atomic_write(path, text)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> RunState:
-    """Read a checkpoint written by :func:`save_checkpoint`."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path} is not valid JSON: {e}") from e
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    CheckpointError
+        For a file that is not UTF-8, not JSON, too deep, or not shaped like a checkpoint.
+    """
+    data = read_json(path, CheckpointError, "training checkpoint")
     if not isinstance(data, dict):
         raise CheckpointError(f"{path} does not hold a training checkpoint")
-    return RunState.from_json(data)
+    try:
+        return RunState.from_json(data)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
 
 
 def parameter_values(params: Iterable[Any]) -> dict[str, Any]:
     """``{name: value}`` of parameter nodes (copies, so later in-place edits do not leak in)."""
-    return {p.name: copy.deepcopy(p._data) for p in params}
+    return {p.name: plain_copy(p._data) for p in params}
 
 
 def set_parameter_values(params: Iterable[Any], values: Mapping[str, Any]) -> None:
     """Set each parameter whose name is in ``values``; others keep their value."""
     for p in params:
         if p.name in values:
-            p._set(copy.deepcopy(values[p.name]))
+            p._set(plain_copy(values[p.name]))
 
 
 def restore_best(optimizer: Any, result: Any) -> None:
@@ -164,15 +210,105 @@ def open_run(path: str | os.PathLike[str] | None, resume: bool, config: dict[str
     if resume and Path(path).exists():
         state = load_checkpoint(path)
         state.check_config({k: v for k, v in config.items() if k != "parameters"})
-        rename = match_names(state.config.get("parameters", []), [p.name for p in params])
+        saved_names = state.config.get("parameters", [])
+        if not isinstance(saved_names, list) or not all(isinstance(n, str) for n in saved_names):
+            raise CheckpointError(f"{path}: its config lists no parameter names")
+        rename = match_names(saved_names, [p.name for p in params])
         state.parameters = {rename.get(k, k): v for k, v in state.parameters.items()}
         state.best_parameters = {rename.get(k, k): v for k, v in state.best_parameters.items()}
+        state.parameters = check_values(params, state.parameters, path)
+        state.best_parameters = check_values(params, state.best_parameters, path)
         state.config["parameters"] = config["parameters"]
-        set_parameter_values(params, state.parameters)
+        # Nothing has changed yet; the optimizer's state goes first, and back if it fails.
         if state.optimizer_state and hasattr(optimizer, "load_state"):
-            optimizer.load_state(state.optimizer_state)
+            before = optimizer.state() if hasattr(optimizer, "state") else None
+            try:
+                optimizer.load_state(state.optimizer_state)
+            except Exception as e:  # noqa: BLE001 - a damaged state must not half-load
+                if before is not None:
+                    optimizer.load_state(before)
+                raise CheckpointError(f"{path}: the optimizer state cannot be loaded "
+                                      f"({type(e).__name__}: {str(e)[:200]})") from None
+        set_parameter_values(params, state.parameters)
         return state, True
     return RunState(config=config, parameters=parameter_values(params)), False
+
+
+def check_values(params: Iterable[Any], values: Mapping[str, Any],
+                 path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Saved values checked against the live parameters they will replace.
+
+    A value must be of the live value's kind (:func:`~trace_nb.notebook.persist.same_kind`
+    rules: an int stays a whole number, a str a str...); saved code must pass
+    :func:`~trace_nb.optim.codecheck.validate_source` against the live function. Names
+    that are not live parameters are refused.
+
+    Returns
+    -------
+    dict
+        The values (code normalised).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the parameter and what is wrong.
+    """
+    from ..optim.codecheck import validate_source
+    from ..optim.coerce import CoercionError
+
+    where = f"{path}: " if path is not None else ""
+    live = {p.name: p for p in params}
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        p = live.get(name)
+        if p is None:
+            raise CheckpointError(f"{where}the checkpoint has a value for {name!r}, which is "
+                                  f"not a parameter of the optimizer ({', '.join(live)})")
+        if getattr(p, "is_code", False):
+            try:
+                out[name] = validate_source(value, name, p._data)
+            except CoercionError as e:
+                raise CheckpointError(f"{where}{e}") from None
+        elif not _same_kind(p._data, value):
+            raise CheckpointError(
+                f"{where}parameter {name!r} holds {_describe(p._data)} but the checkpoint "
+                f"gives {_describe(value)}; resume with the parameters this run was started "
+                "with, or start over with resume=False")
+        else:
+            out[name] = _like(p._data, value)
+    return out
+
+
+def _like(current: Any, saved: Any) -> Any:
+    """A JSON value back in the live value's container or number type."""
+    if isinstance(current, (tuple, set, frozenset)) and isinstance(saved, list):
+        try:
+            return type(current)(saved)
+        except TypeError:
+            return saved
+    if isinstance(current, int) and not isinstance(current, bool) and isinstance(saved, float):
+        return int(saved)
+    return saved
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list | tuple):
+        return "list"
+    return type(value).__name__
+
+
+def _same_kind(current: Any, saved: Any) -> bool:
+    if current is None:
+        return True
+    if isinstance(current, int) and not isinstance(current, bool) and isinstance(saved, float):
+        return saved.is_integer()
+    if isinstance(current, (set, frozenset)):
+        return isinstance(saved, list)
+    return _kind(current) == _kind(saved)
 
 
 def match_names(saved: list[str], current: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ parameters; write the checkpoint. See :func:`train`.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import plain_copy
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
-from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint
+from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
 from .evaluate import EvalReport, ExampleResult, evaluate, forward, in_process, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
@@ -132,6 +133,7 @@ class _Trainer:
                     reason = "budget"
                     break
                 self.steps_here += 1
+                self._announce()
         except KeyboardInterrupt:  # Jupyter's stop button: keep what was learned so far
             reason = "interrupted"
             self.opt.zero_feedback()
@@ -139,7 +141,7 @@ class _Trainer:
             if self.own_pool is not None:
                 self.own_pool.shutdown(wait=True)
         result = TrainResult(
-            list(st.history), copy.deepcopy(st.best_parameters) or _values(self.params),
+            list(st.history), plain_copy(st.best_parameters) or _values(self.params),
             st.best_score, st.best_step, reason, _values(self.params),
             self.meter.total().as_dict(), self.projection, self.shown, self.opt)
         if self.o["restore_best"]:
@@ -220,7 +222,41 @@ class _Trainer:
         del traced
         train_score = mean_score(train_results)
         before = _values(self.params)
+        undo = self._undo_point()
         proposals = opt.propose()
+        try:
+            return self._commit(st, epoch, batch, start, used_before, train_results,
+                                train_score, before, proposals)
+        except BaseException:
+            # A step is recorded or rolled back, never half: parameters, optimizer state
+            # and run state go back to what they were before propose().
+            self._roll_back(undo)
+            raise
+
+    def _undo_point(self) -> dict[str, Any]:
+        st = self.state
+        opt_state = self.opt.state() if hasattr(self.opt, "state") else None
+        return {"values": _values(self.params), "fields": dataclasses.replace(st),
+                "history": len(st.history), "optimizer": plain_copy(opt_state),
+                "last_val": self.last_val, "shown": self.shown}
+
+    def _roll_back(self, undo: dict[str, Any]) -> None:
+        st = self.state
+        set_parameter_values(self.params, undo["values"])
+        for f in dataclasses.fields(st):
+            if f.name != "history":
+                setattr(st, f.name, getattr(undo["fields"], f.name))
+        del st.history[undo["history"]:]
+        if undo["optimizer"] is not None and hasattr(self.opt, "load_state"):
+            self.opt.load_state(undo["optimizer"])
+        self.last_val, self.shown = undo["last_val"], undo["shown"]
+        self.opt.zero_feedback()
+
+    def _commit(self, st: Any, epoch: int, batch: list[int], start: float, used_before: Usage,
+                train_results: list, train_score: float | None, before: dict[str, Any],
+                proposals: list) -> bool:
+        """Apply the proposals, validate, record the row and write the checkpoint."""
+        opt = self.opt
         applied = opt.apply(proposals)
         opt.zero_feedback()
         val_score, self.shown = None, train_results
@@ -246,11 +282,16 @@ class _Trainer:
         st.optimizer_state = opt.state() if hasattr(opt, "state") else {}
         st.usage = self.meter.total().as_dict()
         self._save()
+        return True
+
+    def _announce(self) -> None:
+        """Tell listeners and the callback about the step just recorded (after its checkpoint:
+        an error here leaves the step recorded)."""
+        row = self.state.history[-1]
         for listener in self.listeners:
             listener.step(row, self.shown, self.meter.total())
         if self.o["callback"] is not None:
             self.o["callback"](row)
-        return True
 
     def _row(self, epoch: int, batch: list[int], train_score: float | None,
              val_score: float | None, improved: bool, applied: list, proposals: list,

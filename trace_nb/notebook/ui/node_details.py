@@ -92,9 +92,9 @@ class NodeDetails(w.VBox):
 
 def find_node(session: Any, node_id: str) -> Any:
     """The live node named ``node_id`` in the session's last trace, or None."""
-    from ...graph.traverse import topo_ancestors
+    from ...graph.data import find
 
     target = session.exception if session.exception is not None else session.output_node
     if target is None:
         return None
-    return next((n for n in topo_ancestors([target]) if n.name == node_id), None)
+    return find([target], node_id)  # ids come from the graph's name table, as in graph_data

@@ -1,0 +1,88 @@
+"""Bounded text helpers for showing LLM output: diffs and previews that stay fast.
+
+A model can send a 70,000-character line or ten thousand lines; ``difflib`` is quadratic
+(and recursive inside ``HtmlDiff``) on such input. The helpers here cap the work first:
+long lines are wrapped into chunks, the number of lines is capped, and side-by-side
+diffs fall back to a plain unified diff when the pairwise work would still be too much.
+Pure functions, no imports of ours: the panel and the optimizer both use them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+
+__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines"]
+
+#: Longest line given to difflib; longer ones are cut into chunks of this size.
+MAX_LINE_CHARS = 200
+#: Most lines per side given to difflib; the rest is summarised in one line.
+MAX_LINES = 2_000
+#: Most line pairs HtmlDiff may compare inside one changed block before falling back.
+_MAX_PAIRS = 40_000
+
+
+def bounded_lines(text: str, max_line_chars: int = MAX_LINE_CHARS,
+                  max_lines: int = MAX_LINES) -> list[str]:
+    """``text`` as lines, each at most ``max_line_chars`` long, at most ``max_lines`` of them.
+
+    Long lines are split into consecutive chunks (so a change inside one still shows);
+    beyond ``max_lines`` one last line says how many characters were left out.
+    """
+    if not isinstance(text, str):
+        text = str(text)
+    out: list[str] = []
+    consumed = 0
+    for line in text.splitlines() or [""]:
+        if len(out) >= max_lines:
+            break
+        consumed += len(line) + 1
+        if len(line) <= max_line_chars:
+            out.append(line)
+            continue
+        for i in range(0, len(line), max_line_chars):
+            if len(out) >= max_lines:
+                break
+            out.append(line[i:i + max_line_chars])
+    left = len(text) - consumed
+    if left > 0:
+        out.append(f"… ({left:,} more characters not shown)")
+    return out
+
+
+def bounded_diff(old: str, new: str, *, context: int = 3,
+                 max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> str:
+    """A unified diff of ``old`` → ``new`` in bounded time (lines capped as in
+    :func:`bounded_lines`)."""
+    a = bounded_lines(old, max_line_chars, max_lines)
+    b = bounded_lines(new, max_line_chars, max_lines)
+    return "\n".join(difflib.unified_diff(a, b, "current", "proposed", lineterm="", n=context))
+
+
+def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
+                      max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> str:
+    """A side-by-side ``difflib.HtmlDiff`` table of ``old`` → ``new``, bounded.
+
+    When the changed blocks are too large for HtmlDiff's pairwise line matching (or it
+    fails, e.g. on recursion), the result is the :func:`bounded_diff` text in a ``<pre>``.
+    Returns HTML (a ``<table>`` or a ``<pre>``).
+    """
+    a = bounded_lines(old, max_line_chars, max_lines)
+    b = bounded_lines(new, max_line_chars, max_lines)
+    if _pair_work(a, b) <= _MAX_PAIRS:
+        try:
+            return difflib.HtmlDiff(wrapcolumn=wrapcolumn).make_table(a, b, "current", "proposed")
+        except (RecursionError, MemoryError):
+            pass
+    text = "\n".join(difflib.unified_diff(a, b, "current", "proposed", lineterm=""))
+    return f"<pre class='trace-nb-plain-diff'>{html.escape(text)}</pre>"
+
+
+def _pair_work(a: list[str], b: list[str]) -> int:
+    """The largest (old lines × new lines) product over the replaced blocks of a diff."""
+    worst = 0
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "replace":
+            worst = max(worst, (i2 - i1) * (j2 - j1))
+    return worst
