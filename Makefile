@@ -157,11 +157,12 @@ export TRACE_NB_LLAMA_PYTHON
 
 # --- mutation check (not part of CI) -----------------------------------------------------
 # mutmut on trace_nb/optim and trace_nb/graph ([tool.mutmut] in pyproject.toml says which tests),
-# run in a copy of the checkout under build/mutation with its own venv, so neither the checkout
-# nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
+# run on a commit (MUTATION_REF, default HEAD) unpacked under build/mutation with its own venv,
+# so neither the checkout nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
 # MUTMUT_ARGS narrows the run to some mutants, e.g. MUTMUT_ARGS='"trace_nb.graph.traverse*"'.
 MUTATION_DIR ?= build/mutation
 MUTATION_VENV ?= build/mutation-venv
+MUTATION_REF ?= HEAD
 MUTMUT_ARGS ?=
 $(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(MUTATION_VENV)
@@ -173,7 +174,7 @@ $(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 mutation: $(MUTATION_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(MUTATION_DIR)
+	git archive $(MUTATION_REF) | tar -x -C $(MUTATION_DIR)
 	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" nice -n 10 \
 	  mutmut run --max-children $$(nproc) $(MUTMUT_ARGS)
 	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results > survivors.txt; \
