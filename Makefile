@@ -131,17 +131,16 @@ LLAMA_WHEELS = $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_KEY)
 
 llama-wheel:
 	@if ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "llama-cpp-python: cached wheel in $(LLAMA_WHEELS)"; \
-	else \
-	  echo "llama-cpp-python: no cached wheel; compiling llama.cpp into $(LLAMA_WHEELS) (5-20 min)"; \
-	  mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build.XXXXXX") && \
-	  $(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q -U pip && \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	    "$$tmp/venv/bin/pip" wheel -q --no-deps --no-cache-dir -w "$$tmp/wheel" \
-	    "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
-	  rm -rf "$$tmp/venv" && { mv -T "$$tmp/wheel" "$(LLAMA_WHEELS)" 2>/dev/null || true; } && \
-	  rm -rf "$$tmp" && ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl; \
-	fi
+	  echo "llama-cpp-python: cached wheel in $(LLAMA_WHEELS)"; exit 0; fi; \
+	echo "llama-cpp-python: no cached wheel; compiling llama.cpp into $(LLAMA_WHEELS) (5-20 min)"; \
+	mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build.XXXXXX") || exit 1; \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q -U pip && \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  "$$tmp/venv/bin/pip" wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	  -w "$$tmp/wheel" "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
+	{ mv -T "$$tmp/wheel" "$(LLAMA_WHEELS)" 2>/dev/null || true; } && \
+	ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl
 
 $(LLM_VENV)/.installed: constraints/llm.txt
 	$(MAKE) llama-wheel
