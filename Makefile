@@ -19,7 +19,7 @@ DEBIAN_CHROMIUM := /usr/lib/chromium/chromium
 TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
 export TRACE_NB_CHROMIUM
 
-.PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint constraints \
+.PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint format-todo constraints \
         local-llm llama-wheel mutation binder-check clean
 
 # --- system packages ---------------------------------------------------------------------
@@ -96,10 +96,14 @@ bench: venv-lab
 	$(PY) bench/bench_optim.py
 	$(PY) bench/bench_train.py
 
-# ruff's configuration (pyproject.toml) lists the files not yet formatted; that list must shrink.
+# pyproject.toml lists the files not yet formatted ([tool.ruff.format] exclude); that list
+# must shrink. `make format-todo` rewrites it from what `ruff format` would change now.
 lint: venv-test
 	$(VENV)/bin/ruff check trace_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks
+
+format-todo: venv-test
+	$(PY) .ci/ruff_format_todo.py
 
 # Rewrite the constraints from the venvs that pass the tests, after a dependency change:
 # constraints/ci.txt from .venv (trace_nb left out), constraints/llm.txt from .venv-llm
@@ -127,17 +131,16 @@ LLAMA_WHEELS = $(WHEEL_CACHE)/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(LLAMA_KEY)
 
 llama-wheel:
 	@if ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl >/dev/null 2>&1; then \
-	  echo "llama-cpp-python: cached wheel in $(LLAMA_WHEELS)"; \
-	else \
-	  echo "llama-cpp-python: no cached wheel; compiling llama.cpp into $(LLAMA_WHEELS) (5-20 min)"; \
-	  mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build.XXXXXX") && \
-	  $(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q -U pip && \
-	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
-	    "$$tmp/venv/bin/pip" wheel -q --no-deps --no-cache-dir -w "$$tmp/wheel" \
-	    "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
-	  rm -rf "$$tmp/venv" && { mv -T "$$tmp/wheel" "$(LLAMA_WHEELS)" 2>/dev/null || true; } && \
-	  rm -rf "$$tmp" && ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl; \
-	fi
+	  echo "llama-cpp-python: cached wheel in $(LLAMA_WHEELS)"; exit 0; fi; \
+	echo "llama-cpp-python: no cached wheel; compiling llama.cpp into $(LLAMA_WHEELS) (5-20 min)"; \
+	mkdir -p "$(WHEEL_CACHE)" && tmp=$$(mktemp -d "$(WHEEL_CACHE)/.build.XXXXXX") || exit 1; \
+	trap 'rm -rf "$$tmp"' EXIT; \
+	$(PYTHON) -m venv "$$tmp/venv" && "$$tmp/venv/bin/pip" install -q -U pip && \
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  "$$tmp/venv/bin/pip" wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	  -w "$$tmp/wheel" "llama-cpp-python==$(LLAMA_CPP_VERSION)" && \
+	{ mv -T "$$tmp/wheel" "$(LLAMA_WHEELS)" 2>/dev/null || true; } && \
+	ls "$(LLAMA_WHEELS)"/llama_cpp_python-*.whl
 
 $(LLM_VENV)/.installed: constraints/llm.txt
 	$(MAKE) llama-wheel
@@ -157,11 +160,12 @@ export TRACE_NB_LLAMA_PYTHON
 
 # --- mutation check (not part of CI) -----------------------------------------------------
 # mutmut on trace_nb/optim and trace_nb/graph ([tool.mutmut] in pyproject.toml says which tests),
-# run in a copy of the checkout under build/mutation with its own venv, so neither the checkout
-# nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
+# run on a commit (MUTATION_REF, default HEAD) unpacked under build/mutation with its own venv,
+# so neither the checkout nor .venv is touched. Survivors are listed in build/mutation/survivors.txt.
 # MUTMUT_ARGS narrows the run to some mutants, e.g. MUTMUT_ARGS='"trace_nb.graph.traverse*"'.
 MUTATION_DIR ?= build/mutation
 MUTATION_VENV ?= build/mutation-venv
+MUTATION_REF ?= HEAD
 MUTMUT_ARGS ?=
 $(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(MUTATION_VENV)
@@ -173,7 +177,7 @@ $(MUTATION_VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 mutation: $(MUTATION_VENV)/.installed
 	rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
-	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(MUTATION_DIR)
+	git archive $(MUTATION_REF) | tar -x -C $(MUTATION_DIR)
 	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" nice -n 10 \
 	  mutmut run --max-children $$(nproc) $(MUTMUT_ARGS)
 	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results > survivors.txt; \
