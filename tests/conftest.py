@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from trace_nb.llm import LLM
 from trace_nb.testing import FakeOpenAIServer
+
+# Sessions autosave beside the notebook (.trace_nb/); tests keep theirs in a temporary folder
+# (kernels the tests start inherit it).
+os.environ.setdefault("TRACE_NB_STATE_DIR", tempfile.mkdtemp(prefix="trace_nb_state_"))
 
 
 @pytest.fixture

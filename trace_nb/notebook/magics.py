@@ -56,6 +56,9 @@ class TraceMagics(Magics):
     @argument("--memory", type=int, default=None, help="Past steps OptoPrime remembers.")
     @argument("--llm", default=None, metavar="VAR", help="Variable holding a trace_nb.LLM to use.")
     @argument("--reset", action="store_true", help="Start over from the cell's values.")
+    @argument("--restore", action="store_true",
+              help="In a new kernel, restore the values this session autosaved (the panel "
+                   "otherwise offers it).")
     @argument("--raise", dest="raise_errors", action="store_true",
               help="Re-raise an exception from the traced code instead of recording it.")
     @argument("--no-panel", dest="no_panel", action="store_true",
@@ -86,14 +89,23 @@ class TraceMagics(Magics):
             llm_var=args.llm, raise_errors=args.raise_errors,
         )
         compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
-        s = sessions._SESSIONS.get(args.name) or sessions.TraceSession(args.name)
+        from . import autosave
+
+        s = sessions._SESSIONS.get(args.name)
+        if s is None:  # a new kernel: offer (or, with --restore, apply) what was autosaved
+            s = sessions.TraceSession(args.name)
+            s.restorable = None if args.reset else autosave.find_saved(args.name)
+            autosave.enable(s)
         if args.reset:
             s.reset()
+            s.restorable = None
         if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code):
             s._optimizer = None  # different parameters: a new optimizer
         s.spec, s.shell = spec, self.shell
         s.compiled = compiled
         s.runner = lambda: run_cell(self.shell, s, compiled)
+        if args.restore and s.restorable is not None:
+            autosave.restore(s, self.shell)
         s.runner()
         if args.no_panel:
             from .summary import Summary

@@ -74,6 +74,8 @@ class TraceSession:
         self._listeners: list[Callable[[str], None]] = []
         self._panel: Any = None
         self.lock = threading.RLock()  # see _serialized
+        self.restorable: Any = None  # an autosave.SavedState this session may restore
+        self.autosave_error: str | None = None
         _SESSIONS[name] = self
 
     # -- parameters ---------------------------------------------------------------------
@@ -145,6 +147,53 @@ class TraceSession:
             self._code[name] = b
             self._optimizer = None
         return b
+
+    @_serialized
+    def adopt_state(self, loaded: TraceSession, shell: Any = None) -> list[str]:
+        """Take parameter values, code, module values, history and optimizer memory from
+        ``loaded`` (a session read from a file); return the names that were set.
+
+        Code is recompiled in the notebook's namespace (``shell.user_ns``) so it sees the
+        notebook's helpers, as the cell's own functions do.
+        """
+        from ..graph import compile_function
+
+        shell = shell or self.shell
+        ns = shell.user_ns if shell is not None else {"__name__": "__main__"}
+        names = []
+        for k, p in loaded._params.items():
+            mine = self._params.get(k)
+            if mine is None:
+                self._params[k] = mine = ParameterNode(p._data, name=k, description=p.description,
+                                                       constraint=p.constraint)
+            mine._set(p._data)
+            names.append(k)
+        for k, b in loaded._code.items():
+            source = b.parameter._data
+            fn = compile_function(source, k, ns)
+            mine_b = self._code.get(k)
+            if mine_b is None:
+                self._code[k] = mine_b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
+            mine_b.parameter._set(source)
+            if shell is not None:
+                shell.user_ns[k] = mine_b.function
+            names.append(k)
+        saved_modules = dict(loaded._saved_modules)
+        if saved_modules:
+            from ..modules import load_state_dict
+
+            for k, state in saved_modules.items():
+                if k in self._modules:
+                    load_state_dict(self._modules[k], state)
+                else:
+                    self._saved_modules[k] = state
+                names.append(k)
+        self.rows = list(loaded.rows)
+        self._pending_optimizer_state = loaded._pending_optimizer_state
+        self._optimizer = None
+        self.restorable = None
+        self._notify("restore")
+        return names
 
     def differences(self) -> dict[str, tuple[Any, Any]]:
         """Parameters whose current value differs from the cell's source: name -> (cell, current)."""

@@ -13,19 +13,42 @@ MAX_ROWS = 30  # most recent runs shown in the table
 CELL_LIMIT = 80  # characters per table cell
 
 
-def _short(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > CELL_LIMIT:
-        return value[: CELL_LIMIT - 1] + "…"
-    return value
+CODE_LINES = 8  # lines of a multi-line value (code) shown in a cell
+
+
+def _short(value: Any) -> str:
+    """A table cell's text: empty for None/NaN, multi-line values (code) kept as lines."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    lines = text.splitlines() or [""]
+    if len(lines) > 1:
+        cut = [ln if len(ln) <= CELL_LIMIT else ln[: CELL_LIMIT - 1] + "…" for ln in lines[:CODE_LINES]]
+        if len(lines) > CODE_LINES:
+            cut.append(f"… ({len(lines) - CODE_LINES} more lines)")
+        return "\n".join(cut)
+    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 
 def history_html(df: Any) -> str:
-    """The history DataFrame as an HTML table (latest ``MAX_ROWS`` runs, cells cut short)."""
+    """The history DataFrame as an HTML table: newest run first (the latest ``MAX_ROWS``),
+    empty cells blank, code kept as lines."""
     if df is None or len(df) == 0:
         return "<i>No runs yet.</i>"
-    shown = df.tail(MAX_ROWS).map(_short)
-    table = shown.to_html(index=False, escape=True, na_rep="", border=0,
-                          classes="trace-nb-history", float_format=lambda x: f"{x:.4g}")
+    rows = df.tail(MAX_ROWS).iloc[::-1]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in rows.columns)
+    body = []
+    for record in rows.itertuples(index=False):
+        cells = []
+        for value in record:
+            text = _short(value)
+            cls = " class='trace-nb-code'" if "\n" in text else ""
+            cells.append(f"<td{cls}>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = (f"<table class='trace-nb-history'><thead><tr>{head}</tr></thead>"
+             f"<tbody>{''.join(body)}</tbody></table>")
     more = f"<div><i>showing the last {MAX_ROWS} of {len(df)} runs</i></div>" if len(df) > MAX_ROWS else ""
     return f"<div class='trace-nb-table'>{table}</div>{more}"
 
@@ -70,7 +93,7 @@ class HistoryView(w.VBox):
     def __init__(self, **kwargs: Any):
         self.counters = w.HTML()
         self.table = w.HTML()
-        self.plot = w.Image(format="png", layout=w.Layout(display="none", width="400px"))
+        self.plot = w.Image(format="png", layout=w.Layout(display="none", width="400px", max_width="100%"))
         self.plot_note = w.HTML("<i>No scores yet.</i>")
         self.counts: dict[str, Any] = {"calls": 0, "tokens": 0, "cost": 0.0,
                                        "approved_human": 0, "approved_auto": 0}
@@ -124,6 +147,8 @@ def output_html(session: Any) -> str:
     parts = [f"<div class='trace-nb-output{' trace-nb-exception' if bad else ''}'><h4>"
              f"{'exception' if bad else 'output'} (run {len(s.rows) - 1})</h4>"
              f"<pre>{html.escape(text or '')}</pre></div>"]
+    if getattr(s, "autosave_error", None):
+        parts.append(f"<div class='trace-nb-note'>{html.escape(s.autosave_error)}</div>")
     diffs = s.differences()
     if diffs:
         parts.append(f"<div class='trace-nb-note'>The values of {html.escape(', '.join(diffs))} differ "

@@ -100,6 +100,12 @@ class Panel(w.VBox):
         self.status = w.HTML("ready")
         self.cancel_button = B(description="Cancel", icon="times")
         self.error_area = w.HTML()
+        self.restore_note = w.HTML()
+        self.restore_button = B(description="Restore saved values", button_style="warning", icon="undo")
+        self.dismiss_button = B(description="Keep the cell's values")
+        self.restore_box = w.HBox([self.restore_note, self.restore_button, self.dismiss_button],
+                                  layout=w.Layout(display="none"))
+        self.restore_box.add_class("trace-nb-row")
         self.proposals_box = ProposalList(
             on_approve=lambda n: self._quietly(lambda: self.approve(n)),
             on_reject=lambda n: self._quietly(lambda: self.reject(n)),
@@ -115,7 +121,8 @@ class Panel(w.VBox):
         for button, method in [(self.send_button, self.send_feedback), (self.propose_button, self.propose),
                                (self.approve_all_button, self.approve), (self.reject_all_button, self.reject),
                                (self.run_button, self.run), (self.auto_button, self.auto),
-                               (self.stop_button, self.stop), (self.cancel_button, self.cancel)]:
+                               (self.stop_button, self.stop), (self.cancel_button, self.cancel),
+                               (self.restore_button, self.restore), (self.dismiss_button, self.keep_cell_values)]:
             button.on_click(lambda _, m=method: self._quietly(m))
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
@@ -129,7 +136,7 @@ class Panel(w.VBox):
         for row in rows:
             row.add_class("trace-nb-row")
         super().__init__([
-            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, top, self.output_view,
+            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, self.restore_box, top, self.output_view,
             h4("Feedback"), self.feedback_text, *rows[:3], rows[3], self.error_area,
             h4("Proposals"), self.proposals_box, h4("History"), self.history_view,
         ], layout=w.Layout(width="100%"))
@@ -151,6 +158,24 @@ class Panel(w.VBox):
                              "then Propose")
         _ = s.optimizer  # made here, on the main thread: config errors show at once
         return self._start("asking the LLM for proposals…", self.session.request_proposals, self._adopt)
+
+    @_action
+    def restore(self) -> list[str]:
+        """Restore the values this session autosaved (after a kernel restart), then run."""
+        from ..autosave import restore
+
+        self._idle()
+        names = restore(self.session)
+        self.session.run()
+        self._set_status(f"restored {', '.join(names) or 'the history'} from the autosave; "
+                         "%%trace --reset starts over")
+        return names
+
+    @_action
+    def keep_cell_values(self) -> None:
+        """Dismiss the offer to restore autosaved values (the next run overwrites the file)."""
+        self.session.restorable = None
+        self.refresh()
 
     @_action
     def approve(self, name: str | None = None, value: Any = None) -> list:
@@ -291,6 +316,8 @@ class Panel(w.VBox):
             self._show_error(error)
             self._sync()
 
+        if self._auto is None:
+            self.progress.max, self.progress.value = 1, 0  # an LLM call: striped, not a count
         self._job = job = self.jobs.submit(fn, done, failed, label)
         self._busy_status(job)
         self._sync()
@@ -346,6 +373,11 @@ class Panel(w.VBox):
         """Redraw everything from the session (``prefill`` also resets the feedback box)."""
         s = self.session
         self.header.value = header_html(s)
+        saved = getattr(s, "restorable", None)
+        if saved is not None:
+            self.restore_note.value = (f"<div class='trace-nb-note'>Saved values from an earlier kernel: "
+                                       f"{html.escape(saved.summary())}</div>")
+        self.restore_box.layout.display = "" if saved is not None else "none"
         self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))
         self._show_selected()
         if prefill:  # before the output: once the new output shows, the box is settled
