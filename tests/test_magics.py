@@ -378,3 +378,27 @@ def test_library_call_returning_a_node_keeps_its_history(ip, server):
     assert s.output == 11
     ids = {n["id"] for n in s.graph()["nodes"]}
     assert "lib_bias" in ids and s.named_parameter_nodes()["x"].name in ids
+
+
+def test_reassigning_a_param_later_is_a_traced_operation(ip, server):
+    cell = """
+        prompt = "Be brief."
+        prompt = prompt + " Use pirate speech."
+        out = ask(prompt, "why?")
+        out
+        """
+    trace(ip, "--name reassign --param prompt", cell)
+    s = trace_nb.session("reassign")
+    # The first assignment is the initial value; the second is an operation on it.
+    assert s.parameters == {"prompt": "Be brief."}
+    assert s.output == "Be brief. Use pirate speech. -> why?"
+    assert s.differences() == {}  # nothing approved: no "differs from the cell" note
+    kinds = {n["name"]: n["kind"] for n in s.graph()["nodes"]}
+    assert kinds["prompt"] == "parameter" and "add" in " ".join(kinds)
+    s.feedback("shorter")
+    server.add_replies(reply({"prompt": "Be terse."}))
+    s.propose()
+    s.approve()
+    trace(ip, "--name reassign --param prompt", cell)
+    assert s.output == "Be terse. Use pirate speech. -> why?"
+    assert s.differences() == {"prompt": ("Be brief.", "Be terse.")}

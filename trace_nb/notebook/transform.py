@@ -2,7 +2,9 @@
 
 The rewrite is small and keeps every line number, so tracebacks point at the user's lines:
 
-* ``x = <expr>`` for a ``--param x`` becomes ``x = __trace_nb__.param("x", <expr>)``;
+* the first ``x = <expr>`` for a ``--param x`` becomes ``x = __trace_nb__.param("x", <expr>)``
+  (the initial value); a later ``x = x + "..."`` is left alone, so it is a traced operation
+  on the parameter, not a second initial value;
 * ``x = param(<value>)`` gets ``name="x"`` when no name is given;
 * every call ``f(a, b=c)`` becomes ``__trace_nb__.call(f, a, b=c)``, which records an operator
   node when an argument is traced and otherwise just calls ``f``;
@@ -50,6 +52,7 @@ def _rt(attr: str) -> ast.Attribute:
 class _Rewriter(ast.NodeTransformer):
     def __init__(self, params: set[str]):
         self.params = params
+        self.initialized: set[str] = set()  # params whose initial assignment was rewritten
 
     # Bodies of definitions run on plain values: do not descend.
     def visit_FunctionDef(self, node):  # noqa: N802
@@ -72,7 +75,8 @@ class _Rewriter(ast.NodeTransformer):
                 # ``x = param(3.0)`` is named after its variable.
                 if not any(k.arg == "name" for k in node.value.keywords):
                     node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
-            elif target.id in self.params:
+            elif target.id in self.params and target.id not in self.initialized:
+                self.initialized.add(target.id)
                 node.value = ast.copy_location(
                     ast.Call(func=_rt("param"), args=[ast.Constant(target.id), node.value],
                              keywords=[]), node.value)
