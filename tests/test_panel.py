@@ -481,3 +481,39 @@ def test_clicks_on_a_subshell_thread_work_without_wait(ip, servers):
 
     asyncio.run(kernel())
     assert seen == [(0, "Ahoy0", 2), (1, "Ahoy1", 3), (2, "Ahoy2", 4)]
+
+
+def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
+    """An agent made in an earlier cell and called in a %%trace cell: its parameters show in
+    the panel's header (under the module) and receive the panel's feedback."""
+    srv = servers([reply({"style": "loud"}, "louder")])
+    ip.run_cell(textwrap.dedent('''
+        import trace_nb
+        from trace_nb import bundle
+
+        @trace_nb.model
+        class Crier:
+            def __init__(self):
+                self.style = trace_nb.node("polite", name="style", trainable=True)
+
+            @bundle(trainable=True)
+            def cry(self, style, who):
+                """Greet someone in a style."""
+                return style + " hello " + who
+
+        crier = Crier()
+        '''))
+    panel = trace(ip, "--feedback grade", "out = crier.cry(crier.style, 'Ann')\nout")
+    s = panel.session
+    assert set(s.modules) == {"crier"} and set(s.parameters) == {"crier.style", "crier.cry"}
+    header = html.unescape(panel.header.value)
+    assert "module <b>crier</b>" in header and ">style<" in header and ">cry<" in header
+    panel.feedback_text.value = "be louder"
+    panel.propose()
+    assert panel.wait(30)
+    prompt = srv.requests[-1]["messages"][-1]["content"]
+    assert "be louder" in prompt and "(str) style='polite'" in prompt, prompt
+    assert [v.label for v in panel.proposal_views] == ["crier.style"]
+    assert "module <b>crier</b>" in "".join(getattr(c, "value", "") for c in panel.proposals_box.children)
+    panel.approve("crier.style")
+    assert ip.user_ns["crier"].style.data == "loud"

@@ -95,6 +95,12 @@ class TraceSession:
         return nodes
 
     @property
+    def modules(self) -> dict[str, Any]:
+        """The modules (``trace_nb.Module`` / ``@model`` instances) whose parameters this
+        session trains, by their notebook variable names."""
+        return dict(self._modules)
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """Current (approved) value of each parameter, by the name used in the cell."""
         return {k: p._data for k, p in self.named_parameter_nodes().items()}

@@ -51,9 +51,12 @@ class CellTracer:
 
     # -- calls ------------------------------------------------------------------------
     def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param or (
-                isinstance(func, functools.partial) and isinstance(func.func, BundledFunction)):
+        if isinstance(func, functools.partial) and isinstance(func.func, BundledFunction):
+            if func.args and _is_module(func.args[0]):  # a module's bundled method
+                self._adopt_module(func.args[0])
             return func(*args, **kwargs)  # already traced (a bundled method is a partial)
+        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param:
+            return func(*args, **kwargs)  # already traced
         code = self.session._code_bundle(func)
         if code is not None:  # a --code function is traced even on plain arguments
             return code(*args, **kwargs)
@@ -61,6 +64,7 @@ class CellTracer:
                 or any(isinstance(v, Node) for v in kwargs.values())):
             return func(*args, **kwargs)
         if _is_module(func) or (inspect.ismethod(func) and _is_module(func.__self__)):
+            self._adopt_module(func if _is_module(func) else func.__self__)
             return func(*args, **kwargs)  # a module traces itself: its forward sees the nodes
         if self._is_notebook_function(func):
             return self._bundle(func)(*args, **kwargs)
@@ -83,6 +87,16 @@ class CellTracer:
         op = Op("format", "str.format(template, *values): fill the template's {} fields.",
                 ("template",), base_name="format")
         return apply(op, lambda t, *v: t.format(*v), (text, *values))
+
+    def _adopt_module(self, obj: Any) -> None:
+        """A module the cell calls joins the session (its parameters get the panel's
+        feedback and show in its header), under the notebook variable that holds it."""
+        if any(m is obj for m in self.session.modules.values()):
+            return
+        ns = self.session.shell.user_ns if self.session.shell is not None else {}
+        name = next((k for k, v in ns.items() if v is obj and not k.startswith("_")), None)
+        if name is not None:
+            self.session._register_module(name, obj)
 
     def _is_notebook_function(self, func: Any) -> bool:
         return inspect.isfunction(func) and func.__module__ == self.user_module
