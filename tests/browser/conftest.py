@@ -158,7 +158,8 @@ def voila_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[s
     cmd = [str(BIN / "voila"), str(NOTEBOOKS / "panel_demo.ipynb"), "--no-browser",
            f"--port={port}", "--Voila.ip=127.0.0.1", f"--Voila.token={token}",
            "--VoilaConfiguration.show_tracebacks=True"]
-    proc = _serve(cmd, jupyter_env, port, tmp_path / "voila.log", NOTEBOOKS)
+    env = dict(jupyter_env, TRACE_NB_STATE_DIR=str(tmp_path / "state"))
+    proc = _serve(cmd, env, port, tmp_path / "voila.log", NOTEBOOKS)
     try:
         yield f"http://127.0.0.1:{port}/?token={token}"
     finally:
@@ -166,15 +167,25 @@ def voila_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[s
 
 
 def _jupyter(app: str, path: str, jupyter_env: dict[str, str], tmp_path: pathlib.Path,
-             notebook: str = "panel_demo.ipynb") -> Iterator[str]:
-    """A fresh JupyterLab or Notebook 7 server, default settings, on a copy of ``notebook``."""
+             notebook: str = "panel_demo.ipynb", settings: dict | None = None) -> Iterator[str]:
+    """A fresh JupyterLab or Notebook 7 server on a copy of ``notebook``, with default
+    settings except ``settings`` (plugin id -> values, as a user's settings files)."""
     root = tmp_path / app
     root.mkdir()
     shutil.copy(NOTEBOOKS / notebook, root / notebook)
     port, token = free_port(), secrets.token_hex(12)
+    env = dict(jupyter_env, TRACE_NB_STATE_DIR=str(tmp_path / "state"))  # autosaves per test
+    if settings:
+        user = tmp_path / "user-settings"
+        for plugin, values in settings.items():
+            package, _, name = plugin.rpartition(":")
+            target = user / package / f"{name}.jupyterlab-settings"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(values))
+        env["JUPYTERLAB_SETTINGS_DIR"] = str(user)
     cmd = [str(BIN / f"jupyter-{app}"), "--allow-root", "--no-browser", "--ip=127.0.0.1",
            f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
-    proc = _serve(cmd, jupyter_env, port, tmp_path / f"{app}.log", root)
+    proc = _serve(cmd, env, port, tmp_path / f"{app}.log", root)
     try:
         yield f"http://127.0.0.1:{port}/{path}/{notebook}?token={token}"
     finally:
@@ -185,6 +196,13 @@ def _jupyter(app: str, path: str, jupyter_env: dict[str, str], tmp_path: pathlib
 def lab_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
     """URL of a copy of the demo notebook in a fresh JupyterLab with default settings."""
     yield from _jupyter("lab", "lab/tree", jupyter_env, tmp_path)
+
+
+@pytest.fixture
+def lab_dark_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
+    """The demo notebook in a fresh JupyterLab whose user picked the JupyterLab Dark theme."""
+    yield from _jupyter("lab", "lab/tree", jupyter_env, tmp_path,
+                        settings={"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}})
 
 
 @pytest.fixture

@@ -50,7 +50,7 @@ def open_demo(page, frontend: str, request) -> None:
     """Open the demo notebook in ``frontend`` and run it; wait for the panel."""
     url = request.getfixturevalue(f"{frontend}_url")
     page.goto(url, wait_until="domcontentloaded")
-    if frontend != "voila":
+    if not frontend.startswith("voila"):
         run_all(page)
     page.locator(".trace-nb-panel g.node").first.wait_for(timeout=180_000)
 
@@ -63,9 +63,7 @@ def run_all(page) -> None:
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=120_000)
     started = page.locator(".jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]"))
     for _ in range(12):  # a Run All sent before the kernel is ready can be dropped: retry
-        select = page.locator(".jp-Dialog button", has_text=re.compile(r"^\s*Select\s*$"))
-        if select.count() and select.first.is_visible():  # "Select Kernel", seen at times
-            select.first.click()
+        dismiss_dialogs(page)
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
         try:
@@ -74,6 +72,16 @@ def run_all(page) -> None:
         except Exception:
             page.keyboard.press("Escape")
     raise AssertionError("Run All Cells never started the notebook")
+
+
+def dismiss_dialogs(page) -> None:
+    """Answer JupyterLab's "Select Kernel" dialog (seen at times when a kernel starts)."""
+    select = page.locator(".jp-Dialog button", has_text=re.compile(r"^\s*Select\s*$"))
+    for _ in range(10):
+        if select.count() and select.first.is_visible():
+            select.first.click()
+            return
+        page.wait_for_timeout(100)
 
 
 def shoot(page, screenshots, name: str) -> None:
@@ -118,6 +126,7 @@ def review_loop(page, frontend: str, screenshots) -> None:
         expect(status).to_contain_text("1 proposal(s), 1 valid")
         expect(card).to_contain_text(f"a sailor would say {word}")  # the reasoning
         if i == 0:
+            shoot(page, screenshots, f"panel_{frontend}_proposal")
             # Lab and Notebook 7 run with "Kernel Comms over subshells" on (their default):
             # the kernel has a subshell thread for the widget comms. ipykernel routes a
             # comm's messages to the shell it last published from, so a callback may run on

@@ -83,7 +83,7 @@ class Panel(w.VBox):
         # click that follows), so no echo of an older value can overwrite what was typed.
         self.feedback_text = w.Textarea(placeholder="What do you think of the output?",
                                         continuous_update=False,
-                                        layout=w.Layout(width="100%", height="auto"))
+                                        layout=w.Layout(height="auto"))
         self.score_text = w.Text(placeholder="optional", description="score",
                                  layout=w.Layout(width="200px"))
         self.send_button = B(description="Send feedback", icon="comment")

@@ -107,7 +107,7 @@ class ProposalView(w.VBox):
                                       disabled=decided or not addressable,
                                       tooltip="" if addressable else "use Reject all")
         self.edit_text = w.Textarea(value=edit_text(p.new) if addressable else "",
-                                    layout=w.Layout(width="100%", height="8em" if p.is_code else "4em"))
+                                    layout=w.Layout(height="8em" if p.is_code else "4em"))
         self.save_button = w.Button(description="Save edit", button_style="info", **auto)
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
         name = p.name or ""
