@@ -224,7 +224,8 @@ def test_tool_call_replies_are_read(fake_server):
         ("", "empty"),
         ("I cannot help with that.", "contains no JSON object"),
         ('{"suggestion": {"x": 1, "b": [' + "]" * 3, "truncated"),
-        ("[" * (MAX_SEARCH_CHARS + 1), "not one valid JSON document"),
+        ("prose {" * (MAX_SEARCH_CHARS // 7 + 1), "not one valid JSON document"),
+        ("[" * 5_000, "nested too deeply"),
         ('{"a": ' * 600 + "1" + "}" * 600, "has no 'suggestion'"),
     ],
 )

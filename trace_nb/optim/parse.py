@@ -393,6 +393,19 @@ def _interpret_dict(
     return _OTHER, base
 
 
+def _too_deep(text: str) -> bool:
+    """True when the text is JSON that only fails for its nesting depth."""
+    if not text.startswith(("[", "{")):
+        return False
+    try:
+        json.loads(text)
+    except RecursionError:
+        return True
+    except (ValueError, MemoryError):
+        return False
+    return False
+
+
 def _no_suggestion_error(base: ParsedReply, names: _Names) -> str:
     if _TERMINATE_RE.search(base.answer) or base.reasoning.rstrip(" .!*`\"'\n").endswith(
         "TERMINATE"
@@ -483,9 +496,7 @@ _XML_ENTRY_CLOSE = re.compile(r"</(?:variable|value)\s*>", re.I)
 
 def _xml_cut_off(text: str) -> bool:
     """True when the last ``<variable>``/``<value>`` opened is never closed."""
-    last_open = None
-    for last_open in _XML_ENTRY_OPEN.finditer(text):
-        pass
+    last_open = max(_XML_ENTRY_OPEN.finditer(text), key=lambda m: m.start(), default=None)
     if last_open is None:
         return False
     return _XML_ENTRY_CLOSE.search(text, last_open.end()) is None
@@ -649,6 +660,11 @@ def _parse(raw: str, names: _Names, depth: int) -> ParsedReply:
         if isinstance(whole, str) and whole.strip().upper() == "TERMINATE":
             return ParsedReply(error=TERMINATE_ERROR)
         return _interpret(whole, names, "json")[1]
+    if _too_deep(stripped):
+        return ParsedReply(
+            error="the reply is JSON nested too deeply to read (hundreds of levels); "
+            f"expected flat JSON like {names.example()}"
+        )
     if len(stripped) > MAX_SEARCH_CHARS:
         return ParsedReply(
             error=f"the reply is {len(stripped):,} characters long and not one valid JSON "
