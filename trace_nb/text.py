@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import html
 
-__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines"]
+__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines", "short_repr"]
 
 #: Longest line given to difflib; longer ones are cut into chunks of this size.
 MAX_LINE_CHARS = 200
@@ -21,6 +21,16 @@ MAX_LINES = 2_000
 #: Most (line pairs × characters) HtmlDiff may compare in one changed block (its intraline
 #: matching costs about that much) before the plain diff is used instead.
 _MAX_PAIR_CHARS = 1_000_000
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters with an ellipsis; never raises (a broken
+    ``__repr__`` gives ``<TypeName>``)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bounded_lines(text: str, max_line_chars: int = MAX_LINE_CHARS,

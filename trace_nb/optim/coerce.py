@@ -31,6 +31,8 @@ import numbers
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..text import short_repr
+
 __all__ = ["CoercionError", "coerce_value", "validate_code"]
 
 _TRUE = {"true", "yes", "1", "on"}
@@ -52,13 +54,7 @@ class CoercionError(ValueError):
         self.reason = reason
 
 
-def _show(value: Any, limit: int = 80) -> str:
-    """repr() of a value, truncated with an ellipsis so messages stay readable."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_show = short_repr  # repr() cut with an ellipsis, so messages stay readable
 
 
 #: Deepest nesting, and most items, a suggested container may have.
