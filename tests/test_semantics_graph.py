@@ -426,3 +426,12 @@ def test_an_operator_error_in_a_trace_cell_names_the_cell_line():
     exc = trace_nb.session("sem_op_error").exception
     assert exc is not None and isinstance(exc.data, ZeroDivisionError)
     assert exc.describe().endswith("at line 3: z = scaled / (ratio - 1.0)")
+
+
+def test_execution_error_survives_pickling():
+    with pytest.raises(ExecutionError) as info:
+        node(1) / node(0)
+    loaded = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(loaded, ExecutionError) and isinstance(loaded, ZeroDivisionError)
+    assert loaded.exception_node.info["type"] == "ZeroDivisionError"
+    assert str(loaded) == "ZeroDivisionError: division by zero"
