@@ -198,6 +198,7 @@ def test_unusable_replies_are_not_cached(fake_server, tmp_path, body):
     fake_server.add_replies('{"suggestion": {}}')
     llm = make_llm(fake_server, cache=tmp_path / "c.sqlite", max_retries=0)
     llm.chat(MSG, json_schema={"type": "object"})
+    assert len(llm.cache) == 0  # not stored (and, were it stored, not replayed)
     second = llm.chat(MSG, json_schema={"type": "object"})
     assert not second.cached and second.text == '{"suggestion": {}}'
     third = llm.chat(MSG, json_schema={"type": "object"})
@@ -309,3 +310,43 @@ def test_parse_completion_never_raises_other_errors():
                  '{"choices": [{"message": {"content": "x"}}], "model": 7}']:
         done = parse_completion(body, "m", 8)
         assert isinstance(done.text, str) and done.model in ("m",)
+
+
+def test_shallow_copy_keeps_the_key_and_shares_no_client(fake_server):
+    fake_server.add_replies("a", "b")
+    llm = make_llm(fake_server)
+    llm.chat(MSG)
+    twin = copy.copy(llm)
+    assert twin.chat(MSG).text == "b" and twin.usage is not llm.usage
+
+
+def test_an_endless_body_is_cut_off(fake_server, monkeypatch):
+    from trace_nb.llm import transport
+
+    monkeypatch.setattr(transport, "MAX_BODY_BYTES", 1000)
+    fake_server.add_replies("x" * 5000)
+    with pytest.raises(LLMResponseError, match="body larger than 1,000 bytes"):
+        make_llm(fake_server, max_retries=0).chat(MSG)
+
+
+def test_every_trace_nb_llm_log_record_is_scrubbed(caplog):
+    LLM(model="m", api_key=CANARY + "-log")
+    with caplog.at_level(logging.DEBUG, logger="trace_nb.llm"):
+        logging.getLogger("trace_nb.llm").warning("the key is %s", CANARY + "-log")
+    assert "the key is ***" in caplog.text and CANARY not in caplog.text
+
+
+def test_llm_errors_scrub_their_own_message():
+    LLM(model="m", api_key=CANARY + "-err")
+    error = LLMError(f"server said: bad key {CANARY}-err")
+    assert CANARY not in str(error) and "***" in str(error)
+
+
+def test_a_key_hidden_by_json_escapes_is_scrubbed_once_decoded(fake_server):
+    escaped = "".join(f"\\u{ord(c):04x}" for c in CANARY)  # the raw body never shows it
+    body = ('{"choices": [{"message": {"role": "assistant", "content": "key: ' + escaped
+            + '"}}]}')
+    fake_server.fault("body", body=body)
+    llm = make_llm(fake_server, max_retries=0)
+    llm.set_api_key(CANARY)
+    assert llm.chat(MSG).text == "key: ***"

@@ -318,6 +318,9 @@ class LLM:
         self._client = None
         self._client_lock = threading.Lock()
 
+    def __copy__(self) -> LLM:
+        return self.__deepcopy__({})  # shares nothing mutable (usage, client, locks)
+
     def __deepcopy__(self, memo: dict[int, Any]) -> LLM:
         new = LLM.__new__(LLM)
         memo[id(self)] = new
