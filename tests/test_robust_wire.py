@@ -10,10 +10,12 @@ import pickle
 
 import pytest
 from conftest import make_llm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_nb.llm import LLM, LLMConfigError, LLMError
 from trace_nb.llm.errors import LLMResponseError, LLMTimeoutError, scrub_secret
-from trace_nb.llm.wire import parse_completion, retry_after
+from trace_nb.llm.wire import MalformedBody, parse_completion, retry_after
 
 CANARY = "canary-key-5f1e2d3c4b5a69788796a5b4"
 MSG = [{"role": "user", "content": "x" * 40}]
@@ -350,3 +352,44 @@ def test_a_key_hidden_by_json_escapes_is_scrubbed_once_decoded(fake_server):
     llm = make_llm(fake_server, max_retries=0)
     llm.set_api_key(CANARY)
     assert llm.chat(MSG).text == "key: ***"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=json_values, usage=json_values, choice=json_values, model=json_values,
+       where=st.sampled_from(["message", "usage", "choice", "content", "model", "body"]))
+def test_parse_completion_reads_or_refuses_any_shape(message, usage, choice, model, where):
+    body: object = {"choices": [{"message": {"role": "assistant", "content": "hi"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}, "model": "m"}
+    if where == "message":
+        body["choices"][0]["message"] = message
+    elif where == "usage":
+        body["usage"] = usage
+    elif where == "choice":
+        body["choices"] = [choice]
+    elif where == "content":
+        body["choices"][0]["message"]["content"] = message
+    elif where == "model":
+        body["model"] = model
+    else:
+        body = message
+    try:
+        done = parse_completion(json.dumps(body), "requested", 12)
+    except MalformedBody:
+        return
+    assert isinstance(done.text, str) and isinstance(done.model, str) and done.model
+    assert 0 <= done.prompt_tokens <= 10**9 and 0 <= done.completion_tokens <= 10**9
+
+
+def test_a_server_trickling_its_headers_cannot_hold_a_call_either(fake_server):
+    fake_server.add_replies("slow")
+    fake_server.fault("trickle_headers", seconds=4)
+    with pytest.raises(LLMTimeoutError, match="timed out"):
+        make_llm(fake_server, timeout=0.5, max_retries=0).chat(MSG)
