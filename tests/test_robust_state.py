@@ -360,3 +360,17 @@ def test_deep_values_checkpoint_without_recursion(fake_server, tmp_path):
                    max_workers=1)
     assert result.stopped_reason == "completed" and counter.data == 1
     assert load_checkpoint(tmp_path / "d.json").parameters["deep_value"] == deep
+
+
+def test_restored_code_sees_the_notebook_namespace(tmp_path):
+    from conftest import ipython_shell
+
+    shell = ipython_shell()
+    shell.user_ns["robust_helper"] = lambda v: v + 100
+    s = make_session("robust_ns", code="def double(v):\n    return robust_helper(v) * 2\n")
+    path = tmp_path / "ns.json"
+    save_session(s, str(path))
+    loaded = load_session(str(path))
+    assert loaded._code["double"]._fn(1) == 202  # the helper is found after loading
+    assert "double" not in shell.user_ns  # and loading defined nothing in the notebook
+    sessions._SESSIONS.pop("robust_ns", None)

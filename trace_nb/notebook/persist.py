@@ -153,6 +153,17 @@ def _check_spec(spec: Any, path: str) -> Any:
     return CellSpec(**spec)
 
 
+def _user_namespace() -> dict[str, Any]:
+    """The notebook's namespace, so restored code sees the notebook's helpers (outside
+    IPython, a fresh ``__main__``-like one). Validated code defines nothing in it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    shell = get_ipython() if get_ipython is not None else None
+    return shell.user_ns if shell is not None else {"__name__": "__main__"}
+
+
 def load_session(path: str) -> TraceSession:
     """Load a session saved with :func:`save_session` and register it under its name.
 
@@ -182,7 +193,7 @@ def load_session(path: str) -> TraceSession:
     for k, rec in state["code"].items():
         try:
             source = validate_source(rec["source"], k, live_code.get(k))
-            fn = compile_function(source, k, {"__name__": "__main__"})
+            fn = compile_function(source, k, _user_namespace())
         except CoercionError as e:
             raise _fail(path, str(e)) from None
         except Exception as e:  # noqa: BLE001 - an import the code needs may be missing
