@@ -374,3 +374,19 @@ def test_restored_code_sees_the_notebook_namespace(tmp_path):
     assert loaded._code["double"]._fn(1) == 202  # the helper is found after loading
     assert "double" not in shell.user_ns  # and loading defined nothing in the notebook
     sessions._SESSIONS.pop("robust_ns", None)
+
+
+def test_damaged_usage_cannot_defeat_a_budget():
+    from trace_nb.training import Budget
+    from trace_nb.training.budget import Usage, estimate_next_step
+
+    used = Usage.from_dict({"calls": -5, "prompt_tokens": "many", "completion_tokens": 1e400,
+                            "cost": float("nan")})
+    assert (used.calls, used.prompt_tokens, used.completion_tokens, used.cost) == (0, 0, 0, 0.0)
+    rows = [{"step": 1, "step_calls": -100, "step_tokens": "x", "step_cost": -1e9},
+            {"step": "2"}, 7, {"step": 2, "step_calls": 1, "step_tokens": 10, "step_cost": 0.5}]
+    nxt = estimate_next_step(rows)
+    assert nxt.calls >= 1 and nxt.cost >= 0.5
+    for bad in ({"cost": -1}, {"calls": float("nan")}, {"tokens": "10"}, {"cost": True}):
+        with pytest.raises(ValueError, match="must be a number >= 0"):
+            Budget.coerce(bad)
