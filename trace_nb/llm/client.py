@@ -135,6 +135,19 @@ class LLM:
     ------
     LLMConfigError
         When no model is given, or neither a key nor a base URL.
+
+    Notes
+    -----
+    The key never reaches a log record, an error message, a reply or the cache: every
+    text read from the server and every message of ``trace_nb.llm`` passes
+    :func:`~trace_nb.llm.errors.scrub_secret`.
+
+    ``copy.copy``/``copy.deepcopy`` give an independent client (own usage totals,
+    connection and locks) that keeps the key: it stays in this process. ``pickle`` never
+    stores the key: an unpickled LLM reads ``OPENAI_API_KEY`` again, and if the original
+    had a key and the variable is unset, its first ``chat()`` raises
+    :class:`LLMConfigError` until :meth:`set_api_key` is called. The cache file path,
+    settings and usage totals travel with it.
     """
 
     def __init__(
