@@ -393,3 +393,11 @@ def test_a_server_trickling_its_headers_cannot_hold_a_call_either(fake_server):
     fake_server.fault("trickle_headers", seconds=4)
     with pytest.raises(LLMTimeoutError, match="timed out"):
         make_llm(fake_server, timeout=0.5, max_retries=0).chat(MSG)
+
+
+def test_words_containing_sk_dash_are_not_taken_for_keys(fake_server):
+    text = '{"suggestion": {"prompt": "Use a task-oriented, risk-averse, desk-bound-ish tone"}}'
+    assert scrub_secret(text) == text
+    fake_server.add_replies(text)
+    assert make_llm(fake_server).chat(MSG).text == text
+    assert scrub_secret("key sk-proj-abc***************wxyz.") == "key sk-***."

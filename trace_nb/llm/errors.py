@@ -18,7 +18,8 @@ __all__ = ["LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
-_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+# Only at the start of a word: "task-oriented" or "risk-averse" in a reply are not keys.
+_KEY_PATTERN = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_\-*]{12,}")
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 
