@@ -401,3 +401,11 @@ def test_words_containing_sk_dash_are_not_taken_for_keys(fake_server):
     fake_server.add_replies(text)
     assert make_llm(fake_server).chat(MSG).text == text
     assert scrub_secret("key sk-proj-abc***************wxyz.") == "key sk-***."
+
+
+def test_a_short_local_placeholder_key_is_not_scrubbed_from_replies(fake_server):
+    fake_server.add_replies("run it with ollama")
+    llm = make_llm(fake_server)
+    llm.set_api_key("ollama")
+    assert llm.chat(MSG).text == "run it with ollama"
+    assert scrub_secret("ollama is fine") == "ollama is fine"
