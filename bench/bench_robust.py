@@ -7,7 +7,7 @@ and a secret canary. Prints one JSON object; every count but ``replies_tried`` a
       a crash is any exception out of propose/apply; a corrupted parameter is one that
       changed in propose(), got a value of another kind, code that does not compile or
       would run at definition time, or anything read from a truncated reply; a hang is a
-      reply that took longer than ``HANG_S`` to read.
+      reply whose propose() (HTTP included) took longer than ``HANG_S``.
   faults_tried / faults_survived / fault_crashes / fault_hangs
       Server misbehaviours: the call returns or raises LLMError, within its deadline.
   kills_tried / kills_survived / temp_files_left
@@ -141,7 +141,7 @@ def replies_bench(rng: random.Random) -> dict:
     marker = str(tmp / "defined")
     cases = corpus(rng, marker)
     counts = {"replies_tried": 0, "crashes": 0, "corrupted_parameters": 0, "hangs": 0,
-              "slowest_reply_s": 0.0}
+              "slowest_reply_s": 0.0, "slowest_reply": ""}
     examples: list[str] = []
     with FakeOpenAIServer(replies=[]) as srv:
         llm = LLM(model="bench", base_url=srv.base_url, api_key="k", cache=False,
@@ -170,7 +170,9 @@ def replies_bench(rng: random.Random) -> dict:
                 counts["crashes"] += 1
                 examples.append(f"crash {type(e).__name__}: {e!s:.100} on {text[:60]!r}")
                 continue
-            counts["slowest_reply_s"] = max(counts["slowest_reply_s"], took)
+            if took > counts["slowest_reply_s"]:
+                counts["slowest_reply_s"] = took
+                counts["slowest_reply"] = f"{len(text):,} chars: {text[:40]!r}"
             if took > HANG_S:
                 counts["hangs"] += 1
                 examples.append(f"hang {took:.2f}s on {text[:60]!r}")
