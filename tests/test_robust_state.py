@@ -12,6 +12,8 @@ import sys
 
 import pytest
 from conftest import make_llm
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from trace_nb import node
 from trace_nb.files import _HOST, atomic_write, dumps_json, plain_copy, sweep_temp_files
@@ -390,3 +392,80 @@ def test_damaged_usage_cannot_defeat_a_budget():
     for bad in ({"cost": -1}, {"calls": float("nan")}, {"tokens": "10"}, {"cost": True}):
         with pytest.raises(ValueError, match="must be a number >= 0"):
             Budget.coerce(bad)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=3),
+    max_leaves=5,
+)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _paths(v, (*prefix, i))
+
+
+def _replace(doc, path, new):
+    if not path:
+        return new
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return doc
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=st.data(), new=_json)
+def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, new):
+    s = make_session("robust_fuzz")
+    path = tmp_path / "fuzz.json"
+    save_session(s, str(path))
+    doc = json.loads(path.read_text())
+    where = data.draw(st.sampled_from(list(_paths(doc))))
+    path.write_text(json.dumps(_replace(doc, where, new)))
+    try:
+        loaded = load_session(str(path))
+    except SessionFileError as e:
+        assert "nothing was changed" in str(e)
+        assert sessions._SESSIONS["robust_fuzz"] is s and s.parameters["level"] == 1
+    else:
+        assert sessions._SESSIONS[loaded.name] is loaded
+        if loaded.name == "robust_fuzz" and "level" in loaded._params:  # the live kind kept
+            value = loaded.parameters["level"]
+            assert isinstance(value, int) and not isinstance(value, bool)
+        sessions._SESSIONS.pop(loaded.name, None)
+    finally:
+        sessions._SESSIONS.pop("robust_fuzz", None)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(data=st.data(), new=_json)
+def test_any_damaged_checkpoint_loads_or_raises_checkpoint_error(tmp_path, data, new):
+    path = tmp_path / "fuzz-ck.json"
+    save_checkpoint(path, RunState(step=2, order=[1, 0], parameters={"a": 1},
+                                   history=[{"step": 1, "train_score": 0.5}],
+                                   config={"parameters": ["a"]}))
+    doc = json.loads(path.read_text())
+    where = data.draw(st.sampled_from(list(_paths(doc))))
+    path.write_text(json.dumps(_replace(doc, where, new)))
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError:
+        return
+    assert isinstance(state.step, int) and isinstance(state.parameters, dict)
+    p = node(1, name="fuzz_ck_a", trainable=True)
+    for value in state.parameters.values():
+        try:
+            check_values([p], {"fuzz_ck_a": value})
+        except CheckpointError:
+            pass

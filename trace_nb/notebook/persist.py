@@ -189,6 +189,10 @@ def load_session(path: str) -> TraceSession:
             raise _fail(path, f"parameter {k!r} is a {_kind(live_values[k])} in session "
                         f"{name!r} but the file gives a {_kind(rec['value'])} "
                         f"({str(rec['value'])[:60]!r})")
+        current = live_values.get(k)
+        if (isinstance(current, int) and not isinstance(current, bool)
+                and isinstance(rec["value"], float)):
+            rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
     functions = {}
     for k, rec in state["code"].items():
         try:
