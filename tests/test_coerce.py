@@ -536,10 +536,15 @@ def test_code_signatures(old, new, fragment):
         assert f"cannot replace the old one ({old})" in message
 
 
-def test_code_never_executes():
-    # A body that would have side effects if run is only parsed.
-    proposed = "def f(x):\n    raise SystemExit('must not run')\n"
+def test_code_never_executes(tmp_path, monkeypatch):
+    # An import is allowed beside the function, and importing this module has a side
+    # effect: validation compiles the code but never runs it, so the marker stays absent.
+    marker = tmp_path / "imported"
+    (tmp_path / "side_effect_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    proposed = "import side_effect_mod\n\ndef f(x):\n    raise SystemExit('must not run')\n"
     assert validate_code(F, proposed) == proposed
+    assert not marker.exists()
 
 
 def test_numpy_scalars_keep_their_type():

@@ -252,3 +252,49 @@ def test_invalid_arguments():
         srv.fault("explode")
     with pytest.raises(ValueError):
         srv.fault("status", times=0)
+
+
+def test_public_reply_scripting():
+    with FakeOpenAIServer() as srv:
+        srv.add_replies("one", {"two": 2})
+        assert srv.pending == 2
+        assert json.loads(chat(srv)[2])["choices"][0]["message"]["content"] == "one"
+        srv.set_replies(lambda body: "from callable")
+        assert srv.pending == 0
+        assert json.loads(chat(srv)[2])["choices"][0]["message"]["content"] == "from callable"
+        with pytest.raises(TypeError, match="set_replies"):
+            srv.add_replies("x")
+        srv.set_replies(["again"])
+        srv.fault("status", code=503, times=3).clear_faults()
+        assert chat(srv)[0] == 200
+
+
+def test_body_fault_sends_any_body_with_any_status():
+    with FakeOpenAIServer(replies=["kept"]) as srv:
+        srv.fault("body", body={"choices": "odd"})
+        srv.fault("body", body=b"\xff raw", code=418)
+        status, _, raw = chat(srv)
+        assert (status, json.loads(raw)) == (200, {"choices": "odd"})
+        status, _, raw = chat(srv)
+        assert (status, raw) == (418, b"\xff raw")
+        assert json.loads(chat(srv)[2])["choices"][0]["message"]["content"] == "kept"
+
+
+def test_trickle_faults_send_a_whole_completion_slowly():
+    for kind in ("trickle", "trickle_headers"):
+        with FakeOpenAIServer(replies=["slowly"]) as srv:
+            srv.fault(kind, seconds=0.2)
+            status, _, raw = chat(srv)
+            assert status == 200
+            assert json.loads(raw)["choices"][0]["message"]["content"] == "slowly"
+
+
+def test_echo_auth_fault_returns_the_authorization_header():
+    with FakeOpenAIServer() as srv:
+        srv.fault("echo_auth")
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
+        conn.request("POST", "/v1/chat/completions", json.dumps({"messages": []}).encode(),
+                     {"Authorization": "Bearer secret-value"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and b"Bearer secret-value" in resp.read()
+        conn.close()

@@ -224,7 +224,8 @@ def test_tool_call_replies_are_read(fake_server):
         ("", "empty"),
         ("I cannot help with that.", "contains no JSON object"),
         ('{"suggestion": {"x": 1, "b": [' + "]" * 3, "truncated"),
-        ("[" * (MAX_SEARCH_CHARS + 1), "not one valid JSON document"),
+        ("prose {" * (MAX_SEARCH_CHARS // 7 + 1), "not one valid JSON document"),
+        ("[" * 5_000, "nested too deeply"),
         ('{"a": ' * 600 + "1" + "}" * 600, "has no 'suggestion'"),
     ],
 )
@@ -232,3 +233,29 @@ def test_refusals_say_what_was_wrong(text, fragment):
     parsed = parse_reply(text, NAMES)
     assert parsed.suggestion == {} and fragment in parsed.error
     assert "None" not in parsed.error.replace("None)", "")
+
+
+# -- values that would break later steps are refused at coercion -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("current", "text", "fragment"),
+    [
+        ([1], '{"suggestion": {"x": ' + "[" * 150 + "]" * 150 + "}}", "nested more than"),
+        ({"k": 1}, '{"suggestion": {"x": {"a": [1, NaN]}}}', "not a finite number"),
+        ([1], '{"suggestion": {"x": [1, Infinity]}}', "not a finite number"),
+        (None, '{"suggestion": {"x": [1e999]}}', "not a finite number"),
+        ([1], '{"suggestion": {"x": "[' + "[" * 150 + "]" * 150 + ']"}}', "nested more than"),
+        ([1], '{"suggestion": {"x": [' + ", ".join(["0"] * 100_001) + "]}}", "more than 100,000"),
+    ],
+    ids=["deep-list", "nan-in-dict", "inf-in-list", "untyped-inf", "deep-list-in-string",
+         "too-many-items"],
+)
+def test_values_that_would_break_saving_or_prompts_are_refused(current, text, fragment):
+    from trace_nb.graph import ParameterNode
+    from trace_nb.optim.proposal import check
+
+    parsed = parse_reply(text, ["x"])
+    assert parsed.ok, parsed.error
+    prop = check(ParameterNode(current, name="plain_x"), parsed.suggestion["x"])
+    assert not prop.valid and fragment in prop.reason

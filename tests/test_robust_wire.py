@@ -10,10 +10,12 @@ import pickle
 
 import pytest
 from conftest import make_llm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_nb.llm import LLM, LLMConfigError, LLMError
 from trace_nb.llm.errors import LLMResponseError, LLMTimeoutError, scrub_secret
-from trace_nb.llm.wire import parse_completion, retry_after
+from trace_nb.llm.wire import MalformedBody, parse_completion, retry_after
 
 CANARY = "canary-key-5f1e2d3c4b5a69788796a5b4"
 MSG = [{"role": "user", "content": "x" * 40}]
@@ -198,6 +200,7 @@ def test_unusable_replies_are_not_cached(fake_server, tmp_path, body):
     fake_server.add_replies('{"suggestion": {}}')
     llm = make_llm(fake_server, cache=tmp_path / "c.sqlite", max_retries=0)
     llm.chat(MSG, json_schema={"type": "object"})
+    assert len(llm.cache) == 0  # not stored (and, were it stored, not replayed)
     second = llm.chat(MSG, json_schema={"type": "object"})
     assert not second.cached and second.text == '{"suggestion": {}}'
     third = llm.chat(MSG, json_schema={"type": "object"})
@@ -309,3 +312,100 @@ def test_parse_completion_never_raises_other_errors():
                  '{"choices": [{"message": {"content": "x"}}], "model": 7}']:
         done = parse_completion(body, "m", 8)
         assert isinstance(done.text, str) and done.model in ("m",)
+
+
+def test_shallow_copy_keeps_the_key_and_shares_no_client(fake_server):
+    fake_server.add_replies("a", "b")
+    llm = make_llm(fake_server)
+    llm.chat(MSG)
+    twin = copy.copy(llm)
+    assert twin.chat(MSG).text == "b" and twin.usage is not llm.usage
+
+
+def test_an_endless_body_is_cut_off(fake_server, monkeypatch):
+    from trace_nb.llm import transport
+
+    monkeypatch.setattr(transport, "MAX_BODY_BYTES", 1000)
+    fake_server.add_replies("x" * 5000)
+    with pytest.raises(LLMResponseError, match="body larger than 1,000 bytes"):
+        make_llm(fake_server, max_retries=0).chat(MSG)
+
+
+def test_every_trace_nb_llm_log_record_is_scrubbed(caplog):
+    LLM(model="m", api_key=CANARY + "-log")
+    with caplog.at_level(logging.DEBUG, logger="trace_nb.llm"):
+        logging.getLogger("trace_nb.llm").warning("the key is %s", CANARY + "-log")
+    assert "the key is ***" in caplog.text and CANARY not in caplog.text
+
+
+def test_llm_errors_scrub_their_own_message():
+    LLM(model="m", api_key=CANARY + "-err")
+    error = LLMError(f"server said: bad key {CANARY}-err")
+    assert CANARY not in str(error) and "***" in str(error)
+
+
+def test_a_key_hidden_by_json_escapes_is_scrubbed_once_decoded(fake_server):
+    escaped = "".join(f"\\u{ord(c):04x}" for c in CANARY)  # the raw body never shows it
+    body = ('{"choices": [{"message": {"role": "assistant", "content": "key: ' + escaped
+            + '"}}]}')
+    fake_server.fault("body", body=body)
+    llm = make_llm(fake_server, max_retries=0)
+    llm.set_api_key(CANARY)
+    assert llm.chat(MSG).text == "key: ***"
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(message=json_values, usage=json_values, choice=json_values, model=json_values,
+       where=st.sampled_from(["message", "usage", "choice", "content", "model", "body"]))
+def test_parse_completion_reads_or_refuses_any_shape(message, usage, choice, model, where):
+    body: object = {"choices": [{"message": {"role": "assistant", "content": "hi"}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}, "model": "m"}
+    if where == "message":
+        body["choices"][0]["message"] = message
+    elif where == "usage":
+        body["usage"] = usage
+    elif where == "choice":
+        body["choices"] = [choice]
+    elif where == "content":
+        body["choices"][0]["message"]["content"] = message
+    elif where == "model":
+        body["model"] = model
+    else:
+        body = message
+    try:
+        done = parse_completion(json.dumps(body), "requested", 12)
+    except MalformedBody:
+        return
+    assert isinstance(done.text, str) and isinstance(done.model, str) and done.model
+    assert 0 <= done.prompt_tokens <= 10**9 and 0 <= done.completion_tokens <= 10**9
+
+
+def test_a_server_trickling_its_headers_cannot_hold_a_call_either(fake_server):
+    fake_server.add_replies("slow")
+    fake_server.fault("trickle_headers", seconds=4)
+    with pytest.raises(LLMTimeoutError, match="timed out"):
+        make_llm(fake_server, timeout=0.5, max_retries=0).chat(MSG)
+
+
+def test_words_containing_sk_dash_are_not_taken_for_keys(fake_server):
+    text = '{"suggestion": {"prompt": "Use a task-oriented, risk-averse, desk-bound-ish tone"}}'
+    assert scrub_secret(text) == text
+    fake_server.add_replies(text)
+    assert make_llm(fake_server).chat(MSG).text == text
+    assert scrub_secret("key sk-proj-abc***************wxyz.") == "key sk-***."
+
+
+def test_a_short_local_placeholder_key_is_not_scrubbed_from_replies(fake_server):
+    fake_server.add_replies("run it with ollama")
+    llm = make_llm(fake_server)
+    llm.set_api_key("ollama")
+    assert llm.chat(MSG).text == "run it with ollama"
+    assert scrub_secret("ollama is fine") == "ollama is fine"

@@ -413,3 +413,25 @@ def test_prompt_shows_containers_of_nodes_by_name():
     b = node(2, name="cl_b")
     out = total([a, b])
     assert code_line(out) == f"{out.name} = total(xs=[cl_a, cl_b])"
+
+
+def test_an_operator_error_in_a_trace_cell_names_the_cell_line():
+    from conftest import ipython_shell
+
+    import trace_nb
+
+    ip = ipython_shell()
+    ip.run_cell_magic("trace", "--name sem_op_error --param ratio --no-panel",
+                      "ratio = 1.0\nscaled = ratio * 2\nz = scaled / (ratio - 1.0)\nz")
+    exc = trace_nb.session("sem_op_error").exception
+    assert exc is not None and isinstance(exc.data, ZeroDivisionError)
+    assert exc.describe().endswith("at line 3: z = scaled / (ratio - 1.0)")
+
+
+def test_execution_error_survives_pickling():
+    with pytest.raises(ExecutionError) as info:
+        node(1) / node(0)
+    loaded = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(loaded, ExecutionError) and isinstance(loaded, ZeroDivisionError)
+    assert loaded.exception_node.info["type"] == "ZeroDivisionError"
+    assert str(loaded) == "ZeroDivisionError: division by zero"

@@ -290,3 +290,17 @@ def test_optoprime_with_a_real_llm_copies_and_pickles(fake_server, monkeypatch):
         clone.step()
         assert p.data == 2.0
     assert x.data == 1.0 and len(fake_server.requests) == 2
+
+
+def test_creating_a_session_starts_importing_openai():
+    code = (
+        "import sys\n"
+        "from trace_nb.notebook.session import TraceSession\n"
+        "from trace_nb.optim import llm_call\n"
+        "assert 'openai' not in sys.modules and llm_call._prewarm_thread is None\n"
+        "TraceSession('prewarm_probe')\n"
+        "llm_call._prewarm_thread.join()\n"
+        "print('openai' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"

@@ -12,14 +12,25 @@ from __future__ import annotations
 import difflib
 import html
 
-__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines"]
+__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines", "short_repr"]
 
 #: Longest line given to difflib; longer ones are cut into chunks of this size.
 MAX_LINE_CHARS = 200
 #: Most lines per side given to difflib; the rest is summarised in one line.
 MAX_LINES = 2_000
-#: Most line pairs HtmlDiff may compare inside one changed block before falling back.
-_MAX_PAIRS = 40_000
+#: Most (line pairs × characters) HtmlDiff may compare in one changed block (its intraline
+#: matching costs about that much) before the plain diff is used instead.
+_MAX_PAIR_CHARS = 1_000_000
+
+
+def short_repr(value: object, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters with an ellipsis; never raises (a broken
+    ``__repr__`` gives ``<TypeName>``)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def bounded_lines(text: str, max_line_chars: int = MAX_LINE_CHARS,
@@ -60,7 +71,7 @@ def bounded_diff(old: str, new: str, *, context: int = 3,
 
 
 def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
-                      max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> str:
+                      max_line_chars: int = MAX_LINE_CHARS, max_lines: int = 500) -> str:
     """A side-by-side ``difflib.HtmlDiff`` table of ``old`` → ``new``, bounded.
 
     When the changed blocks are too large for HtmlDiff's pairwise line matching (or it
@@ -69,9 +80,11 @@ def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
     """
     a = bounded_lines(old, max_line_chars, max_lines)
     b = bounded_lines(new, max_line_chars, max_lines)
-    if _pair_work(a, b) <= _MAX_PAIRS:
+    if _pair_work(a, b) <= _MAX_PAIR_CHARS:
+        long = max(len(a), len(b)) > 100  # show the changes with context, not every line
         try:
-            return difflib.HtmlDiff(wrapcolumn=wrapcolumn).make_table(a, b, "current", "proposed")
+            return difflib.HtmlDiff(wrapcolumn=wrapcolumn).make_table(
+                a, b, "current", "proposed", context=long, numlines=5)
         except (RecursionError, MemoryError):
             pass
     text = "\n".join(difflib.unified_diff(a, b, "current", "proposed", lineterm=""))
@@ -79,10 +92,13 @@ def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
 
 
 def _pair_work(a: list[str], b: list[str]) -> int:
-    """The largest (old lines × new lines) product over the replaced blocks of a diff."""
+    """The largest (old lines × new lines × longest line) over the replaced blocks."""
     worst = 0
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    # The same matcher settings as HtmlDiff's Differ (autojunk on): repeated lines are junk
+    # there, so a long run of identical chunks becomes one big replaced block.
+    matcher = difflib.SequenceMatcher(None, a, b)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "replace":
-            worst = max(worst, (i2 - i1) * (j2 - j1))
+            longest = max(len(line) for line in (*a[i1:i2], *b[j1:j2]))
+            worst = max(worst, (i2 - i1) * (j2 - j1) * (longest + 20))  # + per-pair cost
     return worst

@@ -257,6 +257,10 @@ class BundledFunction:
         result_nodes: dict[int, Node] = {}
         if isinstance(result, Node) or type(result) in CONTAINERS:
             result = unwrap_deep(result, result_nodes)
+        if not result_nodes and not frame.used:  # the common case: plain values in and out
+            parents = (*inputs.values(), self.parameter) if self.parameter is not None \
+                else tuple(inputs.values())
+            return MessageNode(result, self.op, tuple(args), parents, kwargs or None)
         given = dict(inputs)
         if self.parameter is not None:
             given[id(self.parameter)] = self.parameter

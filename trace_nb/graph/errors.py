@@ -84,20 +84,21 @@ def make_exception_node(
 ) -> ExceptionNode:
     """Record ``exc`` raised by ``op`` as an :class:`ExceptionNode`.
 
-    An :class:`ExecutionError` coming from a nested traced call is recorded as the
-    exception it carries, so the message names the real error.
+    An :class:`ExecutionError` coming from a nested traced call or an operator is recorded
+    as the exception it carries, so the message names the real error; the failing line is
+    still found in the traceback of the error as it reached this call.
     """
-    if isinstance(exc, ExecutionError):
-        inner = exc.exception_node
-        exc = inner._data if isinstance(inner._data, BaseException) else exc
+    recorded = exc
+    if isinstance(exc, ExecutionError) and isinstance(exc.exception_node._data, BaseException):
+        recorded = exc.exception_node._data
     if filenames is None:  # an operator failed: no line of the user's function to show
         line, lineno = "", None
-        tb = "".join(traceback.format_exception_only(type(exc), exc))
+        tb = "".join(traceback.format_exception_only(type(recorded), recorded))
     else:
         line, lineno, tb = _failing_line(exc, filenames)
-    info = {"type": type(exc).__name__, "message": str(exc), "line": line, "lineno": lineno,
-            "traceback": tb}
-    return ExceptionNode(exc, op, args, parents, info=info)
+    info = {"type": type(recorded).__name__, "message": str(recorded), "line": line,
+            "lineno": lineno, "traceback": tb}
+    return ExceptionNode(recorded, op, args, parents, info=info)
 
 
 def raise_traced(exc: BaseException, op: Any, args: tuple, parents: tuple[Node, ...],

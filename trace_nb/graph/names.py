@@ -67,33 +67,35 @@ class NameTable:
     """
 
     def __init__(self, nodes: Iterable[Any] = (), first: Iterable[Any] = ()):
-        self._names: dict[int, str] = {}
+        # Keyed by the node itself: nodes hash by identity and distinct live objects never
+        # share a hash, so the traced ``==`` is never called (and no int is made per node).
+        self._names: dict[Any, str] = {}
         self._nodes: dict[str, Any] = {}
         self._counters: dict[str, int] = {}
-        nodes = list(nodes)
         for n in first:
             self._label(n)
+        labelled, rest = [], []
         for n in nodes:
             if n.trainable:
                 self._label(n)
-        for n in nodes:
-            if n._base is not None:
-                self._label(n)
-        for n in nodes:
+            elif n._base is not None:
+                labelled.append(n)
+            else:
+                rest.append(n)
+        for n in labelled:
+            self._label(n)
+        for n in rest:
             self.add(n)
 
     def _claim(self, name: str, node: Any) -> str:
-        self._names[id(node)] = name
+        self._names[node] = name
         self._nodes[name] = node
         return name
 
     def _label(self, node: Any) -> None:
-        if id(node) not in self._names:
+        if node not in self._names:
             label = node.name
-            if label not in self._nodes:
-                self._claim(label, node)
-            else:
-                self._claim(self._numbered(label), node)
+            self._claim(label if label not in self._nodes else self._numbered(label), node)
 
     def _numbered(self, base: str) -> str:
         k = self._counters.get(base, 0) + 1
@@ -104,17 +106,18 @@ class NameTable:
 
     def add(self, node: Any) -> str:
         """The name of ``node``, assigning one (labelled: its label if free; else numbered)."""
-        name = self._names.get(id(node))
+        name = self._names.get(node)
         if name is not None:
             return name
         if node._base is not None or node.trainable:
             self._label(node)
-            return self._names[id(node)]
+            return self._names[node]
         return self._claim(self._numbered(node.name), node)
 
     def name(self, node: Any) -> str:
         """The name of ``node`` in this table (assigned on first request)."""
-        return self._names.get(id(node)) or self.add(node)
+        name = self._names.get(node)
+        return name if name is not None else self.add(node)
 
     __call__ = name
 

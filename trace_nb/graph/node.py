@@ -338,8 +338,12 @@ class ExceptionNode(MessageNode):
         """One paragraph for feedback: error type, message and the failing line."""
         info = self.info or {}
         text = f"{info.get('type', type(self._data).__name__)}: {info.get('message', self._data)}"
-        if info.get("line"):
-            text += f"\n  at line {info.get('lineno', '?')}: {info['line'].strip()}"
+        # An operator has no source line of its own; the notebook notes the cell's line.
+        line, lineno = info.get("line"), info.get("lineno")
+        if not line:
+            line, lineno = info.get("cell_line"), info.get("cell_lineno")
+        if line:
+            text += f"\n  at line {lineno if lineno is not None else '?'}: {line.strip()}"
         return text
 
 

@@ -45,8 +45,9 @@ def topo_ancestors(outputs: Iterable[Node]) -> list[Node]:
     return order
 
 
-def on_paths(sources: Iterable[Node], outputs: Iterable[Node],
-             order: list[Node] | None = None) -> list[Node]:
+def on_paths(
+    sources: Iterable[Node], outputs: Iterable[Node], order: list[Node] | None = None
+) -> list[Node]:
     """Nodes on some path from a node of ``sources`` to a node of ``outputs``, in topological order.
 
     This is the minimal subgraph connecting parameters to outputs: one walk to find the

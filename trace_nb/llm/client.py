@@ -22,6 +22,7 @@ from typing import Any
 
 from .cache import CachedReply, ResponseCache, cache_key, resolve_cache
 from .errors import (
+    MIN_SECRET_CHARS,
     SCRUB_FILTER,
     LLMConfigError,
     LLMError,
@@ -135,6 +136,19 @@ class LLM:
     ------
     LLMConfigError
         When no model is given, or neither a key nor a base URL.
+
+    Notes
+    -----
+    The key never reaches a log record, an error message, a reply or the cache: every
+    text read from the server and every message of ``trace_nb.llm`` passes
+    :func:`~trace_nb.llm.errors.scrub_secret`.
+
+    ``copy.copy``/``copy.deepcopy`` give an independent client (own usage totals,
+    connection and locks) that keeps the key: it stays in this process. ``pickle`` never
+    stores the key: an unpickled LLM reads ``OPENAI_API_KEY`` again, and if the original
+    had a key and the variable is unset, its first ``chat()`` raises
+    :class:`LLMConfigError` until :meth:`set_api_key` is called. The cache file path,
+    settings and usage totals travel with it.
     """
 
     def __init__(
@@ -318,6 +332,9 @@ class LLM:
         self._client = None
         self._client_lock = threading.Lock()
 
+    def __copy__(self) -> LLM:
+        return self.__deepcopy__({})  # shares nothing mutable (usage, client, locks)
+
     def __deepcopy__(self, memo: dict[int, Any]) -> LLM:
         new = LLM.__new__(LLM)
         memo[id(self)] = new
@@ -369,11 +386,18 @@ class LLM:
                                              timeout=self.timeout, max_retries=0)
             return self._client
 
+    def _inbound_secret(self) -> str | None:
+        """The key to scrub from replies: only a real one (short local placeholders are
+        ordinary words a reply may contain)."""
+        key = self._key.value
+        return key if key != _PLACEHOLDER_KEY and len(key) >= MIN_SECRET_CHARS else None
+
     def _fail(self, what: str, attempts: int, status: int | None,
               kind: type[LLMError] = LLMError) -> LLMError:
         message = (f"LLM call to {self.base_url} (model {self.model!r}) failed after "
                    f"{attempts} attempt{'s' if attempts != 1 else ''}: {what}")
-        error = kind(message, attempts=attempts, status=status,  # scrubs the message
+        message = scrub_secret(message, self._key.value)  # this key, however short
+        error = kind(message, attempts=attempts, status=status,  # and every registered one
                      base_url=self.base_url, model=self.model)
         log.debug("%s", error)
         return error
@@ -406,7 +430,7 @@ class LLM:
                 kwargs = request_kwargs(
                     self.model, messages, mode=mode, schema=schema, temperature=temperature,
                     seed=self.seed, max_tokens=max_tokens)
-                done = send(client, kwargs, limit, self.model, prompt_chars, self._key.value)
+                done = send(client, kwargs, limit, self.model, prompt_chars, self._inbound_secret())
                 self._learned[has_schema] = rung
                 return done, mode
             except openai.APIStatusError as exc:

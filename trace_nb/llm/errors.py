@@ -13,12 +13,16 @@ import logging
 import re
 import threading
 
-__all__ = ["LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
+__all__ = ["MIN_SECRET_CHARS", "LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
            "SCRUB_FILTER", "register_secret", "scrub_secret"]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
-_KEY_PATTERN = re.compile(r"sk-[A-Za-z0-9_\-*]{6,}")
+# Only at the start of a word: "task-oriented" or "risk-averse" in a reply are not keys.
+_KEY_PATTERN = re.compile(r"(?<![\w-])sk-[A-Za-z0-9_\-*]{12,}")
+#: Shorter "keys" ("ollama", "EMPTY", "lm-studio": what local servers take) are not
+#: secrets, and scrubbing them from every text would mangle ordinary words in replies.
+MIN_SECRET_CHARS = 12
 _SECRETS: set[str] = set()
 _SECRETS_LOCK = threading.Lock()
 
@@ -30,7 +34,7 @@ def register_secret(secret: str | None) -> None:
     line, an error, a reply that echoes the request) is scrubbed of every key this process
     has used, not only of the one the caller happens to know about.
     """
-    if secret and len(secret) >= 4:
+    if secret and len(secret) >= MIN_SECRET_CHARS:
         with _SECRETS_LOCK:
             _SECRETS.add(secret)
 

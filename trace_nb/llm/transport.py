@@ -20,11 +20,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import scrub_secret
-from .wire import Completion, parse_completion
+from .wire import Completion, MalformedBody, parse_completion
 
 __all__ = ["AttemptTimeout", "cacheable", "clean_messages", "prompt_chars_of", "send"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Largest response body read (decompressed); a chat completion is far smaller.
+MAX_BODY_BYTES = 32 * 1024 * 1024
 _GRACE_S = 0.5  # the helper thread gets this long past the limit to report its own timeout
 
 
@@ -54,11 +56,14 @@ def send(client: Any, kwargs: dict[str, Any], limit: float, model: str, prompt_c
         try:
             with client.chat.completions.with_streaming_response.create(
                     **kwargs, timeout=limit) as response:
-                chunks = []
+                chunks, size = [], 0
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
+                    size += len(chunk)
                     if time.monotonic() > ends:
                         raise AttemptTimeout
+                    if size > MAX_BODY_BYTES:  # e.g. a compressed body that expands without end
+                        raise MalformedBody(f"body larger than {MAX_BODY_BYTES:,} bytes")
             body = b"".join(chunks).decode("utf-8", errors="replace")
             body = scrub_secret(body, secret)  # the inbound choke point
             box["done"] = parse_completion(body, model, prompt_chars)

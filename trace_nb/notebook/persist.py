@@ -153,6 +153,17 @@ def _check_spec(spec: Any, path: str) -> Any:
     return CellSpec(**spec)
 
 
+def _user_namespace() -> dict[str, Any]:
+    """The notebook's namespace, so restored code sees the notebook's helpers (outside
+    IPython, a fresh ``__main__``-like one). Validated code defines nothing in it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    shell = get_ipython() if get_ipython is not None else None
+    return shell.user_ns if shell is not None else {"__name__": "__main__"}
+
+
 def load_session(path: str) -> TraceSession:
     """Load a session saved with :func:`save_session` and register it under its name.
 
@@ -178,11 +189,15 @@ def load_session(path: str) -> TraceSession:
             raise _fail(path, f"parameter {k!r} is a {_kind(live_values[k])} in session "
                         f"{name!r} but the file gives a {_kind(rec['value'])} "
                         f"({str(rec['value'])[:60]!r})")
+        current = live_values.get(k)
+        if (isinstance(current, int) and not isinstance(current, bool)
+                and isinstance(rec["value"], float)):
+            rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
     functions = {}
     for k, rec in state["code"].items():
         try:
             source = validate_source(rec["source"], k, live_code.get(k))
-            fn = compile_function(source, k, {"__name__": "__main__"})
+            fn = compile_function(source, k, _user_namespace())
         except CoercionError as e:
             raise _fail(path, str(e)) from None
         except Exception as e:  # noqa: BLE001 - an import the code needs may be missing

@@ -51,6 +51,9 @@ class TraceSession:
     """State of one traced cell. Get it with ``trace_nb.session(name)``."""
 
     def __init__(self, name: str):
+        from ..optim.llm_call import prewarm_openai  # so the first Propose need not import it
+
+        prewarm_openai()
         self.name = name
         self.spec: Any = None  # the magic's CellSpec
         self.shell: Any = None

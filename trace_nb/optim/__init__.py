@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from .coerce import CoercionError, coerce_value, validate_code
-from .optimizer import OPRO, Optimizer, OptoPrime, StepLog
+from .optimizer import OPRO, ExtractionError, Optimizer, OptoPrime, StepLog
 from .parse import ParsedReply, parse_reply
 from .problem import ProblemInstance, build_problem
 from .proposal import Proposal, check
 
 __all__ = [
-    "OPRO", "CoercionError", "Optimizer", "OptoPrime", "ParsedReply", "ProblemInstance",
+    "OPRO", "CoercionError", "ExtractionError", "Optimizer", "OptoPrime", "ParsedReply", "ProblemInstance",
     "Proposal", "StepLog", "build_problem", "check", "coerce_value", "parse_reply",
     "validate_code",
 ]

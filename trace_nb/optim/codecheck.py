@@ -25,7 +25,9 @@ import textwrap
 import warnings
 from typing import Any
 
-from .coerce import CoercionError, _show
+from ..text import short_repr as _show
+from .codesig import signature_problems, signature_text
+from .coerce import CoercionError
 
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]
 
@@ -259,81 +261,6 @@ def _top_level(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFuncti
     return new
 
 
-# ------------------------------------------------------------------- signatures
-
-
-def _signature(args: ast.arguments) -> str:
-    try:
-        return ast.unparse(args)
-    except Exception:  # noqa: BLE001 - only used in messages
-        return "..."
-
-
-def _signature_problems(old: ast.arguments, new: ast.arguments) -> list[str]:
-    """Ways in which a call valid for ``old`` would fail for ``new``."""
-    problems: list[str] = []
-    old_pos = [*old.posonlyargs, *old.args]
-    new_pos = [*new.posonlyargs, *new.args]
-    old_first_default = len(old_pos) - len(old.defaults)
-    new_first_default = len(new_pos) - len(new.defaults)
-    new_kwonly = {
-        a.arg: d is not None for a, d in zip(new.kwonlyargs, new.kw_defaults, strict=True)
-    }
-    new_by_keyword = {a.arg for a in new.args} | set(new_kwonly)
-
-    for i, param in enumerate(old_pos):
-        by_keyword = i >= len(old.posonlyargs)  # callers may pass it by name
-        has_default = i >= old_first_default
-        if i < len(new_pos):
-            now = new_pos[i]
-            if by_keyword and now.arg != param.arg:
-                problems.append(
-                    f"parameter {i + 1} was '{param.arg}' but is now '{now.arg}' (keep the "
-                    "names and order of the parameters)"
-                )
-                continue
-            if by_keyword and i < len(new.posonlyargs) and new.kwarg is None:
-                problems.append(f"'{param.arg}' became positional-only")
-            if has_default and i < new_first_default:
-                problems.append(f"'{param.arg}' lost its default value (callers may omit it)")
-        elif new.vararg is None:
-            if param.arg in new_kwonly:
-                problems.append(f"'{param.arg}' can no longer be passed by position")
-            else:
-                problems.append(f"the parameter '{param.arg}' was removed")
-        elif by_keyword and param.arg not in new_by_keyword and new.kwarg is None:
-            problems.append(f"'{param.arg}' can no longer be passed by name")
-
-    if old.vararg is not None and new.vararg is None:
-        problems.append(f"*{old.vararg.arg} was removed")
-    for param, default in zip(old.kwonlyargs, old.kw_defaults, strict=True):
-        if param.arg in new_kwonly:
-            if default is not None and not new_kwonly[param.arg]:
-                problems.append(f"'{param.arg}' lost its default value (callers may omit it)")
-        elif param.arg in new_by_keyword:
-            index = [a.arg for a in new_pos].index(param.arg)
-            if default is not None and index < new_first_default:
-                problems.append(f"'{param.arg}' lost its default value (callers may omit it)")
-        elif new.kwarg is None:
-            problems.append(f"the keyword-only parameter '{param.arg}' was removed")
-    if old.kwarg is not None and new.kwarg is None:
-        problems.append(f"**{old.kwarg.arg} was removed")
-
-    # Parameters old callers never pass must have defaults.
-    old_names = {a.arg for a in (*old_pos, *old.kwonlyargs)}
-    for j, param in enumerate(new_pos):
-        if j >= len(old_pos) and j < new_first_default and param.arg not in old_names:
-            problems.append(
-                f"the new parameter '{param.arg}' needs a default value (callers do not pass it)"
-            )
-    for name, has_default in new_kwonly.items():
-        if name not in old_names and not has_default:
-            problems.append(
-                f"the new parameter '{name}' needs a default value (callers do not pass it)"
-            )
-    return problems
-
-
 def _current_function(current_source: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
     try:
         current_tree = _parse(_prepare(str(current_source)))
@@ -370,11 +297,11 @@ def _check(proposed: Any, old: ast.FunctionDef | ast.AsyncFunctionDef | None,
                 f"'{name}' is {'an async' if old_async else 'a plain'} function; keep '{keep}'")
     _definition_effects(new, old)
     if old is not None:
-        problems = _signature_problems(old.args, new.args)
+        problems = signature_problems(old.args, new.args)
         if problems:
             raise CoercionError(
-                f"the new signature ({_signature(new.args)}) cannot replace the old one "
-                f"({_signature(old.args)}): " + "; ".join(problems))
+                f"the new signature ({signature_text(new.args)}) cannot replace the old one "
+                f"({signature_text(old.args)}): " + "; ".join(problems))
     _compile(code)
     return _normalise(code, tree)
 

@@ -23,15 +23,15 @@ Decisions
 
 from __future__ import annotations
 
-import ast
 import enum
 import inspect
 import json
 import math
 import numbers
-import warnings
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from ..text import short_repr
 
 __all__ = ["CoercionError", "coerce_value", "validate_code"]
 
@@ -54,13 +54,37 @@ class CoercionError(ValueError):
         self.reason = reason
 
 
-def _show(value: Any, limit: int = 80) -> str:
-    """repr() of a value, truncated with an ellipsis so messages stay readable."""
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_show = short_repr  # repr() cut with an ellipsis, so messages stay readable
+
+
+#: Deepest nesting, and most items, a suggested container may have.
+MAX_VALUE_DEPTH = 100
+MAX_VALUE_ITEMS = 100_000
+
+
+def _check_plain(value: Any) -> None:
+    """Refuse suggested values that would break later steps: nested deeper than
+    :data:`MAX_VALUE_DEPTH`, more than :data:`MAX_VALUE_ITEMS` items, or a NaN/infinity
+    inside a container (JSON cannot save it). Iterative: no recursion on deep input."""
+    if not isinstance(value, (list, tuple, dict, set, frozenset)):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    items = 0
+    while stack:
+        v, depth = stack.pop()
+        items += 1
+        if items > MAX_VALUE_ITEMS:
+            raise CoercionError(f"the suggested value has more than {MAX_VALUE_ITEMS:,} items; "
+                                "suggest a smaller value")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise CoercionError(f"the suggested value contains {v!r}, which is not a finite "
+                                "number (NaN and infinity cannot be saved)")
+        if isinstance(v, (list, tuple, set, frozenset, dict)):
+            if depth > MAX_VALUE_DEPTH:
+                raise CoercionError(f"the suggested value is nested more than "
+                                    f"{MAX_VALUE_DEPTH} levels deep; suggest a flatter value")
+            children = [*v.keys(), *v.values()] if isinstance(v, dict) else v
+            stack.extend((c, depth + 1) for c in children)
 
 
 def _article(noun: str) -> str:
@@ -111,6 +135,7 @@ def coerce_value(current: Any, proposed: Any, *, is_code: bool = False) -> Any:
                     f"code with ({exc})"
                 ) from None
         return validate_code(source, proposed)
+    _check_plain(proposed)
     if current is None:
         return proposed
     if isinstance(current, enum.Enum):
@@ -258,17 +283,15 @@ _NOTHING = object()
 
 def _literal(text: str) -> Any:
     """A JSON or Python literal read from a string, or _NOTHING."""
+    from .jsonish import literal_eval, strict  # the one safe reader of literals
+
     text = text.strip()
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        pass
-    with warnings.catch_warnings():  # invalid escapes in the string would warn
-        warnings.simplefilter("ignore")
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-            return _NOTHING
+    ok, value = strict(text)
+    if not ok:
+        value = literal_eval(text, _NOTHING)
+    if value is not _NOTHING:
+        _check_plain(value)
+    return value
 
 
 def _to_collection(current: Any, proposed: Any) -> Any:

@@ -292,14 +292,15 @@ def lenient(text: str) -> Iterator[tuple[Any, str]]:
         yield (list(value) if isinstance(value, tuple) else value), "python-literal"
 
 
-def literal_eval(text: str) -> Any:
-    """ast.literal_eval without raising or warning (invalid escapes warn); None on failure."""
+def literal_eval(text: str, default: Any = None) -> Any:
+    """ast.literal_eval without raising or warning (invalid escapes warn); ``default`` on
+    failure."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return ast.literal_eval(text)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
-            return None
+            return default
 
 
 def decode_all(text: str) -> Iterator[tuple[Any, str]]:

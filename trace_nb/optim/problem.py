@@ -188,13 +188,13 @@ def build_problem(
     params: list[ParameterNode],
     budget: int | None = 30_000,
     instruction: str = prompts.OPTOPRIME_INSTRUCTION,
-    first: Iterable[Node] = (),
+    first: list[Node] | tuple[Node, ...] = (),
 ) -> ProblemInstance:
     """The problem instance for ``params`` (which must have received feedback).
 
     Names come from one :class:`~trace_nb.graph.names.NameTable` over the outputs' graph,
-    with ``first`` (all of an optimizer's parameters) and then ``params`` named first: they
-    depend on this graph only, never on other live nodes.
+    with ``first`` (all of an optimizer's parameters, which include ``params``; default
+    ``params``) named first: they depend on this graph only, never on other live nodes.
     ``ProblemInstance.parameters`` maps the names back to the parameters.
     """
     outputs = outputs_of(params)
@@ -204,7 +204,7 @@ def build_problem(
             "output.backward(feedback) (or give feedback in the panel) before asking for a step"
         )
     order = topo_ancestors(outputs)
-    table = NameTable(order, first=[*first, *params])
+    table = NameTable(order, first=first or params)
     names = table.name
     _, feedback = feedback_text(params, names)
     param_ids = {id(p) for p in params}

@@ -96,13 +96,24 @@ def _show(value: Any) -> str:
         return repr(value)
 
 
+def _same(new: Any, old: Any) -> bool:
+    """Equal and of the same type; False when comparing fails (arrays, odd __eq__)."""
+    try:
+        return type(new) is type(old) and bool(new == old)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") -> Proposal:
     """Coerce ``value`` for ``param``; an invalid value gives a proposal with the reason."""
     try:
         new = coerce_value(param._data, value, is_code=param.is_code)
     except CoercionError as e:
         return Proposal(param.name, param, param._data, value, reasoning, raw, False, str(e))
-    if new == param._data and type(new) is type(param._data):
+    except Exception as e:  # noqa: BLE001 - a value that breaks the check is refused, not raised
+        return Proposal(param.name, param, param._data, value, reasoning, raw, False,
+                        f"the value could not be checked ({type(e).__name__}: {str(e)[:200]})")
+    if _same(new, param._data):
         return Proposal(param.name, param, param._data, new, reasoning, raw, False,
                         "the suggested value is the same as the current one")
     return Proposal(param.name, param, param._data, new, reasoning, raw)

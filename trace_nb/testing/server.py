@@ -34,7 +34,7 @@ from typing import Any
 __all__ = ["FakeOpenAIServer"]
 
 _FAULT_KINDS = ("status", "delay", "malformed", "html", "drop", "truncated", "body", "trickle",
-                "echo_auth")
+                "trickle_headers", "echo_auth")
 _HTML_PAGE = (
     b"<html><head><title>502 Bad Gateway</title></head>"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
@@ -258,7 +258,8 @@ class FakeOpenAIServer:
             ``"body"``: answer HTTP ``code`` (default here: 200) with ``body`` as is (bytes
             or str; any other value is JSON-encoded), e.g. a completion of a wrong shape;
             ``"trickle"``: send a valid completion one byte at a time over ``seconds``
-            (consumes a scripted reply);
+            (consumes a scripted reply); ``"trickle_headers"``: the status line and
+            headers one byte at a time over ``seconds``, then the body at once;
             ``"echo_auth"``: 200 with a non-JSON body that echoes the request's
             ``Authorization`` header (a server leaking the key back).
         times
@@ -312,7 +313,7 @@ class FakeOpenAIServer:
             fault = self._faults.popleft() if self._faults else None
         if self.latency > 0 and self._stop.wait(self.latency):
             return
-        if fault is not None and fault.kind == "trickle":
+        if fault is not None and fault.kind in ("trickle", "trickle_headers"):
             try:
                 text = self._next_reply(body)
             except LookupError as exc:
@@ -386,17 +387,23 @@ class FakeOpenAIServer:
         }
 
     def _trickle(self, handler: _Handler, data: bytes, fault: _Fault) -> None:
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.flush()
+        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        handler.close_connection = True
+        if fault.kind == "trickle_headers":  # the head slowly, then the body at once
+            data, rest = head, data
+        else:
+            handler.wfile.write(head)
+            handler.wfile.flush()
+            rest = b""
         pause = fault.seconds / max(len(data), 1)
         for i in range(len(data)):
             handler.wfile.write(data[i : i + 1])
             handler.wfile.flush()
             if self._stop.wait(pause):
                 return
+        handler.wfile.write(rest)
+        handler.wfile.flush()
 
     @staticmethod
     def _send_fault(handler: _Handler, fault: _Fault) -> None:

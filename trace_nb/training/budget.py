@@ -51,8 +51,22 @@ class Usage:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        """Usage from a dict (a checkpoint's); counts that are not non-negative finite
+        numbers read as 0, so a damaged file cannot make spending negative or crash."""
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in names})
+        data = data if isinstance(data, Mapping) else {}
+        values = {k: _amount(v, float if k == "cost" else int)
+                  for k, v in data.items() if k in names}
+        return cls(**values)
+
+
+def _amount(value: Any, kind: type = int) -> Any:
+    """A non-negative finite number of ``kind``, or 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return kind(0)
+    if not math.isfinite(value) or value < 0:
+        return kind(0)
+    return kind(value)
 
 
 def snapshot(llm: Any) -> Usage:
@@ -106,6 +120,16 @@ class Budget:
     tokens: int | None = None
     cost: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("calls", "tokens", "cost"):
+            limit = getattr(self, name)
+            if limit is None:
+                continue
+            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
+                    math.isfinite(limit) and limit >= 0):
+                raise ValueError(f"budget {name} must be a number >= 0 (or None for no limit), "
+                                 f"got {limit!r}")
+
     @classmethod
     def coerce(cls, value: Budget | Mapping[str, Any] | None) -> Budget | None:
         """Accept a :class:`Budget`, a dict with the same keys, or None."""
@@ -133,8 +157,9 @@ def estimate_next_step(history: Iterable[Mapping[str, Any]]) -> Usage | None:
 
     None before any step has run (row 0, the first validation, does not count).
     """
-    seen = [Usage(r["step_calls"], r["step_tokens"], 0, r["step_cost"])
-            for r in history if r["step"] > 0]
+    seen = [Usage(_amount(r.get("step_calls")), _amount(r.get("step_tokens")), 0,
+                  _amount(r.get("step_cost"), float))
+            for r in history if isinstance(r, Mapping) and _amount(r.get("step")) > 0]
     if not seen:
         return None
     n = len(seen)

@@ -17,7 +17,7 @@ import os
 import random
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,8 @@ class RunState:
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        # Not dataclasses.asdict: it copies recursively and fails on deep values.
+        return {"format": FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
