@@ -183,11 +183,12 @@ def test_invalid_proposals_show_reason_and_cannot_be_approved(ip, servers):
                   "salutation = 'hello'\nshouting = False\nout = salutation.upper() if shouting else salutation\nout")
     panel.propose()
     panel.wait(30)
-    shouting, ghost = panel.proposal_view("shouting"), panel.proposal_view("salutaton")
+    shouting = panel.proposal_view("shouting")
     assert "expected a bool" in shouting.reason.value and shouting.approve_button.disabled
-    reason = html.unescape(ghost.reason.value)
+    # A made-up name gets no card (nothing to approve or edit), only the summary line.
+    assert [v.name for v in panel.proposal_views] == ["shouting"]
+    reason = html.unescape(panel.proposals_box.children[0].value)
     assert "no variable named 'salutaton'" in reason and "did you mean 'salutation'" in reason
-    assert ghost.approve_button.disabled and ghost.edit_button.disabled
     assert panel.approve_all_button.disabled  # nothing valid to approve
     with pytest.raises(ValueError, match="cannot approve 'shouting'"):
         panel.approve("shouting")
@@ -517,3 +518,46 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
     assert "module <b>crier</b>" in "".join(getattr(c, "value", "") for c in panel.proposals_box.children)
     panel.approve("crier.style")
     assert ip.user_ns["crier"].style.data == "loud"
+
+
+def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
+    unknown = {f"made_up_{i}": i for i in range(500)}
+    servers(["Sorry, I cannot help with that.", reply(unknown), reply({"greet": 1, "salut": 2}),
+             reply({"salutation": "hello"})])
+    panel = trace(ip, GREETING)
+    panel.propose()
+    assert panel.wait(30)
+    assert panel.proposal_views == [] and "No proposals." in panel.proposals_box.children[0].value
+    assert panel.status.value.startswith("the reply changes nothing: ")
+    assert "JSON" in panel.status.value
+    # 500 made-up names: one status line, no cards.
+    panel.propose()
+    assert panel.wait(30)
+    assert panel.proposal_views == [] and "names 500 variables that do not exist" in panel.status.value
+    # A few made-up names: one summary line in the proposals box, no cards.
+    panel.propose()
+    assert panel.wait(30)
+    assert panel.proposal_views == []
+    summary = panel.proposals_box.children[0].value
+    assert "2 name(s) that are not parameters (greet, salut)" in summary
+    # The same value again: a card (it names a parameter) that says why it cannot be approved.
+    panel.propose()
+    assert panel.wait(30)
+    card = panel.proposal_view("salutation")
+    assert "same as the current one" in card.reason.value and card.approve_button.disabled
+    assert panel.errors == []
+
+
+def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):
+    servers([])
+    panel = trace(ip, "--param salutation", "salutation = 'a'\nout = salutation\nfor i in range(400):\n"
+                  "    out = out + 'b'\nout")
+    data = panel.dag.data
+    boxes = [n for n in data["nodes"] if n["kind"] == "collapsed"]
+    assert boxes, "a 400-step chain is folded"
+    in_labels = sum(int(n["value"].split()[0]) for n in boxes)
+    assert panel.dag.hidden == in_labels == sum(len(n["members"]) for n in boxes)
+    panel.dag.expand()
+    assert panel.dag.hidden == 0 and len(panel.dag.data["nodes"]) > 400
+    panel.dag.fold()
+    assert panel.dag.hidden == in_labels

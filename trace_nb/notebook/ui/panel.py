@@ -292,7 +292,7 @@ class Panel(w.VBox):
         self._closed = True
         self._stop_ticker()
         self.session.off_change(self._on_change)
-        for child in (*self.children, self.proposals_box._empty, self.layout):
+        for child in (*self.children, self.proposals_box._empty, self.proposals_box._unknown, self.layout):
             close_tree(child)
         super().close()
 

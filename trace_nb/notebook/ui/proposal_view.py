@@ -153,6 +153,7 @@ class ProposalList(w.VBox):
         self._label = label or (lambda p: p.name)
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")
+        self._unknown = w.HTML()
         super().__init__([self._empty])
 
     @property
@@ -160,10 +161,18 @@ class ProposalList(w.VBox):
         return list(self._views.values())
 
     def update(self, proposals: list[Proposal]) -> None:
-        """Show ``proposals`` (new or changed ones get new cards), grouped by module."""
+        """Show ``proposals`` (new or changed ones get new cards), grouped by module.
+
+        Only proposals about a parameter get a card. A problem with the whole reply is the
+        panel's status line; names the LLM made up become one summary line (a reply with
+        20,000 unknown keys must not make 20,000 cards).
+        """
         views = {}
         groups: dict[str, list] = {}
+        unknown = [p for p in proposals if p.parameter is None and p.name is not None]
         for p in proposals:
+            if p.parameter is None:
+                continue
             key = (id(p), p.status)
             label = self._label(p) if p.parameter is not None else p.name
             views[key] = self._views.get(key) or ProposalView(p, **self._callbacks, label=label)
@@ -174,6 +183,14 @@ class ProposalList(w.VBox):
                 close_tree(view)  # a replaced card would otherwise live as long as the kernel
         self._views = views
         children: list = []
+        if unknown:
+            names = ", ".join(str(p.name)[:40] for p in unknown[:8])
+            more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+            hints = "".join(f"<li>{html.escape(p.reason or '')}</li>" for p in unknown[:8])
+            self._unknown.value = (f"<div class='trace-nb-invalid'>The reply also suggested values for "
+                                   f"{len(unknown)} name(s) that are not parameters ({html.escape(names)}"
+                                   f"{more}); they were ignored.<ul>{hints}</ul></div>")
+            children.append(self._unknown)
         for module, members in groups.items():
             if module:  # a module's parameters (agent.reason, agent.act) under one heading
                 children.append(w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>"))
