@@ -28,6 +28,7 @@ from typing import Any
 from ..text import short_repr as _show
 from .codesig import signature_problems, signature_text
 from .coerce import CoercionError
+from .jsonish import find_fences
 
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]
 
@@ -37,9 +38,6 @@ MAX_CODE_CHARS = 200_000
 MAX_CODE_DEPTH = 100
 _MAX_NODES = 200_000
 
-_FENCE_BLOCK = re.compile(
-    r"^[ \t]*(`{3,}|~{3,})[ \t]*[\w+.-]*[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S
-)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -93,7 +91,7 @@ def _parse_code(text: str) -> tuple[str, ast.Module]:
         first_error: BaseException = exc
     rescues = []
     # Prose around a fenced block: take the first fenced block that parses.
-    rescues += [textwrap.dedent(m.group(2)).strip("\n") for m in _FENCE_BLOCK.finditer(code)]
+    rescues += [textwrap.dedent(block).strip("\n") for block in find_fences(code)[:5]]
     # Code escaped twice: "def f(x):\\n    return x" arrives with literal backslash-n.
     if "\n" not in code and "\\n" in code:
         rescues.append(code.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"'))
