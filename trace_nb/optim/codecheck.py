@@ -33,10 +33,10 @@ from .jsonish import find_fences
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]
 
 #: Longest code accepted, in characters (a trainable function is a screenful, not a book).
-MAX_CODE_CHARS = 200_000
+MAX_CODE_CHARS = 50_000
 #: Deepest expression/statement nesting accepted (the compiler itself fails near 1,000).
 MAX_CODE_DEPTH = 100
-_MAX_NODES = 200_000
+_MAX_NODES = 50_000
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
@@ -384,6 +384,8 @@ def validate_source(source: Any, name: str, current_source: str | None = None) -
 
 def _normalise(code: str, tree: ast.Module) -> str:
     trimmed = "\n".join(line.rstrip() for line in code.split("\n")).strip("\n") + "\n"
+    if trimmed == code.strip("\n") + "\n":
+        return trimmed  # no trailing whitespace was removed: nothing to re-check
     try:
         # Trimming lines must not change a multi-line string literal.
         if ast.dump(_parse(trimmed)) == ast.dump(tree):
