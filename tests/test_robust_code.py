@@ -214,3 +214,13 @@ def test_any_failure_of_the_check_itself_is_a_reason():
 
     with pytest.raises(CoercionError, match="could not be checked"):
         validate_code(Unreadable(), F)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["def f(x):\n    return x\nf = 5\n", "f = 5\ndef f(x):\n    return x\n",
+     "from os import path as f\ndef f(x):\n    return x\n", "import f\ndef f(x):\n    return x\n"],
+    ids=["constant-after", "constant-before", "import-as", "import"],
+)
+def test_rebinding_the_function_name_is_refused(code):
+    assert "binds the name 'f' again" in refused(code)

@@ -230,10 +230,23 @@ def _describe(node: ast.stmt) -> str:
     return f"a top-level {type(node).__name__.lower()!r} statement"
 
 
+def _bound_names(node: ast.stmt) -> set[str]:
+    """Names a top-level import or assignment binds."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else (
+        [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
 def _top_level(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
     """The one function of ``tree``; everything beside it must be inert."""
     functions = [n for n in tree.body if isinstance(n, _FUNCTIONS)]
     for node in tree.body:
+        if name in _bound_names(node) and node not in functions:
+            raise CoercionError(
+                f"line {node.lineno} binds the name '{name}' again, so the function would not "
+                "be what the code defines; give that import or constant another name")
         if node in functions or isinstance(node, (ast.Import, ast.ImportFrom)):
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
