@@ -20,7 +20,9 @@ read back from a file (:func:`validate_source`): both pass the same rules.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
+import sys
 import textwrap
 import warnings
 from typing import Any
@@ -230,6 +232,32 @@ def _describe(node: ast.stmt) -> str:
     return f"a top-level {type(node).__name__.lower()!r} statement"
 
 
+def _check_import(node: ast.Import | ast.ImportFrom) -> None:
+    """A top-level import runs when the code is applied: its module must be installed.
+
+    Only the top-level package is looked up (``importlib.util.find_spec`` of a top-level
+    name finds the module without running it)."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            raise CoercionError(f"line {node.lineno} has a relative import; the code is not "
+                                "part of a package, import by the full module name")
+        modules = [node.module or ""]
+    else:
+        modules = [a.name for a in node.names]
+    for module in modules:
+        top = module.split(".")[0]
+        if top == "__future__" or top in sys.builtin_module_names:
+            continue
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise CoercionError(f"line {node.lineno} imports {module!r}, which is not "
+                                "installed here; use a module that is, or import inside the "
+                                "function")
+
+
 def _bound_names(node: ast.stmt) -> set[str]:
     """Names a top-level import or assignment binds."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -247,7 +275,10 @@ def _top_level(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFuncti
             raise CoercionError(
                 f"line {node.lineno} binds the name '{name}' again, so the function would not "
                 "be what the code defines; give that import or constant another name")
-        if node in functions or isinstance(node, (ast.Import, ast.ImportFrom)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            _check_import(node)
+            continue
+        if node in functions:
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring or stray constant
