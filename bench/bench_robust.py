@@ -117,6 +117,11 @@ def corpus(rng: random.Random, marker: str) -> list[tuple[str, str]]:
         ("any", "<suggestion>" + "<a>" * 50_000),
         ("any", '{"suggestion": {"prompt": "' + "a" * 5_000_000 + '"}}'),
         ("any", "prose " * 900_000),
+        ("any", "```" + "a" * 250_000 + "`"),  # a fence regex was quadratic on this
+        ("any", "<html>" + "<title>x" * 30_000),  # and the HTML title search
+        ("any", "\\" * 250_000),
+        ("code", _reply({"act": "```py\n" * 33_000})),  # and the code fence rescue
+        ("code", _reply({"act": "a\n```py\nb\n" * 16_000})),
         ("any", ""), ("any", "TERMINATE"), ("any", "<html><title>502</title></html>"),
         ("any", '{"suggestion": null}'), ("any", '{"suggestion": "TERMINATE"}'),
         ("any", '"{\\"suggestion\\": {\\"n\\": 6}}"'),

@@ -214,3 +214,25 @@ def test_any_failure_of_the_check_itself_is_a_reason():
 
     with pytest.raises(CoercionError, match="could not be checked"):
         validate_code(Unreadable(), F)
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["def f(x):\n    return x\nf = 5\n", "f = 5\ndef f(x):\n    return x\n",
+     "from os import path as f\ndef f(x):\n    return x\n", "import f\ndef f(x):\n    return x\n"],
+    ids=["constant-after", "constant-before", "import-as", "import"],
+)
+def test_rebinding_the_function_name_is_refused(code):
+    assert "binds the name 'f' again" in refused(code)
+
+
+def test_top_level_imports_must_be_installed():
+    assert validate_code(F, "import json\nfrom os import path\nimport xml.dom\ndef f(x):\n"
+                            "    return x\n")
+    assert "imports 'no_such_module_xyz'" in refused(
+        "import no_such_module_xyz\ndef f(x):\n    return x\n")
+    assert "imports 'no_such_pkg_xyz.sub'" in refused(
+        "from no_such_pkg_xyz.sub import thing\ndef f(x):\n    return x\n")
+    assert "relative import" in refused("from . import sibling\ndef f(x):\n    return x\n")
+    # Inside the body an import only runs when called: not checked here.
+    assert validate_code(F, "def f(x):\n    import no_such_module_xyz\n    return x\n")

@@ -259,3 +259,27 @@ def test_values_that_would_break_saving_or_prompts_are_refused(current, text, fr
     assert parsed.ok, parsed.error
     prop = check(ParameterNode(current, name="plain_x"), parsed.suggestion["x"])
     assert not prop.valid and fragment in prop.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("```" + "a" * 5_000 + "`", "contains no JSON object"),
+        ("<html>" + "<title>x" * 2_000, "HTML page"),
+        ("<html><title>Bad   Gateway</title>", "page title: 'Bad Gateway'"),
+    ],
+    ids=["long-fence-line", "many-titles", "title"],
+)
+def test_regex_hot_spots_read_correctly(text, fragment):
+    # (bench/bench_robust.py times these at 250,000 characters.)
+    parsed = parse_reply(text, NAMES)
+    assert parsed.suggestion == {} and fragment in parsed.error
+
+
+def test_fenced_code_with_prose_is_still_rescued():
+    from trace_nb.optim.coerce import CoercionError, validate_code
+
+    code = "Here you go:\n```python\ndef f(x):\n    return 2\n```\nThanks!"
+    assert validate_code("def f(x):\n    return x\n", code) == "def f(x):\n    return 2\n"
+    with pytest.raises(CoercionError, match="syntax error"):
+        validate_code("def f(x):\n    return x\n", "```py\n" * 300)

@@ -469,3 +469,29 @@ def test_any_damaged_checkpoint_loads_or_raises_checkpoint_error(tmp_path, data,
             check_values([p], {"fuzz_ck_a": value})
         except CheckpointError:
             pass
+
+
+@pytest.mark.parametrize(
+    ("code", "fragment"),
+    [
+        ("def act(self, plan, _=open('/tmp/x', 'w')):\n    return plan\n", "default value"),
+        ("print('loaded')\ndef act(self, plan):\n    return plan\n", "function call"),
+        ("def act(self):\n    return 1\n", "'plan' was removed"),
+        ("def act(self, plan, plan):\n    return 1\n", "does not compile"),
+    ],
+    ids=["default", "top-level", "signature", "compile"],
+)
+def test_module_loads_validate_saved_code_like_a_proposal(tmp_path, code, fragment):
+    import modules_helpers as mh
+
+    agent = mh.Agent()
+    path = tmp_path / "agent.json"
+    agent.save(path)
+    doc = json.loads(path.read_text())
+    before = doc["parameters"]["act"]["value"]
+    doc["parameters"]["act"]["value"] = code
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="is refused") as info:
+        agent.load(path)
+    assert fragment in str(info.value)
+    assert agent.state_dict()["act"] == before  # nothing changed

@@ -20,7 +20,9 @@ read back from a file (:func:`validate_source`): both pass the same rules.
 from __future__ import annotations
 
 import ast
+import importlib.util
 import re
+import sys
 import textwrap
 import warnings
 from typing import Any
@@ -28,18 +30,16 @@ from typing import Any
 from ..text import short_repr as _show
 from .codesig import signature_problems, signature_text
 from .coerce import CoercionError
+from .jsonish import find_fences
 
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]
 
 #: Longest code accepted, in characters (a trainable function is a screenful, not a book).
-MAX_CODE_CHARS = 200_000
+MAX_CODE_CHARS = 50_000
 #: Deepest expression/statement nesting accepted (the compiler itself fails near 1,000).
 MAX_CODE_DEPTH = 100
-_MAX_NODES = 200_000
+_MAX_NODES = 50_000
 
-_FENCE_BLOCK = re.compile(
-    r"^[ \t]*(`{3,}|~{3,})[ \t]*[\w+.-]*[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S
-)
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 
 
@@ -93,7 +93,7 @@ def _parse_code(text: str) -> tuple[str, ast.Module]:
         first_error: BaseException = exc
     rescues = []
     # Prose around a fenced block: take the first fenced block that parses.
-    rescues += [textwrap.dedent(m.group(2)).strip("\n") for m in _FENCE_BLOCK.finditer(code)]
+    rescues += [textwrap.dedent(block).strip("\n") for block in find_fences(code)[:5]]
     # Code escaped twice: "def f(x):\\n    return x" arrives with literal backslash-n.
     if "\n" not in code and "\\n" in code:
         rescues.append(code.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"'))
@@ -232,11 +232,53 @@ def _describe(node: ast.stmt) -> str:
     return f"a top-level {type(node).__name__.lower()!r} statement"
 
 
+def _check_import(node: ast.Import | ast.ImportFrom) -> None:
+    """A top-level import runs when the code is applied: its module must be installed.
+
+    Only the top-level package is looked up (``importlib.util.find_spec`` of a top-level
+    name finds the module without running it)."""
+    if isinstance(node, ast.ImportFrom):
+        if node.level:
+            raise CoercionError(f"line {node.lineno} has a relative import; the code is not "
+                                "part of a package, import by the full module name")
+        modules = [node.module or ""]
+    else:
+        modules = [a.name for a in node.names]
+    for module in modules:
+        top = module.split(".")[0]
+        if top == "__future__" or top in sys.builtin_module_names:
+            continue
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise CoercionError(f"line {node.lineno} imports {module!r}, which is not "
+                                "installed here; use a module that is, or import inside the "
+                                "function")
+
+
+def _bound_names(node: ast.stmt) -> set[str]:
+    """Names a top-level import or assignment binds."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else (
+        [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+    return {t.id for t in targets if isinstance(t, ast.Name)}
+
+
 def _top_level(tree: ast.Module, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
     """The one function of ``tree``; everything beside it must be inert."""
     functions = [n for n in tree.body if isinstance(n, _FUNCTIONS)]
     for node in tree.body:
-        if node in functions or isinstance(node, (ast.Import, ast.ImportFrom)):
+        if name in _bound_names(node) and node not in functions:
+            raise CoercionError(
+                f"line {node.lineno} binds the name '{name}' again, so the function would not "
+                "be what the code defines; give that import or constant another name")
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            _check_import(node)
+            continue
+        if node in functions:
             continue
         if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
             continue  # a docstring or stray constant
@@ -386,6 +428,8 @@ def validate_source(source: Any, name: str, current_source: str | None = None) -
 
 def _normalise(code: str, tree: ast.Module) -> str:
     trimmed = "\n".join(line.rstrip() for line in code.split("\n")).strip("\n") + "\n"
+    if trimmed == code.strip("\n") + "\n":
+        return trimmed  # no trailing whitespace was removed: nothing to re-check
     try:
         # Trimming lines must not change a multi-line string literal.
         if ast.dump(_parse(trimmed)) == ast.dump(tree):

@@ -31,7 +31,7 @@ MAX_LENIENT_CHARS = 64_000
 _LENIENT_TOTAL = 256_000
 
 _HTML_RE = re.compile(r"(?:<!--.*?-->\s*)?<(?:!doctype\s+html|html\b|head\b|body\b)", re.I | re.S)
-_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title", re.I | re.S)
+_TITLE_RE = re.compile(r"<title[^<>]{0,200}>([^<]{0,300})</title", re.I)  # bounded: no rescans
 _SUGGESTION_KEY_BEFORE = re.compile(r"""["']suggestions?["']\s*:\s*\Z""", re.I)
 
 
@@ -102,7 +102,7 @@ def _parse(raw: str, names: Names, depth: int) -> ParsedReply:
             error="the reply is empty" if not raw else "the reply is empty (whitespace only)"
         )
     if _HTML_RE.match(stripped):
-        title = _TITLE_RE.search(stripped)
+        title = _TITLE_RE.search(stripped, 0, 20_000)
         where = f" — page title: {_show(' '.join(title.group(1).split()))}" if title else ""
         return ParsedReply(
             error=f"the reply is an HTML page, not JSON (was the base URL right?){where}"
