@@ -115,7 +115,7 @@ def test_exception_becomes_node_and_default_feedback(ip, server):
     assert "ValueError" in s.last_feedback[0] and "int(text)" in s.last_feedback[0]
     assert s.exception in s.graph() or any(n["kind"] == "exception" for n in s.graph()["nodes"])
     server._replies.append(reply({"raw": "12"}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     trace(ip, "--name boom --param raw", "raw = 'twelve'\nresult = parse_number(raw)\nresult\n")
     assert s.exception is None and s.output == 24
     with pytest.raises(ValueError, match="invalid literal"):
@@ -180,7 +180,7 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     assert s.last_feedback == ("shorter, please", 0.3)
     assert s._params["n"].constraint == "positive"
     server._replies.append(reply({"greeting": "héllo", "n": 1}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     text = s.writeback_source()
     assert 'greeting = \'héllo\'   # the greeting' in text
     assert 'n = param(1, constraint="positive")' in text
@@ -195,7 +195,7 @@ def test_save_load_roundtrip_in_a_new_shell(ip, server, tmp_path):
     s = trace_nb.session("saved")
     s.feedback("higher")
     server._replies.append(reply({"level": 5}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     path = tmp_path / "s.json"
     s.save(str(path))
     script = textwrap.dedent(f"""
@@ -317,7 +317,7 @@ def test_module_parameters_through_trace(ip, server):
     s.feedback("Greet in capitals.")
     new = "def greet(self, who):\n    return 'HELLO ' + who.upper()\n"
     server._replies.append(reply({code_node.name: new}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     assert s.display_name(code_node) == "agent.greet"
     # Re-running the cell makes a new instance; it gets the approved code.
     trace(ip, "--name mod --param agent", "agent = Greeter()\nagent.greet(trace_nb.node('Ann'))\n")
@@ -338,7 +338,7 @@ def test_code_function_traced_on_plain_arguments(ip, server):
     assert s.exception is not None and s.exception.info["type"] == "ZeroDivisionError"
     assert s.named_parameter_nodes()["halve"] in s.exception.parents
     server._replies.append(reply({"code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     assert s.rows[-1]["approved"] == "halve"
     s.run()
     assert s.exception is None and s.output == 0.0
@@ -362,7 +362,7 @@ def test_module_values_survive_save_and_load(ip, server, tmp_path):
     s.feedback("more excitement")
     name = s.named_parameter_nodes()["bot.suffix"].name
     server._replies.append(reply({name: "!!!"}))
-    s.step(auto_approve=True)
+    s.step(auto_approve=True, approve_code=True)
     path = tmp_path / "mod.json"
     s.save(str(path))
     del sessions._SESSIONS["modsave"]

@@ -293,7 +293,8 @@ def test_optoprime_step_rewrites_one_agents_method():
         opt = OptoPrime(params, llm=make_llm(srv))
         proposals = opt.propose()
         assert [(p.name, p.valid) for p in proposals] == [(act.name, True)]
-        opt.apply(proposals)
+        assert opt.apply(proposals) == []  # code: auto approval needs approve_code=True
+        assert opt.apply(proposals, decided_by="human") == proposals
         assert len(srv.requests) == 1
     assert act.data == new_code and a1.forward(1).data == 200
     assert a2.forward(1).data == 4 and "plan * 2" in code_of(a2, "act").data

@@ -163,8 +163,11 @@ def test_code_parameter_proposal_changes_behaviour():
         wrong = opt.step()
         assert not wrong[0].valid and "clamp" in wrong[0].reason
         assert clip(x).data == 12  # nothing applied yet
-        good = opt.step()
-    assert good[0].valid and clip(x).data == 10
+        with pytest.warns(UserWarning, match="did not apply the LLM's code for code_clip"):
+            good = opt.step()  # code waits for review unless approve_code=True
+        assert good[0].valid and good[0].status == "pending" and clip(x).data == 12
+        assert opt.apply(good, decided_by="human") == good
+    assert clip(x).data == 10
 
 
 @pytest.mark.parametrize("fault", ["timeout", "429", "500", "refused", "truncated"])

@@ -87,7 +87,11 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
 
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     local: dict[str, Any] = {}
-    exec(code, namespace, local)
+    try:
+        exec(code, namespace, local)
+    except Exception as e:  # e.g. an import of a module that is not installed
+        raise CodeCompileError(
+            f"the code for {name!r} does not load: {type(e).__name__}: {e}") from e
     fn = local.get(name)
     if not callable(fn):
         raise CodeCompileError(f"the code does not define a function named {name!r}")
@@ -147,6 +151,7 @@ class BundledFunction:
                 constraint=f"Python source of one function that keeps the name and call signature of {fname}.",
                 is_code=True,
             )
+            self.parameter.loader = self.load  # lets an optimizer check code before applying it
             self._compiled = (source, fn)
 
     def parameters(self) -> list[ParameterNode]:
@@ -154,6 +159,15 @@ class BundledFunction:
         return [self.parameter] if self.parameter is not None else []
 
     # -- code parameter -------------------------------------------------------------
+    def load(self, source: str) -> Callable:
+        """Compile ``source`` as this function's new code, without adopting it.
+
+        Raises :class:`CodeCompileError` saying why when it does not compile or load (an
+        import that fails, no function of the right name); changes nothing either way.
+        """
+        return compile_function(source, self._fn.__name__, self._namespace(),
+                                filename=f"<trace_nb code {self.parameter.name if self.parameter else ''}>")
+
     @property
     def function(self) -> Callable:
         """The plain function that the next call runs (compiled from the code parameter)."""

@@ -249,7 +249,7 @@ class Node:
         state = {}
         for klass in type(self).__mro__:
             for slot in getattr(klass, "__slots__", ()):
-                if slot not in ("__weakref__", "_feedback") and hasattr(self, slot):
+                if slot not in ("__weakref__", "_feedback", "loader") and hasattr(self, slot):
                     state[slot] = getattr(self, slot)
         return state
 
@@ -268,7 +268,9 @@ class ParameterNode(Node):
     ``is_code`` marks a parameter whose value is a function's source code.
     """
 
-    __slots__ = ("constraint", "is_code")
+    # ``loader``: for a code parameter, a function that checks that a source loads (compiles
+    # and defines the function) without changing anything; set by the bundle that owns it.
+    __slots__ = ("constraint", "is_code", "loader")
     trainable = True
     kind = "parameter"
 
@@ -283,6 +285,7 @@ class ParameterNode(Node):
         super().__init__(data, name=name, description=description)
         self.constraint = constraint
         self.is_code = is_code
+        self.loader: Any = None
         if self._base is None:
             self._base = "param"
         names.index_parameter(self._base, self)

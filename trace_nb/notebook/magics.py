@@ -126,13 +126,17 @@ class TraceMagics(Magics):
 
     @magic_arguments()
     @argument("--name", default="default")
-    @argument("--auto", action="store_true", help="Approve every valid proposal at once.")
+    @argument("--auto", action="store_true",
+              help="Approve every valid value proposal at once (code waits for review).")
+    @argument("--approve-code", dest="approve_code", action="store_true",
+              help="With --auto, also apply code proposals without review.")
     @line_magic
     def trace_step(self, line: str) -> Any:
-        """Ask the optimizer for proposals: ``%trace_step [--name N] [--auto]``; shows the panel."""
+        """Ask the optimizer for proposals: ``%trace_step [--name N] [--auto [--approve-code]]``;
+        shows the panel."""
         args = parse_argstring(self.trace_step, line)
         s = _get(args.name)
-        s.step(auto_approve=args.auto)
+        s.step(auto_approve=args.auto, approve_code=args.approve_code)
         return s.panel
 
     @line_magic

@@ -378,11 +378,14 @@ class TraceSession:
 
     @_serialized
     def approve(self, names: str | Iterable[str] | None = None, value: Any = None,
-                decided_by: str = "human") -> list[Proposal]:
+                decided_by: str = "human", approve_code: bool = False) -> list[Proposal]:
         """Apply pending proposals (all valid ones when ``names`` is None).
 
         With ``value``, the proposal for ``names`` is edited first (and checked again).
         An invalid proposal cannot be approved: asking for it by name raises ValueError.
+        With ``decided_by="auto"`` code proposals stay pending unless ``approve_code=True``
+        (:mod:`trace_nb.optim.approval`). Code that does not load (a failing import)
+        becomes invalid with the reason, and nothing changes.
         """
         if value is not None:
             if not isinstance(names, str):
@@ -393,11 +396,16 @@ class TraceSession:
             bad = [p for p in chosen if not p.valid]
             if bad:
                 raise ValueError(f"cannot approve {bad[0].name!r}: {bad[0].reason}")
-        applied = self.optimizer.apply([p for p in chosen if p.valid], decided_by=decided_by)
+        applied = self.optimizer.apply([p for p in chosen if p.valid], decided_by=decided_by,
+                                       approve_code=approve_code)
         for p in applied:
             self._after_apply(p)
         self._mark_row(applied, "approved", decided_by)
         self._notify("approve")
+        broken = [p for p in chosen if not p.valid and p.status == "pending" and p.is_code
+                  and (p.reason or "").startswith("the code cannot be applied")]
+        if names is not None and broken:
+            raise ValueError(f"cannot approve {broken[0].name!r}: {broken[0].reason}")
         return applied
 
     @_serialized
@@ -420,11 +428,12 @@ class TraceSession:
         return new
 
     @_serialized
-    def step(self, auto_approve: bool = False) -> list[Proposal]:
-        """Propose; with ``auto_approve`` also apply every valid proposal (code included)."""
+    def step(self, auto_approve: bool = False, approve_code: bool = False) -> list[Proposal]:
+        """Propose; with ``auto_approve`` also apply every valid value proposal, and code
+        proposals too only with ``approve_code=True`` (the one opt-in for unreviewed code)."""
         proposals = self.propose()
         if auto_approve:
-            self.approve(decided_by="auto")
+            self.approve(decided_by="auto", approve_code=approve_code)
         return proposals
 
     def _after_apply(self, prop: Proposal) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..graph import Node, ParameterNode
 from ..graph.names import NameTable, index_parameter
 from . import prompts
+from .approval import check_loads, held, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
 from .parse import parse_reply
 from .problem import ProblemInstance, build_problem, feedback_text, normalize_mask
@@ -133,8 +134,13 @@ class Optimizer:
     def propose(self, **kwargs: Any) -> list[Proposal]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def apply(self, proposals: Iterable[Proposal], decided_by: str = "auto") -> list[Proposal]:
+    def apply(self, proposals: Iterable[Proposal], decided_by: str = "auto",
+              approve_code: bool = False) -> list[Proposal]:
         """Apply the valid, pending proposals; return those applied by this call.
+
+        Code proposals follow :mod:`.approval`: with ``decided_by="auto"`` they stay pending
+        unless ``approve_code=True``, and a code proposal that does not load (a failing
+        import, a missing function) becomes invalid with the reason instead of being applied.
 
         Ownership is checked by identity (never the traced ``==``), in time linear in the
         number of parameters plus proposals. Deciding is atomic: when two threads apply the
@@ -155,16 +161,20 @@ class Optimizer:
                 if param not in owned:
                     raise ValueError(f"{prop.name!r} is not a parameter of this optimizer")
                 todo.append(prop)
+            todo = [p for p in todo if not needs_review(p, decided_by, approve_code)]
+            todo = [p for p in todo if check_loads(p)]
             for prop in todo:
                 prop.parameter._set(prop.new)
                 prop.status = "approved"
                 prop.decided_by = decided_by
             return todo
 
-    def step(self, verbose: bool | str = False, **kwargs: Any) -> list[Proposal]:
-        """Propose and apply at once, with no human review: calling it is the approval, and
-        valid code suggestions run on the function's next call. Use :meth:`propose` and
-        :meth:`apply` (or the panel) to review first.
+    def step(self, verbose: bool | str = False, approve_code: bool = False,
+             **kwargs: Any) -> list[Proposal]:
+        """Propose and apply at once, with no human review. Value proposals are applied;
+        code proposals only with ``approve_code=True`` (see :mod:`.approval`), otherwise they
+        stay pending, with a warning, for :meth:`apply` ``(..., decided_by="human")`` or the
+        panel. Use :meth:`propose` and :meth:`apply` to review everything first.
 
         ``verbose=True`` prints the prompt and the reply, ``verbose="output"`` the reply only.
         """
@@ -175,7 +185,16 @@ class Optimizer:
                 for m in entry.messages:
                     print(f"--- {m['role']} ---\n{m['content']}")
             print(f"--- reply ---\n{entry.reply}")
-        self.apply(proposals)
+        waiting = held(proposals, "auto", approve_code)
+        self.apply(proposals, approve_code=approve_code)
+        if waiting:
+            import warnings
+
+            warnings.warn(
+                f"step() did not apply the LLM's code for {', '.join(p.name or '?' for p in waiting)}: "
+                "code is applied only after review. Look at it, then call "
+                "apply(proposals, decided_by='human'), or pass approve_code=True to step() to "
+                "apply code unreviewed.", stacklevel=2)
         return proposals
 
     def log_json(self) -> list[dict]:

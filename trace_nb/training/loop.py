@@ -257,7 +257,7 @@ class _Trainer:
                 proposals: list) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
-        applied = opt.apply(proposals)
+        applied = opt.apply(proposals, approve_code=self.o["approve_code"])  # see optim.approval
         opt.zero_feedback()
         val_score, self.shown = None, train_results
         if self.val is not None:
@@ -403,5 +403,6 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
                 budget=budget, checkpoint=checkpoint, resume=resume, patience=patience,
                 shuffle_seed=shuffle_seed, progress=progress, view=view, max_steps=max_steps,
                 calls_per_example=calls_per_example, workflow_llm=workflow_llm,
-                tokens_per_call=tokens_per_call, restore_best=restore_best, callback=callback)
+                tokens_per_call=tokens_per_call, restore_best=restore_best, callback=callback,
+                approve_code=approve_code)
     return _Trainer(workflow, data, feedback, optimizer, val or None, opts).run()

@@ -90,7 +90,7 @@ class AutoRun:
             self._ended(self)
             return
         if pending:
-            s.approve(decided_by="auto")
+            s.approve(decided_by="auto", approve_code=self._approve_code())
         s.run()
         self.done += 1
         self._progress(self.done)
