@@ -180,5 +180,7 @@ mutation: $(MUTATION_VENV)/.installed
 	git archive $(MUTATION_REF) | tar -x -C $(MUTATION_DIR)
 	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" nice -n 10 \
 	  mutmut run --max-children $$(nproc) $(MUTMUT_ARGS)
-	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results > survivors.txt; \
-	  echo "survivors: $$(grep -c ': survived' survivors.txt) (list in $(MUTATION_DIR)/survivors.txt)"
+	cd $(MUTATION_DIR) && PATH="$(abspath $(MUTATION_VENV))/bin:$$PATH" mutmut results --all true \
+	  | grep -v ': not checked' > results.txt; grep -v ': killed' results.txt > survivors.txt; \
+	  echo "mutants checked: $$(wc -l < results.txt); by outcome:"; \
+	  sed 's/.*: //' results.txt | sort | uniq -c; echo "not killed: $(MUTATION_DIR)/survivors.txt"

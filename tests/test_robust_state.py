@@ -495,3 +495,11 @@ def test_module_loads_validate_saved_code_like_a_proposal(tmp_path, code, fragme
         agent.load(path)
     assert fragment in str(info.value)
     assert agent.state_dict()["act"] == before  # nothing changed
+
+
+def test_nan_scores_count_as_zero():
+    from trace_nb.training.evaluate import ExampleResult, mean_score
+
+    rows = [ExampleResult(i, None, score, "") for i, score in
+            enumerate((1.0, float("nan"), float("inf"), None))]
+    assert mean_score(rows) == 0.25

@@ -21,6 +21,7 @@ What runs where
 from __future__ import annotations
 
 import hashlib
+import math
 import pickle
 import time
 from collections import OrderedDict
@@ -62,8 +63,11 @@ class Traced:
 
 
 def mean_score(results: Iterable[ExampleResult]) -> float | None:
-    """Mean score; an example without a score (error, text-only feedback) counts as 0."""
-    scores = [r.score if r.score is not None else 0.0 for r in results]
+    """Mean score; an example without a score (error, text-only feedback) counts as 0, and
+    so does a score that is not a finite number (NaN would make every comparison false
+    and could not be saved)."""
+    scores = [r.score if isinstance(r.score, int | float) and math.isfinite(r.score) else 0.0
+              for r in results]
     return sum(scores) / len(scores) if scores else None
 
 
