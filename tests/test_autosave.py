@@ -8,10 +8,14 @@ import os
 import pathlib
 
 import pytest
-from test_panel import GREETING, ip, isolate, reply, servers, trace  # noqa: F401 - fixtures
+import test_panel
+from test_panel import GREETING, reply, trace
 
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.persist import SessionFileError
+
+# The panel tests' fixtures: one shell, a default LLM per test, sessions freed after each.
+ip, isolate, servers = test_panel.ip, test_panel.isolate, test_panel.servers
 
 
 @pytest.fixture

@@ -38,8 +38,9 @@ def srv():
 
 def run_cell(ip, name, extra=""):
     ip.run_cell("def halve(x):\n    return x * 2\n")
-    ip.run_cell_magic("trace", f"--name {name} --code halve --no-panel {extra}",
-                      "x = param(8.0)\nhalve(x)\n")
+    ip.run_cell_magic(
+        "trace", f"--name {name} --code halve --no-panel {extra}", "x = param(8.0)\nhalve(x)\n"
+    )
     return trace_nb.session(name)
 
 

@@ -17,9 +17,9 @@ from conftest import ipython_shell
 
 from trace_nb.llm import LLM
 from trace_nb.notebook import session as sessions
+from trace_nb.notebook.transform import RUNTIME
 from trace_nb.notebook.ui.jobs import Jobs
 from trace_nb.notebook.ui.panel import Panel
-from trace_nb.notebook.transform import RUNTIME
 from trace_nb.testing import FakeOpenAIServer
 
 _names = itertools.count()
@@ -470,13 +470,13 @@ def test_clicks_on_a_subshell_thread_work_without_wait(ip, servers):
         for i in range(3):
             panel.feedback_text.value = f"start with A, round {i}"
             await click(panel.propose_button)
-            await until(lambda: panel.proposal_views and panel.proposal_views[0].proposal.new == f"Ahoy{i}",
+            await until(lambda i=i: panel.proposal_views and panel.proposal_views[0].proposal.new == f"Ahoy{i}",
                         f"the card for Ahoy{i}")
             assert "1 proposal(s), 1 valid" in panel.status.value and not panel.propose_button.disabled
             await click(panel.proposal_view("salutation").approve_button)
             await until(lambda: "approved by human" in panel.proposal_views[0].header.value, "approved")
             await click(panel.run_button)
-            await until(lambda: f"AHOY{i}" in panel.output_view.value, f"the output AHOY{i}")
+            await until(lambda i=i: f"AHOY{i}" in panel.output_view.value, f"the output AHOY{i}")
             seen.append((i, panel.session.parameters["salutation"], len(panel.session.rows)))
         assert panel.errors == []
 

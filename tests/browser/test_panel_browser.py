@@ -96,7 +96,6 @@ def shoot(page, screenshots, name: str) -> None:
 def test_review_loop(page, frontend, request, screenshots):
     """Three rounds of feedback → Propose → Approve → Run again, an Edit saved at once,
     a Reject, Auto for 2 steps and the Cancel of a slow call, in each frontend."""
-    from playwright.sync_api import expect
 
     try:
         open_demo(page, frontend, request)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from .test_panel_browser import button, dismiss_dialogs, open_demo
 
 pytestmark = pytest.mark.browser

@@ -29,8 +29,11 @@ def needs_review(prop: Proposal, decided_by: str, approve_code: bool) -> bool:
 
 def held(proposals: Iterable[Proposal], decided_by: str, approve_code: bool) -> list[Proposal]:
     """The valid, pending code proposals that :func:`needs_review` holds back."""
-    return [p for p in proposals if p.valid and p.status == "pending"
-            and needs_review(p, decided_by, approve_code)]
+    return [
+        p
+        for p in proposals
+        if p.valid and p.status == "pending" and needs_review(p, decided_by, approve_code)
+    ]
 
 
 def check_loads(prop: Proposal) -> bool:

@@ -20,9 +20,9 @@ from typing import Any
 
 import ipywidgets as w
 
+from .autorun import AutoRun
 from .dag_view import DagView
 from .history_view import HistoryView, output_html
-from .autorun import AutoRun
 from .jobs import Job, Jobs
 from .node_details import NodeDetails, find_node
 from .proposal_view import ProposalList, ProposalView, close_tree
