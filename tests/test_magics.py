@@ -402,3 +402,40 @@ def test_reassigning_a_param_later_is_a_traced_operation(ip, server):
     trace(ip, "--name reassign --param prompt", cell)
     assert s.output == "Be terse. Use pirate speech. -> why?"
     assert s.differences() == {"prompt": ("Be brief.", "Be terse.")}
+
+
+def test_unload_ext_really_unloads_and_load_restores(ip, server):
+    from trace_nb.notebook.tracer import param as trace_param
+
+    assert ip.user_ns["param"] is trace_param
+    ip.run_line_magic("unload_ext", "trace_nb")
+    try:
+        assert "trace" not in ip.magics_manager.magics["cell"]
+        assert "trace_step" not in ip.magics_manager.magics["line"]
+        assert "param" not in ip.user_ns
+        with pytest.raises(UsageError, match="trace"):
+            ip.run_cell_magic("trace", "--name gone", "x = 1\nx")
+    finally:
+        ip.run_line_magic("load_ext", "trace_nb")
+    assert ip.user_ns["param"] is trace_param and "trace" in ip.magics_manager.magics["cell"]
+
+
+def test_a_user_function_named_param_is_left_alone(ip, server):
+    ip.run_cell("def param(v, name='?'):\n    return f'{name}:{v}'\n")
+    try:
+        trace(ip, "--name ownparam --param style", "style = 'calm'\nout = param(style)\nout\n")
+        s = trace_nb.session("ownparam")
+        assert s.output == "?:calm"  # the user's param, not given name="out"
+    finally:
+        from trace_nb.notebook.tracer import param as trace_param
+
+        ip.user_ns["param"] = trace_param
+
+
+def test_parameters_can_be_set_by_hand():
+    p = trace_nb.node(1.0, name="by_hand", trainable=True)
+    p.set_value(2.5)
+    assert p.data == 2.5
+    p.set_value(trace_nb.node(3.0))
+    assert p.data == 3.0 and not isinstance(p.data, trace_nb.Node)
+    assert "param" in dir(trace_nb) and "importlib" not in dir(trace_nb) and "Any" not in dir(trace_nb)

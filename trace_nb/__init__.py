@@ -9,8 +9,8 @@ loaded on first use. In IPython, ``%load_ext trace_nb`` registers the ``%%trace`
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import importlib as _importlib
+from typing import Any as _Any
 
 __version__ = "0.1.0"
 
@@ -32,6 +32,8 @@ _LAZY = {
     "OPRO": "trace_nb.optim",
     "Proposal": "trace_nb.optim",
     "LLM": "trace_nb.llm",
+    "param": "trace_nb.notebook.tracer",
+    "set_default_llm": "trace_nb.llm.default",
     "session": "trace_nb.notebook.session",
     "load_session": "trace_nb.notebook.session",
     "TraceSession": "trace_nb.notebook.session",
@@ -43,27 +45,29 @@ _LAZY = {
 __all__ = [*sorted(_LAZY), "load_ipython_extension", "unload_ipython_extension"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'trace_nb' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_importlib.import_module(module), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+    # The public API only (plus the module's own dunders), not this file's helpers.
+    return sorted({*__all__, "__version__"} | {k for k in globals() if k in _LAZY})
 
 
-def load_ipython_extension(ipython: Any) -> None:
+def load_ipython_extension(ipython: _Any) -> None:
     """Called by ``%load_ext trace_nb``: registers ``%%trace`` and its companions."""
-    from .notebook.magics import load_ipython_extension as load
+    from .notebook.extension import load_ipython_extension as load
 
     load(ipython)
 
 
-def unload_ipython_extension(ipython: Any) -> None:
-    from .notebook.magics import unload_ipython_extension as unload
+def unload_ipython_extension(ipython: _Any) -> None:
+    """Called by ``%unload_ext trace_nb``: removes the magics and ``param``."""
+    from .notebook.extension import unload_ipython_extension as unload
 
     unload(ipython)

@@ -294,6 +294,14 @@ class ParameterNode(Node):
         """Replace the value (the optimizer validates before calling this)."""
         self._data = value
 
+    def set_value(self, value: Any) -> None:
+        """Set the parameter's value by hand (a node's value is unwrapped first).
+
+        Nothing is checked: an optimizer's proposals are validated before they are applied,
+        a value set here is taken as the user's decision.
+        """
+        self._data = value._data if isinstance(value, Node) else value
+
 
 class MessageNode(Node):
     """The output of an operator: ``op`` applied to ``args`` (nodes or plain constants)."""

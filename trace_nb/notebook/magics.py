@@ -6,7 +6,6 @@ Thin on purpose: they parse arguments and delegate to :mod:`.session` and :mod:`
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -15,21 +14,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Integer, Unicode
 
 from . import session as sessions
-
-
-@dataclass
-class CellSpec:
-    """What ``%%trace`` was told about one cell (saved with the session)."""
-
-    source: str
-    params: list[str] = field(default_factory=list)
-    code: list[str] = field(default_factory=list)
-    feedback: str | None = None
-    optimizer: str = "OptoPrime"
-    model: str | None = None
-    memory: int = 0
-    llm_var: str | None = None
-    raise_errors: bool = False
+from .spec import CellSpec
 
 
 @magics_class
@@ -169,14 +154,3 @@ def _magic_line(s: sessions.TraceSession) -> str:
     if spec.feedback:
         parts.append(f"--feedback {spec.feedback}")
     return " ".join(parts)
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    from .tracer import param
-
-    ipython.register_magics(TraceMagics)
-    ipython.user_ns.setdefault("param", param)
-
-
-def unload_ipython_extension(ipython: Any) -> None:
-    ipython.magics_manager.registry.pop("TraceMagics", None)

@@ -134,7 +134,7 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
 
 
 def _check_spec(spec: Any, path: str) -> Any:
-    from .magics import CellSpec
+    from .spec import CellSpec
 
     if not spec:
         return None

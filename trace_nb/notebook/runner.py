@@ -63,7 +63,11 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
         if not callable(fb):
             raise UsageError(f"--feedback {spec.feedback}: no function of that name; define "
                              f"`def {spec.feedback}(output): return 'text' or score or (score, text)`")
-    tree, last = rewrite(tree, set(spec.params))
+    from .tracer import param as trace_param
+
+    ours = ("param" not in info.functions and "param" not in info.assigned
+            and ns.get("param", trace_param) is trace_param)
+    tree, last = rewrite(tree, set(spec.params), param_calls=ours)
     # Register the cell text so tracebacks and inspect.getsource can read its lines.
     filename = shell.compile.cache(source, shell.execution_count)
     body = compile(tree, filename, "exec")

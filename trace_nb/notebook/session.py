@@ -15,10 +15,10 @@ from typing import Any
 
 from ..graph import BundledFunction, ExceptionNode, Node, ParameterNode
 from ..graph.data import graph_data, preview
+from ..llm.default import default_llm, set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
 
 _SESSIONS: dict[str, TraceSession] = {}
-_default_llm: Any = None
 
 
 def session(name: str = "default") -> TraceSession:
@@ -41,10 +41,7 @@ def _serialized(method: Callable) -> Callable:
     return locked
 
 
-def set_default_llm(llm: Any) -> None:
-    """Use ``llm`` for every session that was not given one (``--llm`` or ``session.llm``)."""
-    global _default_llm
-    _default_llm = llm
+
 
 
 class TraceSession:
@@ -320,8 +317,8 @@ class TraceSession:
             if spec.llm_var not in ns:
                 raise NameError(f"--llm {spec.llm_var}: no variable of that name in the notebook")
             return ns[spec.llm_var]
-        if _default_llm is not None:
-            return _default_llm
+        if default_llm() is not None:
+            return default_llm()
         from ..llm import LLM
 
         self.llm = LLM(model=spec.model if spec else None)

@@ -50,8 +50,9 @@ def _rt(attr: str) -> ast.Attribute:
 
 
 class _Rewriter(ast.NodeTransformer):
-    def __init__(self, params: set[str]):
+    def __init__(self, params: set[str], param_calls: bool = True):
         self.params = params
+        self.param_calls = param_calls  # False when ``param`` is the user's own function
         self.initialized: set[str] = set()  # params whose initial assignment was rewritten
 
     # Bodies of definitions run on plain values: do not descend.
@@ -71,7 +72,7 @@ class _Rewriter(ast.NodeTransformer):
         node.value = self.visit(node.value)
         target = node.targets[0] if len(node.targets) == 1 else None
         if isinstance(target, ast.Name):
-            if _is_param_call(node.value):
+            if self.param_calls and _is_param_call(node.value):
                 # ``x = param(3.0)`` is named after its variable.
                 if not any(k.arg == "name" for k in node.value.keywords):
                     node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
@@ -109,12 +110,17 @@ def _is_param_call(value: ast.expr) -> bool:
             and isinstance(value.args[0], ast.Name) and value.args[0].id == "param")
 
 
-def rewrite(tree: ast.Module, params: set[str]) -> tuple[ast.Module, ast.expr | None]:
-    """Rewrite ``tree`` in place; split off the last expression (the cell's output)."""
+def rewrite(tree: ast.Module, params: set[str],
+            param_calls: bool = True) -> tuple[ast.Module, ast.expr | None]:
+    """Rewrite ``tree`` in place; split off the last expression (the cell's output).
+
+    ``param_calls=False`` leaves calls of a function named ``param`` alone: the notebook's
+    ``param`` is then the user's own, not trace_nb's.
+    """
     last = None
     if tree.body and isinstance(tree.body[-1], ast.Expr):
         last = tree.body.pop().value
-    rw = _Rewriter(params)
+    rw = _Rewriter(params, param_calls)
     tree = rw.visit(tree)
     if last is not None:
         last = rw.visit(last)

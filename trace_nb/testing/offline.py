@@ -46,7 +46,7 @@ def tutorial_llm(replies: list | Callable[[dict], Any], *, set_default: bool = T
                    "talks to a local server on 127.0.0.1 that sends replies written for this "
                    "tutorial. Set those variables (and TRACE_NB_MODEL) to use a real model.")
     if set_default:
-        from ..notebook.session import set_default_llm
+        from ..llm.default import set_default_llm
 
         set_default_llm(llm)
     if not quiet:
