@@ -56,6 +56,26 @@ def _usage_text(u: Usage) -> str:
     return f"calls={u.calls} tokens={tokens} cost=${u.cost:.4f}"
 
 
+def _tqdm_class() -> Any:
+    """The widget bar inside a Jupyter kernel, the text bar everywhere else.
+
+    ``tqdm.auto`` decides once, when first imported, from whatever IPython shell exists at
+    that moment (a terminal IPython started earlier made it pick the widget bar, printed as
+    text to stdout); asking for the kernel each time gives the same bar in the same place.
+    """
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+
+        in_kernel = IPKernelApp.initialized()
+    except ImportError:
+        in_kernel = False
+    if in_kernel:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
+
+
 class TqdmProgress(ProgressListener):
     """A ``tqdm.auto`` bar over the steps (a widget in Jupyter, text elsewhere)."""
 
@@ -64,8 +84,7 @@ class TqdmProgress(ProgressListener):
         self.bar: Any = None
 
     def start(self, info: RunInfo, history: list[dict]) -> None:
-        from tqdm.auto import tqdm
-
+        tqdm = _tqdm_class()
         self.bar = tqdm(total=info.total_steps, initial=info.done_steps, unit="step",
                         desc="training", **self.kwargs)
 
