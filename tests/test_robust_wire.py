@@ -418,3 +418,16 @@ def test_finish_reason_is_reported(fake_server):
     fake_server.fault("body", body=body)
     reply = make_llm(fake_server, max_retries=0).chat(MSG)
     assert reply.finish_reason == "length" and not reply.refused
+
+
+def test_a_corrupt_cache_file_never_breaks_a_call(fake_server, tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    fake_server.add_replies("works", "again")
+    llm = make_llm(fake_server, cache=path)
+    with pytest.warns(UserWarning, match="cache"):
+        assert llm.chat(MSG).text == "works"
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert len(llm.cache) == 0
+    with pytest.raises(OSError, match="delete the file"):
+        llm.cache.clear()
