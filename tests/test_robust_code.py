@@ -236,3 +236,10 @@ def test_top_level_imports_must_be_installed():
     assert "relative import" in refused("from . import sibling\ndef f(x):\n    return x\n")
     # Inside the body an import only runs when called: not checked here.
     assert validate_code(F, "def f(x):\n    import no_such_module_xyz\n    return x\n")
+
+
+def test_the_current_functions_own_annotations_may_be_kept():
+    current = "def f(x: Annotated[int, Field(gt=0)]) -> int:\n    return x\n"
+    assert validate_code(current, "def f(x: Annotated[int, Field(gt=0)]) -> int:\n    return 2\n")
+    assert "annotation of 'x'" in refused("def f(x: Annotated[int, Field(gt=1)]):\n    return x\n",
+                                          current)

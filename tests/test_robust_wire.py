@@ -142,7 +142,8 @@ def test_refusal_is_returned_but_never_cached(fake_server, tmp_path):
     fake_server.fault("body", body=completion(message))
     fake_server.add_replies("second")
     llm = make_llm(fake_server, cache=tmp_path / "c.sqlite", max_retries=0)
-    assert llm.chat(MSG).text == "I can't help with that."
+    refusal = llm.chat(MSG)
+    assert refusal.text == "I can't help with that." and refusal.refused
     assert llm.chat(MSG).text == "second"  # asked again: the refusal was not stored
     assert len(fake_server.requests) == 2
 
@@ -409,3 +410,24 @@ def test_a_short_local_placeholder_key_is_not_scrubbed_from_replies(fake_server)
     llm.set_api_key("ollama")
     assert llm.chat(MSG).text == "run it with ollama"
     assert scrub_secret("ollama is fine") == "ollama is fine"
+
+
+def test_finish_reason_is_reported(fake_server):
+    body = completion({"role": "assistant", "content": '{"suggestion": {"x": 1'})
+    body["choices"][0]["finish_reason"] = "length"
+    fake_server.fault("body", body=body)
+    reply = make_llm(fake_server, max_retries=0).chat(MSG)
+    assert reply.finish_reason == "length" and not reply.refused
+
+
+def test_a_corrupt_cache_file_never_breaks_a_call(fake_server, tmp_path):
+    path = tmp_path / "c.sqlite"
+    path.write_bytes(b"this is not a database" * 100)
+    fake_server.add_replies("works", "again")
+    llm = make_llm(fake_server, cache=path)
+    with pytest.warns(UserWarning, match="cache"):
+        assert llm.chat(MSG).text == "works"
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert len(llm.cache) == 0
+    with pytest.raises(OSError, match="delete the file"):
+        llm.cache.clear()

@@ -13,7 +13,7 @@ Examples
 from __future__ import annotations
 
 from .client import LLM, ChatReply
-from .errors import LLMConfigError, LLMError
+from .errors import LLMConfigError, LLMError, LLMResponseError, LLMTimeoutError
 from .usage import DEFAULT_PRICES, CallUsage, UsageTotals
 
 __all__ = [
@@ -23,5 +23,7 @@ __all__ = [
     "UsageTotals",
     "LLMError",
     "LLMConfigError",
+    "LLMResponseError",
+    "LLMTimeoutError",
     "DEFAULT_PRICES",
 ]

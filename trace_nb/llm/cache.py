@@ -215,18 +215,32 @@ class ResponseCache:
 
     def __len__(self) -> int:
         with self._lock:
-            conn = self._connect(create=False)
-            if conn is None:
+            try:
+                conn = self._connect(create=False)
+                if conn is None:
+                    return 0
+                return int(conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+            except sqlite3.Error as exc:
+                warnings.warn(f"trace_nb LLM cache {self.path} unreadable: {exc}", stacklevel=2)
                 return 0
-            return int(conn.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
 
     def clear(self) -> None:
-        """Delete every stored reply."""
+        """Delete every stored reply.
+
+        Raises
+        ------
+        OSError
+            When the file is not a readable cache (delete the file to start afresh).
+        """
         with self._lock:
-            conn = self._connect(create=False)
-            if conn is not None:
-                with conn:
-                    conn.execute("DELETE FROM replies")
+            try:
+                conn = self._connect(create=False)
+                if conn is not None:
+                    with conn:
+                        conn.execute("DELETE FROM replies")
+            except sqlite3.Error as exc:
+                raise OSError(f"trace_nb LLM cache {self.path} is not a readable cache ({exc}); "
+                              "delete the file to start afresh") from None
 
     def close(self) -> None:
         """Close the connection; a later call reopens it."""

@@ -79,6 +79,11 @@ class ChatReply:
         ``"json_object"`` or ``"none"``.
     cached
         True when the reply came from the response cache.
+    finish_reason
+        Why the model stopped (``"stop"``, ``"length"``: cut off by ``max_tokens``,
+        ``"content_filter"``...), when the server said; None for cached replies.
+    refused
+        The model refused (the text is its refusal message).
     """
 
     text: str
@@ -86,6 +91,8 @@ class ChatReply:
     usage: CallUsage
     json_mode: str
     cached: bool
+    finish_reason: str | None = None
+    refused: bool = False
 
 
 class _Secret:
@@ -294,7 +301,7 @@ class LLM:
         if (self._cache is not None and key is not None and done.complete
                 and cacheable(done.text, json_schema, cache_if)):
             self._cache.put(key, stored)
-        return self._finish(stored, start, cached=False)
+        return self._finish(stored, start, cached=False, done=done)
 
     def set_api_key(self, api_key: str | None) -> None:
         """Use another key from now on (e.g. after unpickling, which drops the key)."""
@@ -358,7 +365,8 @@ class LLM:
         self.close()
 
     # -- internals -----------------------------------------------------------
-    def _finish(self, reply: CachedReply, start: float, *, cached: bool) -> ChatReply:
+    def _finish(self, reply: CachedReply, start: float, *, cached: bool,
+                done: Completion | None = None) -> ChatReply:
         cost, known = compute_cost([self.model, reply.model], reply.prompt_tokens,
                                    reply.completion_tokens, self.prices)
         usage = CallUsage(
@@ -367,7 +375,9 @@ class LLM:
             cost_known=known, cached=cached, model=reply.model,
         )
         self._usage.add(usage)
-        return ChatReply(reply.text, reply.model, usage, reply.json_mode, cached)
+        return ChatReply(reply.text, reply.model, usage, reply.json_mode, cached,
+                         done.finish_reason if done is not None else None,
+                         bool(done is not None and done.refused))
 
     def _openai(self) -> Any:
         with self._client_lock:

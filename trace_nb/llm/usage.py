@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "CHARS_PER_TOKEN",
+    "estimate_tokens",
     "CallUsage",
     "UsageTotals",
     "DEFAULT_PRICES",
@@ -35,6 +37,15 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "gpt-4.1-nano": (0.10, 0.40),
     "o4-mini": (1.10, 4.40),
 }
+
+
+#: The usual rule of thumb for English text; used wherever a token count is guessed.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(chars: int) -> int:
+    """Tokens in ``chars`` characters of text, estimated (never negative)."""
+    return math.ceil(max(chars, 0) / CHARS_PER_TOKEN)
 
 
 @dataclass(frozen=True)

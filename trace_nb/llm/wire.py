@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from .usage import estimate_tokens
+
 __all__ = [
     "JSON_MODES",
     "Completion",
@@ -229,9 +231,9 @@ def parse_completion(body: str, requested_model: str, prompt_chars: int = 0) -> 
     p_tok, c_tok = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
     estimated = p_tok is None or c_tok is None
     if p_tok is None:
-        p_tok = math.ceil(max(prompt_chars, 0) / 4)
+        p_tok = estimate_tokens(prompt_chars)
     if c_tok is None:
-        c_tok = math.ceil(len(text) / 4)
+        c_tok = estimate_tokens(len(text))
     model = data.get("model")
     finish = choices[0].get("finish_reason")
     return Completion(text, model if isinstance(model, str) and model else requested_model,

@@ -195,8 +195,9 @@ def _definition_effects(fn: ast.FunctionDef | ast.AsyncFunctionDef,
             f"the default value {_show(_unparse(default), 60)} on line {default.lineno} of "
             f"'{fn.name}' is not a constant; it would run when the function is defined. Use "
             "a constant default (e.g. None) and compute the value inside the function")
+    old_annotations = {ast.dump(a) for _, a in _annotations(old)} if old is not None else set()
     for where, annotation in _annotations(fn):
-        if not _is_type_expr(annotation):
+        if not _is_type_expr(annotation) and ast.dump(annotation) not in old_annotations:
             raise CoercionError(
                 f"the annotation of {where!r} in '{fn.name}' ({_show(_unparse(annotation), 60)})"
                 " is not a plain type; it would run when the function is defined. Use a type "

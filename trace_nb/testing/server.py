@@ -20,7 +20,6 @@ own tests; you can use it in yours::
 from __future__ import annotations
 
 import json
-import math
 import select
 import socket
 import threading
@@ -55,8 +54,10 @@ class _Fault:
 
 
 def _estimate_tokens(chars: int) -> int:
-    # Rough OpenAI rule of thumb (4 characters per token); exactness is not the point.
-    return math.ceil(chars / 4)
+    # The library's own rule of thumb; exactness is not the point.
+    from ..llm.usage import estimate_tokens
+
+    return estimate_tokens(chars)
 
 
 def _content_chars(messages: Any) -> int:

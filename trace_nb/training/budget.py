@@ -14,9 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..llm.usage import CHARS_PER_TOKEN  # one rule of thumb for the whole library
+
 __all__ = ["Budget", "Projection", "Usage", "UsageMeter", "estimate_next_step", "project"]
 
-CHARS_PER_TOKEN = 4  # the usual rule of thumb; the projection is an estimate, not a quote
 COMPLETION_BASE_TOKENS = 200  # reasoning text of an OptoPrime reply, roughly
 
 

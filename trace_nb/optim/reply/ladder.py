@@ -25,6 +25,7 @@ from .xml import parse_xml, tag
 
 __all__ = ["MAX_LENIENT_CHARS", "MAX_SEARCH_CHARS", "parse_reply"]
 
+#: Longest reply searched for JSON inside prose; longer ones must be one JSON document.
 MAX_SEARCH_CHARS = 256_000
 #: Longest candidate text given to the (pure-Python) lenient decoders, and their total.
 MAX_LENIENT_CHARS = 64_000
