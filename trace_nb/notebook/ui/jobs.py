@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Job", "Jobs", "home_loop"]
+__all__ = ["Job", "Jobs", "Ticker", "home_loop"]
 
 
 class Job:
@@ -219,6 +219,40 @@ class Jobs:
         """True while a job that was not cancelled is still running."""
         with self._state:
             return any(not j.done and not j.cancelled for j in self._jobs)
+
+
+class Ticker:
+    """Calls ``update()`` every ``interval`` seconds (holding ``lock``, never waiting long
+    for it) while ``alive()`` is true, on a daemon timer thread; :meth:`cancel` stops it."""
+
+    def __init__(self, alive: Callable[[], bool], update: Callable[[], None], lock: Any,
+                 interval: float = 1.0):
+        self.alive, self.update, self.lock, self.interval = alive, update, lock, interval
+        self._timer: threading.Timer | None = None
+        self._cancelled = False
+
+    def start(self) -> None:
+        if self._cancelled:
+            return
+        self._timer = threading.Timer(self.interval, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _fire(self) -> None:
+        if self._cancelled or not self.alive():
+            return
+        if self.lock.acquire(timeout=0.5):
+            try:
+                if not self._cancelled and self.alive():
+                    self.update()
+            finally:
+                self.lock.release()
+        self.start()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def home_loop() -> asyncio.AbstractEventLoop | None:

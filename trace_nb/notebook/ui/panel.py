@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import html
 import pathlib
-import threading
 import traceback
 from typing import Any
 
@@ -22,8 +21,9 @@ import ipywidgets as w
 
 from .autorun import AutoRun
 from .dag_view import DagView
+from .header import header_html, proposal_status
 from .history_view import HistoryView, output_html
-from .jobs import Job, Jobs
+from .jobs import Job, Jobs, Ticker
 from .node_details import NodeDetails, find_node
 from .proposal_view import ProposalList, ProposalView, close_tree
 
@@ -70,7 +70,7 @@ class Panel(w.VBox):
         self._auto: AutoRun | None = None  # while auto-running
         self._paused: AutoRun | None = None  # an auto run waiting for a human to decide on code
         self._closed = False
-        self._ticker: threading.Timer | None = None  # refreshes the elapsed time of a job
+        self._ticker: Ticker | None = None  # refreshes the elapsed time of a job
 
         def B(**kw: Any) -> w.Button:  # full labels: a button is as wide as its text
             return w.Button(layout=w.Layout(width="auto", min_width="max-content"), **kw)
@@ -330,18 +330,8 @@ class Panel(w.VBox):
 
     def _tick(self, job: Job) -> None:
         # Elapsed seconds while the LLM works: a timer thread redraws the status line.
-        def tick() -> None:
-            if self._job is job and not job.done and not self._closed:
-                if self.session.lock.acquire(timeout=0.5):
-                    try:
-                        if self._job is job:
-                            self._busy_status(job)
-                    finally:
-                        self.session.lock.release()
-                self._tick(job)
-
-        self._ticker = threading.Timer(1.0, tick)
-        self._ticker.daemon = True
+        self._ticker = Ticker(lambda: self._job is job and not job.done and not self._closed,
+                              lambda: self._busy_status(job), self.session.lock)
         self._ticker.start()
 
     def _stop_ticker(self) -> None:
@@ -476,30 +466,3 @@ class Panel(w.VBox):
     def __repr__(self) -> str:
         return f"<trace_nb Panel of {self.session!r}>"
 
-
-def proposal_status(proposals: list) -> str:
-    """The status line after a reply: what it proposes, or why it changes nothing."""
-    cards = [p for p in proposals if p.parameter is not None]
-    valid = sum(p.valid for p in cards)
-    if not cards:
-        reasons = "; ".join(dict.fromkeys(p.reason or "no reason given" for p in proposals))
-        return f"the reply changes nothing: {reasons}"
-    return f"{len(cards)} proposal(s), {valid} valid: approve, edit or reject"
-
-
-def header_html(session: Any) -> str:
-    """Session name, its parameters (a module's grouped under the module) and feedback."""
-    e = html.escape
-    groups: dict[str, list[str]] = {}
-    for name in session.parameters:
-        module, _, attr = name.rpartition(".")
-        groups.setdefault(module, []).append(attr if module else name)
-    pills = []
-    for module, names in groups.items():
-        inner = "".join(f"<span class='trace-nb-pill'>{e(n)}</span>" for n in names)
-        pills.append(f"module <b>{e(module)}</b>: {inner}" if module else inner)
-    params = " ".join(pills) or "none"
-    spec = session.spec
-    fb = f" · feedback: <code>{e(spec.feedback)}</code>" if spec and spec.feedback else ""
-    return (f"<div class='trace-nb-header'>trace session <b>{e(session.name)}</b>"
-            f" · parameters: {params}{fb}</div>")

@@ -1,0 +1,199 @@
+"""A session's review: asking the optimizer, and the decisions on its proposals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..llm.default import default_llm
+from ..optim import Proposal
+from .locking import serialized as _serialized
+
+
+class ReviewMixin:
+    """Proposals and decisions of :class:`~.session.TraceSession` (approve / reject / edit /
+    step); code follows :mod:`trace_nb.optim.approval`."""
+
+    # -- optimizing -------------------------------------------------------------------
+    @property
+    def optimizer(self) -> Any:
+        """The session's optimizer, made on first use from the magic's options."""
+        if self._optimizer is None:
+            from ..optim import OPRO, OptoPrime
+
+            spec = self.spec
+            kind = (spec.optimizer if spec else None) or "OptoPrime"
+            llm = self._resolve_llm()
+            if kind.lower() == "opro":
+                self._optimizer = OPRO(self.parameter_nodes, llm=llm)
+            elif kind.lower() == "optoprime":
+                self._optimizer = OptoPrime(
+                    self.parameter_nodes, llm=llm, memory_size=(spec.memory if spec else 0) or 0
+                )
+            else:
+                raise ValueError(f"unknown optimizer {kind!r}; use OptoPrime or OPRO")
+            if self._pending_optimizer_state:
+                self._optimizer.load_state(self._pending_optimizer_state)
+                self._pending_optimizer_state = None
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value: Any) -> None:
+        self._optimizer = value
+
+    def _resolve_llm(self) -> Any:
+        if self.llm is not None:
+            return self.llm
+        spec = self.spec
+        if spec is not None and spec.llm_var:
+            ns = self.shell.user_ns if self.shell is not None else {}
+            if spec.llm_var not in ns:
+                raise NameError(f"--llm {spec.llm_var}: no variable of that name in the notebook")
+            return ns[spec.llm_var]
+        if default_llm() is not None:
+            return default_llm()
+        from ..llm import LLM
+
+        self.llm = LLM(model=spec.model if spec else None)
+        return self.llm
+
+    @_serialized
+    def propose(self) -> list[Proposal]:
+        """Ask the optimizer for proposals; nothing changes until they are approved."""
+        return self.adopt(*self.request_proposals())
+
+    def request_proposals(self) -> tuple[list[Proposal], Any]:
+        """The LLM call of :meth:`propose` (safe in a worker thread): proposals and usage.
+
+        The session is not changed; :meth:`adopt` makes the proposals its own, so a
+        cancelled request leaves everything as it was.
+        """
+        if self.last_feedback is None:
+            raise ValueError(
+                "no feedback yet: give feedback on the output first "
+                "(session.feedback(...), %trace_feedback, or the panel)"
+            )
+        opt = self.optimizer
+        before = len(opt.log)
+        proposals = opt.propose()
+        usage = opt.log[-1].usage if len(opt.log) > before else None
+        return proposals, usage
+
+    @_serialized
+    def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
+        """Make ``proposals`` the pending ones and count the LLM call in the history."""
+        self.proposals = proposals
+        if self.rows and usage is not None:
+            row = self.rows[-1]
+            row["calls"] += 1
+            row["tokens"] += usage.prompt_tokens + usage.completion_tokens
+            row["cost"] += usage.cost
+        self._notify("propose")
+        return proposals
+
+    def _pending(self, names: str | Iterable[str] | None) -> list[Proposal]:
+        if names is None:
+            return [p for p in self.proposals if p.status == "pending"]
+        wanted = [names] if isinstance(names, str) else list(names)
+        found = []
+        for w in wanted:
+            pending = [p for p in self.proposals if p.status == "pending"]
+            if any(p.parameter is None and p.name == w for p in pending):
+                found.extend(p for p in pending if p.parameter is None and p.name == w)
+                continue  # a suggestion for an unknown name: it can only be rejected
+            node = self._find(w)
+            match = [p for p in pending if p.parameter is node]
+            if not match:
+                raise KeyError(f"there is no pending proposal for {w!r}")
+            found.extend(match)
+        return found
+
+    @_serialized
+    def approve(
+        self,
+        names: str | Iterable[str] | None = None,
+        value: Any = None,
+        decided_by: str = "human",
+        approve_code: bool = False,
+    ) -> list[Proposal]:
+        """Apply pending proposals (all valid ones when ``names`` is None).
+
+        With ``value``, the proposal for ``names`` is edited first (and checked again).
+        An invalid proposal cannot be approved: asking for it by name raises ValueError.
+        With ``decided_by="auto"`` code proposals stay pending unless ``approve_code=True``
+        (:mod:`trace_nb.optim.approval`). Code that does not load (a failing import)
+        becomes invalid with the reason, and nothing changes.
+        """
+        if value is not None:
+            if not isinstance(names, str):
+                raise ValueError("approve(name, value=...) edits one proposal: give one name")
+            self.edit(names, value)
+        chosen = self._pending(names)
+        if names is not None:
+            bad = [p for p in chosen if not p.valid]
+            if bad:
+                raise ValueError(f"cannot approve {bad[0].name!r}: {bad[0].reason}")
+        applied = self.optimizer.apply(
+            [p for p in chosen if p.valid], decided_by=decided_by, approve_code=approve_code
+        )
+        for p in applied:
+            self._after_apply(p)
+        self._mark_row(applied, "approved", decided_by)
+        self._notify("approve")
+        broken = [
+            p
+            for p in chosen
+            if not p.valid
+            and p.status == "pending"
+            and p.is_code
+            and (p.reason or "").startswith("the code cannot be applied")
+        ]
+        if names is not None and broken:
+            raise ValueError(f"cannot approve {broken[0].name!r}: {broken[0].reason}")
+        return applied
+
+    @_serialized
+    def reject(
+        self, names: str | Iterable[str] | None = None, decided_by: str = "human"
+    ) -> list[Proposal]:
+        """Reject pending proposals (all when ``names`` is None)."""
+        chosen = self._pending(names)
+        for p in chosen:
+            p.status, p.decided_by = "rejected", decided_by
+        self._mark_row([p for p in chosen if p.parameter is not None], "rejected", decided_by)
+        self._notify("reject")
+        return chosen
+
+    @_serialized
+    def edit(self, name: str, value: Any) -> Proposal:
+        """Replace the proposal for ``name`` with ``value``, checked like any suggestion."""
+        old = self._pending(name)[0]
+        new = old.revalidate(value)
+        self.proposals[self.proposals.index(old)] = new
+        self._notify("edit")
+        return new
+
+    @_serialized
+    def step(self, auto_approve: bool = False, approve_code: bool = False) -> list[Proposal]:
+        """Propose; with ``auto_approve`` also apply every valid value proposal, and code
+        proposals too only with ``approve_code=True`` (the one opt-in for unreviewed code)."""
+        proposals = self.propose()
+        if auto_approve:
+            self.approve(decided_by="auto", approve_code=approve_code)
+        return proposals
+
+    def _after_apply(self, prop: Proposal) -> None:
+        # An approved code proposal redefines the function in the user's namespace.
+        for fname, b in self._code.items():
+            if b.parameter is prop.parameter and self.shell is not None:
+                self.shell.user_ns[fname] = b.function
+
+    def _mark_row(self, props: list[Proposal], column: str, who: str) -> None:
+        if not self.rows or not props:
+            return
+        row = self.rows[-1]
+        names = [
+            self.display_name(p.parameter) if p.parameter is not None else p.name for p in props
+        ]
+        row[column] = ", ".join(filter(None, [row[column], *names]))
+        row["decided_by"] = who

@@ -1,0 +1,37 @@
+"""Text lines of the panel: the header (session, parameters grouped by module, feedback
+function) and the status after a reply."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def proposal_status(proposals: list) -> str:
+    """The status line after a reply: what it proposes, or why it changes nothing."""
+    cards = [p for p in proposals if p.parameter is not None]
+    valid = sum(p.valid for p in cards)
+    if not cards:
+        reasons = "; ".join(dict.fromkeys(p.reason or "no reason given" for p in proposals))
+        return f"the reply changes nothing: {reasons}"
+    return f"{len(cards)} proposal(s), {valid} valid: approve, edit or reject"
+
+
+def header_html(session: Any) -> str:
+    """Session name, its parameters (a module's grouped under the module) and feedback."""
+    e = html.escape
+    groups: dict[str, list[str]] = {}
+    for name in session.parameters:
+        module, _, attr = name.rpartition(".")
+        groups.setdefault(module, []).append(attr if module else name)
+    pills = []
+    for module, names in groups.items():
+        inner = "".join(f"<span class='trace-nb-pill'>{e(n)}</span>" for n in names)
+        pills.append(f"module <b>{e(module)}</b>: {inner}" if module else inner)
+    params = " ".join(pills) or "none"
+    spec = session.spec
+    fb = f" · feedback: <code>{e(spec.feedback)}</code>" if spec and spec.feedback else ""
+    return (
+        f"<div class='trace-nb-header'>trace session <b>{e(session.name)}</b>"
+        f" · parameters: {params}{fb}</div>"
+    )
