@@ -524,3 +524,13 @@ def test_history_rows_need_a_step(tmp_path):
     save_checkpoint(path, RunState(history=[{"train_score": 1.0}]))
     with pytest.raises(CheckpointError, match="'history'"):
         load_checkpoint(path)
+
+
+def test_writeback_of_an_unparsable_saved_cell_says_so():
+    from trace_nb.notebook.magics import CellSpec
+
+    s = make_session("robust_wb")
+    s.spec = CellSpec(source="level = (\n", params=["level"])
+    with pytest.raises(ValueError, match="saved cell source does not parse"):
+        writeback(s)
+    sessions._SESSIONS.pop("robust_wb", None)
