@@ -503,3 +503,34 @@ def test_nan_scores_count_as_zero():
     rows = [ExampleResult(i, None, score, "") for i, score in
             enumerate((1.0, float("nan"), float("inf"), None))]
     assert mean_score(rows) == 0.25
+
+
+def test_resume_refuses_an_order_that_is_not_a_permutation(fake_server, tmp_path):
+    param = node(0, name="ord_offset", trainable=True)
+    path = tmp_path / "ck.json"
+    config = {"batch_size": 1, "dataset_size": 2, "validation_size": None, "shuffle_seed": 0,
+              "parameters": ["ord_offset"]}
+    save_checkpoint(path, RunState(step=1, epoch=0, order=[0, 7], parameters={"ord_offset": 1},
+                                   config=config))
+    opt = OptoPrime([param], llm=make_llm(fake_server))
+    with pytest.raises(CheckpointError, match="not an order of the 2 examples"):
+        train(lambda ex: node(ex) + param, [1, 2], lambda ex, out: 1.0, opt, batch_size=1,
+              checkpoint=path, resume=True, progress=False)
+    assert param.data == 0
+
+
+def test_history_rows_need_a_step(tmp_path):
+    path = tmp_path / "c.json"
+    save_checkpoint(path, RunState(history=[{"train_score": 1.0}]))
+    with pytest.raises(CheckpointError, match="'history'"):
+        load_checkpoint(path)
+
+
+def test_writeback_of_an_unparsable_saved_cell_says_so():
+    from trace_nb.notebook.magics import CellSpec
+
+    s = make_session("robust_wb")
+    s.spec = CellSpec(source="level = (\n", params=["level"])
+    with pytest.raises(ValueError, match="saved cell source does not parse"):
+        writeback(s)
+    sessions._SESSIONS.pop("robust_wb", None)

@@ -296,7 +296,11 @@ def writeback(s: TraceSession) -> str:
     if s.spec is None:
         raise ValueError(f"session {s.name!r} has no cell source to write back into")
     source = s.spec.source
-    tree = ast.parse(source)
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
+        raise ValueError(f"session {s.name!r}: its saved cell source does not parse ({e}); "
+                         "run the cell again to record it") from None
     lines = source.splitlines(keepends=True)
     offsets = [0]
     for line in lines:

@@ -98,7 +98,8 @@ class RunState:
             if ok and name == "order":
                 ok = all(isinstance(i, int) and not isinstance(i, bool) for i in value)
             if ok and name == "history":
-                ok = all(isinstance(row, dict) for row in value)
+                ok = all(isinstance(row, dict) and isinstance(row.get("step"), int)
+                         and not isinstance(row.get("step"), bool) for row in value)
             if not ok:
                 raise CheckpointError(f"the checkpoint's {name!r} is {_describe(value)}, which "
                                       "is not what a training checkpoint holds there; the "
@@ -211,6 +212,10 @@ def open_run(path: str | os.PathLike[str] | None, resume: bool, config: dict[str
     if resume and Path(path).exists():
         state = load_checkpoint(path)
         state.check_config({k: v for k, v in config.items() if k != "parameters"})
+        size = config.get("dataset_size")
+        if state.order and isinstance(size, int) and sorted(state.order) != list(range(size)):
+            raise CheckpointError(f"{path}: its epoch order is not an order of the "
+                                  f"{size} examples; the file is damaged")
         saved_names = state.config.get("parameters", [])
         if not isinstance(saved_names, list) or not all(isinstance(n, str) for n in saved_names):
             raise CheckpointError(f"{path}: its config lists no parameter names")

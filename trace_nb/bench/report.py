@@ -1,0 +1,141 @@
+"""``report.md`` and ``score_vs_step.png`` from the benchmark's DataFrame."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+SUMMARY_COLUMNS = [
+    "task",
+    "method",
+    "runs",
+    "success",
+    "mean steps to success",
+    "best score",
+    "parse failures",
+    "invalid",
+    "re-proposed",
+    "prompt tokens",
+    "completion tokens",
+    "wall s",
+]
+
+
+def summarize(frame: Any) -> Any:
+    """One row per (task, method): success k/n, means over the runs that finished."""
+    import pandas as pd
+
+    rows = []
+    for (task, method), group in frame.groupby(["task", "method"], sort=False):
+        ok = group[group["status"] == "ok"]
+        if ok.empty:
+            status = str(group["status"].iloc[0])
+            rows.append({"task": task, "method": method, "runs": 0, "success": status})
+            continue
+        solved = ok[ok["success"].astype(bool)]
+        steps = solved["steps_to_success"].astype(float).mean() if len(solved) else None
+        errors = len(group) - len(ok)
+        rows.append(
+            {
+                "task": task,
+                "method": method,
+                "runs": f"{len(ok)}" + (f" (+{errors} errors)" if errors else ""),
+                "success": f"{len(solved)}/{len(ok)}",
+                "mean steps to success": None if steps is None else round(steps, 2),
+                "best score": round(float(ok["best_score"].mean()), 3),
+                "parse failures": int(ok["parse_failures"].sum()),
+                "invalid": int(ok["invalid_proposals"].sum()),
+                "re-proposed": int(ok["reproposed_current"].sum()),
+                "prompt tokens": int(ok["prompt_tokens"].sum()),
+                "completion tokens": int(ok["completion_tokens"].sum()),
+                "wall s": round(float(ok["wall_s"].sum()), 2),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def markdown_table(table: Any) -> str:
+    """A GitHub markdown table (no tabulate dependency); empty cells for missing values."""
+
+    def cell(value: Any) -> str:
+        if value is None or value != value:  # None or NaN
+            return ""
+        if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+            value = int(value)  # pandas turns int columns with gaps into floats
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
+    return "\n".join(lines)
+
+
+def mean_curves(frame: Any, steps: int) -> dict[str, dict[str, list[float]]]:
+    """task -> method -> mean score per step; a run that stopped early keeps its last score."""
+    curves: dict[str, dict[str, list[float]]] = {}
+    for (task, method), group in frame.groupby(["task", "method"], sort=False):
+        runs = [
+            list(c) for c, s in zip(group["curve"], group["status"], strict=True) if s == "ok" and c
+        ]
+        if not runs:
+            continue
+        padded = [c + [c[-1]] * (steps + 1 - len(c)) for c in runs]
+        curves.setdefault(task, {})[method] = [
+            sum(col) / len(col) for col in zip(*padded, strict=True)
+        ]
+    return curves
+
+
+def plot(frame: Any, steps: int, path: Path) -> Path | None:
+    """Score vs step, one panel per task, one line per method (mean over seeds)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
+
+    curves = mean_curves(frame, steps)
+    if not curves:
+        return None
+    cols = min(3, len(curves))
+    rows = -(-len(curves) // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * rows))
+    FigureCanvasAgg(fig)
+    for k, (task, by_method) in enumerate(curves.items()):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        for method, curve in by_method.items():
+            ax.plot(range(len(curve)), curve, marker="o", markersize=3, label=method)
+        ax.set_title(task, fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel("score")
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    return path
+
+
+def write_report(frame: Any, out: Path, meta: dict) -> Path:
+    """Write ``out/report.md`` (and the plot next to it); return the report's path."""
+    out.mkdir(parents=True, exist_ok=True)
+    picture = plot(frame, int(meta.get("steps", 0)), out / "score_vs_step.png")
+    mode = (
+        "OFFLINE: scripted oracles on 127.0.0.1 — these numbers test the plumbing, not a model"
+        if meta.get("offline")
+        else f"model `{meta.get('model')}`"
+    )
+    lines = [
+        "# trace_nb.bench report",
+        "",
+        f"- Mode: {mode}",
+        f"- Steps per run: {meta.get('steps')}; seeds: {meta.get('seeds')}",
+        "- Score: 1 is solved (numerical: 1 - normalized regret; BBH: held-out accuracy; "
+        "code: hidden tests passed; format: requirements met on held-out topics).",
+        "- Code proposals were applied without review (approve_code=True).",
+        "",
+        markdown_table(summarize(frame)),
+        "",
+    ]
+    if picture is not None:
+        lines += ["## Score vs step (mean over seeds)", "", f"![score vs step]({picture.name})", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,300 @@
+"""Run (task, method, seed) triples in parallel, resumably, and collect one record each."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from .methods import METHODS, Method, get_method
+from .tasks import TASKS, make_task
+
+DEFAULT_TASKS = [
+    "numerical",
+    "bbh_word_sorting",
+    "bbh_boolean_expressions",
+    "bbh_multistep_arithmetic",
+    "bbh_object_counting",
+    "code_debug",
+    "format_constraints",
+]
+DEFAULT_METHODS = ["optoprime", "optoprime_memory", "optoprime_masked", "opro", "trace_opt"]
+COLUMNS = [
+    "task",
+    "method",
+    "seed",
+    "status",
+    "success",
+    "steps_to_success",
+    "best_score",
+    "final_score",
+    "parse_failures",
+    "invalid_proposals",
+    "reproposed_current",
+    "applied",
+    "llm_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "wall_s",
+    "curve",
+    "steps",
+    "model",
+]
+SAME_VALUE = "the suggested value is the same as the current one"
+NO_CHANGES = "the reply suggests no changes"
+
+
+def classify(proposals: Iterable[Any]) -> dict[str, int]:
+    """Count one step's proposals: parse failures, invalid ones, re-proposed values, applied."""
+    counts = {"parse_failures": 0, "invalid_proposals": 0, "reproposed_current": 0, "applied": 0}
+    for p in proposals:
+        if p.status == "approved":
+            counts["applied"] += 1
+        elif p.valid:
+            continue
+        elif p.reason == SAME_VALUE:
+            counts["reproposed_current"] += 1
+        elif p.name is None:
+            counts["parse_failures"] += p.reason != NO_CHANGES
+        else:
+            counts["invalid_proposals"] += 1
+    return counts
+
+
+def run_one(
+    task_name: str,
+    method: Method | str,
+    seed: int,
+    steps: int,
+    llm: Any = None,
+    *,
+    offline: bool = False,
+    max_tokens: int | None = 1024,
+) -> dict[str, Any]:
+    """One run: evaluate, then up to ``steps`` train-step/optimizer-step/evaluate rounds.
+
+    Stops early at the first success. ``offline=True`` serves ``llm`` from the task's
+    oracle on loopback (``llm`` is then ignored). Errors become ``status: "error: ..."``.
+    """
+    method = get_method(method) if isinstance(method, str) else method
+    record: dict[str, Any] = {
+        "task": task_name,
+        "method": method.name,
+        "seed": seed,
+        "steps": steps,
+        "success": False,
+        "steps_to_success": None,
+        "best_score": None,
+        "final_score": None,
+        "curve": [],
+        "llm_calls": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        **classify([]),
+    }
+    why_not = method.unavailable()
+    if why_not:
+        return {**record, "status": why_not, "wall_s": 0.0, "model": None}
+    start = time.perf_counter()
+    task = make_task(task_name, seed)
+    if offline:
+        from .offline import oracle_llm
+
+        context: Any = oracle_llm(task)
+    else:
+        context = nullcontext((copy.copy(llm), None))  # own usage totals per run
+    with context as (run_llm, _server):
+        record["model"] = run_llm.model
+        try:
+            _optimize(task, method, steps, run_llm, max_tokens, record)
+            record["status"] = "ok"
+        except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
+            record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
+        usage = run_llm.usage
+        record.update(
+            llm_calls=usage.calls,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
+    record["wall_s"] = round(time.perf_counter() - start, 3)
+    return record
+
+
+def _optimize(
+    task: Any, method: Method, steps: int, llm: Any, max_tokens: int | None, record: dict
+) -> None:
+    optimizer = method.build(task.parameters(), llm, task.objective, max_tokens)
+    score = task.evaluate(llm)
+    record["curve"].append(score.score)
+    if score.success:
+        record["success"], record["steps_to_success"] = True, 0
+    for step in range(1, steps + 1):
+        if record["success"]:
+            break
+        optimizer.zero_feedback()
+        task.train_step(step - 1, llm)
+        for key, n in classify(method.step(optimizer)).items():
+            record[key] += n
+        score = task.evaluate(llm)
+        record["curve"].append(score.score)
+        if score.success:
+            record["success"], record["steps_to_success"] = True, step
+    record["best_score"] = max(record["curve"])
+    record["final_score"] = record["curve"][-1]
+
+
+# -- results file ------------------------------------------------------------------------
+
+
+def load_results(out: str | os.PathLike | None) -> list[dict]:
+    path = Path(out) / "results.json" if out else None
+    if path is None or not path.exists():
+        return []
+    return list(json.loads(path.read_text()).get("runs", []))
+
+
+def _save(out: Path, meta: dict, runs: list[dict]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps({"meta": meta, "runs": runs}, indent=1))
+    tmp.replace(out / "results.json")
+
+
+def _reusable(record: dict, steps: int, model: str | None) -> bool:
+    status = str(record.get("status"))
+    return (
+        (status == "ok" or status.startswith("unavailable"))
+        and record.get("steps") == steps
+        and record.get("model") in (model, None)
+    )
+
+
+def run(
+    tasks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    seeds: int | Sequence[int] = 3,
+    steps: int = 8,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    offline: bool | None = None,
+    out: str | os.PathLike | None = None,
+    workers: int = 4,
+    cache: bool | str = True,
+    progress: bool = True,
+    temperature: float = 0.0,
+    max_tokens: int | None = 1024,
+    report: bool = True,
+) -> Any:
+    """Run the benchmark and return one row per (task, method, seed) as a DataFrame.
+
+    Parameters
+    ----------
+    tasks, methods
+        Names from :data:`~trace_nb.bench.tasks.TASKS` and :data:`~trace_nb.bench.methods.METHODS`
+        (default: all).
+    seeds
+        How many seeds (0..n-1), or the seeds themselves.
+    model, base_url, api_key
+        The OpenAI-compatible endpoint, both optimizer and "student model" (env fallbacks as
+        in :class:`trace_nb.llm.LLM`).
+    offline
+        Use the scripted oracles on loopback (default: when no ``base_url`` is given and
+        ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` are unset). Offline numbers measure the
+        plumbing, not a model.
+    out
+        Directory for ``results.json``, ``report.md`` and ``score_vs_step.png``. Runs already
+        in its ``results.json`` (same steps and model, finished) are not run again.
+    workers
+        Threads running (task, method, seed) triples at once.
+    cache
+        The LLM response cache: True (``out/llm_cache.sqlite``, or the default location
+        without ``out``), False, or a path. Not used offline.
+
+    Code proposals are applied without review (``approve_code=True``), as a benchmark has
+    no human in the loop: only point it at a model whose code you are willing to run.
+    """
+    import pandas as pd
+
+    tasks = list(tasks or DEFAULT_TASKS)
+    methods = list(methods or DEFAULT_METHODS)
+    for name in tasks:
+        if name not in TASKS:
+            make_task(name, 0)  # raises with the list of tasks
+    method_objs = [get_method(m) for m in methods]
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if offline is None:
+        offline = not (
+            base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
+        )
+    llm = None
+    if not offline:
+        from ..llm import LLM
+
+        if cache is True:
+            cache = str(Path(out) / "llm_cache.sqlite") if out else True
+        llm = LLM(
+            model=model, api_key=api_key, base_url=base_url, cache=cache, temperature=temperature
+        )
+        model = llm.model
+    else:
+        from .offline import OFFLINE_MODEL
+
+        model = OFFLINE_MODEL
+    out_dir = Path(out) if out else None
+    meta = {
+        "model": model,
+        "offline": offline,
+        "steps": steps,
+        "tasks": tasks,
+        "methods": methods,
+        "seeds": seed_list,
+    }
+    done = {(r["task"], r["method"], r["seed"]): r for r in load_results(out_dir)}
+    todo = [
+        (t, m, s)
+        for t in tasks
+        for m in method_objs
+        for s in seed_list
+        if not ((t, m.name, s) in done and _reusable(done[(t, m.name, s)], steps, model))
+    ]
+    lock = threading.Lock()
+
+    def finish(record: dict) -> None:
+        with lock:
+            done[(record["task"], record["method"], record["seed"])] = record
+            if out_dir is not None:
+                _save(out_dir, meta, list(done.values()))
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc="trace_nb.bench", unit="run", disable=not progress)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = [
+            pool.submit(run_one, t, m, s, steps, llm, offline=offline, max_tokens=max_tokens)
+            for t, m, s in todo
+        ]
+        for future in as_completed(futures):
+            finish(future.result())
+            bar.update(1)
+    bar.close()
+    if out_dir is not None:
+        _save(out_dir, meta, list(done.values()))
+    wanted = [done[(t, m.name, s)] for t in tasks for m in method_objs for s in seed_list]
+    frame = pd.DataFrame(wanted, columns=COLUMNS)
+    if report and out_dir is not None:
+        from .report import write_report
+
+        write_report(frame, out_dir, meta)
+    return frame
+
+
+__all__ = ["COLUMNS", "DEFAULT_METHODS", "DEFAULT_TASKS", "METHODS", "classify", "run", "run_one"]
