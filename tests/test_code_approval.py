@@ -54,7 +54,9 @@ def test_auto_paths_hold_code_without_the_opt_in(ip, srv, path):
     elif path == "%trace_step":
         ip.run_line_magic("trace_step", f"--name {s.name} --auto")
     else:
-        panel = s.panel
+        from trace_nb.notebook.ui.panel import Panel
+
+        panel = Panel(s)  # the cell ran with --no-panel
         ip.user_ns["grade_fn"] = lambda out: (0.0, "halve it")
         s.spec.feedback = "grade_fn"
         panel.auto(1)

@@ -96,7 +96,7 @@ class TraceMagics(Magics):
             from .summary import Summary
 
             return Summary(s)
-        return s.panel
+        return _panel(s)
 
     @magic_arguments()
     @argument("--name", default="default")
@@ -122,7 +122,7 @@ class TraceMagics(Magics):
         args = parse_argstring(self.trace_step, line)
         s = _get(args.name)
         s.step(auto_approve=args.auto, approve_code=args.approve_code)
-        return s.panel
+        return _panel(s)
 
     @line_magic
     def trace_writeback(self, line: str) -> None:
@@ -131,6 +131,13 @@ class TraceMagics(Magics):
         s = _get(name)
         header = "%%trace " + _magic_line(s)
         self.shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+
+
+def _panel(s: sessions.TraceSession) -> Any:
+    """The session's panel, made (and attached) the first time it is shown."""
+    from .ui.panel import Panel
+
+    return s.panel if s.panel is not None else Panel(s)
 
 
 def _get(name: str) -> sessions.TraceSession:

@@ -163,12 +163,18 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     @property
     def panel(self) -> Any:
-        """The review panel for this session (made on first use)."""
-        if self._panel is None:
-            from .ui.panel import Panel
-
-            self._panel = Panel(self)
+        """The review panel showing this session (the one its ``%%trace`` cell shows), or
+        None. The session knows its panel only as a view that attached itself."""
         return self._panel
+
+    def attach_view(self, view: Any) -> None:
+        """Make ``view`` this session's panel (the panel calls this when it is made)."""
+        self._panel = view
+
+    def detach_view(self, view: Any) -> None:
+        """Forget ``view`` if it is this session's panel (the panel calls this on close)."""
+        if self._panel is view:
+            self._panel = None
 
     # -- persistence (see persist.py) ---------------------------------------------------
     def save(self, path: str) -> None:

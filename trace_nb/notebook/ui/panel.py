@@ -142,6 +142,7 @@ class Panel(w.VBox):
         ], layout=w.Layout(width="100%"))
         self.add_class("trace-nb-panel")
         session.on_change(self._on_change)
+        session.attach_view(self)
         self.refresh(prefill=True)
 
     # -- actions (the buttons call these) ------------------------------------------------
@@ -292,6 +293,7 @@ class Panel(w.VBox):
         self._closed = True
         self._stop_ticker()
         self.session.off_change(self._on_change)
+        self.session.detach_view(self)
         for child in (*self.children, self.proposals_box._empty, self.proposals_box._unknown, self.layout):
             close_tree(child)
         super().close()
