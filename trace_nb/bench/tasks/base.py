@@ -107,13 +107,25 @@ def typed_values(body: str) -> dict[str, Any]:
         if kind == "code" or sep == ":":
             values[name] = rest.strip("\n")
         elif kind == "str":
-            values[name] = rest.rstrip("\n")
+            values[name] = _string(rest.rstrip("\n"))
         else:
             try:
                 values[name] = ast.literal_eval(rest.strip())
             except (ValueError, SyntaxError):
                 values[name] = rest.strip()
     return values
+
+
+def _string(text: str) -> str:
+    """A string value as shown: quoted (repr, e.g. when it spans lines) or plain."""
+    if text[:1] in "'\"":
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+        if isinstance(value, str):
+            return value
+    return text
 
 
 def feedback_of(request: dict) -> str:

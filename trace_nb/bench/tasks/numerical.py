@@ -58,21 +58,9 @@ class NumericalTask(TaskInstance):
         while any(s == t for s, t in zip(self.start, self.solution, strict=True)):
             self.start = [self._draw(rng, k) for k in self.kinds]
         self.inputs = [round(rng.uniform(-3, 3), 2) for _ in range(rng.randint(1, 2))]
-        pool = n_params + len(self.inputs)
-        self.ops: list[tuple[str, int, int]] = []
-        # A chain: each operation reads the previous result, so every parameter it takes
-        # reaches the output; the parameters are consumed first.
-        unused = list(range(1, n_params))
-        last = 0
-        for k in range(max(n_params, rng.randint(3, 5))):
-            other = unused.pop(0) if unused else rng.choice([i for i in range(pool) if i != last])
-            self.ops.append(
-                (rng.choice(_OPS), last, other)
-                if k % 2 == 0 or not other
-                else (rng.choice(_OPS), other, last)
-            )
-            last = pool
-            pool += 1
+        self.ops = self._graph(rng, n_params)
+        while not self._uses_all(n_params):  # an algebraic cancellation: draw another graph
+            self.ops = self._graph(rng, n_params)
         self.target = float(self.compute(self.solution))
         self.tolerance = 0.01 * max(1.0, abs(self.target))
         self.initial_regret = abs(self.compute(self.start) - self.target)
@@ -84,6 +72,29 @@ class NumericalTask(TaskInstance):
         self.objective = (
             "Change the values in #Variables so that the output in #Outputs equals the target "
             "given in #Feedback."
+        )
+
+    def _graph(self, rng: random.Random, n_params: int) -> list[tuple[str, int, int]]:
+        # A chain: each operation reads the previous result, and takes the parameters first.
+        pool, last, ops = n_params + len(self.inputs), 0, []
+        unused = list(range(1, n_params))
+        for k in range(max(n_params, rng.randint(3, 5))):
+            other = unused.pop(0) if unused else rng.choice([i for i in range(pool) if i != last])
+            first = k % 2 == 0 or not other
+            ops.append(
+                (rng.choice(_OPS), last, other) if first else (rng.choice(_OPS), other, last)
+            )
+            last, pool = pool, pool + 1
+        return ops
+
+    def _uses_all(self, n_params: int) -> bool:
+        """Whether moving any one parameter moves the output (no term cancels out)."""
+        base = [0.37 * (k + 1) for k in range(n_params)]
+        y = self.compute(base)
+        return all(
+            abs(self.compute(base[:k] + [base[k] + d] + base[k + 1 :]) - y) > 1e-9
+            for k in range(n_params)
+            for d in (0.731, -1.37)
         )
 
     @staticmethod

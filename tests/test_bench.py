@@ -1,0 +1,371 @@
+"""trace_nb.bench: the tasks' graders, the methods, the runner, the report and the CLI.
+
+Every LLM call goes over real HTTP to a FakeOpenAIServer on 127.0.0.1 (the offline
+oracles), never through a patched client.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from conftest import make_llm
+
+import trace_nb.bench as bench
+from trace_nb.bench import cli
+from trace_nb.bench.offline import oracle_llm
+from trace_nb.bench.runner import COLUMNS, run_one
+from trace_nb.bench.tasks import bbh, buggy, make_task
+from trace_nb.bench.tasks.base import current_values, section, user_text
+from trace_nb.bench.tasks.bbh_data import _OBJECTS, GENERATORS
+from trace_nb.optim import OptoPrime
+from trace_nb.optim.prompts import MEMORY_HEADER
+from trace_nb.testing import FakeOpenAIServer
+
+# -- the graders: a right answer scores 1, a wrong one less --------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numerical_solution_scores_one_and_start_less(seed):
+    task = make_task("numerical", seed)
+    start = task.evaluate(None)
+    assert not start.success and start.score < 1
+    for param, value in zip(task.params, task.solution, strict=True):
+        param._set(value)
+    solved = task.evaluate(None)
+    assert solved.success and solved.score == 1
+    assert solved.detail["regret"] == pytest.approx(0, abs=1e-9)
+
+
+def test_numerical_graph_uses_every_parameter():
+    for seed in range(20):
+        task = make_task("numerical", seed)
+        for k in range(len(task.params)):
+            moved = list(task.solution)
+            moved[k] += 0.731  # not an integer: a square cannot map it back
+            assert task.compute(moved) != pytest.approx(task.target), (seed, k)
+
+
+def _independent_answer(kind, question):
+    if kind == "word_sorting":
+        return " ".join(sorted(question.split("List: ")[1].split()))
+    if kind in ("boolean_expressions", "multistep_arithmetic"):
+        return str(eval(question.rsplit(" ", 1)[0]))  # the generated expression only
+    category = re.search(r"How many (.+) do I have", question).group(1)
+    words = {"a": 1, "an": 1, "two": 2, "three": 3}
+    total = 0
+    for count, name in re.findall(r"\b(a|an|two|three) (\w+)", question.split(".")[0]):
+        if any(name in (o, o + "s", o + "es") for o in _OBJECTS[category]):
+            total += words[count]
+    return str(total)
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATORS))
+def test_bbh_answers_are_right(kind):
+    task = bbh.make(kind, 0)
+    assert len(task.train) == bbh.N_TRAIN and len(task.test) == bbh.N_TEST
+    assert not {q for q, _ in task.train} & {q for q, _ in task.test}  # a real held-out split
+    for question, answer in task.train + task.test:
+        assert _independent_answer(kind, question) == answer, question
+
+
+@pytest.mark.parametrize("kind", sorted(GENERATORS))
+def test_bbh_right_program_scores_one_and_initial_less(kind):
+    task = bbh.make(kind, 1)
+    with oracle_llm(task) as (llm, _):
+        initial = task.evaluate(llm)
+        task.template._set(bbh.INITIAL_TEMPLATE + bbh.FORMAT_HINT)
+        task.extract.parameter._set(bbh.FIXED_EXTRACT)
+        fixed = task.evaluate(llm)
+        task.extract.parameter._set("def extract_answer(response):\n    return 'nonsense'\n")
+        wrong = task.evaluate(llm)
+    assert initial.score < 1 and not initial.success
+    assert fixed.score == 1 and fixed.success
+    assert wrong.score == 0
+
+
+@pytest.mark.parametrize("fn", buggy.FUNCTIONS, ids=lambda f: f.__name__)
+def test_code_debug_fix_passes_hidden_tests_and_bug_fails(fn):
+    assert len(buggy.FUNCTIONS) >= 10
+    task = make_task("code_debug", buggy.FUNCTIONS.index(fn))
+    assert task.function_name == fn.__name__
+    broken = task.evaluate(None)
+    assert not broken.success and broken.detail["visible_passed"] < len(task.visible)
+    assert broken.score < 1  # the hidden tests see the bug too
+    task.fn.parameter._set(buggy.FIXES[fn.__name__])
+    fixed = task.evaluate(None)
+    assert fixed.success and fixed.score == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_format_grader(seed):
+    task = make_task("format_constraints", seed)
+    everything = " ".join(r.instruction for r in task.requirements)
+    obeying = task._student(f"Write about {task.test[0]}. {everything}")
+    score, complaints = task.grade(obeying)
+    assert score == 1 and complaints == []
+    score, complaints = task.grade(task._student(f"Write about {task.test[0]}."))
+    assert score < 1 and len(complaints) >= 1
+    assert all(isinstance(c, str) and c for c in complaints)
+
+
+# -- the oracles read what the optimizer really sends --------------------------------------
+
+
+def test_oracle_reads_multiline_string_and_code_values_from_the_prompt():
+    task = make_task("bbh_word_sorting", 0)
+    with oracle_llm(task) as (llm, _):
+        task.train_step(0, llm)
+    optimizer = OptoPrime(task.parameters(), llm=llm)
+    values = current_values({"messages": optimizer.messages()})
+    assert values[task.template.name] == bbh.INITIAL_TEMPLATE  # "\n\n" inside kept
+    assert ast.parse(values[task.extract.parameter.name]).body[0].name == "extract_answer"
+
+
+# -- methods -------------------------------------------------------------------------------
+
+
+def _optimizer_prompts(server):
+    return [user_text(r) for r in server.requests if "#Variables" in user_text(r)]
+
+
+@pytest.mark.parametrize("task_name", ["numerical", "code_debug"])
+def test_masked_prompts_lack_code_and_documentation(task_name):
+    seen = {}
+    for method in ("optoprime", "optoprime_masked"):
+        with FakeOpenAIServer(replies=make_task(task_name, 0).oracle) as srv:
+            record = run_one(task_name, method, 0, 2, make_llm(srv))
+            assert record["status"] == "ok", record["status"]
+            seen[method] = _optimizer_prompts(srv)
+    assert seen["optoprime"] and seen["optoprime_masked"]
+    for prompt in seen["optoprime"]:
+        assert section(prompt, "Code") and section(prompt, "Documentation")
+    for prompt in seen["optoprime_masked"]:
+        assert "#Code" in prompt and section(prompt, "Code") == ""
+        assert section(prompt, "Documentation") == ""
+        assert section(prompt, "Variables") and section(prompt, "Feedback")
+
+
+def test_masked_numerical_does_worse_offline_because_the_graph_is_missing():
+    # The numerical oracle can take Newton steps only from #Code: without it, it guesses.
+    frame = bench.run(
+        tasks=["numerical"],
+        methods=["optoprime", "optoprime_masked"],
+        seeds=4,
+        steps=8,
+        progress=False,
+        offline=True,
+    )
+    wins = frame.groupby("method")["success"].sum()
+    assert wins["optoprime"] == 4
+    assert wins["optoprime_masked"] < 4
+
+
+def test_memory_method_shows_earlier_steps():
+    with FakeOpenAIServer(replies=make_task("numerical", 0).oracle) as srv:
+        record = run_one("numerical", "optoprime_memory", 0, 3, make_llm(srv))
+    prompts = _optimizer_prompts(srv)
+    assert record["status"] == "ok" and len(prompts) >= 2
+    assert MEMORY_HEADER not in prompts[0]
+    assert all(MEMORY_HEADER in p for p in prompts[1:])
+
+
+def test_opro_sees_history_not_code():
+    with FakeOpenAIServer(replies=make_task("numerical", 3).oracle) as srv:
+        run_one("numerical", "opro", 3, 2, make_llm(srv))
+    prompts = [user_text(r) for r in srv.requests]
+    assert prompts and all("#History" in p and "#Code" not in p for p in prompts)
+
+
+def test_reference_method_reports_unavailable():
+    try:
+        import opto  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover - only where trace-opt is installed
+        pytest.skip("trace-opt is installed here")
+    record = run_one("numerical", "trace_opt", 0, 2, offline=True)
+    assert record["status"] == "unavailable: trace-opt is not installed"
+    assert record["llm_calls"] == 0
+
+
+def test_step_counters_parse_failure_invalid_and_repeated_value():
+    task = make_task("numerical", 0)
+    name = task.params[0].name
+    current = task.start[0]
+    replies = [
+        "I would rather not answer in JSON.",  # a parse failure
+        json.dumps({"reasoning": "", "suggestion": {name: current}}),  # the current value again
+        json.dumps({"reasoning": "", "suggestion": {name: {"not": "a number"}}}),  # invalid
+    ]
+    with FakeOpenAIServer(replies=replies) as srv:
+        record = run_one("numerical", "optoprime", 0, 3, make_llm(srv))
+    assert record["status"] == "ok"
+    assert (
+        record["parse_failures"],
+        record["reproposed_current"],
+        record["invalid_proposals"],
+        record["applied"],
+    ) == (1, 1, 1, 0)
+    assert record["llm_calls"] == 3 and record["prompt_tokens"] > 0
+    assert record["success"] is False and record["steps_to_success"] is None
+    assert len(record["curve"]) == 4
+
+
+def test_llm_error_is_recorded_not_raised():
+    with FakeOpenAIServer(replies=[]) as srv:  # every call: HTTP 500
+        record = run_one("code_debug", "optoprime", 0, 2, make_llm(srv, max_retries=0))
+    assert record["status"].startswith("error: ")
+
+
+# -- the run: results.json, report.md, resume ----------------------------------------------
+
+
+def test_offline_run_writes_results_and_report(tmp_path):
+    tasks, methods = ["numerical", "code_debug", "bbh_object_counting"], ["optoprime", "opro"]
+    frame = bench.run(
+        tasks=tasks, methods=methods, seeds=2, steps=3, out=tmp_path, progress=False, workers=4
+    )
+    assert list(frame.columns) == COLUMNS
+    assert len(frame) == 12 and set(frame["status"]) == {"ok"}
+    assert (frame["model"] == "offline-oracle").all()
+    assert (frame["prompt_tokens"] > 0).all() and (frame["llm_calls"] > 0).all()
+    # the oracle's fixes are code: they only land through approve_code=True
+    code = frame[frame["task"] != "numerical"]
+    assert code["success"].all() and (code["steps_to_success"] == 1).all()
+
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["meta"]["offline"] is True and data["meta"]["steps"] == 3
+    assert len(data["runs"]) == 12
+    for run in data["runs"]:
+        for key in (
+            "success",
+            "steps_to_success",
+            "best_score",
+            "parse_failures",
+            "invalid_proposals",
+            "reproposed_current",
+            "prompt_tokens",
+            "completion_tokens",
+            "wall_s",
+        ):
+            assert key in run
+    report = (tmp_path / "report.md").read_text()
+    assert "OFFLINE" in report and "not a model" in report
+    header = next(line for line in report.splitlines() if line.startswith("| task |"))
+    for column in (
+        "success",
+        "mean steps to success",
+        "best score",
+        "parse failures",
+        "invalid",
+        "re-proposed",
+        "prompt tokens",
+        "completion tokens",
+        "wall s",
+    ):
+        assert f"| {column} |" in header
+    for task in tasks:
+        for method in methods:
+            assert re.search(rf"^\| {task} \| {method} \| 2 \| \d/2 \|", report, re.M)
+    assert "score_vs_step.png" in report
+    assert (tmp_path / "score_vs_step.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_skips_finished_runs_and_retries_errors(tmp_path):
+    options = dict(
+        tasks=["code_debug"], methods=["optoprime"], seeds=3, steps=2, out=tmp_path, progress=False
+    )
+    bench.run(**options)
+    path = tmp_path / "results.json"
+    data = json.loads(path.read_text())
+    by_seed = {r["seed"]: r for r in data["runs"]}
+    by_seed[0]["best_score"] = 0.123  # a finished run: must be kept as is
+    by_seed[1]["status"] = "error: RuntimeError: boom"  # a failed run: must be redone
+    data["runs"] = [by_seed[0], by_seed[1]]  # seed 2 missing: must be run
+    path.write_text(json.dumps(data))
+    frame = bench.run(**options).set_index("seed")
+    assert frame.loc[0, "best_score"] == 0.123
+    assert frame.loc[1, "status"] == "ok" and frame.loc[1, "best_score"] == 1
+    assert frame.loc[2, "status"] == "ok"
+    assert len(json.loads(path.read_text())["runs"]) == 3
+    # more steps asked: the earlier results no longer count
+    frame = bench.run(**{**options, "steps": 3}).set_index("seed")
+    assert frame.loc[0, "best_score"] == 1 and (frame["steps"] == 3).all()
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="the tasks are"):
+        bench.run(tasks=["nope"], progress=False)
+    with pytest.raises(ValueError, match="the methods are"):
+        bench.run(tasks=["numerical"], methods=["nope"], progress=False)
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_cli_offline_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = cli.main(
+        [
+            "--offline",
+            "--tasks",
+            "format_constraints,numerical",
+            "--methods",
+            "optoprime",
+            "opro",
+            "--seeds",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--workers",
+            "2",
+        ]
+    )
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "| format_constraints | optoprime | 2 |" in printed
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    assert {(r["task"], r["method"], r["seed"]) for r in runs} == {
+        (t, m, s)
+        for t in ("format_constraints", "numerical")
+        for m in ("optoprime", "opro")
+        for s in (0, 1)
+    }
+    assert (out / "report.md").exists()
+
+
+def test_cli_help_says_code_is_applied_unreviewed():
+    text = cli.parser().format_help()
+    assert "approve_code=True" in text and "OFFLINE" in text
+    assert cli.main(["--tasks", "nope", "--offline", "--no-progress"]) == 2
+
+
+def test_import_trace_nb_does_not_import_bench():
+    code = (
+        "import sys, trace_nb; trace_nb.OptoPrime; "
+        "print('trace_nb.bench' in sys.modules, 'pandas' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out[0] == "False"
+
+
+def test_module_entry_point_lists_tasks():
+    out = subprocess.run(
+        [sys.executable, "-m", "trace_nb.bench", "--list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in bench.TASKS:
+        assert name in out
+    assert "optoprime_masked" in out
