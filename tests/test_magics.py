@@ -58,7 +58,7 @@ def test_parameters_persist_across_reruns_and_reset(ip, server):
     assert s.parameters == {"style": "Be brief.", "temperature": 0.2}
     assert s.output == "Be brief. -> why?"
     s.feedback("Use pirate speech.")
-    server._replies.append(reply({"style": "Arr, be brief.", "temperature": "0.5"}))
+    server.add_replies(reply({"style": "Arr, be brief.", "temperature": "0.5"}))
     props = s.propose()
     assert {p.name: p.new for p in props} == {"style": "Arr, be brief.", "temperature": 0.5}
     s.approve()
@@ -114,7 +114,7 @@ def test_exception_becomes_node_and_default_feedback(ip, server):
     assert info["cell_line"].strip() == "result = parse_number(raw)"
     assert "ValueError" in s.last_feedback[0] and "int(text)" in s.last_feedback[0]
     assert s.exception in s.graph() or any(n["kind"] == "exception" for n in s.graph()["nodes"])
-    server._replies.append(reply({"raw": "12"}))
+    server.add_replies(reply({"raw": "12"}))
     s.step(auto_approve=True, approve_code=True)
     trace(ip, "--name boom --param raw", "raw = 'twelve'\nresult = parse_number(raw)\nresult\n")
     assert s.exception is None and s.output == 24
@@ -134,7 +134,7 @@ def test_code_parameter_update_changes_behaviour(ip, server):
     assert s.output == "hi!"
     s.feedback("Use three exclamation marks.")
     new = 'def fmt(text):\n    """Formats the word."""\n    return text + "!!!"\n'
-    server._replies.append(reply({"code_fmt": new}))
+    server.add_replies(reply({"code_fmt": new}))
     props = s.propose()
     assert props[0].valid and props[0].is_code
     s.approve("fmt")
@@ -179,7 +179,7 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     s = trace_nb.session("wb")
     assert s.last_feedback == ("shorter, please", 0.3)
     assert s._params["n"].constraint == "positive"
-    server._replies.append(reply({"greeting": "héllo", "n": 1}))
+    server.add_replies(reply({"greeting": "héllo", "n": 1}))
     s.step(auto_approve=True, approve_code=True)
     text = s.writeback_source()
     assert 'greeting = \'héllo\'   # the greeting' in text
@@ -194,7 +194,7 @@ def test_save_load_roundtrip_in_a_new_shell(ip, server, tmp_path):
     trace(ip, "--name saved --param level", "level = 1\nout = level * 10\nout\n")
     s = trace_nb.session("saved")
     s.feedback("higher")
-    server._replies.append(reply({"level": 5}))
+    server.add_replies(reply({"level": 5}))
     s.step(auto_approve=True, approve_code=True)
     path = tmp_path / "s.json"
     s.save(str(path))
@@ -259,7 +259,7 @@ def test_session_misuse_errors(ip, server):
     with pytest.raises(ValueError, match="no feedback yet"):
         s.propose()
     s.feedback("turn it off")
-    server._replies.append(reply({"flag": "maybe", "ghost": 1}))
+    server.add_replies(reply({"flag": "maybe", "ghost": 1}))
     props = s.propose()
     assert not props[0].valid and "expected a bool" in props[0].reason
     assert "no variable named 'ghost'" in props[1].reason
@@ -316,7 +316,7 @@ def test_module_parameters_through_trace(ip, server):
     assert any(n["id"] == code_node.name for n in s.graph()["nodes"])
     s.feedback("Greet in capitals.")
     new = "def greet(self, who):\n    return 'HELLO ' + who.upper()\n"
-    server._replies.append(reply({code_node.name: new}))
+    server.add_replies(reply({code_node.name: new}))
     s.step(auto_approve=True, approve_code=True)
     assert s.display_name(code_node) == "agent.greet"
     # Re-running the cell makes a new instance; it gets the approved code.
@@ -337,7 +337,7 @@ def test_code_function_traced_on_plain_arguments(ip, server):
     assert list(s.parameters) == ["halve"]
     assert s.exception is not None and s.exception.info["type"] == "ZeroDivisionError"
     assert s.named_parameter_nodes()["halve"] in s.exception.parents
-    server._replies.append(reply({"code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"}))
+    server.add_replies(reply({"code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"}))
     s.step(auto_approve=True, approve_code=True)
     assert s.rows[-1]["approved"] == "halve"
     s.run()
@@ -361,7 +361,7 @@ def test_module_values_survive_save_and_load(ip, server, tmp_path):
     s = trace_nb.session("modsave")
     s.feedback("more excitement")
     name = s.named_parameter_nodes()["bot.suffix"].name
-    server._replies.append(reply({name: "!!!"}))
+    server.add_replies(reply({name: "!!!"}))
     s.step(auto_approve=True, approve_code=True)
     path = tmp_path / "mod.json"
     s.save(str(path))

@@ -236,3 +236,18 @@ def test_reply_schema_types_each_variable():
     props = fmt["schema"]["properties"]["suggestion"]["properties"]
     assert props == {"sch_n": {"type": "integer"}, "sch_s": {"type": "string"},
                      "sch_b": {"type": "boolean"}, f.parameter.name: {"type": "string"}}
+
+
+def test_only_replies_the_optimizer_can_read_are_cached(tmp_path):
+    x = node(1.0, name="cached_x", trainable=True)
+    (x * 2).backward("bigger")
+    good = reply({"cached_x": 5.0})
+    unreadable = json.dumps({"reasoning": "r", "suggestion": "none"})  # JSON, but no suggestion
+    with FakeOpenAIServer(replies=[unreadable, good, good]) as srv:
+        llm = make_llm(srv, cache=str(tmp_path / "cache.sqlite"))
+        first = OptoPrime([x], llm=llm).propose()
+        assert not first[0].valid  # unreadable: not cached, so asking again asks the server
+        second = OptoPrime([x], llm=llm).propose()
+        assert second[0].valid and second[0].new == 5.0 and len(srv.requests) == 2
+        third = OptoPrime([x], llm=llm).propose()  # readable: replayed from the cache
+        assert third[0].new == 5.0 and len(srv.requests) == 2

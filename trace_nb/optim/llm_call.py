@@ -65,13 +65,18 @@ def uses_openai(llm: Any) -> bool:
 
 
 def ask(llm: Any, messages: list[dict], schema: dict | None = None,
-        max_tokens: int | None = None) -> Answer:
-    """Send ``messages`` to ``llm`` (either kind, see the module docstring) and read the text."""
+        max_tokens: int | None = None, cache_if: Any = None) -> Answer:
+    """Send ``messages`` to ``llm`` (either kind, see the module docstring) and read the text.
+
+    ``cache_if(text)`` decides whether a trace_nb ``LLM`` may cache the reply.
+    """
     chat = getattr(llm, "chat", None)
     if callable(chat):
         kwargs: dict[str, Any] = {"json_schema": schema}
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
+        if cache_if is not None and _accepts(chat, "cache_if"):
+            kwargs["cache_if"] = cache_if
         reply = chat(messages, **kwargs)
         return Answer(reply.text, getattr(reply, "usage", None), getattr(reply, "json_mode", None))
     if not callable(llm):

@@ -218,7 +218,13 @@ class Optimizer:
 
     def _ask(self, messages: list[dict], max_tokens: int | None = None) -> tuple[str, Any, str | None]:
         types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
-        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens)
+        names = list(types)
+
+        def readable(text: str) -> bool:
+            # Only a reply this optimizer can read goes into the response cache.
+            return parse_reply(text, names).error is None
+
+        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens, cache_if=readable)
         return answer.text, answer.usage, answer.json_mode
 
 

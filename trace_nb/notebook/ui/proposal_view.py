@@ -3,7 +3,6 @@ Approve / Edit / Reject buttons."""
 
 from __future__ import annotations
 
-import difflib
 import html
 import json
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...optim import Proposal
+from ...text import bounded_html_diff
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -49,7 +49,8 @@ def diff_html(old: Any, new: Any) -> str:
     else:
         return (f"<div class='trace-nb-scalar'><code>{html.escape(edit_text(old))}</code> → "
                 f"<code><b>{html.escape(edit_text(new))}</b></code></div>")
-    table = difflib.HtmlDiff(wrapcolumn=70).make_table(a, b, "current", "proposed")
+    # Bounded: a 70,000-character line or a huge reply must not hang or break the card.
+    table = bounded_html_diff("\n".join(a), "\n".join(b))
     return f"<div class='trace-nb-diff'>{table}</div>"
 
 
