@@ -17,12 +17,12 @@ import pytest
 import train_helpers as th
 
 from trace_nb import LLM, OptoPrime, bundle, node
+from trace_nb.notebook.ui.train_view import TrainView
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.training import (
     Budget,
     CheckpointError,
     FeedbackError,
-    TrainView,
     evaluate,
     load_checkpoint,
     parse_feedback,
@@ -379,3 +379,13 @@ def test_code_parameters_need_explicit_approval():
     opt = OptoPrime([double.parameter], llm=object())
     with pytest.raises(ValueError, match="approve_code=True"):
         train(lambda ex: double(ex), [1, 2], lambda ex, out: 1.0, opt, progress=False)
+
+
+def test_training_does_not_import_ipywidgets():
+    import subprocess
+    import sys
+
+    code = ("import sys, trace_nb.training, trace_nb.training.loop, trace_nb.training.progress; "
+            "print('ipywidgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -364,7 +364,7 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         same minibatches.
     progress, view
         Show a tqdm bar (with the projected usage, then running totals); also update a
-        :class:`~trace_nb.training.progress.TrainView` or any listener.
+        :class:`~trace_nb.notebook.ui.train_view.TrainView` or any listener.
     max_steps
         Run at most this many steps in this call (a resumed call counts afresh).
     calls_per_example, workflow_llm

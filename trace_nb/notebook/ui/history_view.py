@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import html
-import io
 from typing import Any
 
 import ipywidgets as w
+
+from .plots import score_plot_png
 
 MAX_ROWS = 30  # most recent runs shown in the table
 CELL_LIMIT = 80  # characters per table cell
@@ -53,29 +54,6 @@ def history_html(df: Any) -> str:
     return f"<div class='trace-nb-table'>{table}</div>{more}"
 
 
-def score_plot_png(steps: list[int], scores: list[float]) -> bytes:
-    """A small PNG line plot of score over steps (matplotlib's Agg canvas, no pyplot)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.4, 2.4), dpi=90)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    ax.plot(steps, scores, marker="o", color="#1f77b4")
-    ax.set_xlabel("step")
-    ax.set_ylabel("score")
-    ax.set_title("score over steps", fontsize=10)
-    ax.grid(alpha=0.3)
-    if all(0.0 <= s <= 1.0 for s in scores):  # the usual 0..1 scores: show the whole range
-        ax.set_ylim(-0.05, 1.05)
-    if len(set(steps)) < 8:
-        ax.set_xticks(sorted(set(steps)))
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
-
-
 class HistoryView(w.VBox):
     """History table, score plot and counters of one session.
 
@@ -112,7 +90,7 @@ class HistoryView(w.VBox):
         if key != self._plotted:
             self._plotted = key
             if points:
-                self.plot.value = score_plot_png([p[0] for p in points], [p[1] for p in points])
+                self.plot.value = score_plot_png({"score": points}, title="score over steps")
                 self.plot.layout.display = ""
                 self.plot_note.value = ""
             else:

@@ -214,7 +214,7 @@ class Panel(w.VBox):
     def train(self, dataset: Any, feedback: Any = None, *, input: str = "example", **kwargs: Any) -> Any:
         """Optimize over ``dataset`` (see :meth:`TraceSession.train`), showing the run in the
         panel: epoch/step bars, train and validation scores, per-example results."""
-        from ...training import TrainView
+        from .train_view import TrainView
 
         self._idle()
         view = TrainView()
