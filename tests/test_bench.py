@@ -214,6 +214,8 @@ def test_step_counters_parse_failure_invalid_and_repeated_value():
     assert record["llm_calls"] == 3 and record["prompt_tokens"] > 0
     assert record["success"] is False and record["steps_to_success"] is None
     assert len(record["curve"]) == 4
+    assert len(record["reasons"]) == 3  # why each of the three was not applied
+    assert any("same as the current one" in r for r in record["reasons"])
 
 
 def test_llm_error_is_recorded_not_raised():

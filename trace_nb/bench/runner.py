@@ -44,6 +44,7 @@ COLUMNS = [
     "completion_tokens",
     "wall_s",
     "curve",
+    "reasons",
     "steps",
     "model",
 ]
@@ -98,6 +99,7 @@ def run_one(
         "prompt_tokens": 0,
         "completion_tokens": 0,
         **classify([]),
+        "reasons": [],
     }
     why_not = method.unavailable()
     if why_not:
@@ -127,6 +129,19 @@ def run_one(
     return record
 
 
+MAX_REASONS = 5
+
+
+def _note_reasons(proposals: Iterable[Any], reasons: list[str]) -> None:
+    """Keep the first few distinct reasons why proposals were not applied (for diagnosis)."""
+    for p in proposals:
+        reason = p.reason
+        if reason and reason != NO_CHANGES and len(reasons) < MAX_REASONS:
+            text = f"{p.name}: {reason}"[:200]
+            if text not in reasons:
+                reasons.append(text)
+
+
 def _optimize(
     task: Any, method: Method, steps: int, llm: Any, max_tokens: int | None, record: dict
 ) -> None:
@@ -140,8 +155,10 @@ def _optimize(
             break
         optimizer.zero_feedback()
         task.train_step(step - 1, llm)
-        for key, n in classify(method.step(optimizer)).items():
+        proposals = method.step(optimizer)
+        for key, n in classify(proposals).items():
             record[key] += n
+        _note_reasons(proposals, record["reasons"])
         score = task.evaluate(llm)
         record["curve"].append(score.score)
         if score.success:
