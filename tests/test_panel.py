@@ -561,3 +561,42 @@ def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):
     assert panel.dag.hidden == 0 and len(panel.dag.data["nodes"]) > 400
     panel.dag.fold()
     assert panel.dag.hidden == in_labels
+
+
+def test_feedback_on_a_node_reaches_only_the_parameters_upstream(ip, servers):
+    srv = servers([reply({"query": "doc B"}, "retrieve the right document")])
+    ip.run_cell(textwrap.dedent('''
+        def retrieve(q):
+            """Find a document for the query."""
+            return "retrieved:" + q
+
+        def answer(doc, k):
+            """Answer from the document."""
+            return doc + "!" * k
+        '''))
+    panel = trace(ip, "--param query --param k",
+                  "query = 'doc A'\nk = 2\nout = answer(retrieve(query), k)\nout")
+    s = panel.session
+    graph_names = {n["name"]: n["kind"] for n in s.graph()["nodes"]}
+    assert graph_names["retrieve_1"] == "message"
+    panel.select("retrieve_1")
+    assert panel.node_feedback_box.layout.display == ""
+    panel.node_feedback_text.value = "this retrieval step returned the wrong document"
+    panel.node_feedback_button.click()
+    assert panel.errors == [] and "feedback on retrieve_1 sent" in panel.status.value
+    fed = {name: [str(f) for f in (p._feedback or {})] for name, p in s.named_parameter_nodes().items()}
+    assert fed["query"] and not fed["k"]  # k is not upstream of retrieve_1
+    panel.feedback_text.value = "the answer is too loud"
+    panel.propose()
+    assert panel.wait(30)
+    prompt = srv.requests[-1]["messages"][-1]["content"]
+    feedback = prompt.split("#Feedback", 1)[1]
+    assert "retrieve_1: this retrieval step returned the wrong document" in feedback
+    assert "the answer is too loud" in feedback  # the output's feedback, beside it
+    assert s.proposals[0].new == "doc B"
+    with pytest.raises(KeyError, match="no node named 'nope'"):
+        s.feedback_on("nope", "x")
+    # The next run starts clean.
+    panel.approve("query")
+    panel.run()
+    assert s.node_feedback == {}

@@ -68,7 +68,7 @@ class ReviewMixin:
         The session is not changed; :meth:`adopt` makes the proposals its own, so a
         cancelled request leaves everything as it was.
         """
-        if self.last_feedback is None:
+        if self.last_feedback is None and not self.node_feedback:
             raise ValueError(
                 "no feedback yet: give feedback on the output first "
                 "(session.feedback(...), %trace_feedback, or the panel)"

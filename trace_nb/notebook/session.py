@@ -55,6 +55,8 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.output_value: Any = None
         self.exception: ExceptionNode | None = None
         self.last_feedback: tuple[str, float | None] | None = None
+        # node name -> (node, text, score): feedback on intermediate values of the last run
+        self.node_feedback: dict[str, tuple[Node, str, float | None]] = {}
         self.proposals: list[Proposal] = []
         self.rows: list[dict] = []
         self.llm: Any = None
@@ -89,6 +91,7 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.output_value = value._data if isinstance(value, Node) else value
         self.exception = exception
         self.last_feedback = None
+        self.node_feedback = {}
         self.proposals = []
         row = {"step": len(self.rows), "time": time.strftime("%H:%M:%S")}
         row.update({k: _cell(v) for k, v in self.parameters.items()})
@@ -114,9 +117,50 @@ class TraceSession(ParamsMixin, ReviewMixin):
             p.zero_feedback()
         target.zero_feedback()
         target.backward(text or "", score)
+        for node, node_text, node_score in self.node_feedback.values():
+            node.backward(node_text, node_score)  # node feedback of this run stays
         self.last_feedback = (text or "", score)
         if self.rows:
             self.rows[-1].update(feedback=text or "", score=score)
+        self._notify("feedback")
+
+    @_serialized
+    def feedback_on(self, node_name: str, text: str, score: float | None = None) -> None:
+        """Feedback about an intermediate value of the last run: the node of the DAG named
+        ``node_name`` (the name the DAG and the prompt show).
+
+        Only parameters upstream of that node receive it; the prompt's #Feedback lists it
+        under the node's name, beside the output's feedback. It lasts until the next run;
+        giving it again for the same node replaces it.
+        """
+        from ..graph.data import find
+
+        root = self.exception if self.exception is not None else self.output_node
+        node = find([root], node_name) if root is not None else None
+        if node is None:
+            names = [n["name"] for n in self.graph(max_nodes=None)["nodes"]]
+            raise KeyError(f"no node named {node_name!r} in the last run's trace "
+                           f"(nodes: {', '.join(names) or 'none'})")
+        if not (text or "").strip() and score is None:
+            raise ValueError("give feedback text, a score, or both")
+        if node is root:
+            self.feedback(text, score)
+            return
+        old = self.node_feedback.get(node_name)
+        if old is not None:  # replace: clear what it sent, then send the new text
+            for p in self.parameter_nodes:
+                p.zero_feedback()
+            if root is not None and self.last_feedback is not None:
+                root.zero_feedback()
+                root.backward(*self.last_feedback)
+            for other, (n, t, sc) in self.node_feedback.items():
+                if other != node_name:
+                    n.backward(t, sc)
+        node.backward(text or "", score)
+        self.node_feedback[node_name] = (node, text or "", score)
+        if self.rows:
+            notes = "; ".join(f"{k}: {v[1]}" for k, v in self.node_feedback.items())
+            self.rows[-1]["node_feedback"] = notes
         self._notify("feedback")
 
     def default_feedback(self) -> str | None:

@@ -114,7 +114,6 @@ class Panel(w.VBox):
         self.history_view = HistoryView()
         self.status.add_class("trace-nb-status-line")
         self.dag.add_class("trace-nb-dag")
-        self.node_details.add_class("trace-nb-details")
         self.feedback_text.add_class("trace-nb-feedback")
         self.output_view.add_class("trace-nb-outputview")
         self.error_area.add_class("trace-nb-errors")
@@ -127,7 +126,17 @@ class Panel(w.VBox):
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
         h4 = lambda t: w.HTML(f"<h4>{t}</h4>")  # noqa: E731
-        top = w.HBox([self.dag, self.node_details])
+        self.node_feedback_text = w.Textarea(placeholder="Feedback about this value (e.g. 'the wrong "
+                                             "document was retrieved')", continuous_update=False,
+                                             layout=w.Layout(height="auto"))
+        self.node_feedback_button = B(description="Feedback on this node", icon="comment")
+        self.node_feedback_button.on_click(lambda _: self._quietly(self.feedback_on))
+        self.node_feedback_box = w.VBox([self.node_feedback_text, self.node_feedback_button],
+                                        layout=w.Layout(display="none"))
+        self.node_feedback_box.add_class("trace-nb-node-feedback")
+        details = w.VBox([self.node_details, self.node_feedback_box])
+        details.add_class("trace-nb-details")
+        top = w.HBox([self.dag, details])
         top.add_class("trace-nb-top")
         rows = [w.HBox([self.score_text, self.send_button]),
                 w.HBox([self.propose_button, self.approve_all_button, self.reject_all_button, self.run_button]),
@@ -154,11 +163,24 @@ class Panel(w.VBox):
         text, score = self.feedback_text.value.strip(), self._score()
         if (text or score is not None) and (text, score) != s.last_feedback:
             s.feedback(text or None, score)
-        if s.last_feedback is None:
+        if s.last_feedback is None and not s.node_feedback:
             raise ValueError("no feedback yet: type what you think of the output (or a score), "
                              "then Propose")
         _ = s.optimizer  # made here, on the main thread: config errors show at once
         return self._start("asking the LLM for proposals…", self.session.request_proposals, self._adopt)
+
+    @_action
+    def feedback_on(self, node_id: str | None = None, text: str | None = None,
+                    score: float | None = None) -> None:
+        """Feedback on one node of the DAG (the selected one by default): only parameters
+        upstream of it receive it (see :meth:`TraceSession.feedback_on`)."""
+        node_id = node_id or self.dag.selected
+        if not node_id:
+            raise ValueError("click a node in the graph first, then write feedback about its value")
+        if text is not None:
+            self.node_feedback_text.value = text
+        self.session.feedback_on(node_id, self.node_feedback_text.value.strip(), score)
+        self._set_status(f"feedback on {node_id} sent: it reaches the parameters upstream of it")
 
     @_action
     def restore(self) -> list[str]:
@@ -395,6 +417,9 @@ class Panel(w.VBox):
     def _show_selected(self) -> None:
         node_id = self.dag.selected
         record = self.dag.record(node_id) if node_id else None
+        # Feedback on an intermediate value: any drawn node but a parameter or a folded box.
+        can_comment = record is not None and record["kind"] in ("message", "exception", "value")
+        self.node_feedback_box.layout.display = "" if can_comment else "none"
         if record is None:
             self.node_details.clear()
             return
