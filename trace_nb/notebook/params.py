@@ -133,6 +133,7 @@ class ParamsMixin:
                     self._saved_modules[k] = state
                 names.append(k)
         self.rows = list(loaded.rows)
+        self.lineage = loaded.lineage
         self._pending_optimizer_state = loaded._pending_optimizer_state
         self._optimizer = None
         self.restorable = None
@@ -150,12 +151,16 @@ class ParamsMixin:
 
     @_serialized
     def reset(self) -> None:
-        """Forget parameters, proposals and history (``%%trace --reset``)."""
+        """Forget parameters, proposals, history and lineage (``%%trace --reset``)."""
+        from .lineage import Lineage
+
         self._params.clear()
         self._code.clear()
         self._modules.clear()
         self.proposals = []
         self.rows = []
+        self.node_feedback = {}
+        self.lineage = Lineage()
         self._optimizer = None
 
     def _find(self, name: str) -> ParameterNode:

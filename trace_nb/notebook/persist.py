@@ -46,7 +46,7 @@ def session_state(s: TraceSession) -> dict:
     rows = [{k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
             for row in s.rows]
     return {"format": FORMAT, "name": s.name, "parameters": params, "code": code, "modules": modules,
-            "history": rows, "optimizer": opt, "spec": spec}
+            "history": rows, "optimizer": opt, "spec": spec, "lineage": s.lineage.to_data()}
 
 
 def save_session(s: TraceSession, path: str) -> None:
@@ -130,6 +130,12 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
         raise _fail(path, f"its 'optimizer' state is a JSON {_kind(optimizer)}, not an object")
     out["optimizer"] = optimizer
     out["spec"] = _check_spec(state.get("spec"), path)
+    from .lineage import Lineage
+
+    try:
+        out["lineage"] = Lineage.from_data(state.get("lineage"))
+    except (TypeError, ValueError) as e:
+        raise _fail(path, f"its 'lineage' is malformed: {e}") from None
     return out
 
 
@@ -222,6 +228,7 @@ def load_session(path: str) -> TraceSession:
         s.rows = state["history"]
         # Optimizer memory is restored when the optimizer is made (loading needs no API key).
         s._pending_optimizer_state = state["optimizer"]
+        s.lineage = state["lineage"]
     except BaseException:
         if previous is not None:
             sessions._SESSIONS[name] = previous

@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from .autorun import AutoRun
 from .dag_view import DagView
-from .header import header_html, proposal_status
+from .header import header_html, lineage_html, proposal_status
 from .history_view import HistoryView, output_html
 from .jobs import Job, Jobs, Ticker
 from .node_details import NodeDetails, find_node
@@ -134,7 +134,18 @@ class Panel(w.VBox):
         self.node_feedback_box = w.VBox([self.node_feedback_text, self.node_feedback_button],
                                         layout=w.Layout(display="none"))
         self.node_feedback_box.add_class("trace-nb-node-feedback")
-        details = w.VBox([self.node_details, self.node_feedback_box])
+        self.lineage_view = w.HTML()
+        self.version_pick = w.Dropdown(options=[], description="version",
+                                       layout=w.Layout(width="auto"))
+        self.version_diff = w.HTML()
+        self.restore_version_button = B(description="Restore this version", icon="undo")
+        self.restore_version_button.on_click(lambda _: self._quietly(self.restore_version))
+        self.version_pick.observe(lambda _: self._quietly(self._show_version_diff), names=["value"])
+        picker = w.HBox([self.version_pick, self.restore_version_button])
+        picker.add_class("trace-nb-row")
+        self.lineage_box = w.VBox([self.lineage_view, picker, self.version_diff],
+                                  layout=w.Layout(display="none"))
+        details = w.VBox([self.node_details, self.node_feedback_box, self.lineage_box])
         details.add_class("trace-nb-details")
         top = w.HBox([self.dag, details])
         top.add_class("trace-nb-top")
@@ -181,6 +192,47 @@ class Panel(w.VBox):
             self.node_feedback_text.value = text
         self.session.feedback_on(node_id, self.node_feedback_text.value.strip(), score)
         self._set_status(f"feedback on {node_id} sent: it reaches the parameters upstream of it")
+
+    @_action
+    def restore_version(self, name: str | None = None, number: int | None = None) -> Any:
+        """Make an earlier version of a parameter current again (the one picked under the
+        selected parameter node by default)."""
+        name = name or self._selected_parameter()
+        number = self.version_pick.value if number is None else number
+        if name is None or number is None:
+            raise ValueError("click a parameter in the graph and pick a version first")
+        value = self.session.restore_version(name, int(number))
+        self._set_status(f"restored version {number} of {name}: Run again to see it at work")
+        return value
+
+    def _selected_parameter(self) -> str | None:
+        record = self.dag.record(self.dag.selected) if self.dag.selected else None
+        if record is None or record["kind"] != "parameter":
+            return None
+        node = find_node(self.session, record["id"])
+        return self.session.display_name(node) if node is not None else None
+
+    def _show_lineage(self) -> None:
+        name = self._selected_parameter()
+        chain = self.session.lineage.versions.get(name) if name else None
+        self.lineage_box.layout.display = "" if chain else "none"
+        if not chain:
+            return
+        self.lineage_view.value = lineage_html(self.session, name)
+        options = [(f"v{v.number} ({v.source})", v.number) for v in chain]
+        if self.version_pick.options != tuple(options):
+            self.version_pick.options = options
+            self.version_pick.value = self.session.lineage.current.get(name, len(chain) - 1)
+        self._show_version_diff()
+
+    def _show_version_diff(self) -> None:
+        name = self._selected_parameter()
+        if not name or self.version_pick.value is None:
+            self.version_diff.value = ""
+            return
+        text = self.session.diff(name, int(self.version_pick.value))
+        self.version_diff.value = (f"<pre class='trace-nb-version-diff'>{html.escape(text)}</pre>"
+                                   if text else "<i>the same as the current value</i>")
 
     @_action
     def restore(self) -> list[str]:
@@ -420,6 +472,7 @@ class Panel(w.VBox):
         # Feedback on an intermediate value: any drawn node but a parameter or a folded box.
         can_comment = record is not None and record["kind"] in ("message", "exception", "value")
         self.node_feedback_box.layout.display = "" if can_comment else "none"
+        self._show_lineage()
         if record is None:
             self.node_details.clear()
             return

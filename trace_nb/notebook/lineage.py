@@ -1,0 +1,208 @@
+"""Lineage and blame: every accepted value of every parameter, where it came from, how it scored.
+
+Each parameter of a session has a chain of :class:`Version` records: the cell's value
+(version 0), then one per approved proposal, edit or restore, each with its parent, the run
+it was decided after, the LLM's reasoning, who approved it and whether a human edited it.
+A version collects the scores of the runs that used it. :func:`blame` tells, for a text or
+code parameter, which version brought each line of the current value.
+"""
+
+from __future__ import annotations
+
+import difflib
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Lineage", "Version", "blame"]
+
+
+@dataclass
+class Version:
+    """One accepted value of a parameter.
+
+    Attributes
+    ----------
+    number : int
+        0 for the cell's value, then 1, 2, ... in the order accepted.
+    value : Any
+    parent : int or None
+        The version it replaced.
+    source : str
+        ``cell``, ``proposal``, ``edit`` (a human changed the LLM's value) or ``restore``.
+    step : int or None
+        The run after which it was accepted (its feedback led to it).
+    reasoning : str
+        The LLM's reasoning (empty for the cell's value and restores).
+    decided_by : str
+        ``human``, ``auto`` or ``""``.
+    runs : dict
+        Run number -> score, for the runs that used this version and were scored.
+    time : str
+    """
+
+    number: int
+    value: Any
+    parent: int | None
+    source: str
+    step: int | None = None
+    reasoning: str = ""
+    decided_by: str = ""
+    runs: dict[int, float] = field(default_factory=dict)
+    time: str = field(default_factory=lambda: time.strftime("%H:%M:%S"))
+
+    def __post_init__(self) -> None:
+        self.runs = {int(k): float(v) for k, v in self.runs.items()}  # JSON keys are text
+
+    @property
+    def score(self) -> float | None:
+        """The mean score of the runs that used it (None before any)."""
+        return sum(self.runs.values()) / len(self.runs) if self.runs else None
+
+
+class Lineage:
+    """The versions of every parameter of one session, by the parameter's readable name."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, list[Version]] = {}
+        self.current: dict[str, int] = {}
+
+    def start(self, name: str, value: Any) -> None:
+        """Record the cell's value of a new parameter (version 0), once."""
+        if name not in self.versions:
+            self.versions[name] = [Version(0, value, None, "cell")]
+            self.current[name] = 0
+
+    def accept(
+        self,
+        name: str,
+        value: Any,
+        *,
+        source: str,
+        step: int | None,
+        reasoning: str = "",
+        decided_by: str = "",
+    ) -> Version:
+        """A new version of ``name`` (the current one is its parent); it becomes current."""
+        chain = self.versions.setdefault(name, [])
+        parent = self.current.get(name)
+        v = Version(len(chain), value, parent, source, step, reasoning, decided_by)
+        chain.append(v)
+        self.current[name] = v.number
+        return v
+
+    def score(self, values: dict[str, Any], run: int, score: float | None) -> None:
+        """Credit run ``run``'s ``score`` to the current version of each parameter in
+        ``values`` (a later score for the same run replaces the earlier one)."""
+        if score is None:
+            return
+        for name in values:
+            v = self.get(name)
+            if v is not None:
+                v.runs[run] = float(score)
+
+    def get(self, name: str, number: int | None = None) -> Version | None:
+        """Version ``number`` of ``name`` (the current one by default), or None."""
+        chain = self.versions.get(name)
+        if not chain:
+            return None
+        n = self.current.get(name, len(chain) - 1) if number is None else number
+        if not 0 <= n < len(chain):
+            raise KeyError(f"{name!r} has versions 0..{len(chain) - 1}, not {n}")
+        return chain[n]
+
+    def chain(self, name: str, number: int | None = None) -> list[Version]:
+        """Version ``number`` (current by default) and its ancestors, oldest first."""
+        out = []
+        v = self.get(name, number)
+        while v is not None:
+            out.append(v)
+            v = None if v.parent is None else self.versions[name][v.parent]
+        return out[::-1]
+
+    def diff(self, name: str, a: int, b: int | None = None) -> str:
+        """A unified diff of version ``a`` → ``b`` (current by default) of ``name``."""
+        va, vb = self.get(name, a), self.get(name, b)
+        if va is None or vb is None:
+            raise KeyError(f"no versions of {name!r}")
+        old, new = _lines(va.value), _lines(vb.value)
+        return "\n".join(
+            difflib.unified_diff(
+                old, new, f"{name} v{va.number}", f"{name} v{vb.number}", lineterm=""
+            )
+        )
+
+    # -- saving --------------------------------------------------------------------
+    def to_data(self) -> dict:
+        """Plain JSON-ready data."""
+        return {
+            "current": dict(self.current),
+            "versions": {k: [asdict(v) for v in chain] for k, chain in self.versions.items()},
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> Lineage:
+        """Read :meth:`to_data` output; anything malformed raises ValueError."""
+        out = cls()
+        if not data:
+            return out
+        if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
+            raise ValueError("the lineage is not an object with 'versions'")
+        fields = set(Version.__dataclass_fields__)
+        for name, chain in data["versions"].items():
+            if not isinstance(chain, list) or not all(
+                isinstance(v, dict) and set(v) <= fields for v in chain
+            ):
+                raise ValueError(f"the lineage of {name!r} is malformed")
+            out.versions[name] = [Version(**v) for v in chain]
+        for name, n in dict(data.get("current") or {}).items():
+            if name in out.versions and isinstance(n, int) and 0 <= n < len(out.versions[name]):
+                out.current[name] = n
+        return out
+
+
+def _lines(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return value.splitlines()
+    import json
+
+    try:
+        return json.dumps(value, indent=1, sort_keys=True, default=repr).splitlines()
+    except (TypeError, ValueError):
+        return repr(value).splitlines()
+
+
+def blame(lineage: Lineage, name: str) -> list[dict]:
+    """For each line of the current value of ``name``: the version that brought it.
+
+    Returns a list of dicts: ``line`` (1-based), ``text``, ``version``, ``source``, ``step``,
+    ``reasoning``, ``decided_by``, ``edited`` (the line came from a human edit).
+    """
+    chain = lineage.chain(name)
+    if not chain:
+        raise KeyError(f"no versions of {name!r}")
+    lines = _lines(chain[0].value)
+    origin = [chain[0]] * len(lines)
+    for v in chain[1:]:
+        new = _lines(v.value)
+        matcher = difflib.SequenceMatcher(a=lines, b=new, autojunk=False)
+        new_origin: list[Version] = []
+        for op, i1, i2, j1, j2 in matcher.get_opcodes():
+            if op == "equal":
+                new_origin.extend(origin[i1:i2])
+            elif op in ("replace", "insert"):
+                new_origin.extend([v] * (j2 - j1))
+        lines, origin = new, new_origin
+    return [
+        {
+            "line": i + 1,
+            "text": text,
+            "version": v.number,
+            "source": v.source,
+            "step": v.step,
+            "reasoning": v.reasoning,
+            "decided_by": v.decided_by,
+            "edited": v.source == "edit",
+        }
+        for i, (text, v) in enumerate(zip(lines, origin, strict=True))
+    ]
