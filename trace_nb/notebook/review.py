@@ -138,10 +138,14 @@ class ReviewMixin:
         )
         for p in applied:
             self._after_apply(p)
-            self.lineage.accept(self.display_name(p.parameter), p.new,
-                                source="edit" if p.edited else "proposal",
-                                step=len(self.rows) - 1 if self.rows else None,
-                                reasoning=p.reasoning, decided_by=decided_by)
+            self.lineage.accept(
+                self.display_name(p.parameter),
+                p.new,
+                source="edit" if p.edited else "proposal",
+                step=len(self.rows) - 1 if self.rows else None,
+                reasoning=p.reasoning,
+                decided_by=decided_by,
+            )
         self._mark_row(applied, "approved", decided_by)
         self._notify("approve")
         broken = [

@@ -48,15 +48,27 @@ def lineage_html(session: Any, name: str) -> str:
         score = "" if v.score is None else f"{v.score:.3g}"
         mark = " ◀ current" if v.number == current else ""
         reason = v.reasoning if len(v.reasoning) <= 80 else v.reasoning[:79] + "…"
-        rows.append(f"<tr><td>v{v.number}{mark}</td><td>{e(v.source)}</td><td>{score}</td>"
-                    f"<td>{e(v.decided_by)}</td><td>{e(reason)}</td></tr>")
-    table = ("<table class='trace-nb-history'><thead><tr><th>version</th><th>source</th>"
-             "<th>score</th><th>by</th><th>reasoning</th></tr></thead><tbody>"
-             + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f"<tr><td>v{v.number}{mark}</td><td>{e(v.source)}</td><td>{score}</td>"
+            f"<td>{e(v.decided_by)}</td><td>{e(reason)}</td></tr>"
+        )
+    table = (
+        "<table class='trace-nb-history'><thead><tr><th>version</th><th>source</th>"
+        "<th>score</th><th>by</th><th>reasoning</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
     blame_rows = ""
     if isinstance(lin.get(name).value, str):
         lines = session.blame(name)[:60]
-        blame_rows = "<div class='trace-nb-label'>where each line came from</div><pre>" + "\n".join(
-            f"v{b['version']}{'✎' if b['edited'] else ' '} {e(b['text'])}" for b in lines) + "</pre>"
-    return (f"<div class='trace-nb-label'>versions of {e(name)}</div>"
-            f"<div class='trace-nb-table'>{table}</div>{blame_rows}")
+        blame_rows = (
+            "<div class='trace-nb-label'>where each line came from</div><pre>"
+            + "\n".join(
+                f"v{b['version']}{'✎' if b['edited'] else ' '} {e(b['text'])}" for b in lines
+            )
+            + "</pre>"
+        )
+    return (
+        f"<div class='trace-nb-label'>versions of {e(name)}</div>"
+        f"<div class='trace-nb-table'>{table}</div>{blame_rows}"
+    )
