@@ -57,6 +57,7 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.exception: ExceptionNode | None = None
         self.last_feedback: tuple[str, float | None] | None = None
         self.lineage = Lineage()  # every accepted value of every parameter (see lineage.py)
+        self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
         # node name -> (node, text, score): feedback on intermediate values of the last run
         self.node_feedback: dict[str, tuple[Node, str, float | None]] = {}
         self.proposals: list[Proposal] = []
@@ -167,6 +168,20 @@ class TraceSession(ParamsMixin, ReviewMixin):
             notes = "; ".join(f"{k}: {v[1]}" for k, v in self.node_feedback.items())
             self.rows[-1]["node_feedback"] = notes
         self._notify("feedback")
+
+    # -- preview ----------------------------------------------------------------------
+    @_serialized
+    def preview(self, name: str, value: Any = None, *, input: str = "example") -> Any:
+        """Run the cell with the pending proposal for ``name`` (or ``value``) on
+        :attr:`examples` and score it before → after, changing nothing; see
+        :mod:`trace_nb.notebook.preview`. The result is also kept on the proposal."""
+        from .preview import preview
+
+        result = preview(self, name, value, input=input)
+        for p in self.proposals:
+            if p.parameter is self._find(name) and p.status == "pending" and value is None:
+                p.preview = result
+        return result
 
     # -- lineage ----------------------------------------------------------------------
     def versions(self, name: str) -> Any:

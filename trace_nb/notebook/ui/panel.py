@@ -25,7 +25,7 @@ from .header import header_html, lineage_html, proposal_status
 from .history_view import HistoryView, output_html
 from .jobs import Job, Jobs, Ticker
 from .node_details import NodeDetails, find_node
-from .proposal_view import ProposalList, ProposalView, close_tree
+from .proposal_view import ProposalList, ProposalView, close_tree, preview_html
 
 _CSS = pathlib.Path(__file__).with_name("panel.css")
 _DONE = {"run": "ran the cell (run {n})", "approve": "approved", "reject": "rejected",
@@ -110,6 +110,7 @@ class Panel(w.VBox):
             on_approve=lambda n: self._quietly(lambda: self.approve(n)),
             on_reject=lambda n: self._quietly(lambda: self.reject(n)),
             on_edit=lambda n, v: self._quietly(lambda: self.edit(n, v)),
+            on_preview=lambda n: self._quietly(lambda: self.preview(n)),
             label=lambda p: session.display_name(p.parameter))
         self.history_view = HistoryView()
         self.status.add_class("trace-nb-status-line")
@@ -192,6 +193,20 @@ class Panel(w.VBox):
             self.node_feedback_text.value = text
         self.session.feedback_on(node_id, self.node_feedback_text.value.strip(), score)
         self._set_status(f"feedback on {node_id} sent: it reaches the parameters upstream of it")
+
+    @_action
+    def preview(self, name: str) -> Any:
+        """Run the cell with the proposal for ``name`` on the session's examples (twice per
+        example) and show outputs and scores before → after on its card; nothing changes."""
+        from ..preview import projected_runs
+
+        self._idle()
+        self._set_status(f"previewing {name}: running the cell {projected_runs(self.session)} times…")
+        result = self.session.preview(name)
+        self.proposal_view(name).preview_view.value = preview_html(result)
+        self._set_status(f"preview of {name}: {result.regressions} regression(s), mean score "
+                         f"{_fmt(result.mean_before)} → {_fmt(result.mean_after)}")
+        return result
 
     @_action
     def restore_version(self, name: str | None = None, number: int | None = None) -> Any:
@@ -546,3 +561,7 @@ class Panel(w.VBox):
     def __repr__(self) -> str:
         return f"<trace_nb Panel of {self.session!r}>"
 
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{score:.3g}"

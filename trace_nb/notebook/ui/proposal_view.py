@@ -54,6 +54,30 @@ def diff_html(old: Any, new: Any) -> str:
     return f"<div class='trace-nb-diff'>{table}</div>"
 
 
+def preview_html(result: Any) -> str:
+    """A preview's table: per example, output and score before → after, regressions first
+    and marked; the runs it took."""
+    if result is None:
+        return ""
+    e = html.escape
+
+    def sc(v: Any) -> str:
+        return "" if v is None else f"{v:.3g}"
+
+    rows = "".join(
+        f"<tr class='{'trace-nb-regression' if r.regression else ''}'>"
+        f"<td>{'⚠ ' if r.regression else ''}{e(r.example)}</td><td>{e(r.before)}</td>"
+        f"<td>{e(r.after)}</td><td>{sc(r.before_score)} → {sc(r.after_score)}</td>"
+        f"<td>{e(r.error or r.after_feedback)}</td></tr>" for r in result.rows)
+    summary = (f"{result.regressions} regression(s) in {len(result.rows)} example(s); mean score "
+               f"{sc(result.mean_before) or '-'} → {sc(result.mean_after) or '-'}; ran the cell "
+               f"{result.runs} times in {result.seconds:.1f} s (its own LLM calls are not counted)")
+    return (f"<div class='trace-nb-preview'><div class='trace-nb-label'>preview</div>"
+            f"<div>{e(summary)}</div><div class='trace-nb-table'><table class='trace-nb-history'>"
+            "<thead><tr><th>example</th><th>output before</th><th>output after</th><th>score</th>"
+            f"<th>feedback / error</th></tr></thead><tbody>{rows}</tbody></table></div></div>")
+
+
 class ProposalView(w.VBox):
     """A card for one :class:`~trace_nb.optim.Proposal`.
 
@@ -76,7 +100,7 @@ class ProposalView(w.VBox):
 
     def __init__(self, proposal: Proposal, on_approve: Callable[[str], Any],
                  on_reject: Callable[[str], Any], on_edit: Callable[[str, str], Any],
-                 label: str | None = None):
+                 label: str | None = None, on_preview: Callable[[str], Any] | None = None):
         self.proposal = proposal
         self.label = label or proposal.name
         p = proposal
@@ -110,15 +134,24 @@ class ProposalView(w.VBox):
         self.edit_text = w.Textarea(value=edit_text(p.new) if addressable else "",
                                     layout=w.Layout(height="8em" if p.is_code else "4em"))
         self.save_button = w.Button(description="Save edit", button_style="info", **auto)
+        self.preview_button = w.Button(description="Preview", icon="eye", **auto,
+                                       disabled=decided or not p.valid or not addressable,
+                                       tooltip="run the cell with this value on the examples, "
+                                               "scores before → after; changes nothing")
+        self.preview_view = w.HTML(preview_html(getattr(p, "preview", None)))
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
         name = p.name or ""
         self.approve_button.on_click(lambda _: on_approve(name))
         self.reject_button.on_click(lambda _: on_reject(name))
         self.edit_button.on_click(lambda _: self.toggle_editor())
+        if on_preview is not None:
+            self.preview_button.on_click(lambda _: on_preview(name))
         self.save_button.on_click(lambda _: on_edit(name, self.edit_text.value))
-        buttons = w.HBox([self.approve_button, self.edit_button, self.reject_button])
+        buttons = w.HBox([self.approve_button, self.edit_button, self.reject_button,
+                          *([self.preview_button] if on_preview is not None else [])])
         buttons.add_class("trace-nb-row")
-        super().__init__([self.header, self.diff, self.reason, self.reasoning, buttons, self.editor])
+        super().__init__([self.header, self.diff, self.reason, self.reasoning, buttons, self.editor,
+                          self.preview_view])
         self.add_class("trace-nb-card")
         if p.edited and not p.valid and not decided:
             self.toggle_editor(True)  # a rejected edit: keep the editor open to fix it
@@ -149,8 +182,10 @@ class ProposalList(w.VBox):
 
     def __init__(self, on_approve: Callable[[str], Any], on_reject: Callable[[str], Any],
                  on_edit: Callable[[str, str], Any],
-                 label: Callable[[Proposal], str] | None = None):
-        self._callbacks = {"on_approve": on_approve, "on_reject": on_reject, "on_edit": on_edit}
+                 label: Callable[[Proposal], str] | None = None,
+                 on_preview: Callable[[str], Any] | None = None):
+        self._callbacks = {"on_approve": on_approve, "on_reject": on_reject, "on_edit": on_edit,
+                           "on_preview": on_preview}
         self._label = label or (lambda p: p.name)
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")

@@ -1,0 +1,157 @@
+"""Preview a proposal on examples before approving it: outputs and scores, before → after.
+
+The cell runs twice per example, once with the current values and once with the proposed
+value, and the ``--feedback`` function scores both. Nothing is kept: the parameter gets its
+value back (even when a run fails), no history row is written, and the optimizer's state is
+untouched. Examples come from ``session.examples`` (each one is put in the variable the cell
+reads, ``example`` by default), else the cell runs once as it is (the last run's input).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..feedback import parse_feedback
+from ..graph import Node
+from ..text import short_repr
+
+__all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
+
+
+@dataclass
+class PreviewRow:
+    """One example: output and score with the current value (before) and the proposed one."""
+
+    example: str
+    before: str
+    after: str
+    before_score: float | None
+    after_score: float | None
+    after_feedback: str = ""
+    error: str = ""
+
+    @property
+    def regression(self) -> bool:
+        """The proposed value scores lower here (or fails where the current one did not)."""
+        if self.error:
+            return True
+        return (
+            self.before_score is not None
+            and self.after_score is not None
+            and self.after_score < self.before_score
+        )
+
+
+@dataclass
+class Preview:
+    """The result of :func:`preview`, regressions first."""
+
+    name: str
+    value: Any
+    rows: list[PreviewRow] = field(default_factory=list)
+    runs: int = 0
+    seconds: float = 0.0
+
+    @property
+    def regressions(self) -> int:
+        return sum(r.regression for r in self.rows)
+
+    @property
+    def mean_before(self) -> float | None:
+        return _mean([r.before_score for r in self.rows])
+
+    @property
+    def mean_after(self) -> float | None:
+        return _mean([r.after_score for r in self.rows])
+
+    def frame(self) -> Any:
+        """The rows as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame([{**vars(r), "regression": r.regression} for r in self.rows])
+
+
+def _mean(values: list[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return sum(got) / len(got) if got else None
+
+
+def projected_runs(session: Any) -> int:
+    """How many times a preview runs the cell: twice per example."""
+    examples = getattr(session, "examples", None) or [None]
+    return 2 * len(examples)
+
+
+def preview(session: Any, name: str, value: Any = None, *, input: str = "example") -> Preview:
+    """Run the session's cell with the pending proposal for ``name`` (or ``value``) on the
+    session's examples; see the module docstring. Regressions come first."""
+    from .runner import execute
+
+    if session.compiled is None or session.shell is None:
+        raise RuntimeError(
+            f"session {session.name!r} has no cell to run: run its %%trace cell first"
+        )
+    node = session._find(name)
+    if value is None:
+        pending = [p for p in session.proposals if p.parameter is node and p.status == "pending"]
+        if not pending:
+            raise KeyError(f"there is no pending proposal for {name!r} to preview")
+        if not pending[0].valid:
+            raise ValueError(f"the proposal for {name!r} is invalid: {pending[0].reason}")
+        value = pending[0].new
+    if node.is_code and getattr(node, "loader", None) is not None:
+        node.loader(value)  # code that does not load is refused before anything runs
+    ns = session.shell.user_ns
+    grade = ns.get(session.spec.feedback) if session.spec and session.spec.feedback else None
+    examples = list(getattr(session, "examples", None) or [None])
+    out = Preview(session.display_name(node), value)
+    start = time.monotonic()
+    old = node._data
+    saved_ns = dict(ns)  # the runs rebind the cell's names: the notebook gets its own back
+    try:
+        for example in examples:
+            if example is not None:
+                ns[input] = example
+            before = _run(execute, session, grade)
+            node._set(value)
+            try:
+                after = _run(execute, session, grade)
+            finally:
+                node._set(old)
+            out.runs += 2
+            out.rows.append(
+                PreviewRow(
+                    example="(the cell as it is)" if example is None else short_repr(example, 80),
+                    before=before[0],
+                    after=after[0],
+                    before_score=before[1],
+                    after_score=after[1],
+                    after_feedback=after[2],
+                    error=after[3] if not before[3] else "",
+                )
+            )
+    finally:
+        node._set(old)
+        ns.clear()
+        ns.update(saved_ns)
+    out.rows.sort(key=lambda r: (not r.regression, r.example))
+    out.seconds = time.monotonic() - start
+    return out
+
+
+def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str, str]:
+    """One run of the cell: (output preview, score, feedback text, error)."""
+    try:
+        value, _ = execute(session.shell, session, session.compiled)
+    except Exception as e:  # noqa: BLE001 - a failing run is a result, shown as such
+        return f"{type(e).__name__}: {e}"[:300], None, "", f"{type(e).__name__}: {e}"[:300]
+    data = value._data if isinstance(value, Node) else value
+    score, text = None, ""
+    if grade is not None:
+        try:
+            score, text = parse_feedback(grade(data))
+        except Exception as e:  # noqa: BLE001
+            text = f"the feedback function failed: {type(e).__name__}: {e}"
+    return short_repr(data, 300), score, text or "", ""
