@@ -134,7 +134,7 @@ def test_layout_adapts_to_the_window(page, request, screenshots, width):
         dag = page.locator(".trace-nb-dag-svg").bounding_box()
         svg = page.locator(".trace-nb-dag-svg svg").bounding_box()
         assert svg["width"] <= dag["width"] + 1, (svg, dag)  # the drawing fits its box
-        details = page.locator(".trace-nb-panel .trace-nb-details").bounding_box()
+        details = page.locator(".trace-nb-panel .trace-nb-side").bounding_box()
         if width == 800:  # too narrow for side by side: the details go below the DAG
             assert details["y"] >= dag["y"] + dag["height"] - 1, (details, dag)
         else:

@@ -147,7 +147,7 @@ class Panel(w.VBox):
         self.lineage_box = w.VBox([self.lineage_view, picker, self.version_diff],
                                   layout=w.Layout(display="none"))
         details = w.VBox([self.node_details, self.node_feedback_box, self.lineage_box])
-        details.add_class("trace-nb-details")
+        details.add_class("trace-nb-side")
         top = w.HBox([self.dag, details])
         top.add_class("trace-nb-top")
         rows = [w.HBox([self.score_text, self.send_button]),
