@@ -325,7 +325,7 @@ def test_auto_pauses_on_code_until_a_human_decides(ip, servers):
     s = panel.session
     panel.auto(3)
     assert panel.wait(60)
-    assert "paused" in panel.status.value and "code_embellish" in panel.status.value
+    assert "paused" in panel.status.value and "for embellish waits" in panel.status.value
     assert len(s.rows) == 1  # the step did not run
     assert s.parameters["salutation"] == "hey"  # the non-code proposal was auto-approved
     code_card = panel.proposal_view("code_embellish")

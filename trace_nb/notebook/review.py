@@ -81,8 +81,15 @@ class ReviewMixin:
 
     @_serialized
     def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
-        """Make ``proposals`` the pending ones and count the LLM call in the history."""
-        self.proposals = proposals
+        """Make ``proposals`` the pending ones and count the LLM call in the history.
+
+        Proposals kept for review (``waiting``) stay on offer, unless a new proposal is for
+        the same parameter: then the new one replaces it."""
+        fresh = {id(p.parameter) for p in proposals if p.parameter is not None}
+        self.waiting = [
+            p for p in self.waiting if p.status == "pending" and id(p.parameter) not in fresh
+        ]
+        self.proposals = [*self.waiting, *proposals]
         if self.rows and usage is not None:
             row = self.rows[-1]
             row["calls"] += 1

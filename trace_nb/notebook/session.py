@@ -58,6 +58,7 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.last_feedback: tuple[str, float | None] | None = None
         self.lineage = Lineage()  # every accepted value of every parameter (see lineage.py)
         self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
+        self.waiting: list[Proposal] = []  # proposals a review rule kept for a human
         # node name -> (node, text, score): feedback on intermediate values of the last run
         self.node_feedback: dict[str, tuple[Node, str, float | None]] = {}
         self.proposals: list[Proposal] = []
@@ -95,7 +96,8 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.exception = exception
         self.last_feedback = None
         self.node_feedback = {}
-        self.proposals = []
+        self.waiting = [p for p in self.waiting if p.status == "pending"]
+        self.proposals = list(self.waiting)  # proposals kept for a human stay on offer
         for k, v in self.parameters.items():
             self.lineage.start(k, v)  # version 0: the cell's value
         row = {"step": len(self.rows), "time": time.strftime("%H:%M:%S")}
@@ -168,6 +170,12 @@ class TraceSession(ParamsMixin, ReviewMixin):
             notes = "; ".join(f"{k}: {v[1]}" for k, v in self.node_feedback.items())
             self.rows[-1]["node_feedback"] = notes
         self._notify("feedback")
+
+    @_serialized
+    def queue_for_review(self, proposals: list[Proposal]) -> None:
+        """Keep ``proposals`` pending for a human across runs (a review rule chose them)."""
+        self.waiting.extend(p for p in proposals if p not in self.waiting)
+        self._notify("propose")
 
     # -- preview ----------------------------------------------------------------------
     @_serialized

@@ -15,6 +15,9 @@ class AutoRun:
 
     A valid code proposal pauses the run unless ``approve_code()`` is true: the other
     proposals are approved, the step waits for a human, and :meth:`resume` finishes it.
+    ``review`` (a rule of :mod:`trace_nb.notebook.gates`) picks more proposals to wait for
+    a human: with ``pause=True`` the run pauses for them; otherwise they queue in the
+    session (``session.waiting``) and the run goes on with the rest.
 
     Parameters
     ----------
@@ -36,8 +39,11 @@ class AutoRun:
 
     def __init__(self, session: Any, total: int, start_job: Callable, approve_code: Callable[[], bool],
                  status: Callable[[str], None], progress: Callable[[int], None],
-                 ended: Callable[[AutoRun], None]):
+                 ended: Callable[[AutoRun], None], review: Any = None, pause: bool = False):
+        from ..gates import resolve
+
         self.session, self.total, self.done = session, total, 0
+        self.review, self.pause = resolve(review), pause
         self.stopping = self.paused = False
         self._start_job, self._approve_code = start_job, approve_code
         self._status, self._progress, self._ended = status, progress, ended
@@ -76,21 +82,29 @@ class AutoRun:
         self._decide()
 
     def _decide(self) -> None:
+        from ..gates import GateContext
+
         s = self.session
-        pending = [p for p in s.proposals if p.status == "pending" and p.valid]
-        code = [p.name for p in pending if p.is_code]
-        if code and not self._approve_code():
-            plain = [p.name for p in pending if not p.is_code]
-            if plain:
-                s.approve(plain, decided_by="auto")
+        pending = [p for p in s.proposals if p.status == "pending" and p.valid
+                   and p not in s.waiting]
+        ctx = GateContext(s, self.done + 1)
+        human = [p for p in pending if self.review(p, ctx)]
+        code = [p for p in pending if p.is_code and p not in human and not self._approve_code()]
+        rest = [p for p in pending if p not in human and p not in code]
+        if rest:
+            s.approve([s.display_name(p.parameter) for p in rest], decided_by="auto",
+                      approve_code=self._approve_code())
+        if code or (human and self.pause):
+            names = [s.display_name(p.parameter) for p in code + human]
             self.paused = True
-            self._status(f"paused at step {self.done + 1}/{self.total}: the code proposal for "
-                         f"{', '.join(code)} waits for you. Approve or reject it, then click Auto "
-                         "to go on")
+            why = "the code proposal" if code and not human else "the proposals"
+            self._status(f"paused at step {self.done + 1}/{self.total}: {why} for "
+                         f"{', '.join(names)} waits for you. Approve or reject it, then click "
+                         "Auto to go on")
             self._ended(self)
             return
-        if pending:
-            s.approve(decided_by="auto", approve_code=self._approve_code())
+        if human:
+            s.queue_for_review(human)
         s.run()
         self.done += 1
         self._progress(self.done)

@@ -127,6 +127,7 @@ class Panel(w.VBox):
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
         h4 = lambda t: w.HTML(f"<h4>{t}</h4>")  # noqa: E731
+        self.proposals_heading = h4("Proposals")
         self.node_feedback_text = w.Textarea(placeholder="Feedback about this value (e.g. 'the wrong "
                                              "document was retrieved')", continuous_update=False,
                                              layout=w.Layout(height="auto"))
@@ -159,7 +160,7 @@ class Panel(w.VBox):
         super().__init__([
             w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, self.restore_box, top, self.output_view,
             h4("Feedback"), self.feedback_text, *rows[:3], rows[3], self.error_area,
-            h4("Proposals"), self.proposals_box, h4("History"), self.history_view,
+            self.proposals_heading, self.proposals_box, h4("History"), self.history_view,
         ], layout=w.Layout(width="100%"))
         self.add_class("trace-nb-panel")
         session.on_change(self._on_change)
@@ -315,11 +316,17 @@ class Panel(w.VBox):
         return self.session.train(dataset, feedback, input=input, **kwargs)
 
     @_action
-    def auto(self, steps: int | None = None) -> None:
+    def auto(self, steps: int | None = None, review: Any = None, pause: bool = False,
+             gate: str | None = None) -> None:
         """Run ``steps`` rounds of propose → approve valid → run (feedback from --feedback).
 
         A code proposal pauses the run unless "auto-approve code" is ticked; decide on it,
-        then call ``auto`` again to resume the paused run.
+        then call ``auto`` again to resume the paused run. ``review`` is a rule of
+        :mod:`trace_nb.notebook.gates` (a callable or a preset: ``"code"``, ``"regression"``,
+        ``"diff>N"``, ``"every:K"``) choosing proposals that wait for a human: they queue
+        (a count shows in the status) while the run goes on, or the run pauses with
+        ``pause=True``. ``gate="no_regression"`` applies a value only when its preview
+        shows no regression.
         """
         self._idle()
         s = self.session
@@ -334,8 +341,11 @@ class Panel(w.VBox):
         steps = self.auto_steps.value if steps is None else int(steps)
         if steps < 1:
             raise ValueError(f"the number of auto steps must be at least 1, got {steps}")
+        if gate is not None:  # gate="no_regression": a preview must show no regression
+            review = [r for r in (review, gate) if r is not None]
         self._auto = AutoRun(s, steps, self._start, lambda: self.auto_code.value, self._set_status,
-                             lambda done: setattr(self.progress, "value", done), self._auto_ended)
+                             lambda done: setattr(self.progress, "value", done), self._auto_ended,
+                             review=review, pause=pause)
         self.progress.max, self.progress.value = steps, 0
         self._guard_auto(self._auto.start)
 
@@ -467,6 +477,10 @@ class Panel(w.VBox):
             self.score_text.value = "" if not last or last[1] is None else str(last[1])
         self.output_view.value = output_html(self.session)
         self.proposals_box.update(self.session.proposals)
+        waiting = sum(p.status == "pending" for p in s.waiting)
+        badge = (f" <span class='trace-nb-status trace-nb-waiting'>{waiting} waiting for review</span>"
+                 if waiting else "")
+        self.proposals_heading.value = f"<h4>Proposals{badge}</h4>"
         self.history_view.update(s)
         if self._paused is not None and not self._paused.waiting_for:
             self._set_status("decided: click Auto to go on with the auto run")

@@ -1,0 +1,85 @@
+"""Review gates for Auto (issue 17 §5): a rule decides what waits for a human; waiting
+proposals queue (with a count) while the run goes on, or the run pauses."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from conftest import ipython_shell, make_llm
+
+import trace_nb
+from trace_nb.notebook import session as sessions
+from trace_nb.notebook.gates import GateContext, resolve
+from trace_nb.notebook.ui.panel import Panel
+from trace_nb.testing import FakeOpenAIServer
+
+
+def reply(**suggestion):
+    return json.dumps({"reasoning": "r", "suggestion": suggestion})
+
+
+@pytest.fixture
+def panel():
+    ip = ipython_shell()
+    ip.run_cell(
+        textwrap.dedent("""
+        def gate_grade(out):
+            return (1.0 if out.endswith("!") else 0.0, "end with an exclamation mark")
+        """)
+    )
+    replies = [
+        reply(tone="calm!", style="Long\nmulti\nline\nstyle"),
+        reply(tone="calmer!"),
+        reply(tone="calmest!"),
+    ]
+    with FakeOpenAIServer(replies=replies) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace",
+            "--name gates --param tone --param style --feedback gate_grade --no-panel --reset",
+            "tone = 'calm'\nstyle = 'Short'\nout = style + tone\nout\n",
+        )
+        p = Panel(trace_nb.session("gates"))
+        try:
+            yield p
+        finally:
+            p.close()
+            sessions.set_default_llm(None)
+
+
+def test_waiting_proposals_queue_while_the_run_goes_on(panel):
+    s = panel.session
+    panel.auto(2, review="diff>2")  # the 4-line style change waits; the tone applies
+    assert panel.wait(60)
+    assert "auto run finished after 2 of 2" in panel.status.value
+    assert s.parameters["style"] == "Short" and s.parameters["tone"] == "calmer!"
+    assert [p.name for p in s.waiting] == [
+        "style"
+    ] and "1 waiting for review" in panel.proposals_heading.value
+    panel.approve("style")  # a human decides later
+    assert (
+        s.parameters["style"].startswith("Long") and "waiting" not in panel.proposals_heading.value
+    )
+
+
+def test_pause_when_the_rule_says_so(panel):
+    s = panel.session
+    panel.auto(2, review="diff>2", pause=True)
+    assert panel.wait(60)
+    assert "paused at step 1/2" in panel.status.value and "style" in panel.status.value
+    assert s.parameters["tone"] == "calm!" and s.parameters["style"] == "Short"
+
+
+def test_rules_and_presets():
+    class P:
+        is_code, old, new = False, "a", "a\nb\nc"
+
+    ctx = GateContext(session=None, round=3)
+    assert resolve("diff>1")(P(), ctx) and not resolve("diff>2")(P(), ctx)
+    assert resolve("every:3")(P(), ctx) and not resolve("every:2")(P(), ctx)
+    assert not resolve("code")(P(), ctx) and resolve(["code", "diff>1"])(P(), ctx)
+    assert resolve(lambda p, c: c.round == 3)(P(), ctx)
+    with pytest.raises(ValueError, match="unknown review rule"):
+        resolve("sometimes")

@@ -1,0 +1,85 @@
+"""Review gates for long runs: a rule decides which proposals wait for a human.
+
+A rule is a plain callable ``rule(proposal, context) -> bool`` (True: a human decides) or
+the name of a preset; a list of rules waits when any of them says so. Code proposals also
+wait unless the run has the one opt-in ``approve_code`` (:mod:`trace_nb.optim.approval`).
+
+Presets:
+
+``"none"``        nothing waits (but code without ``approve_code``)
+``"code"``        every code change waits
+``"regression"``  a proposal waits when its preview (:mod:`.preview`) shows any regression;
+                  the same as ``gate="no_regression"``
+``"diff>N"``      a change of more than N lines waits
+``"every:K"``     every K-th round waits for a human entirely
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["GateContext", "PRESETS", "resolve"]
+
+
+@dataclass
+class GateContext:
+    """What a rule may look at besides the proposal."""
+
+    session: Any
+    round: int  # 1-based round of the run
+
+    def preview(self, proposal: Any) -> Any:
+        """The proposal's preview (run once and kept on the proposal)."""
+        result = getattr(proposal, "preview", None)
+        if result is None:
+            name = self.session.display_name(proposal.parameter)
+            result = self.session.preview(name)
+        return result
+
+
+Rule = Callable[[Any, GateContext], bool]
+
+
+def _changed_lines(p: Any) -> int:
+    old = p.old if isinstance(p.old, str) else repr(p.old)
+    new = p.new if isinstance(p.new, str) else repr(p.new)
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0)
+    return sum(1 for line in diff if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+PRESETS: dict[str, Rule] = {
+    "none": lambda p, ctx: False,
+    "code": lambda p, ctx: p.is_code,
+    "regression": lambda p, ctx: ctx.preview(p).regressions > 0,
+}
+
+
+def resolve(rule: str | Rule | Sequence[str | Rule] | None) -> Rule:
+    """Turn a preset name, a callable, or a list of them into one rule."""
+    if rule is None:
+        return PRESETS["none"]
+    if callable(rule):
+        return rule
+    if isinstance(rule, str):
+        if rule in PRESETS:
+            return PRESETS[rule]
+        if rule == "no_regression":
+            return PRESETS["regression"]
+        m = re.fullmatch(r"diff>(\d+)", rule.replace(" ", ""))
+        if m:
+            limit = int(m.group(1))
+            return lambda p, ctx: _changed_lines(p) > limit
+        m = re.fullmatch(r"every:(\d+)", rule.replace(" ", ""))
+        if m and int(m.group(1)) > 0:
+            k = int(m.group(1))
+            return lambda p, ctx: ctx.round % k == 0
+        raise ValueError(
+            f"unknown review rule {rule!r}: use a callable(proposal, context) -> bool "
+            f"or one of {', '.join(PRESETS)}, 'no_regression', 'diff>N', 'every:K'"
+        )
+    rules = [resolve(r) for r in rule]
+    return lambda p, ctx: any(r(p, ctx) for r in rules)
