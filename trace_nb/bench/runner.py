@@ -24,6 +24,7 @@ DEFAULT_TASKS = [
     "bbh_object_counting",
     "code_debug",
     "format_constraints",
+    "battleship",
 ]
 DEFAULT_METHODS = ["optoprime", "optoprime_memory", "optoprime_masked", "opro", "trace_opt"]
 COLUMNS = [
