@@ -388,3 +388,27 @@ def test_module_entry_point_lists_tasks():
     for name in bench.TASKS:
         assert name in out
     assert "optoprime_masked" in out
+
+
+def test_endpoint_run_uses_the_response_cache(tmp_path):
+    # Not offline: one endpoint for all runs (here a loopback server answering like seed 0's
+    # oracle), replies cached in a file; a second benchmark asks the server nothing new.
+    cache = tmp_path / "cache.sqlite"
+    options = dict(
+        tasks=["numerical"],
+        methods=["optoprime", "opro"],
+        seeds=[0],
+        steps=3,
+        cache=str(cache),
+        progress=False,
+        offline=False,
+    )
+    with FakeOpenAIServer(replies=make_task("numerical", 0).oracle, model="m") as srv:
+        first = bench.run(model="m", base_url=srv.base_url, out=tmp_path / "a", **options)
+        asked = len(srv.requests)
+        second = bench.run(model="m", base_url=srv.base_url, out=tmp_path / "b", **options)
+        assert asked > 0 and len(srv.requests) == asked
+    assert cache.exists()
+    assert (first["model"] == "m").all() and set(first["status"]) == {"ok"}
+    assert first["curve"].tolist() == second["curve"].tolist()
+    assert "model `m`" in (tmp_path / "b" / "report.md").read_text()
