@@ -12,8 +12,8 @@ from .tasks import TASKS
 
 DESCRIPTION = """\
 How well does trace_nb optimize? Runs the Trace paper's experiments (numerical graphs,
-BBH-style tasks, code debugging, format constraints, Battleship) for each task x method x seed and
-writes DIR/results.json, DIR/report.md and DIR/score_vs_step.png. Finished runs in
+BBH-style tasks, code debugging, format constraints, Battleship) for each task x method x
+seed and writes DIR/results.json, DIR/report.md and DIR/score_vs_step.png. Finished runs in
 DIR/results.json are skipped, so an interrupted run resumes.
 
 Without --base-url (and without OPENAI_BASE_URL / OPENAI_API_KEY in the environment) it runs
@@ -21,8 +21,9 @@ OFFLINE against scripted oracles on 127.0.0.1: fast and deterministic, and a tes
 plumbing only, not of a model.
 
 CODE IS APPLIED WITHOUT REVIEW: the code-debugging, BBH and Battleship tasks let the LLM
-rewrite Python functions, and the benchmark applies those proposals automatically (approve_code=True) and
-runs them in this process. Point it only at a model whose code you are willing to run."""
+rewrite Python functions; the benchmark applies those proposals automatically
+(approve_code=True) and runs them in this process. Point it only at a model whose code you
+are willing to run."""
 
 
 def parser() -> argparse.ArgumentParser:
