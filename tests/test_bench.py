@@ -412,3 +412,20 @@ def test_endpoint_run_uses_the_response_cache(tmp_path):
     assert (first["model"] == "m").all() and set(first["status"]) == {"ok"}
     assert first["curve"].tolist() == second["curve"].tolist()
     assert "model `m`" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_endpoint_timeout_reaches_the_client():
+    with FakeOpenAIServer(replies=make_task("numerical", 0).oracle, latency=1.0) as srv:
+        frame = bench.run(
+            tasks=["numerical"],
+            methods=["optoprime"],
+            seeds=[0],
+            steps=1,
+            model="m",
+            base_url=srv.base_url,
+            offline=False,
+            cache=False,
+            timeout=0.2,
+            progress=False,
+        )
+    assert frame.loc[0, "status"].startswith("error: LLMTimeoutError"), frame.loc[0, "status"]

@@ -75,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
         default=1024,
         help="cap on each optimizer reply's tokens, default 1024",
     )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per LLM request, default 300"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list tasks and methods, then exit")
     return p
@@ -108,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
+            timeout=args.timeout,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
