@@ -19,7 +19,7 @@ import trace_nb.bench as bench
 from trace_nb.bench import cli
 from trace_nb.bench.offline import oracle_llm
 from trace_nb.bench.runner import COLUMNS, run_one
-from trace_nb.bench.tasks import bbh, buggy, make_task
+from trace_nb.bench.tasks import battleship, bbh, buggy, make_task
 from trace_nb.bench.tasks.base import current_values, section, user_text
 from trace_nb.bench.tasks.bbh_data import _OBJECTS, GENERATORS
 from trace_nb.optim import OptoPrime
@@ -111,6 +111,20 @@ def test_format_grader(seed):
     score, complaints = task.grade(task._student(f"Write about {task.test[0]}."))
     assert score < 1 and len(complaints) >= 1
     assert all(isinstance(c, str) and c for c in complaints)
+
+
+def test_battleship_hunting_agent_scores_and_naive_one_fails():
+    task = make_task("battleship", 0)
+    naive = task.evaluate(None)
+    assert not naive.success and naive.score < 0.1  # (0, 0) again and again: one cell at best
+    code = {p.name: p for p in task.parameters()}
+    code["agent_reason"]._set(battleship.REASON_CELLS)
+    code["agent_act"]._set(battleship.ACT_SCAN)
+    scanning = task.evaluate(None)
+    code["agent_act"]._set(battleship.ACT_HUNT)
+    hunting = task.evaluate(None)
+    assert 0 < scanning.score < battleship.SUCCESS <= hunting.score
+    assert hunting.success and not scanning.success
 
 
 # -- the oracles read what the optimizer really sends --------------------------------------
@@ -228,21 +242,24 @@ def test_llm_error_is_recorded_not_raised():
 
 
 def test_offline_run_writes_results_and_report(tmp_path):
-    tasks, methods = ["numerical", "code_debug", "bbh_object_counting"], ["optoprime", "opro"]
+    tasks = ["numerical", "code_debug", "bbh_object_counting", "battleship"]
+    methods = ["optoprime", "opro"]
     frame = bench.run(
-        tasks=tasks, methods=methods, seeds=2, steps=3, out=tmp_path, progress=False, workers=4
+        tasks=tasks, methods=methods, seeds=2, steps=4, out=tmp_path, progress=False, workers=4
     )
     assert list(frame.columns) == COLUMNS
-    assert len(frame) == 12 and set(frame["status"]) == {"ok"}
+    assert len(frame) == 16 and set(frame["status"]) == {"ok"}
     assert (frame["model"] == "offline-oracle").all()
     assert (frame["prompt_tokens"] > 0).all() and (frame["llm_calls"] > 0).all()
     # the oracle's fixes are code: they only land through approve_code=True
-    code = frame[frame["task"] != "numerical"]
+    code = frame[frame["task"].isin(["code_debug", "bbh_object_counting"])]
     assert code["success"].all() and (code["steps_to_success"] == 1).all()
+    agents = frame[frame["task"] == "battleship"]  # three code changes: scan, fix, hunt
+    assert agents["success"].all() and (agents["steps_to_success"] == 3).all()
 
     data = json.loads((tmp_path / "results.json").read_text())
-    assert data["meta"]["offline"] is True and data["meta"]["steps"] == 3
-    assert len(data["runs"]) == 12
+    assert data["meta"]["offline"] is True and data["meta"]["steps"] == 4
+    assert len(data["runs"]) == 16
     for run in data["runs"]:
         for key in (
             "success",
@@ -371,3 +388,44 @@ def test_module_entry_point_lists_tasks():
     for name in bench.TASKS:
         assert name in out
     assert "optoprime_masked" in out
+
+
+def test_endpoint_run_uses_the_response_cache(tmp_path):
+    # Not offline: one endpoint for all runs (here a loopback server answering like seed 0's
+    # oracle), replies cached in a file; a second benchmark asks the server nothing new.
+    cache = tmp_path / "cache.sqlite"
+    options = dict(
+        tasks=["numerical"],
+        methods=["optoprime", "opro"],
+        seeds=[0],
+        steps=3,
+        cache=str(cache),
+        progress=False,
+        offline=False,
+    )
+    with FakeOpenAIServer(replies=make_task("numerical", 0).oracle, model="m") as srv:
+        first = bench.run(model="m", base_url=srv.base_url, out=tmp_path / "a", **options)
+        asked = len(srv.requests)
+        second = bench.run(model="m", base_url=srv.base_url, out=tmp_path / "b", **options)
+        assert asked > 0 and len(srv.requests) == asked
+    assert cache.exists()
+    assert (first["model"] == "m").all() and set(first["status"]) == {"ok"}
+    assert first["curve"].tolist() == second["curve"].tolist()
+    assert "model `m`" in (tmp_path / "b" / "report.md").read_text()
+
+
+def test_endpoint_timeout_reaches_the_client():
+    with FakeOpenAIServer(replies=make_task("numerical", 0).oracle, latency=1.0) as srv:
+        frame = bench.run(
+            tasks=["numerical"],
+            methods=["optoprime"],
+            seeds=[0],
+            steps=1,
+            model="m",
+            base_url=srv.base_url,
+            offline=False,
+            cache=False,
+            timeout=0.2,
+            progress=False,
+        )
+    assert frame.loc[0, "status"].startswith("error: LLMTimeoutError"), frame.loc[0, "status"]

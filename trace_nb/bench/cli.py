@@ -12,17 +12,18 @@ from .tasks import TASKS
 
 DESCRIPTION = """\
 How well does trace_nb optimize? Runs the Trace paper's experiments (numerical graphs,
-BBH-style tasks, code debugging, format constraints) for each task x method x seed and
-writes DIR/results.json, DIR/report.md and DIR/score_vs_step.png. Finished runs in
+BBH-style tasks, code debugging, format constraints, Battleship) for each task x method x
+seed and writes DIR/results.json, DIR/report.md and DIR/score_vs_step.png. Finished runs in
 DIR/results.json are skipped, so an interrupted run resumes.
 
 Without --base-url (and without OPENAI_BASE_URL / OPENAI_API_KEY in the environment) it runs
 OFFLINE against scripted oracles on 127.0.0.1: fast and deterministic, and a test of the
 plumbing only, not of a model.
 
-CODE IS APPLIED WITHOUT REVIEW: the code-debugging and BBH tasks let the LLM rewrite Python
-functions, and the benchmark applies those proposals automatically (approve_code=True) and
-runs them in this process. Point it only at a model whose code you are willing to run."""
+CODE IS APPLIED WITHOUT REVIEW: the code-debugging, BBH and Battleship tasks let the LLM
+rewrite Python functions; the benchmark applies those proposals automatically
+(approve_code=True) and runs them in this process. Point it only at a model whose code you
+are willing to run."""
 
 
 def parser() -> argparse.ArgumentParser:
@@ -74,6 +75,9 @@ def parser() -> argparse.ArgumentParser:
         default=1024,
         help="cap on each optimizer reply's tokens, default 1024",
     )
+    p.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds per LLM request, default 300"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list tasks and methods, then exit")
     return p
@@ -107,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
             temperature=args.temperature,
             max_tokens=args.max_tokens,
+            timeout=args.timeout,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

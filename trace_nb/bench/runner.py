@@ -24,6 +24,7 @@ DEFAULT_TASKS = [
     "bbh_object_counting",
     "code_debug",
     "format_constraints",
+    "battleship",
 ]
 DEFAULT_METHODS = ["optoprime", "optoprime_memory", "optoprime_masked", "opro", "trace_opt"]
 COLUMNS = [
@@ -209,6 +210,7 @@ def run(
     progress: bool = True,
     temperature: float = 0.0,
     max_tokens: int | None = 1024,
+    timeout: float = 300.0,
     report: bool = True,
 ) -> Any:
     """Run the benchmark and return one row per (task, method, seed) as a DataFrame.
@@ -232,6 +234,8 @@ def run(
         in its ``results.json`` (same steps and model, finished) are not run again.
     workers
         Threads running (task, method, seed) triples at once.
+    timeout
+        Seconds per LLM request (a small model on a busy CPU can need minutes for one reply).
     cache
         The LLM response cache: True (``out/llm_cache.sqlite``, or the default location
         without ``out``), False, or a path. Not used offline.
@@ -259,7 +263,12 @@ def run(
         if cache is True:
             cache = str(Path(out) / "llm_cache.sqlite") if out else True
         llm = LLM(
-            model=model, api_key=api_key, base_url=base_url, cache=cache, temperature=temperature
+            model=model,
+            api_key=api_key,
+            base_url=base_url,
+            cache=cache,
+            temperature=temperature,
+            timeout=timeout,
         )
         model = llm.model
     else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from . import bbh, code_debug, format, numerical
+from . import battleship, bbh, code_debug, format, numerical
 from .base import Score, TaskInstance
 
 TASKS: dict[str, Callable[[int], TaskInstance]] = {
@@ -16,6 +16,7 @@ TASKS: dict[str, Callable[[int], TaskInstance]] = {
     "bbh_object_counting": partial(bbh.make, "object_counting"),
     "code_debug": code_debug.make,
     "format_constraints": format.make,
+    "battleship": battleship.make,
 }
 
 
