@@ -157,6 +157,7 @@ def review_loop(page, frontend: str, screenshots) -> None:
     expect(card).to_contain_text("approved by human")
     button(panel, "Run again").click()
     expect(output).to_contain_text(typed.upper())
+    expect(box).to_have_value(re.compile("WANT Auto"))  # the --feedback function's text
 
     # A reject changes nothing.
     box.fill("WANT Nope")
@@ -166,6 +167,7 @@ def review_loop(page, frontend: str, screenshots) -> None:
           lambda: expect(card).to_contain_text("rejected by human"))
     button(panel, "Run again").click()
     expect(output).to_contain_text(typed.upper())
+    expect(box).to_have_value(re.compile("WANT Auto"))
 
     # Auto, 2 steps: the --feedback function asks for Auto<n> each run.
     steps = panel.locator(".widget-inline-hbox", has_text="Auto N steps").locator("input")

@@ -493,7 +493,11 @@ class Panel(w.VBox):
             return
         if self._job is None and self._auto is None and self._paused is None and event in _DONE:
             self._set_status(_DONE[event].format(n=len(self.session.rows) - 1))
-        self._quietly(lambda: self.refresh(prefill=event in ("run", "feedback")))
+        # After a run the --feedback function's text follows at once: fill the box once, then.
+        spec = self.session.spec
+        follows = event == "run" and spec is not None and bool(spec.feedback)
+        prefill = event == "feedback" or (event == "run" and not follows)
+        self._quietly(lambda: self.refresh(prefill=prefill))
 
     def _show_selected(self) -> None:
         node_id = self.dag.selected
