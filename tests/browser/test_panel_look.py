@@ -89,6 +89,8 @@ def test_dark_theme_is_readable(page, request, screenshots):
     finally:
         panel = page.locator(".trace-nb-panel")
         if panel.count():
+            page.set_viewport_size({"width": 1280, "height": 2600})  # the whole panel in view
+            panel.first.scroll_into_view_if_needed()
             panel.first.screenshot(path=str(screenshots / "panel_lab_dark.png"))
 
 
