@@ -188,3 +188,35 @@ def test_kernel_restart_disables_the_panel_and_offers_the_saved_values(page, req
         expect(fresh.locator(".trace-nb-status-line")).to_contain_text("restored greeting")
     finally:
         page.screenshot(path=str(screenshots / "panel_lab_restore.png"))
+
+
+def test_review_with_evidence_in_jupyterlab(page, request, screenshots):
+    """Feedback on an intermediate node, Preview on the card, and the parameter's versions."""
+    from playwright.sync_api import expect
+
+    from .test_panel_browser import node
+
+    try:
+        open_demo(page, "lab", request)
+        panel = page.locator(".trace-nb-panel")
+        node(page, "upper_1").click()
+        side = panel.locator(".trace-nb-side")
+        side.locator("textarea").fill("this step shouts; WANT Ahoy")
+        button(side, "Feedback on this node").click()
+        expect(panel.locator(".trace-nb-status-line")).to_contain_text("feedback on upper_1 sent")
+        propose_once(page, "Ahoy")
+        card = panel.locator(".trace-nb-card")
+        button(card, "Preview").click()
+        expect(card.locator(".trace-nb-preview")).to_contain_text("0 → 1")
+        expect(card.locator(".trace-nb-preview")).to_contain_text("ran the cell 2 times")
+        expect(panel.locator(".trace-nb-status-line")).to_contain_text("mean score 0 → 1")
+        button(card, "Approve").click()
+        expect(card).to_contain_text("approved by human")
+        node(page, "greeting").click()
+        expect(side).to_contain_text("versions of greeting")
+        expect(side).to_contain_text("v1 ◀ current")
+        expect(panel.locator(".trace-nb-errors")).to_have_text("")
+    finally:
+        panel = page.locator(".trace-nb-panel")
+        if panel.count():
+            panel.first.screenshot(path=str(screenshots / "panel_lab_evidence.png"))
