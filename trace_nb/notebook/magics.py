@@ -40,6 +40,8 @@ class TraceMagics(Magics):
     @argument("--model", default=None, help="Model name for the optimizer's LLM.")
     @argument("--memory", type=int, default=None, help="Past steps OptoPrime remembers.")
     @argument("--llm", default=None, metavar="VAR", help="Variable holding a trace_nb.LLM to use.")
+    @argument("--candidates", type=int, default=1, metavar="K",
+              help="Ask for K alternative proposals per step and pick one (OptoPrime).")
     @argument("--reset", action="store_true", help="Start over from the cell's values.")
     @argument("--restore", action="store_true",
               help="In a new kernel, restore the values this session autosaved (the panel "
@@ -71,7 +73,7 @@ class TraceMagics(Magics):
             source=cell, params=list(args.param), code=list(args.code), feedback=args.feedback,
             optimizer=args.optimizer or self.optimizer, model=args.model or self.model,
             memory=args.memory if args.memory is not None else self.memory,
-            llm_var=args.llm, raise_errors=args.raise_errors,
+            llm_var=args.llm, raise_errors=args.raise_errors, candidates=max(1, args.candidates),
         )
         compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
         from . import autosave
@@ -84,7 +86,8 @@ class TraceMagics(Magics):
         if args.reset:
             s.reset()
             s.restorable = None
-        if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code):
+        if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code
+                                   or s.spec.candidates != spec.candidates):
             s._optimizer = None  # different parameters: a new optimizer
         s.spec, s.shell = spec, self.shell
         s.compiled = compiled

@@ -28,7 +28,10 @@ class ReviewMixin:
                 self._optimizer = OPRO(self.parameter_nodes, llm=llm)
             elif kind.lower() == "optoprime":
                 self._optimizer = OptoPrime(
-                    self.parameter_nodes, llm=llm, memory_size=(spec.memory if spec else 0) or 0
+                    self.parameter_nodes,
+                    llm=llm,
+                    memory_size=(spec.memory if spec else 0) or 0,
+                    candidates=getattr(spec, "candidates", 1) or 1,
                 )
             else:
                 raise ValueError(f"unknown optimizer {kind!r}; use OptoPrime or OPRO")
@@ -76,8 +79,8 @@ class ReviewMixin:
         opt = self.optimizer
         before = len(opt.log)
         proposals = opt.propose()
-        usage = opt.log[-1].usage if len(opt.log) > before else None
-        return proposals, usage
+        usages = [e.usage for e in opt.log[before:] if e.usage is not None]
+        return proposals, (usages if len(usages) > 1 else usages[0] if usages else None)
 
     @_serialized
     def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
@@ -92,11 +95,56 @@ class ReviewMixin:
         self.proposals = [*self.waiting, *proposals]
         if self.rows and usage is not None:
             row = self.rows[-1]
-            row["calls"] += 1
-            row["tokens"] += usage.prompt_tokens + usage.completion_tokens
-            row["cost"] += usage.cost
+            for u in usage if isinstance(usage, list) else [usage]:  # one per candidate
+                row["calls"] += 1
+                row["tokens"] += u.prompt_tokens + u.completion_tokens
+                row["cost"] += u.cost
         self._notify("propose")
         return proposals
+
+    @_serialized
+    def choose(
+        self, candidate: int, decided_by: str = "human", approve_code: bool = False
+    ) -> list[Proposal]:
+        """Pick candidate ``candidate`` (from ``OptoPrime(candidates=k)``): apply its valid
+        proposals and reject the other candidates'; the history records the winner."""
+        ours = [p for p in self.proposals if p.status == "pending" and p.candidate == candidate]
+        if not ours:
+            known = sorted(
+                {
+                    p.candidate
+                    for p in self.proposals
+                    if p.status == "pending" and p.candidate is not None
+                }
+            )
+            raise KeyError(
+                f"there is no pending candidate {candidate} (candidates: {known or 'none'})"
+            )
+        others = [
+            p
+            for p in self.proposals
+            if p.status == "pending" and p.candidate is not None and p.candidate != candidate
+        ]
+        applied = self.optimizer.apply(
+            [p for p in ours if p.valid], decided_by=decided_by, approve_code=approve_code
+        )
+        for p in applied:
+            self._after_apply(p)
+            self.lineage.accept(
+                self.display_name(p.parameter),
+                p.new,
+                source="edit" if p.edited else "proposal",
+                step=len(self.rows) - 1 if self.rows else None,
+                reasoning=p.reasoning,
+                decided_by=decided_by,
+            )
+        for p in others:
+            p.status, p.decided_by = "rejected", decided_by
+        self._mark_row(applied, "approved", decided_by)
+        if self.rows:
+            self.rows[-1]["candidate"] = candidate
+        self._notify("approve")
+        return applied
 
     def _pending(self, names: str | Iterable[str] | None) -> list[Proposal]:
         if names is None:
@@ -136,6 +184,15 @@ class ReviewMixin:
                 raise ValueError("approve(name, value=...) edits one proposal: give one name")
             self.edit(names, value)
         chosen = self._pending(names)
+        by_param: dict[int, set] = {}
+        for p in chosen:
+            if p.parameter is not None and p.valid:
+                by_param.setdefault(id(p.parameter), set()).add(p.candidate)
+        if any(len(c) > 1 for c in by_param.values()):
+            raise ValueError(
+                "several candidates propose a value for the same parameter: pick one "
+                "with choose(k) (the panel: Approve on that candidate's card)"
+            )
         if names is not None:
             bad = [p for p in chosen if not p.valid]
             if bad:
@@ -169,10 +226,14 @@ class ReviewMixin:
 
     @_serialized
     def reject(
-        self, names: str | Iterable[str] | None = None, decided_by: str = "human"
+        self,
+        names: str | Iterable[str] | None = None,
+        decided_by: str = "human",
+        candidate: int | None = None,
     ) -> list[Proposal]:
-        """Reject pending proposals (all when ``names`` is None)."""
-        chosen = self._pending(names)
+        """Reject pending proposals (all when ``names`` is None; only that candidate's with
+        ``candidate``)."""
+        chosen = [p for p in self._pending(names) if candidate is None or p.candidate == candidate]
         for p in chosen:
             p.status, p.decided_by = "rejected", decided_by
         self._mark_row([p for p in chosen if p.parameter is not None], "rejected", decided_by)
@@ -180,10 +241,18 @@ class ReviewMixin:
         return chosen
 
     @_serialized
-    def edit(self, name: str, value: Any) -> Proposal:
-        """Replace the proposal for ``name`` with ``value``, checked like any suggestion."""
-        old = self._pending(name)[0]
+    def edit(self, name: str, value: Any, candidate: int | None = None) -> Proposal:
+        """Replace the proposal for ``name`` (of ``candidate``, when several) with ``value``,
+        checked like any suggestion."""
+        mine = [p for p in self._pending(name) if candidate is None or p.candidate == candidate]
+        if not mine:
+            raise KeyError(
+                f"there is no pending proposal for {name!r}"
+                + ("" if candidate is None else f" from candidate {candidate}")
+            )
+        old = mine[0]
         new = old.revalidate(value)
+        new.candidate = old.candidate
         self.proposals[self.proposals.index(old)] = new
         self._notify("edit")
         return new

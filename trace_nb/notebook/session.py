@@ -179,15 +179,23 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     # -- preview ----------------------------------------------------------------------
     @_serialized
-    def preview(self, name: str, value: Any = None, *, input: str = "example") -> Any:
+    def preview(self, name: str, value: Any = None, *, input: str = "example",
+                candidate: int | None = None) -> Any:
         """Run the cell with the pending proposal for ``name`` (or ``value``) on
         :attr:`examples` and score it before → after, changing nothing; see
         :mod:`trace_nb.notebook.preview`. The result is also kept on the proposal."""
         from .preview import preview
 
+        node = self._find(name)
+        mine = [p for p in self.proposals if p.parameter is node and p.status == "pending"
+                and (candidate is None or p.candidate == candidate)]
+        if value is None and candidate is not None:
+            if not mine:
+                raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
+            value = mine[0].new
         result = preview(self, name, value, input=input)
-        for p in self.proposals:
-            if p.parameter is self._find(name) and p.status == "pending" and value is None:
+        for p in mine:
+            if value is None or p.new == value:
                 p.preview = result
         return result
 

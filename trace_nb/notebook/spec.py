@@ -18,3 +18,4 @@ class CellSpec:
     memory: int = 0
     llm_var: str | None = None
     raise_errors: bool = False
+    candidates: int = 1

@@ -65,7 +65,8 @@ def uses_openai(llm: Any) -> bool:
 
 
 def ask(llm: Any, messages: list[dict], schema: dict | None = None,
-        max_tokens: int | None = None, cache_if: Any = None) -> Answer:
+        max_tokens: int | None = None, cache_if: Any = None,
+        temperature: float | None = None) -> Answer:
     """Send ``messages`` to ``llm`` (either kind, see the module docstring) and read the text.
 
     ``cache_if(text)`` decides whether a trace_nb ``LLM`` may cache the reply.
@@ -77,6 +78,8 @@ def ask(llm: Any, messages: list[dict], schema: dict | None = None,
             kwargs["max_tokens"] = max_tokens
         if cache_if is not None and _accepts(chat, "cache_if"):
             kwargs["cache_if"] = cache_if
+        if temperature is not None:
+            kwargs["temperature"] = temperature
         reply = chat(messages, **kwargs)
         return Answer(reply.text, getattr(reply, "usage", None), getattr(reply, "json_mode", None))
     if not callable(llm):
@@ -87,6 +90,8 @@ def ask(llm: Any, messages: list[dict], schema: dict | None = None,
     kwargs = {"messages": messages}
     if max_tokens is not None and _accepts(llm, "max_tokens"):
         kwargs["max_tokens"] = max_tokens
+    if temperature is not None and _accepts(llm, "temperature"):
+        kwargs["temperature"] = temperature
     response = llm(**kwargs)
     return Answer(response_text(response), getattr(response, "usage", None), None)
 

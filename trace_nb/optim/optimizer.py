@@ -216,7 +216,8 @@ class Optimizer:
             self._llm = LLM()
         return self._llm
 
-    def _ask(self, messages: list[dict], max_tokens: int | None = None) -> tuple[str, Any, str | None]:
+    def _ask(self, messages: list[dict], max_tokens: int | None = None,
+             temperature: float | None = None) -> tuple[str, Any, str | None]:
         types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
         names = list(types)
 
@@ -224,7 +225,8 @@ class Optimizer:
             # Only a reply this optimizer can read goes into the response cache.
             return parse_reply(text, names).error is None
 
-        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens, cache_if=readable)
+        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens, cache_if=readable,
+                     temperature=temperature)
         return answer.text, answer.usage, answer.json_mode
 
 
@@ -254,12 +256,17 @@ class OptoPrime(Optimizer):
         False: it raises :class:`ExtractionError`.
     include_example
         Show the LLM one worked example problem and answer in the system prompt.
+    candidates
+        Ask for this many alternative proposals at once (parallel calls, temperatures spread
+        over ``temperatures``); each proposal carries its ``candidate`` number and a person
+        (or a review rule) picks one, as with the reference's OptoPrimeMulti.
     """
 
     def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None, memory_size: int = 0,
                  objective: str | None = None, prompt_budget: int | None = 30_000,
                  max_tokens: int | None = None, ignore_extraction_error: bool = True,
-                 include_example: bool = False, **reference_options: Any):
+                 include_example: bool = False, candidates: int = 1,
+                 temperatures: tuple[float, float] = (0.0, 1.0), **reference_options: Any):
         _refuse_reference_options(reference_options)
         super().__init__(parameters)
         self._setup_llm(llm)
@@ -270,6 +277,9 @@ class OptoPrime(Optimizer):
         self.max_tokens = max_tokens
         self.ignore_extraction_error = ignore_extraction_error
         self.include_example = include_example
+        if int(candidates) < 1:
+            raise ValueError(f"candidates must be at least 1, got {candidates}")
+        self.candidates, self.temperatures = int(candidates), temperatures
 
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
@@ -302,14 +312,20 @@ class OptoPrime(Optimizer):
         problem = self.problem()
         messages = self.messages(problem, mask)
         params = {p.name: p for p in self.parameters}
-        text, usage, mode = self._ask(messages, self.max_tokens)
-        parsed = parse_reply(text, list(params))
-        proposals = proposals_from_reply(parsed, params, text)
+        if self.candidates > 1:
+            from .candidates import propose_candidates
+
+            proposals = propose_candidates(self, messages, problem, params)
+            parsed = None
+        else:
+            text, usage, mode = self._ask(messages, self.max_tokens)
+            parsed = parse_reply(text, list(params))
+            proposals = proposals_from_reply(parsed, params, text)
+            self.log.append(StepLog(messages, text, proposals, usage, mode, problem))
         if self.memory_size:
             variables = {p.name: p._data for p in self.parameters if p._feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
-        self.log.append(StepLog(messages, text, proposals, usage, mode, problem))
-        if not self.ignore_extraction_error and parsed.error and not parsed.suggestion:
+        if not self.ignore_extraction_error and parsed and parsed.error and not parsed.suggestion:
             raise ExtractionError(f"no suggestion could be read from the reply: {parsed.error}")
         return proposals
 

@@ -35,6 +35,7 @@ class Proposal:
     status: str = "pending"
     decided_by: str | None = None
     edited: bool = False
+    candidate: int | None = None  # which of several alternative replies it came from
 
     @property
     def is_code(self) -> bool:

@@ -85,6 +85,7 @@ class AutoRun:
         from ..gates import GateContext
 
         s = self.session
+        self._pick_candidate()
         pending = [p for p in s.proposals if p.status == "pending" and p.valid
                    and p not in s.waiting]
         ctx = GateContext(s, self.done + 1)
@@ -109,3 +110,22 @@ class AutoRun:
         self.done += 1
         self._progress(self.done)
         self._next()
+
+    def _pick_candidate(self) -> None:
+        """With several candidates, apply the one whose preview scores best (the history
+        records which); the rest are rejected."""
+        s = self.session
+        pending = [p for p in s.proposals if p.status == "pending" and p.valid
+                   and p.candidate is not None]
+        numbers = sorted({p.candidate for p in pending})
+        if len(numbers) < 2:
+            return
+
+        def score(k: int) -> float:
+            means = [s.preview(s.display_name(p.parameter), candidate=k).mean_after
+                     for p in pending if p.candidate == k]
+            got = [m for m in means if m is not None]
+            return sum(got) / len(got) if got else float("-inf")
+
+        best = max(numbers, key=score)
+        s.choose(best, decided_by="auto", approve_code=self._approve_code())

@@ -107,10 +107,11 @@ class Panel(w.VBox):
                                   layout=w.Layout(display="none"))
         self.restore_box.add_class("trace-nb-row")
         self.proposals_box = ProposalList(
-            on_approve=lambda n: self._quietly(lambda: self.approve(n)),
-            on_reject=lambda n: self._quietly(lambda: self.reject(n)),
-            on_edit=lambda n, v: self._quietly(lambda: self.edit(n, v)),
-            on_preview=lambda n: self._quietly(lambda: self.preview(n)),
+            on_approve=lambda n, candidate=None: self._quietly(
+                lambda: self.approve(n) if candidate is None else self.choose(candidate)),
+            on_reject=lambda n, candidate=None: self._quietly(lambda: self.reject(n, candidate=candidate)),
+            on_edit=lambda n, v, candidate=None: self._quietly(lambda: self.edit(n, v, candidate=candidate)),
+            on_preview=lambda n, candidate=None: self._quietly(lambda: self.preview(n, candidate=candidate)),
             label=lambda p: session.display_name(p.parameter))
         self.history_view = HistoryView()
         self.status.add_class("trace-nb-status-line")
@@ -196,15 +197,17 @@ class Panel(w.VBox):
         self._set_status(f"feedback on {node_id} sent: it reaches the parameters upstream of it")
 
     @_action
-    def preview(self, name: str) -> Any:
+    def preview(self, name: str, candidate: int | None = None) -> Any:
         """Run the cell with the proposal for ``name`` on the session's examples (twice per
         example) and show outputs and scores before → after on its card; nothing changes."""
         from ..preview import projected_runs
 
         self._idle()
         self._set_status(f"previewing {name}: running the cell {projected_runs(self.session)} times…")
-        result = self.session.preview(name)
-        self.proposal_view(name).preview_view.value = preview_html(result)
+        result = self.session.preview(name, candidate=candidate)
+        for view in self.proposal_views:
+            if name in (view.name, view.label) and view.proposal.candidate == candidate:
+                view.preview_view.value = preview_html(result)
         self._set_status(f"preview of {name}: {result.regressions} regression(s), mean score "
                          f"{_fmt(result.mean_before)} → {_fmt(result.mean_after)}")
         return result
@@ -274,14 +277,19 @@ class Panel(w.VBox):
         return self.session.approve(name, value=value)
 
     @_action
-    def edit(self, name: str, value: Any) -> Any:
+    def edit(self, name: str, value: Any, candidate: int | None = None) -> Any:
         """Replace the proposal for ``name`` with ``value``; an invalid value shows why."""
-        return self.session.edit(name, value)
+        return self.session.edit(name, value, candidate=candidate)
 
     @_action
-    def reject(self, name: str | None = None) -> list:
+    def reject(self, name: str | None = None, candidate: int | None = None) -> list:
         """Reject the proposal for ``name``, or all pending ones."""
-        return self.session.reject(name)
+        return self.session.reject(name, candidate=candidate)
+
+    @_action
+    def choose(self, candidate: int) -> list:
+        """Pick one of several candidates: apply its proposals, reject the others'."""
+        return self.session.choose(candidate)
 
     @_action
     def run(self) -> Any:

@@ -3,6 +3,7 @@ Approve / Edit / Reject buttons."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 from collections.abc import Callable
@@ -104,6 +105,7 @@ class ProposalView(w.VBox):
         self.proposal = proposal
         self.label = label or proposal.name
         p = proposal
+        cand = "" if p.candidate is None else f"<span class='trace-nb-candidate'>candidate {p.candidate}</span> "
         e = html.escape
         decided = p.status != "pending"
         addressable = p.parameter is not None  # unknown names cannot be approved or edited
@@ -111,7 +113,7 @@ class ProposalView(w.VBox):
         badge = p.status if not p.decided_by else f"{p.status} by {p.decided_by}"
         edited = " · edited" if p.edited else ""
         self.header = w.HTML(
-            f"<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
+            f"{cand}<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
             f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>")
         if p.parameter is not None:
             self.diff = w.HTML(diff_html(p.old, p.new))
@@ -189,6 +191,7 @@ class ProposalList(w.VBox):
         self._label = label or (lambda p: p.name)
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")
+        self._rows: list[w.HBox] = []  # rows of side-by-side candidate cards
         self._unknown = w.HTML()
         super().__init__([self._empty])
 
@@ -211,7 +214,11 @@ class ProposalList(w.VBox):
                 continue
             key = (id(p), p.status)
             label = self._label(p) if p.parameter is not None else p.name
-            views[key] = self._views.get(key) or ProposalView(p, **self._callbacks, label=label)
+            callbacks = self._callbacks
+            if p.candidate is not None:  # a candidate's card acts on that candidate
+                callbacks = {k: fn if fn is None else functools.partial(fn, candidate=p.candidate)
+                             for k, fn in callbacks.items()}
+            views[key] = self._views.get(key) or ProposalView(p, **callbacks, label=label)
             module = label.rsplit(".", 1)[0] if label and "." in label else ""
             groups.setdefault(module, []).append(views[key])
         for key, view in self._views.items():
@@ -227,10 +234,24 @@ class ProposalList(w.VBox):
                                    f"{len(unknown)} name(s) that are not parameters ({html.escape(names)}"
                                    f"{more}); they were ignored.<ul>{hints}</ul></div>")
             children.append(self._unknown)
+        for old in self._rows:
+            old.children = ()
+            old.close()
+        self._rows = []
         for module, members in groups.items():
             if module:  # a module's parameters (agent.reason, agent.act) under one heading
                 children.append(w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>"))
-            children.extend(members)
+            by_label: dict[str, list] = {}
+            for v in members:
+                by_label.setdefault(v.label or "", []).append(v)
+            for cards in by_label.values():
+                if len(cards) > 1:  # several candidates for one parameter: side by side
+                    row = w.HBox(cards)
+                    row.add_class("trace-nb-candidates")
+                    self._rows.append(row)
+                    children.append(row)
+                else:
+                    children.extend(cards)
         self.children = children or [self._empty]
 
     def view(self, name: str) -> ProposalView:

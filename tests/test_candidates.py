@@ -1,0 +1,98 @@
+"""Several candidates in one step (issue 17 §2): k parallel calls at spread temperatures,
+shown side by side; a person picks one (or Auto picks the best by preview)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from conftest import ipython_shell, make_llm
+
+import trace_nb
+from trace_nb import OptoPrime, node
+from trace_nb.notebook import session as sessions
+from trace_nb.notebook.ui.panel import Panel
+from trace_nb.optim.candidates import temperatures
+from trace_nb.testing import FakeOpenAIServer
+
+WORDS = {0.0: "Ahoy", 0.5: "Avast", 1.0: "Yo"}  # temperature -> what that "sample" proposes
+
+
+def by_temperature(request):
+    word = WORDS[request.get("temperature", 0.0)]
+    return json.dumps({"reasoning": f"try {word}", "suggestion": {"greeting": f"{word} there"}})
+
+
+def test_temperatures_spread():
+    assert temperatures(3, 0.0, 1.0) == [0.0, 0.5, 1.0] and temperatures(1, 0.2, 1.0) == [0.2]
+
+
+def test_optoprime_asks_k_times_and_tags_candidates():
+    g = node("hi there", name="greeting", trainable=True)
+    (g + "!").backward("start with A")
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        opt = OptoPrime([g], llm=make_llm(srv), candidates=3)
+        props = opt.propose()
+        assert sorted(r["temperature"] for r in srv.requests) == [0.0, 0.5, 1.0]
+    assert [(p.candidate, p.new) for p in props] == [
+        (0, "Ahoy there"),
+        (1, "Avast there"),
+        (2, "Yo there"),
+    ]
+    assert len(opt.log) == 3 and g.data == "hi there"
+
+
+@pytest.fixture
+def panel():
+    ip = ipython_shell()
+    ip.run_cell(
+        textwrap.dedent("""
+        def starts_with_a(out):
+            return (1.0 if out.startswith("A") else 0.0, "start with A")
+        """)
+    )
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace",
+            "--name cands --param greeting --feedback starts_with_a --candidates 3 "
+            "--no-panel --reset",
+            "greeting = 'hi there'\ngreeting\n",
+        )
+        p = Panel(trace_nb.session("cands"))
+        try:
+            yield p
+        finally:
+            p.close()
+            sessions.set_default_llm(None)
+
+
+def test_the_panel_shows_candidates_side_by_side_and_a_pick_wins(panel):
+    s = panel.session
+    panel.propose()
+    assert panel.wait(30)
+    rows = [c for c in panel.proposals_box.children if "trace-nb-candidates" in c._dom_classes]
+    assert len(rows) == 1 and len(rows[0].children) == 3
+    assert "candidate 1" in rows[0].children[1].header.value
+    with pytest.raises(ValueError, match="choose"):
+        s.approve("greeting")  # ambiguous: which candidate?
+    rows[0].children[1].preview_button.click()  # preview candidate 1 only
+    assert (
+        "0 → 1" in rows[0].children[1].preview_view.value
+        and rows[0].children[0].preview_view.value == ""
+    )
+    rows[0].children[1].approve_button.click()
+    assert panel.errors == [] and s.parameters["greeting"] == "Avast there"
+    assert sorted(p.status for p in s.proposals) == ["approved", "rejected", "rejected"]
+    assert s.rows[-1]["candidate"] == 1 and s.history["calls"].iloc[-1] == 3
+
+
+def test_auto_picks_the_best_candidate_by_preview(panel):
+    s = panel.session
+    s.feedback("start with A")
+    panel.auto(1)
+    assert panel.wait(60)
+    # "Ahoy" and "Avast" both score 1 and "Yo" 0: the first best (candidate 0) wins.
+    assert s.rows[-2]["candidate"] == 0 and s.parameters["greeting"] == "Ahoy there"
+    assert s.rows[-2]["decided_by"] == "auto"
