@@ -125,19 +125,7 @@ class ReviewMixin:
             for p in self.proposals
             if p.status == "pending" and p.candidate is not None and p.candidate != candidate
         ]
-        applied = self.optimizer.apply(
-            [p for p in ours if p.valid], decided_by=decided_by, approve_code=approve_code
-        )
-        for p in applied:
-            self._after_apply(p)
-            self.lineage.accept(
-                self.display_name(p.parameter),
-                p.new,
-                source="edit" if p.edited else "proposal",
-                step=len(self.rows) - 1 if self.rows else None,
-                reasoning=p.reasoning,
-                decided_by=decided_by,
-            )
+        applied = self._apply([p for p in ours if p.valid], decided_by, approve_code)
         for p in others:
             p.status, p.decided_by = "rejected", decided_by
         self._mark_row(applied, "approved", decided_by)
@@ -197,19 +185,7 @@ class ReviewMixin:
             bad = [p for p in chosen if not p.valid]
             if bad:
                 raise ValueError(f"cannot approve {bad[0].name!r}: {bad[0].reason}")
-        applied = self.optimizer.apply(
-            [p for p in chosen if p.valid], decided_by=decided_by, approve_code=approve_code
-        )
-        for p in applied:
-            self._after_apply(p)
-            self.lineage.accept(
-                self.display_name(p.parameter),
-                p.new,
-                source="edit" if p.edited else "proposal",
-                step=len(self.rows) - 1 if self.rows else None,
-                reasoning=p.reasoning,
-                decided_by=decided_by,
-            )
+        applied = self._apply([p for p in chosen if p.valid], decided_by, approve_code)
         self._mark_row(applied, "approved", decided_by)
         self._notify("approve")
         broken = [
@@ -265,6 +241,22 @@ class ReviewMixin:
         if auto_approve:
             self.approve(decided_by="auto", approve_code=approve_code)
         return proposals
+
+    def _apply(self, props: list[Proposal], decided_by: str, approve_code: bool) -> list[Proposal]:
+        """Apply through the optimizer (one approval rule), then record each new value: the
+        notebook's function, and a version in the lineage."""
+        applied = self.optimizer.apply(props, decided_by=decided_by, approve_code=approve_code)
+        for p in applied:
+            self._after_apply(p)
+            self.lineage.accept(
+                self.display_name(p.parameter),
+                p.new,
+                source="edit" if p.edited else "proposal",
+                step=len(self.rows) - 1 if self.rows else None,
+                reasoning=p.reasoning,
+                decided_by=decided_by,
+            )
+        return applied
 
     def _after_apply(self, prop: Proposal) -> None:
         # An approved code proposal redefines the function in the user's namespace.
