@@ -11,7 +11,6 @@ panel's error area, never swallowed.
 
 from __future__ import annotations
 
-import functools
 import html
 import pathlib
 import traceback
@@ -19,39 +18,23 @@ from typing import Any
 
 import ipywidgets as w
 
+from .actions import action as _action
 from .autorun import AutoRun
 from .dag_view import DagView
-from .header import header_html, lineage_html, proposal_status
+from .evidence import EvidenceMixin
+from .header import header_html, proposal_status
 from .history_view import HistoryView, output_html
 from .jobs import Job, Jobs, Ticker
 from .node_details import NodeDetails, find_node
-from .proposal_view import ProposalList, ProposalView, close_tree, preview_html
+from .proposal_view import ProposalList, ProposalView, close_tree
+from .restore_offer import RestoreOfferMixin
 
 _CSS = pathlib.Path(__file__).with_name("panel.css")
 _DONE = {"run": "ran the cell (run {n})", "approve": "approved", "reject": "rejected",
          "edit": "edited"}  # status after a session change
 
 
-def _action(fn: Any) -> Any:
-    """Hold the session's lock, clear old errors, run, and show any exception in the error
-    area (then re-raise)."""
-    @functools.wraps(fn)
-    def run(self: Panel, *args: Any, **kwargs: Any) -> Any:
-        with self.session.lock:
-            if self._depth == 0:
-                self.clear_errors()
-            self._depth += 1
-            try:
-                return fn(self, *args, **kwargs)
-            except Exception as e:
-                self._show_error(e)
-                raise
-            finally:
-                self._depth -= 1
-    return run
-
-
-class Panel(w.VBox):
+class Panel(EvidenceMixin, RestoreOfferMixin, w.VBox):
     """Review panel of one :class:`~trace_nb.notebook.session.TraceSession`.
 
     Parameters
@@ -100,12 +83,6 @@ class Panel(w.VBox):
         self.status = w.HTML("ready")
         self.cancel_button = B(description="Cancel", icon="times")
         self.error_area = w.HTML()
-        self.restore_note = w.HTML()
-        self.restore_button = B(description="Restore saved values", button_style="warning", icon="undo")
-        self.dismiss_button = B(description="Keep the cell's values")
-        self.restore_box = w.HBox([self.restore_note, self.restore_button, self.dismiss_button],
-                                  layout=w.Layout(display="none"))
-        self.restore_box.add_class("trace-nb-row")
         self.proposals_box = ProposalList(
             on_approve=lambda n, candidate=None: self._quietly(
                 lambda: self.approve(n) if candidate is None else self.choose(candidate)),
@@ -123,32 +100,13 @@ class Panel(w.VBox):
                                (self.approve_all_button, self.approve), (self.reject_all_button, self.reject),
                                (self.run_button, self.run), (self.auto_button, self.auto),
                                (self.stop_button, self.stop), (self.cancel_button, self.cancel),
-                               (self.restore_button, self.restore), (self.dismiss_button, self.keep_cell_values)]:
+                               ]:
             button.on_click(lambda _, m=method: self._quietly(m))
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
         h4 = lambda t: w.HTML(f"<h4>{t}</h4>")  # noqa: E731
         self.proposals_heading = h4("Proposals")
-        self.node_feedback_text = w.Textarea(placeholder="Feedback about this value (e.g. 'the wrong "
-                                             "document was retrieved')", continuous_update=False,
-                                             layout=w.Layout(height="auto"))
-        self.node_feedback_button = B(description="Feedback on this node", icon="comment")
-        self.node_feedback_button.on_click(lambda _: self._quietly(self.feedback_on))
-        self.node_feedback_box = w.VBox([self.node_feedback_text, self.node_feedback_button],
-                                        layout=w.Layout(display="none"))
-        self.node_feedback_box.add_class("trace-nb-node-feedback")
-        self.lineage_view = w.HTML()
-        self.version_pick = w.Dropdown(options=[], description="version",
-                                       layout=w.Layout(width="auto"))
-        self.version_diff = w.HTML()
-        self.restore_version_button = B(description="Restore this version", icon="undo")
-        self.restore_version_button.on_click(lambda _: self._quietly(self.restore_version))
-        self.version_pick.observe(lambda _: self._quietly(self._show_version_diff), names=["value"])
-        picker = w.HBox([self.version_pick, self.restore_version_button])
-        picker.add_class("trace-nb-row")
-        self.lineage_box = w.VBox([self.lineage_view, picker, self.version_diff],
-                                  layout=w.Layout(display="none"))
-        details = w.VBox([self.node_details, self.node_feedback_box, self.lineage_box])
+        details = w.VBox([self.node_details, *self._evidence_widgets(B)])
         details.add_class("trace-nb-side")
         top = w.HBox([self.dag, details])
         top.add_class("trace-nb-top")
@@ -159,7 +117,8 @@ class Panel(w.VBox):
         for row in rows:
             row.add_class("trace-nb-row")
         super().__init__([
-            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, self.restore_box, top, self.output_view,
+            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, self._restore_offer(B), top,
+            self.output_view,
             h4("Feedback"), self.feedback_text, *rows[:3], rows[3], self.error_area,
             self.proposals_heading, self.proposals_box, h4("History"), self.history_view,
         ], layout=w.Layout(width="100%"))
@@ -184,94 +143,6 @@ class Panel(w.VBox):
         return self._start("asking the LLM for proposals…", self.session.request_proposals, self._adopt)
 
     @_action
-    def feedback_on(self, node_id: str | None = None, text: str | None = None,
-                    score: float | None = None) -> None:
-        """Feedback on one node of the DAG (the selected one by default): only parameters
-        upstream of it receive it (see :meth:`TraceSession.feedback_on`)."""
-        node_id = node_id or self.dag.selected
-        if not node_id:
-            raise ValueError("click a node in the graph first, then write feedback about its value")
-        if text is not None:
-            self.node_feedback_text.value = text
-        self.session.feedback_on(node_id, self.node_feedback_text.value.strip(), score)
-        self._set_status(f"feedback on {node_id} sent: it reaches the parameters upstream of it")
-
-    @_action
-    def preview(self, name: str, candidate: int | None = None) -> Any:
-        """Run the cell with the proposal for ``name`` on the session's examples (twice per
-        example) and show outputs and scores before → after on its card; nothing changes."""
-        from ..preview import projected_runs
-
-        self._idle()
-        self._set_status(f"previewing {name}: running the cell {projected_runs(self.session)} times…")
-        result = self.session.preview(name, candidate=candidate)
-        for view in self.proposal_views:
-            if name in (view.name, view.label) and view.proposal.candidate == candidate:
-                view.preview_view.value = preview_html(result)
-        self._set_status(f"preview of {name}: {result.regressions} regression(s), mean score "
-                         f"{_fmt(result.mean_before)} → {_fmt(result.mean_after)}")
-        return result
-
-    @_action
-    def restore_version(self, name: str | None = None, number: int | None = None) -> Any:
-        """Make an earlier version of a parameter current again (the one picked under the
-        selected parameter node by default)."""
-        name = name or self._selected_parameter()
-        number = self.version_pick.value if number is None else number
-        if name is None or number is None:
-            raise ValueError("click a parameter in the graph and pick a version first")
-        value = self.session.restore_version(name, int(number))
-        self._set_status(f"restored version {number} of {name}: Run again to see it at work")
-        return value
-
-    def _selected_parameter(self) -> str | None:
-        record = self.dag.record(self.dag.selected) if self.dag.selected else None
-        if record is None or record["kind"] != "parameter":
-            return None
-        node = find_node(self.session, record["id"])
-        return self.session.display_name(node) if node is not None else None
-
-    def _show_lineage(self) -> None:
-        name = self._selected_parameter()
-        chain = self.session.lineage.versions.get(name) if name else None
-        self.lineage_box.layout.display = "" if chain else "none"
-        if not chain:
-            return
-        self.lineage_view.value = lineage_html(self.session, name)
-        options = [(f"v{v.number} ({v.source})", v.number) for v in chain]
-        if self.version_pick.options != tuple(options):
-            self.version_pick.options = options
-            self.version_pick.value = self.session.lineage.current.get(name, len(chain) - 1)
-        self._show_version_diff()
-
-    def _show_version_diff(self) -> None:
-        name = self._selected_parameter()
-        if not name or self.version_pick.value is None:
-            self.version_diff.value = ""
-            return
-        text = self.session.diff(name, int(self.version_pick.value))
-        self.version_diff.value = (f"<pre class='trace-nb-version-diff'>{html.escape(text)}</pre>"
-                                   if text else "<i>the same as the current value</i>")
-
-    @_action
-    def restore(self) -> list[str]:
-        """Restore the values this session autosaved (after a kernel restart), then run."""
-        from ..autosave import restore
-
-        self._idle()
-        names = restore(self.session)
-        self.session.run()
-        self._set_status(f"restored {', '.join(names) or 'the history'} from the autosave; "
-                         "%%trace --reset starts over")
-        return names
-
-    @_action
-    def keep_cell_values(self) -> None:
-        """Dismiss the offer to restore autosaved values (the next run overwrites the file)."""
-        self.session.restorable = None
-        self.refresh()
-
-    @_action
     def approve(self, name: str | None = None, value: Any = None) -> list:
         """Apply the proposal for ``name`` (with ``value``: edited first), or all valid ones."""
         return self.session.approve(name, value=value)
@@ -285,11 +156,6 @@ class Panel(w.VBox):
     def reject(self, name: str | None = None, candidate: int | None = None) -> list:
         """Reject the proposal for ``name``, or all pending ones."""
         return self.session.reject(name, candidate=candidate)
-
-    @_action
-    def choose(self, candidate: int) -> list:
-        """Pick one of several candidates: apply its proposals, reject the others'."""
-        return self.session.choose(candidate)
 
     @_action
     def run(self) -> Any:
@@ -586,8 +452,3 @@ class Panel(w.VBox):
 
     def __repr__(self) -> str:
         return f"<trace_nb Panel of {self.session!r}>"
-
-
-
-def _fmt(score: float | None) -> str:
-    return "-" if score is None else f"{score:.3g}"
