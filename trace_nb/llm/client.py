@@ -249,6 +249,14 @@ class LLM:
         }
 
     # -- public call ---------------------------------------------------------
+    def __call__(self, messages: list[dict[str, Any]], **kwargs: Any) -> Any:
+        """Call it as the reference Trace calls its models: ``llm(messages=[...])`` returns an
+        OpenAI-style response (``.choices[0].message.content``, ``.usage``); see
+        :mod:`.response`. Takes ``max_tokens``, ``temperature`` and ``response_format``."""
+        from .response import chat_kwargs, openai_style
+
+        return openai_style(self.chat(messages, **chat_kwargs(kwargs)))
+
     def chat(
         self,
         messages: list[dict[str, Any]],

@@ -1,0 +1,48 @@
+"""An OpenAI-style response object for a :class:`~trace_nb.llm.client.ChatReply`, so an
+``LLM`` can be called the way the reference Trace calls its models:
+``llm(messages=[...]).choices[0].message.content``."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+
+def openai_style(reply: Any) -> SimpleNamespace:
+    """``choices[0].message.content``, ``choices[0].finish_reason``, ``model`` and ``usage``
+    (``prompt_tokens``, ``completion_tokens``, ``total_tokens``) of ``reply``."""
+    u = reply.usage
+    usage = SimpleNamespace(
+        prompt_tokens=u.prompt_tokens,
+        completion_tokens=u.completion_tokens,
+        total_tokens=u.prompt_tokens + u.completion_tokens,
+    )
+    message = SimpleNamespace(role="assistant", content=reply.text)
+    choice = SimpleNamespace(
+        index=0, message=message, finish_reason=getattr(reply, "finish_reason", None) or "stop"
+    )
+    return SimpleNamespace(choices=[choice], model=reply.model, usage=usage, trace_nb_reply=reply)
+
+
+def chat_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of a reference-style call that :meth:`LLM.chat` understands;
+    anything else is refused with the reason (never silently dropped)."""
+    out: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        if key in ("max_tokens", "temperature"):
+            out[key] = value
+        elif key == "response_format":
+            fmt = value or {}
+            if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+                out["json_schema"] = (fmt.get("json_schema") or {}).get("schema")
+            elif not (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "text")):
+                raise TypeError(
+                    f"response_format {value!r} is not supported; use "
+                    "{'type': 'json_object'} or {'type': 'json_schema', ...}"
+                )
+        else:
+            raise TypeError(
+                f"LLM(...)(messages=...) does not take {key!r}; it takes max_tokens, "
+                "temperature and response_format (or use LLM.chat)"
+            )
+    return out
