@@ -298,3 +298,34 @@ def test_optoprime_step_rewrites_one_agents_method():
         assert len(srv.requests) == 1
     assert act.data == new_code and a1.forward(1).data == 200
     assert a2.forward(1).data == 4 and "plan * 2" in code_of(a2, "act").data
+
+
+def test_a_bad_module_file_is_refused_whole(tmp_path):
+    from trace_nb.modules.persist import ModuleFileError
+
+    @trace_nb.model
+    class Dial:
+        def __init__(self):
+            self.level = trace_nb.node(3, name="level", trainable=True)
+            self.label = trace_nb.node("low", name="label", trainable=True)
+
+    d = Dial()
+    good = tmp_path / "dial.json"
+    d.save(str(good))
+    cases = {
+        "not utf-8": b"\xff\xfe{",
+        "not json": b"{nope",
+        "wrong type": good.read_text().replace('"value": 3', '"value": "three"').encode(),
+        "no parameters": b'{"format": "trace_nb.module/1"}',
+    }
+    for why, raw in cases.items():
+        bad = tmp_path / "bad.json"
+        bad.write_bytes(raw)
+        with pytest.raises(ModuleFileError):
+            d.load(str(bad))
+        assert d.level.data == 3 and d.label.data == "low", why
+    data = json.loads(good.read_text())
+    data["parameters"]["level"]["value"] = 7.0  # JSON may write a whole float for an int
+    good.write_text(json.dumps(data))
+    d.load(str(good))
+    assert d.level.data == 7

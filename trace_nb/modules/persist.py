@@ -85,13 +85,55 @@ def save(module: Any, path: str | os.PathLike[str]) -> None:
     atomic_write(path, text + "\n")
 
 
+class ModuleFileError(ValueError):
+    """A module file that cannot be loaded; the message says why, and nothing changed."""
+
+
 def load(module: Any, path: str | os.PathLike[str]) -> Any:
-    """Read a file written by :func:`save` into ``module`` (all names must match)."""
-    with open(path, encoding="utf-8") as f:
-        doc = json.load(f)
+    """Read a file written by :func:`save` into ``module`` (all names must match).
+
+    The whole file is checked first (JSON, shape, each value's type against the module's
+    current value, code like an LLM proposal); a file that fails raises
+    :class:`ModuleFileError` and changes nothing.
+    """
+    from ..files import read_json
+
+    where = os.fspath(path)
+    doc = read_json(path, ModuleFileError, "module file")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)!r} is not a trace_nb module file ({FORMAT})")
-    return load_state_dict(module, {k: v["value"] for k, v in doc["parameters"].items()})
+        raise ModuleFileError(f"{where!r} is not a trace_nb module file ({FORMAT})")
+    params = doc.get("parameters")
+    if not isinstance(params, dict) or not all(isinstance(v, dict) and "value" in v
+                                               for v in params.values()):
+        raise ModuleFileError(f"{where!r}: 'parameters' must map each name to {{\"value\": ...}}")
+    values = {k: v["value"] for k, v in params.items()}
+    current = {e.display(): e.node._data for e in entries(module)}
+    for name, value in values.items():
+        if name in current and not _same_kind(current[name], value):
+            raise ModuleFileError(f"{where!r}: {name!r} is a {type(current[name]).__name__} in "
+                                  f"{type(module).__name__} but the file gives a "
+                                  f"{type(value).__name__} ({str(value)[:60]!r})")
+    try:
+        return load_state_dict(module, values)
+    except ValueError as e:
+        raise ModuleFileError(f"{where!r}: {e}") from None
+
+
+def _same_kind(current: Any, value: Any) -> bool:
+    """Whether a value read from JSON may replace ``current`` (JSON has no tuples, and may
+    write a whole float for an int)."""
+    if current is None:
+        return True
+    if isinstance(current, bool):
+        return isinstance(value, bool)
+    if isinstance(current, int):
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+    if isinstance(current, float):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(current, list | tuple):
+        return isinstance(value, list | tuple)
+    return isinstance(value, type(current))
 
 
 def learned(values: dict[str, Any]) -> Any:
