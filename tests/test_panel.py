@@ -169,7 +169,7 @@ def test_typed_feedback_is_sent_and_used(ip, servers):
     panel.score_text.value = ""
     panel.feedback_text.value = "shorter please"
     panel.propose()
-    panel.wait(30)
+    assert panel.wait(30)
     assert s.last_feedback == ("shorter please", None)
     assert "shorter please" in srv.requests[0]["messages"][-1]["content"]
     assert panel.proposal_views[0].proposal.new == "Ahoy"
@@ -182,7 +182,7 @@ def test_invalid_proposals_show_reason_and_cannot_be_approved(ip, servers):
     panel = trace(ip, "--param salutation --param shouting --feedback grade",
                   "salutation = 'hello'\nshouting = False\nout = salutation.upper() if shouting else salutation\nout")
     panel.propose()
-    panel.wait(30)
+    assert panel.wait(30)
     shouting = panel.proposal_view("shouting")
     assert "expected a bool" in shouting.reason.value and shouting.approve_button.disabled
     # A made-up name gets no card (nothing to approve or edit), only the summary line.
@@ -204,7 +204,7 @@ def test_edit_valid_and_invalid(ip, servers):
     panel = trace(ip, "--param salutation --param repeats --feedback grade",
                   "salutation = 'hello'\nrepeats = 1\nout = salutation * repeats\nout")
     panel.propose()
-    panel.wait(30)
+    assert panel.wait(30)
     card = panel.proposal_view("repeats")
     assert "1" in card.diff.value and "→" in card.diff.value and card.edit_text.value == "3"
     card.edit_button.click()

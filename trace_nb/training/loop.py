@@ -22,6 +22,7 @@ from ..files import plain_copy
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
+from .config import TrainConfig
 from .evaluate import EvalReport, ExampleResult, evaluate, forward, in_process, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
 
@@ -84,47 +85,47 @@ class _Trainer:
     """The state and steps of one :func:`train` call."""
 
     def __init__(self, workflow: Callable, data: list, feedback: Callable, optimizer: Any,
-                 val: list | None, opts: dict[str, Any]):
+                 val: list | None, opts: TrainConfig):
         self.workflow, self.data, self.feedback, self.opt, self.val = (
             workflow, data, feedback, optimizer, val)
         self.o = opts
         self.params = list(optimizer.parameters)
-        self.bs = opts["batch_size"]
+        self.bs = opts.batch_size
         self.spe = math.ceil(len(data) / self.bs)
-        self.total = self.spe * opts["epochs"]
-        self.budget = Budget.coerce(opts["budget"])
+        self.total = self.spe * opts.epochs
+        self.budget = Budget.coerce(opts.budget)
         self.projection: Projection | None = None
         self.last_val: EvalReport | None = None
         self.shown: list[ExampleResult] = []
         self.steps_here = 0
         config = {"batch_size": self.bs, "dataset_size": len(data),
                   "validation_size": len(val) if val is not None else None,
-                  "shuffle_seed": opts["shuffle_seed"],
+                  "shuffle_seed": opts.shuffle_seed,
                   "parameters": [p.name for p in self.params]}
-        self.state, self.resumed = open_run(opts["checkpoint"], opts["resume"], config, optimizer)
-        self.meter = UsageMeter([getattr(optimizer, "llm", None), opts["workflow_llm"]],
+        self.state, self.resumed = open_run(opts.checkpoint, opts.resume, config, optimizer)
+        self.meter = UsageMeter([getattr(optimizer, "llm", None), opts.workflow_llm],
                                 Usage.from_dict(self.state.usage))
-        executor: Executor | None = opts["executor"]
+        executor: Executor | None = opts.executor
         self.remote = None if in_process(executor) else executor
         self.own_pool = None
-        if (executor is None or self.remote is not None) and opts["max_workers"] > 1:
-            self.own_pool = ThreadPoolExecutor(opts["max_workers"], thread_name_prefix="trace_nb-train")
+        if (executor is None or self.remote is not None) and opts.max_workers > 1:
+            self.own_pool = ThreadPoolExecutor(opts.max_workers, thread_name_prefix="trace_nb-train")
         self.pool = executor if executor is not None and self.remote is None else self.own_pool
         self.listeners: list[ProgressListener] = []
-        if opts["progress"]:
+        if opts.progress:
             self.listeners.append(TqdmProgress())
-        if opts["view"] is not None:
-            self.listeners.append(opts["view"])
+        if opts.view is not None:
+            self.listeners.append(opts.view)
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> TrainResult:
         st = self.state
         reason: str | None = None
         try:
-            info = RunInfo(self.total, st.step, self.spe, self.o["epochs"], self.resumed)
+            info = RunInfo(self.total, st.step, self.spe, self.o.epochs, self.resumed)
             for listener in self.listeners:
                 listener.start(info, st.history)
-            if self.o["tokens_per_call"] is not None:
+            if self.o.tokens_per_call is not None:
                 self._project(None)
             if self.val is not None and not st.history:
                 self._initial_validation()
@@ -144,14 +145,14 @@ class _Trainer:
             list(st.history), plain_copy(st.best_parameters) or _values(self.params),
             st.best_score, st.best_step, reason, _values(self.params),
             self.meter.total().as_dict(), self.projection, self.shown, self.opt)
-        if self.o["restore_best"]:
+        if self.o.restore_best:
             result.restore()
         for listener in self.listeners:
             listener.end(result)
         return result
 
     def _stop_reason(self) -> str | None:
-        st, patience, max_steps = self.state, self.o["patience"], self.o["max_steps"]
+        st, patience, max_steps = self.state, self.o.patience, self.o.max_steps
         if st.step >= self.total:
             return "completed"
         if patience is not None and st.stale >= patience:
@@ -165,15 +166,15 @@ class _Trainer:
 
     def _project(self, prompt_chars: int | None) -> None:
         remaining = self.total - self.state.step
-        if self.o["max_steps"] is not None:
-            remaining = min(remaining, self.o["max_steps"] - self.steps_here)
+        if self.o.max_steps is not None:
+            remaining = min(remaining, self.o.max_steps - self.steps_here)
         self.projection = project(
             steps=remaining, batch_size=self.bs, n_validation=len(self.val or ()),
             initial_validation=self.val is not None and not self.state.history,
-            calls_per_example=self.o["calls_per_example"],
-            optimizer_llm=getattr(self.opt, "llm", None), workflow_llm=self.o["workflow_llm"],
+            calls_per_example=self.o.calls_per_example,
+            optimizer_llm=getattr(self.opt, "llm", None), workflow_llm=self.o.workflow_llm,
             prompt_chars=prompt_chars, parameter_chars=sum(len(repr(p._data)) for p in self.params),
-            tokens_per_call=self.o["tokens_per_call"])
+            tokens_per_call=self.o.tokens_per_call)
         for listener in self.listeners:
             listener.projection(self.projection)
 
@@ -196,7 +197,7 @@ class _Trainer:
         st, opt, start = self.state, self.opt, time.perf_counter()
         epoch, pos = divmod(st.step, self.spe)
         if st.epoch != epoch or not st.order:
-            st.epoch, st.order = epoch, epoch_order(len(self.data), self.o["shuffle_seed"], epoch)
+            st.epoch, st.order = epoch, epoch_order(len(self.data), self.o.shuffle_seed, epoch)
         batch = st.order[pos * self.bs:(pos + 1) * self.bs]
         used_before = self.meter.total()
         opt.zero_feedback()
@@ -257,7 +258,7 @@ class _Trainer:
                 proposals: list) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
-        applied = opt.apply(proposals, approve_code=self.o["approve_code"])  # see optim.approval
+        applied = opt.apply(proposals, approve_code=self.o.approve_code)  # see optim.approval
         opt.zero_feedback()
         val_score, self.shown = None, train_results
         if self.val is not None:
@@ -290,8 +291,8 @@ class _Trainer:
         row = self.state.history[-1]
         for listener in self.listeners:
             listener.step(row, self.shown, self.meter.total())
-        if self.o["callback"] is not None:
-            self.o["callback"](row)
+        if self.o.callback is not None:
+            self.o.callback(row)
 
     def _row(self, epoch: int, batch: list[int], train_score: float | None,
              val_score: float | None, improved: bool, applied: list, proposals: list,
@@ -308,8 +309,8 @@ class _Trainer:
                 "seconds": seconds}
 
     def _save(self) -> None:
-        if self.o["checkpoint"] is not None:
-            save_checkpoint(self.o["checkpoint"], self.state)
+        if self.o.checkpoint is not None:
+            save_checkpoint(self.o.checkpoint, self.state)
 
 
 def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimizer: Any, *,
@@ -399,7 +400,7 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
     if batch_size < 1 or epochs < 1 or max_workers < 1:
         raise ValueError("batch_size, epochs and max_workers must be at least 1")
     val = None if validation is None else list(validation)
-    opts = dict(batch_size=batch_size, epochs=epochs, max_workers=max_workers, executor=executor,
+    opts = TrainConfig(batch_size=batch_size, epochs=epochs, max_workers=max_workers, executor=executor,
                 budget=budget, checkpoint=checkpoint, resume=resume, patience=patience,
                 shuffle_seed=shuffle_seed, progress=progress, view=view, max_steps=max_steps,
                 calls_per_example=calls_per_example, workflow_llm=workflow_llm,

@@ -1,0 +1,41 @@
+"""The options of one training run, typed (see :func:`trace_nb.training.loop.train`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What :func:`~trace_nb.training.loop.train` was asked to do; the loop reads only this."""
+
+    batch_size: int = 4
+    epochs: int = 1
+    max_workers: int = 4
+    executor: Executor | None = None
+    budget: Any = None  # a Budget or a mapping of its limits
+    checkpoint: str | Path | None = None
+    resume: bool = False
+    patience: int | None = None
+    shuffle_seed: int | None = 0
+    progress: bool = True
+    view: Any = None  # a ProgressListener
+    max_steps: int | None = None
+    calls_per_example: int | None = None
+    workflow_llm: Any = None
+    tokens_per_call: int | None = None
+    restore_best: bool = False
+    callback: Callable[[dict], Any] | None = None
+    approve_code: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1 or self.max_workers < 1:
+            raise ValueError("batch_size, epochs and max_workers must be at least 1")
+
+    @classmethod
+    def of(cls, options: Mapping[str, Any]) -> TrainConfig:
+        return cls(**options)
