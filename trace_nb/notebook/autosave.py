@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..text import short_repr
+
 if TYPE_CHECKING:
     from .session import TraceSession
 
@@ -49,14 +51,9 @@ class SavedState:
     runs: int
 
     def summary(self) -> str:
-        shown = ", ".join(f"{k}={_short(v)}" for k, v in list(self.values.items())[:4])
+        shown = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in list(self.values.items())[:4])
         more = f" and {len(self.values) - 4} more" if len(self.values) > 4 else ""
         return f"{shown}{more} ({self.runs} run(s), saved {self.saved_at})"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def enable(session: TraceSession) -> None:
