@@ -83,3 +83,14 @@ def test_rules_and_presets():
     assert resolve(lambda p, c: c.round == 3)(P(), ctx)
     with pytest.raises(ValueError, match="unknown review rule"):
         resolve("sometimes")
+
+
+def test_gate_no_regression_keeps_a_value_that_previews_worse(panel):
+    s = panel.session
+    s.shell.user_ns["gate_grade"] = lambda out: (0.0 if "calm!" in out else 1.0, "no calm")
+    panel.auto(1, gate="no_regression")  # "calm!" would score 0 where "calm" scores 1
+    assert panel.wait(60)
+    waiting = {p.name for p in s.waiting}
+    assert "tone" in waiting and s.parameters["tone"] == "calm"
+    tone = next(p for p in s.waiting if p.name == "tone")
+    assert tone.preview.regressions == 1 and tone.preview.mean_after == 0.0
