@@ -206,6 +206,12 @@ def lab_dark_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterato
 
 
 @pytest.fixture
+def lab_candidates_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
+    """The candidates demo notebook in a fresh JupyterLab with default settings."""
+    yield from _jupyter("lab", "lab/tree", jupyter_env, tmp_path, notebook="candidates_demo.ipynb")
+
+
+@pytest.fixture
 def notebook_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
     """URL of a copy of the demo notebook in a fresh Notebook 7 with default settings."""
     yield from _jupyter("notebook", "notebooks", jupyter_env, tmp_path)

@@ -220,3 +220,30 @@ def test_review_with_evidence_in_jupyterlab(page, request, screenshots):
         panel = page.locator(".trace-nb-panel")
         if panel.count():
             panel.first.screenshot(path=str(screenshots / "panel_lab_evidence.png"))
+
+
+def test_choosing_among_candidates_in_jupyterlab(page, request, screenshots):
+    """Two candidates side by side; Approve on the second picks it and rejects the first."""
+    from playwright.sync_api import expect
+
+    try:
+        open_demo(page, "lab_candidates", request)
+        panel = page.locator(".trace-nb-panel")
+        button(panel, "Propose").click()
+        row = panel.locator(".trace-nb-candidates")
+        expect(row.locator(".trace-nb-card")).to_have_count(2)
+        first, second = row.locator(".trace-nb-card").nth(0), row.locator(".trace-nb-card").nth(1)
+        expect(first).to_contain_text("candidate 0")
+        expect(second).to_contain_text("Avast there")
+        a, b = first.bounding_box(), second.bounding_box()
+        assert abs(a["y"] - b["y"]) < 5 and b["x"] > a["x"]  # side by side
+        button(second, "Approve").click()
+        expect(second).to_contain_text("approved by human")
+        expect(first).to_contain_text("rejected by human")
+        button(panel, "Run again").click()
+        expect(panel.locator(".trace-nb-output")).to_contain_text("AVAST THERE")
+        expect(panel.locator(".trace-nb-errors")).to_have_text("")
+    finally:
+        panel = page.locator(".trace-nb-panel")
+        if panel.count():
+            panel.first.screenshot(path=str(screenshots / "panel_lab_candidates.png"))
