@@ -134,11 +134,17 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
             )
     finally:
         node._set(old)
-        ns.clear()
-        ns.update(saved_ns)
+        for key in [k for k in ns if k not in saved_ns]:
+            del ns[key]  # names the runs added
+        for key, value in saved_ns.items():
+            if ns.get(key, _GONE) is not value:
+                ns[key] = value  # names the runs rebound
     out.rows.sort(key=lambda r: (not r.regression, r.example))
     out.seconds = time.monotonic() - start
     return out
+
+
+_GONE = object()
 
 
 def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str, str]:
