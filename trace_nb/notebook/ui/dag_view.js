@@ -83,11 +83,12 @@ function render({ model, el }) {
     drag = { x: event.clientX, y: event.clientY, left: box.scrollLeft, top: box.scrollTop };
     box.classList.add("trace-nb-panning");
   });
-  window.addEventListener("pointermove", (event) => {
+  const onMove = (event) => {
     if (!drag) return;
     box.scrollLeft = drag.left - (event.clientX - drag.x);
     box.scrollTop = drag.top - (event.clientY - drag.y);
-  });
+  };
+  window.addEventListener("pointermove", onMove);
   const endDrag = () => { drag = null; box.classList.remove("trace-nb-panning"); };
   window.addEventListener("pointerup", endDrag);
 
@@ -144,6 +145,7 @@ function render({ model, el }) {
   return () => {
     observer.disconnect();
     window.removeEventListener("pointerup", endDrag);
+    window.removeEventListener("pointermove", onMove);
     model.off("change:svg", draw);
     model.off("change:message", draw);
     model.off("change:hidden", draw);
