@@ -11,8 +11,8 @@ from conftest import ipython_shell, make_llm
 
 import trace_nb
 from trace_nb.notebook import session as sessions
-from trace_nb.notebook.gates import GateContext, resolve
 from trace_nb.notebook.ui.panel import Panel
+from trace_nb.optim.gates import GateContext, resolve
 from trace_nb.testing import FakeOpenAIServer
 
 
@@ -76,7 +76,7 @@ def test_rules_and_presets():
     class P:
         is_code, old, new = False, "a", "a\nb\nc"
 
-    ctx = GateContext(session=None, round=3)
+    ctx = GateContext(round=3)
     assert resolve("diff>1")(P(), ctx) and not resolve("diff>2")(P(), ctx)
     assert resolve("every:3")(P(), ctx) and not resolve("every:2")(P(), ctx)
     assert not resolve("code")(P(), ctx) and resolve(["code", "diff>1"])(P(), ctx)
@@ -94,3 +94,53 @@ def test_gate_no_regression_keeps_a_value_that_previews_worse(panel):
     assert "tone" in waiting and s.parameters["tone"] == "calm"
     tone = next(p for p in s.waiting if p.name == "tone")
     assert tone.preview.regressions == 1 and tone.preview.mean_after == 0.0
+
+
+def test_train_keeps_what_the_review_rule_or_the_gate_holds():
+    """trace_nb.train(review=..., gate="no_regression"): held proposals are not applied but
+    returned in result.waiting; the gate previews on the step's minibatch."""
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(0, name="gate_offset", trainable=True)
+    examples = [{"x": i, "target": i + 5} for i in range(4)]
+
+    def workflow(example):
+        return node(example["x"], name="x") + offset
+
+    def feedback(example, output):
+        diff = example["target"] - output
+        return 1.0 / (1.0 + abs(diff)), f"off by {diff}"
+
+    bad = json.dumps({"reasoning": "r", "suggestion": {"gate_offset": -20}})  # much worse
+    good = json.dumps({"reasoning": "r", "suggestion": {"gate_offset": 5}})
+    with FakeOpenAIServer(replies=[bad, good]) as srv:
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv))
+        result = train(
+            workflow,
+            examples,
+            feedback,
+            opt,
+            batch_size=4,
+            epochs=2,
+            progress=False,
+            max_workers=1,
+            gate="no_regression",
+        )
+    assert offset.data == 5  # the good value applied, the bad one held
+    assert [p.new for p in result.waiting] == [-20] and result.waiting[0].preview.regressions == 4
+    with FakeOpenAIServer(replies=[good]) as srv:
+        offset.set_value(0)
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv))
+        result = train(
+            workflow,
+            examples,
+            feedback,
+            opt,
+            batch_size=4,
+            epochs=1,
+            progress=False,
+            max_workers=1,
+            review=lambda p, ctx: ctx.round == 1,
+        )
+    assert offset.data == 0 and [p.new for p in result.waiting] == [5]

@@ -31,6 +31,7 @@ class TrainConfig:
     restore_best: bool = False
     callback: Callable[[dict], Any] | None = None
     approve_code: bool = False
+    review: Any = None  # a rule of trace_nb.optim.gates: which proposals wait for a human
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1 or self.max_workers < 1:

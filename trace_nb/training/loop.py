@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files import plain_copy
+from ..optim.gates import review_hold
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
@@ -65,6 +66,7 @@ class TrainResult:
     projection: Projection | None = None
     results: list[ExampleResult] = field(default_factory=list, repr=False)
     optimizer: Any = field(default=None, repr=False, compare=False)
+    waiting: list = field(default_factory=list, repr=False)
 
     @property
     def steps(self) -> int:
@@ -112,6 +114,7 @@ class _Trainer:
             self.own_pool = ThreadPoolExecutor(opts.max_workers, thread_name_prefix="trace_nb-train")
         self.pool = executor if executor is not None and self.remote is None else self.own_pool
         self.listeners: list[ProgressListener] = []
+        self.waiting: list = []  # proposals a review rule kept for a human
         if opts.progress:
             self.listeners.append(TqdmProgress())
         if opts.view is not None:
@@ -144,7 +147,8 @@ class _Trainer:
         result = TrainResult(
             list(st.history), plain_copy(st.best_parameters) or _values(self.params),
             st.best_score, st.best_step, reason, _values(self.params),
-            self.meter.total().as_dict(), self.projection, self.shown, self.opt)
+            self.meter.total().as_dict(), self.projection, self.shown, self.opt,
+            [p for p in self.waiting if p.status == "pending"])
         if self.o.restore_best:
             result.restore()
         for listener in self.listeners:
@@ -234,6 +238,23 @@ class _Trainer:
             self._roll_back(undo)
             raise
 
+    def _preview(self, prop: Any, batch: list[int], before: list) -> Any:
+        """The minibatch run again with ``prop``'s value: a regression is an example whose
+        score drops. The parameter gets its value back; costs one run per example."""
+        from ..optim.gates import Regressions
+
+        node, old = prop.parameter, prop.parameter._data
+        node._set(prop.new)
+        try:
+            after = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
+                            self.pool, self.params)
+        finally:
+            node._set(old)
+            self.opt.zero_feedback()
+        worse = sum(1 for b, a in zip(before, (t.result for t in after), strict=True)
+                    if b.score is not None and (a.score is None or a.score < b.score))
+        return Regressions(worse, mean_score([t.result for t in after]))
+
     def _undo_point(self) -> dict[str, Any]:
         st = self.state
         opt_state = self.opt.state() if hasattr(self.opt, "state") else None
@@ -258,6 +279,11 @@ class _Trainer:
                 proposals: list) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
+        if self.o.review is not None:  # a review rule keeps some proposals for a human
+            held = review_hold(self.o.review, proposals, st.step + 1,
+                               lambda p: self._preview(p, batch, train_results))
+            self.waiting.extend(held)
+            proposals = [p for p in proposals if p not in held]
         applied = opt.apply(proposals, approve_code=self.o.approve_code)  # see optim.approval
         opt.zero_feedback()
         val_score, self.shown = None, train_results
@@ -322,7 +348,7 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
           max_steps: int | None = None, calls_per_example: int | None = None,
           workflow_llm: Any = None, tokens_per_call: int | None = None,
           restore_best: bool = False, callback: Callable[[dict], Any] | None = None,
-          approve_code: bool = False) -> TrainResult:
+          approve_code: bool = False, review: Any = None, gate: str | None = None) -> TrainResult:
     """Train ``optimizer``'s parameters on a dataset, a minibatch per optimizer step.
 
     Parameters
@@ -383,6 +409,11 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         Training applies every valid proposal without review. Code written by the LLM
         must not run unreviewed unless you say so: with code parameters in the optimizer
         this must be True, else training refuses to start.
+    review, gate
+        A rule of :mod:`trace_nb.optim.gates` (a callable or a preset such as ``"diff>3"``)
+        choosing proposals that are not applied but kept for a human in
+        ``TrainResult.waiting``; ``gate="no_regression"`` keeps a proposal whose preview on
+        the step's minibatch scores any example lower.
 
     Returns
     -------
@@ -405,5 +436,6 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
                 shuffle_seed=shuffle_seed, progress=progress, view=view, max_steps=max_steps,
                 calls_per_example=calls_per_example, workflow_llm=workflow_llm,
                 tokens_per_call=tokens_per_call, restore_best=restore_best, callback=callback,
-                approve_code=approve_code)
+                approve_code=approve_code,
+                review=[r for r in (review, gate) if r is not None] or None)
     return _Trainer(workflow, data, feedback, optimizer, val or None, opts).run()

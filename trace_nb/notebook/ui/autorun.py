@@ -15,7 +15,7 @@ class AutoRun:
 
     A valid code proposal pauses the run unless ``approve_code()`` is true: the other
     proposals are approved, the step waits for a human, and :meth:`resume` finishes it.
-    ``review`` (a rule of :mod:`trace_nb.notebook.gates`) picks more proposals to wait for
+    ``review`` (a rule of :mod:`trace_nb.optim.gates`) picks more proposals to wait for
     a human: with ``pause=True`` the run pauses for them; otherwise they queue in the
     session (``session.waiting``) and the run goes on with the rest.
 
@@ -40,7 +40,7 @@ class AutoRun:
     def __init__(self, session: Any, total: int, start_job: Callable, approve_code: Callable[[], bool],
                  status: Callable[[str], None], progress: Callable[[int], None],
                  ended: Callable[[AutoRun], None], review: Any = None, pause: bool = False):
-        from ..gates import resolve
+        from ...optim.gates import resolve
 
         self.session, self.total, self.done = session, total, 0
         self.review, self.pause = resolve(review), pause
@@ -82,13 +82,13 @@ class AutoRun:
         self._decide()
 
     def _decide(self) -> None:
-        from ..gates import GateContext
+        from ...optim.gates import GateContext
 
         s = self.session
         self._pick_candidate()
         pending = [p for p in s.proposals if p.status == "pending" and p.valid
                    and p not in s.waiting]
-        ctx = GateContext(s, self.done + 1)
+        ctx = GateContext(self.done + 1, lambda p: s.preview(s.display_name(p.parameter)))
         human = [p for p in pending if self.review(p, ctx)]
         code = [p for p in pending if p.is_code and p not in human and not self._approve_code()]
         rest = [p for p in pending if p not in human and p not in code]

@@ -196,7 +196,7 @@ class Panel(EvidenceMixin, RestoreOfferMixin, w.VBox):
 
         A code proposal pauses the run unless "auto-approve code" is ticked; decide on it,
         then call ``auto`` again to resume the paused run. ``review`` is a rule of
-        :mod:`trace_nb.notebook.gates` (a callable or a preset: ``"code"``, ``"regression"``,
+        :mod:`trace_nb.optim.gates` (a callable or a preset: ``"code"``, ``"regression"``,
         ``"diff>N"``, ``"every:K"``) choosing proposals that wait for a human: they queue
         (a count shows in the status) while the run goes on, or the run pauses with
         ``pause=True``. ``gate="no_regression"`` applies a value only when its preview

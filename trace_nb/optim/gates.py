@@ -8,8 +8,9 @@ Presets:
 
 ``"none"``        nothing waits (but code without ``approve_code``)
 ``"code"``        every code change waits
-``"regression"``  a proposal waits when its preview (:mod:`.preview`) shows any regression;
-                  the same as ``gate="no_regression"``
+``"regression"``  a proposal waits when its preview shows any regression (the panel runs the
+                  cell on the session's examples, ``train`` the minibatch); the same as
+                  ``gate="no_regression"``
 ``"diff>N"``      a change of more than N lines waits
 ``"every:K"``     every K-th round waits for a human entirely
 """
@@ -22,26 +23,52 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GateContext", "PRESETS", "resolve"]
+__all__ = ["GateContext", "PRESETS", "Regressions", "resolve", "review_hold"]
 
 
 @dataclass
 class GateContext:
-    """What a rule may look at besides the proposal."""
+    """What a rule may look at besides the proposal: the round (1-based) and a way to
+    preview the proposal (anything with a ``regressions`` count), run once and kept on it."""
 
-    session: Any
-    round: int  # 1-based round of the run
+    round: int
+    previewer: Callable[[Any], Any] | None = None
 
     def preview(self, proposal: Any) -> Any:
-        """The proposal's preview (run once and kept on the proposal)."""
         result = getattr(proposal, "preview", None)
         if result is None:
-            name = self.session.display_name(proposal.parameter)
-            result = self.session.preview(name)
+            if self.previewer is None:
+                raise ValueError(
+                    "this run cannot preview proposals, so the 'regression' rule "
+                    "does not apply here"
+                )
+            result = self.previewer(proposal)
+            proposal.preview = result
         return result
 
 
 Rule = Callable[[Any, GateContext], bool]
+
+
+@dataclass
+class Regressions:
+    """A preview's verdict when nothing more is known: how many examples got worse."""
+
+    regressions: int
+    mean_after: float | None = None
+
+
+def review_hold(
+    rule: Any, proposals: Sequence[Any], round: int, previewer: Callable[[Any], Any] | None = None
+) -> list[Any]:
+    """The valid, pending proposals that ``rule`` keeps for a human."""
+    check = resolve(rule)
+    ctx = GateContext(round, previewer)
+    return [
+        p
+        for p in proposals
+        if p.parameter is not None and p.valid and p.status == "pending" and check(p, ctx)
+    ]
 
 
 def _changed_lines(p: Any) -> int:
