@@ -144,3 +144,30 @@ def test_train_keeps_what_the_review_rule_or_the_gate_holds():
             review=lambda p, ctx: ctx.round == 1,
         )
     assert offset.data == 0 and [p.new for p in result.waiting] == [5]
+
+
+def test_train_picks_the_best_candidate_on_the_minibatch():
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(0, name="cand_offset", trainable=True)
+    examples = [{"x": i, "target": i + 5} for i in range(4)]
+
+    def workflow(example):
+        return node(example["x"], name="x") + offset
+
+    def feedback(example, output):
+        return 1.0 / (1.0 + abs(example["target"] - output)), "off"
+
+    values = {0.0: 2, 1.0: 5}  # temperature -> suggested offset; 5 is right
+
+    def reply(request):
+        value = values[request.get("temperature", 0.0)]
+        return json.dumps({"reasoning": "r", "suggestion": {"cand_offset": value}})
+
+    with FakeOpenAIServer(replies=reply) as srv:
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
+        result = train(
+            workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
+        )
+    assert offset.data == 5 and result.history[-1]["candidate"] == 1

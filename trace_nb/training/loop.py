@@ -115,6 +115,7 @@ class _Trainer:
         self.pool = executor if executor is not None and self.remote is None else self.own_pool
         self.listeners: list[ProgressListener] = []
         self.waiting: list = []  # proposals a review rule kept for a human
+        self.chosen_candidate: int | None = None  # the candidate this step applied, if several
         if opts.progress:
             self.listeners.append(TqdmProgress())
         if opts.view is not None:
@@ -255,6 +256,35 @@ class _Trainer:
                     if b.score is not None and (a.score is None or a.score < b.score))
         return Regressions(worse, mean_score([t.result for t in after]))
 
+    def _pick_candidate(self, proposals: list, batch: list[int], before: list) -> list:
+        """With several candidates (``OptoPrime(candidates=k)``), keep the one whose values
+        score best on the step's minibatch; the others are rejected. The row records it."""
+        numbers = sorted({p.candidate for p in proposals
+                          if p.candidate is not None and p.valid and p.status == "pending"})
+        if len(numbers) < 2:
+            return proposals
+        scores = {}
+        for k in numbers:
+            mine = [p for p in proposals if p.candidate == k and p.valid and p.parameter is not None]
+            old = {id(p.parameter): p.parameter._data for p in mine}
+            for p in mine:
+                p.parameter._set(p.new)
+            try:
+                after = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
+                                self.pool, self.params)
+            finally:
+                for p in mine:
+                    p.parameter._set(old[id(p.parameter)])
+                self.opt.zero_feedback()
+            score = mean_score([t.result for t in after])
+            scores[k] = float("-inf") if score is None else score
+        best = max(numbers, key=lambda k: scores[k])
+        self.chosen_candidate = best
+        for p in proposals:
+            if p.candidate is not None and p.candidate != best and p.status == "pending":
+                p.status, p.decided_by = "rejected", "auto"
+        return [p for p in proposals if p.candidate in (None, best)]
+
     def _undo_point(self) -> dict[str, Any]:
         st = self.state
         opt_state = self.opt.state() if hasattr(self.opt, "state") else None
@@ -279,6 +309,8 @@ class _Trainer:
                 proposals: list) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
+        self.chosen_candidate = None
+        proposals = self._pick_candidate(proposals, batch, train_results)
         if self.o.review is not None:  # a review rule keeps some proposals for a human
             held = review_hold(self.o.review, proposals, st.step + 1,
                                lambda p: self._preview(p, batch, train_results))
@@ -332,7 +364,7 @@ class _Trainer:
                 "changed": [p.name for p in applied], "invalid": sum(not p.valid for p in proposals),
                 "calls": used.calls, "tokens": used.tokens, "cost": used.cost,
                 "step_calls": spent.calls, "step_tokens": spent.tokens, "step_cost": spent.cost,
-                "seconds": seconds}
+                "seconds": seconds, "candidate": self.chosen_candidate}
 
     def _save(self) -> None:
         if self.o.checkpoint is not None:
