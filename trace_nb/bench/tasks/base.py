@@ -19,6 +19,27 @@ from typing import Any
 STUDENT_SYSTEM = "You are a helpful assistant. Follow the user's instructions."
 
 
+class Student:
+    """The "student" language model a task's workflow asks, as a traced operator: its reply
+    text for a prompt, from the LLM the runner gives the task for this step."""
+
+    def __init__(self, max_tokens: int):
+        from ...graph import bundle
+
+        self.max_tokens = max_tokens
+        self.llm: Any = None
+        self.ask = bundle(
+            description="[ask_llm] Send the prompt to a language model and return its reply text."
+        )(self._ask)
+
+    def _ask(self, prompt: str) -> str:
+        messages = [
+            {"role": "system", "content": STUDENT_SYSTEM},
+            {"role": "user", "content": prompt},
+        ]
+        return self.llm.chat(messages, max_tokens=self.max_tokens).text
+
+
 @dataclass
 class Score:
     """One evaluation: ``score`` in [0, 1] (higher is better) and whether it counts as solved."""

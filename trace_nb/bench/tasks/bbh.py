@@ -17,8 +17,8 @@ from typing import Any
 from ...graph import ExecutionError, bundle, node
 from .base import (
     NO_VALUES,
-    STUDENT_SYSTEM,
     Score,
+    Student,
     TaskInstance,
     current_values,
     feedback_of,
@@ -80,23 +80,14 @@ class BBHTask(TaskInstance):
             "prompt template and the answer extraction code in #Variables so that the extracted "
             "answers match the expected answers given in #Feedback."
         )
-        self._llm: Any = None
-        self.ask_llm = bundle(
-            description="[ask_llm] Send the prompt to a language model and return its reply text."
-        )(self._ask)
-
-    def _ask(self, prompt: str) -> str:
-        messages = [
-            {"role": "system", "content": STUDENT_SYSTEM},
-            {"role": "user", "content": prompt},
-        ]
-        return self._llm.chat(messages, max_tokens=STUDENT_MAX_TOKENS).text
+        self.student = Student(STUDENT_MAX_TOKENS)
+        self.ask_llm = self.student.ask
 
     def parameters(self) -> list:
         return [self.template, *self.extract.parameters()]
 
     def train_step(self, step: int, llm: Any) -> None:
-        self._llm = llm
+        self.student.llm = llm
         for k in range(BATCH):
             question, answer = self.train[(step * BATCH + k) % len(self.train)]
             try:
@@ -116,7 +107,7 @@ class BBHTask(TaskInstance):
 
     def answer(self, question: str, llm: Any) -> str | None:
         """The program's answer with the current parameters (untraced), or None on an error."""
-        self._llm = llm
+        self.student.llm = llm
         try:
             return str(self.extract.function(self._ask(fill(self.template.data, question)))).strip()
         except Exception:  # noqa: BLE001 - broken extraction code scores as a wrong answer

@@ -17,8 +17,8 @@ from typing import Any
 from ...graph import bundle, node
 from .base import (
     NO_VALUES,
-    STUDENT_SYSTEM,
     Score,
+    Student,
     TaskInstance,
     current_values,
     feedback_of,
@@ -116,17 +116,8 @@ class FormatTask(TaskInstance):
             "({topic} is replaced by a topic). Change the template so that the texts meet every "
             "requirement the grader names in #Feedback, for any topic."
         )
-        self._llm: Any = None
-        self.ask_llm = bundle(
-            description="[ask_llm] Send the prompt to a language model and return its reply text."
-        )(self._ask)
-
-    def _ask(self, prompt: str) -> str:
-        messages = [
-            {"role": "system", "content": STUDENT_SYSTEM},
-            {"role": "user", "content": prompt},
-        ]
-        return self._llm.chat(messages, max_tokens=STUDENT_MAX_TOKENS).text
+        self.student = Student(STUDENT_MAX_TOKENS)
+        self.ask_llm = self.student.ask
 
     def parameters(self) -> list:
         return [self.template]
@@ -136,7 +127,7 @@ class FormatTask(TaskInstance):
         return 1 - len(complaints) / len(self.requirements), complaints
 
     def train_step(self, step: int, llm: Any) -> None:
-        self._llm = llm
+        self.student.llm = llm
         topic = self.train[step % len(self.train)]
         text = self.ask_llm(create_request(self.template, topic))
         score, complaints = self.grade(str(text.data))
@@ -146,7 +137,7 @@ class FormatTask(TaskInstance):
             text.backward("The grader accepted the text: every requirement is met.", score=score)
 
     def evaluate(self, llm: Any) -> Score:
-        self._llm = llm
+        self.student.llm = llm
         scores = [self.grade(self._ask(fill_topic(self.template.data, t)))[0] for t in self.test]
         return Score(sum(scores) / len(scores), all(s == 1 for s in scores))
 
