@@ -30,9 +30,10 @@ class Student:
         self.llm: Any = None
         self.ask = bundle(
             description="[ask_llm] Send the prompt to a language model and return its reply text."
-        )(self._ask)
+        )(self.reply)
 
-    def _ask(self, prompt: str) -> str:
+    def reply(self, prompt: str) -> str:
+        """The model's reply to ``prompt`` (untraced; :attr:`ask` is the traced form)."""
         messages = [
             {"role": "system", "content": STUDENT_SYSTEM},
             {"role": "user", "content": prompt},

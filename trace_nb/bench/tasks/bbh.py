@@ -109,7 +109,9 @@ class BBHTask(TaskInstance):
         """The program's answer with the current parameters (untraced), or None on an error."""
         self.student.llm = llm
         try:
-            return str(self.extract.function(self._ask(fill(self.template.data, question)))).strip()
+            return str(
+                self.extract.function(self.student.reply(fill(self.template.data, question)))
+            ).strip()
         except Exception:  # noqa: BLE001 - broken extraction code scores as a wrong answer
             return None
 

@@ -138,7 +138,9 @@ class FormatTask(TaskInstance):
 
     def evaluate(self, llm: Any) -> Score:
         self.student.llm = llm
-        scores = [self.grade(self._ask(fill_topic(self.template.data, t)))[0] for t in self.test]
+        scores = [
+            self.grade(self.student.reply(fill_topic(self.template.data, t)))[0] for t in self.test
+        ]
         return Score(sum(scores) / len(scores), all(s == 1 for s in scores))
 
     # -- offline oracle ------------------------------------------------------------------
