@@ -23,6 +23,7 @@ from ..optim.gates import review_hold
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
+from .choosing import pick_candidate, preview_on_batch
 from .config import TrainConfig
 from .evaluate import EvalReport, ExampleResult, evaluate, forward, in_process, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
@@ -239,52 +240,6 @@ class _Trainer:
             self._roll_back(undo)
             raise
 
-    def _preview(self, prop: Any, batch: list[int], before: list) -> Any:
-        """The minibatch run again with ``prop``'s value: a regression is an example whose
-        score drops. The parameter gets its value back; costs one run per example."""
-        from ..optim.gates import Regressions
-
-        node, old = prop.parameter, prop.parameter._data
-        node._set(prop.new)
-        try:
-            after = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
-                            self.pool, self.params)
-        finally:
-            node._set(old)
-            self.opt.zero_feedback()
-        worse = sum(1 for b, a in zip(before, (t.result for t in after), strict=True)
-                    if b.score is not None and (a.score is None or a.score < b.score))
-        return Regressions(worse, mean_score([t.result for t in after]))
-
-    def _pick_candidate(self, proposals: list, batch: list[int], before: list) -> list:
-        """With several candidates (``OptoPrime(candidates=k)``), keep the one whose values
-        score best on the step's minibatch; the others are rejected. The row records it."""
-        numbers = sorted({p.candidate for p in proposals
-                          if p.candidate is not None and p.valid and p.status == "pending"})
-        if len(numbers) < 2:
-            return proposals
-        scores = {}
-        for k in numbers:
-            mine = [p for p in proposals if p.candidate == k and p.valid and p.parameter is not None]
-            old = {id(p.parameter): p.parameter._data for p in mine}
-            for p in mine:
-                p.parameter._set(p.new)
-            try:
-                after = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
-                                self.pool, self.params)
-            finally:
-                for p in mine:
-                    p.parameter._set(old[id(p.parameter)])
-                self.opt.zero_feedback()
-            score = mean_score([t.result for t in after])
-            scores[k] = float("-inf") if score is None else score
-        best = max(numbers, key=lambda k: scores[k])
-        self.chosen_candidate = best
-        for p in proposals:
-            if p.candidate is not None and p.candidate != best and p.status == "pending":
-                p.status, p.decided_by = "rejected", "auto"
-        return [p for p in proposals if p.candidate in (None, best)]
-
     def _undo_point(self) -> dict[str, Any]:
         st = self.state
         opt_state = self.opt.state() if hasattr(self.opt, "state") else None
@@ -309,11 +264,10 @@ class _Trainer:
                 proposals: list) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
-        self.chosen_candidate = None
-        proposals = self._pick_candidate(proposals, batch, train_results)
+        self.chosen_candidate, proposals = pick_candidate(self, proposals, batch)
         if self.o.review is not None:  # a review rule keeps some proposals for a human
             held = review_hold(self.o.review, proposals, st.step + 1,
-                               lambda p: self._preview(p, batch, train_results))
+                               lambda p: preview_on_batch(self, p, batch, train_results))
             self.waiting.extend(held)
             proposals = [p for p in proposals if p not in held]
         applied = opt.apply(proposals, approve_code=self.o.approve_code)  # see optim.approval
