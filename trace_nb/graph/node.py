@@ -327,6 +327,7 @@ class MessageNode(Node):
         self.args = args
         self.kwargs = kwargs
         self.info = info
+        _note_created(self)
 
     def _default_base(self) -> str:
         return self.op.base_name

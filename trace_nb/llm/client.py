@@ -32,7 +32,7 @@ from .errors import (
     scrub_secret,
 )
 from .transport import AttemptTimeout, cacheable, clean_messages, prompt_chars_of, send
-from .usage import CallUsage, UsageTotals, compute_cost, merge_prices
+from .usage import CallUsage, UsageTotals, compute_cost, merge_prices, report_usage
 from .wire import (
     JSON_MODES,
     Completion,
@@ -383,6 +383,7 @@ class LLM:
             cost_known=known, cached=cached, model=reply.model,
         )
         self._usage.add(usage)
+        report_usage(usage)  # to collect_usage() blocks around this call (remote workers)
         return ChatReply(reply.text, reply.model, usage, reply.json_mode, cached,
                          done.finish_reason if done is not None else None,
                          bool(done is not None and done.refused))

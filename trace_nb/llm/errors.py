@@ -14,7 +14,7 @@ import re
 import threading
 
 __all__ = ["MIN_SECRET_CHARS", "LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
-           "SCRUB_FILTER", "register_secret", "scrub_secret"]
+           "SCRUB_FILTER", "holds_secret", "register_secret", "scrub_secret"]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
@@ -37,6 +37,13 @@ def register_secret(secret: str | None) -> None:
     if secret and len(secret) >= MIN_SECRET_CHARS:
         with _SECRETS_LOCK:
             _SECRETS.add(secret)
+
+
+def holds_secret(data: bytes) -> bool:
+    """Whether ``data`` contains a key registered with :func:`register_secret`."""
+    with _SECRETS_LOCK:
+        secrets = list(_SECRETS)
+    return any(value.encode() in data for value in secrets)
 
 
 def scrub_secret(text: str, secret: str | None = None) -> str:

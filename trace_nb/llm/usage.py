@@ -8,9 +8,11 @@ threads.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +25,8 @@ __all__ = [
     "lookup_price",
     "compute_cost",
     "merge_prices",
+    "collect_usage",
+    "report_usage",
 ]
 
 # List prices in USD per 1M tokens: (input, output). These are OpenAI's
@@ -236,3 +240,29 @@ def merge_prices(
                 f"prices[{name!r}] must be finite and not negative, got {pair!r}")
         table[str(name)] = (in_price, out_price)
     return table
+
+
+# -- usage of every LLM called in a block ---------------------------------------------------
+# A remote worker runs a workflow whose LLM clients were unpickled there: nobody on the
+# driver watches their totals. ``collect_usage`` sums what every client reports while the
+# block runs in this context (this thread or task; threads the block starts itself are not
+# seen unless they copy the context).
+_collectors: contextvars.ContextVar[tuple[UsageTotals, ...]] = contextvars.ContextVar(
+    "trace_nb_usage_collectors", default=())
+
+
+@contextmanager
+def collect_usage() -> Iterator[UsageTotals]:
+    """Totals of every LLM call made inside the ``with`` block (nested blocks all count it)."""
+    totals = UsageTotals()
+    token = _collectors.set((*_collectors.get(), totals))
+    try:
+        yield totals
+    finally:
+        _collectors.reset(token)
+
+
+def report_usage(record: CallUsage) -> None:
+    """Add one call's usage to the :func:`collect_usage` blocks this call runs in."""
+    for totals in _collectors.get():
+        totals.add(record)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from .budget import Budget, Projection, Usage
 from .checkpoint import CheckpointError, load_checkpoint, restore_best, save_checkpoint
+from .engines import RayEngine
 from .evaluate import EvalReport, ExampleResult, FeedbackError, evaluate, parse_feedback
 from .loop import TrainResult, train
 from .progress import ProgressListener, TqdmProgress
 
 __all__ = [
     "Budget", "CheckpointError", "EvalReport", "ExampleResult", "FeedbackError", "Projection",
-    "ProgressListener", "TqdmProgress", "TrainResult", "Usage", "evaluate",
+    "ProgressListener", "RayEngine", "TqdmProgress", "TrainResult", "Usage", "evaluate",
     "load_checkpoint", "parse_feedback", "restore_best", "save_checkpoint", "train",
 ]

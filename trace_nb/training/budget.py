@@ -29,6 +29,7 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
+    cached_calls: int = 0  # of ``calls``, answered from a response cache
 
     @property
     def tokens(self) -> int:
@@ -36,16 +37,19 @@ class Usage:
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.calls + other.calls, self.prompt_tokens + other.prompt_tokens,
-                     self.completion_tokens + other.completion_tokens, self.cost + other.cost)
+                     self.completion_tokens + other.completion_tokens, self.cost + other.cost,
+                     self.cached_calls + other.cached_calls)
 
     def __sub__(self, other: Usage) -> Usage:
         return Usage(self.calls - other.calls, self.prompt_tokens - other.prompt_tokens,
-                     self.completion_tokens - other.completion_tokens, self.cost - other.cost)
+                     self.completion_tokens - other.completion_tokens, self.cost - other.cost,
+                     self.cached_calls - other.cached_calls)
 
     def scaled(self, factor: float) -> Usage:
         """This usage times ``factor`` (token counts rounded up)."""
         return Usage(math.ceil(self.calls * factor), math.ceil(self.prompt_tokens * factor),
-                     math.ceil(self.completion_tokens * factor), self.cost * factor)
+                     math.ceil(self.completion_tokens * factor), self.cost * factor,
+                     math.ceil(self.cached_calls * factor))
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tokens": self.tokens}
@@ -75,7 +79,8 @@ def snapshot(llm: Any) -> Usage:
     u = getattr(llm, "usage", None)
     if u is None:
         return Usage()
-    return Usage(int(u.calls), int(u.prompt_tokens), int(u.completion_tokens), float(u.cost))
+    return Usage(int(u.calls), int(u.prompt_tokens), int(u.completion_tokens), float(u.cost),
+                 int(getattr(u, "cached_calls", 0)))
 
 
 class UsageMeter:
@@ -96,6 +101,7 @@ class UsageMeter:
                 unique.setdefault(id(llm), llm)
         self.llms = list(unique.values())
         self.carried = carried or Usage()
+        self.remote = Usage()  # reported back by remote workers (see training.remote)
         self._baseline = self._now()
 
     def _now(self) -> Usage:
@@ -106,7 +112,11 @@ class UsageMeter:
 
     def total(self) -> Usage:
         """Everything spent so far, earlier sessions included."""
-        return self.carried + (self._now() - self._baseline)
+        return self.carried + self.remote + (self._now() - self._baseline)
+
+    def add_remote(self, usage: Usage) -> None:
+        """Count usage that LLM clients on a remote worker reported back."""
+        self.remote = self.remote + usage
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .evaluate import forward, mean_score
+from .inprocess import mean_score
 
 
 def _scores_with(trainer: Any, proposals: list, batch: list[int]) -> list:
@@ -15,13 +15,7 @@ def _scores_with(trainer: Any, proposals: list, batch: list[int]) -> list:
     for p in proposals:
         p.parameter._set(p.new)
     try:
-        traced = forward(
-            trainer.workflow,
-            trainer.feedback,
-            [(i, trainer.data[i]) for i in batch],
-            trainer.pool,
-            trainer.params,
-        )
+        traced = trainer.forward_batch(batch)
     finally:
         for node, value in old:
             node._set(value)

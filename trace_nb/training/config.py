@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ class TrainConfig:
     batch_size: int = 4
     epochs: int = 1
     max_workers: int = 4
-    executor: Executor | None = None
+    executor: Any = None  # see trace_nb.training.engines
     budget: Any = None  # a Budget or a mapping of its limits
     checkpoint: str | Path | None = None
     resume: bool = False

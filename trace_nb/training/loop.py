@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,11 @@ from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, se
 from .checkpoint import parameter_values as _values
 from .choosing import pick_candidate, preview_on_batch
 from .config import TrainConfig
-from .evaluate import EvalReport, ExampleResult, evaluate, forward, in_process, mean_score
+from .engines import engine_for
+from .evaluate import EvalReport, ExampleResult, evaluate
+from .inprocess import Traced, forward, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
+from .remote import RemoteRunner
 
 __all__ = ["TrainResult", "train"]
 
@@ -108,12 +111,13 @@ class _Trainer:
         self.state, self.resumed = open_run(opts.checkpoint, opts.resume, config, optimizer)
         self.meter = UsageMeter([getattr(optimizer, "llm", None), opts.workflow_llm],
                                 Usage.from_dict(self.state.usage))
-        executor: Executor | None = opts.executor
-        self.remote = None if in_process(executor) else executor
+        engine = engine_for(opts.executor)
+        # A remote engine runs minibatches (traces shipped back) and validation examples.
+        self.remote = RemoteRunner(engine, workflow, feedback, self.params) if engine else None
         self.own_pool = None
-        if (executor is None or self.remote is not None) and opts.max_workers > 1:
+        if opts.executor is None and opts.max_workers > 1:
             self.own_pool = ThreadPoolExecutor(opts.max_workers, thread_name_prefix="trace_nb-train")
-        self.pool = executor if executor is not None and self.remote is None else self.own_pool
+        self.pool = opts.executor if engine is None and opts.executor is not None else self.own_pool
         self.listeners: list[ProgressListener] = []
         self.waiting: list = []  # proposals a review rule kept for a human
         self.chosen_candidate: int | None = None  # the candidate this step applied, if several
@@ -149,13 +153,20 @@ class _Trainer:
         result = TrainResult(
             list(st.history), plain_copy(st.best_parameters) or _values(self.params),
             st.best_score, st.best_step, reason, _values(self.params),
-            self.meter.total().as_dict(), self.projection, self.shown, self.opt,
+            self._usage(), self.projection, self.shown, self.opt,
             [p for p in self.waiting if p.status == "pending"])
         if self.o.restore_best:
             result.restore()
         for listener in self.listeners:
             listener.end(result)
         return result
+
+    def _usage(self) -> dict[str, Any]:
+        usage = self.meter.total().as_dict()
+        if self.remote is not None:  # per worker: examples run and LLM usage reported
+            usage["engine"] = self.remote.engine.name
+            usage["workers"] = self.remote.usage_by_worker()
+        return usage
 
     def _stop_reason(self) -> str | None:
         st, patience, max_steps = self.state, self.o.patience, self.o.max_steps
@@ -185,8 +196,22 @@ class _Trainer:
             listener.projection(self.projection)
 
     def _validate(self) -> EvalReport:
-        return evaluate(self.workflow, self.val, self.feedback, executor=self.remote or self.pool,
-                        max_workers=1, parameters=self.params)
+        if self.remote is None:
+            return evaluate(self.workflow, self.val, self.feedback, executor=self.pool,
+                            max_workers=1, parameters=self.params)
+        start = time.perf_counter()
+        results, usage = self.remote.evaluate(list(enumerate(self.val)))
+        self.meter.add_remote(usage)
+        return EvalReport(results, time.perf_counter() - start, usage)
+
+    def forward_batch(self, batch: list[int]) -> list[Traced]:
+        """Traced runs of the examples ``batch`` with the current values: here or remotely."""
+        items = [(i, self.data[i]) for i in batch]
+        if self.remote is None:
+            return forward(self.workflow, self.feedback, items, self.pool, self.params)
+        traced, usage = self.remote.forward(items)
+        self.meter.add_remote(usage)
+        return traced
 
     def _initial_validation(self) -> None:
         st = self.state
@@ -207,8 +232,7 @@ class _Trainer:
         batch = st.order[pos * self.bs:(pos + 1) * self.bs]
         used_before = self.meter.total()
         opt.zero_feedback()
-        traced = forward(self.workflow, self.feedback, [(i, self.data[i]) for i in batch],
-                         self.pool, self.params)
+        traced = self.forward_batch(batch)
         for t in traced:
             if t.node is not None:
                 t.node.backward(t.result.feedback, t.result.score)
@@ -327,7 +351,7 @@ class _Trainer:
 
 def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimizer: Any, *,
           batch_size: int = 4, epochs: int = 1, validation: Iterable[Any] | None = None,
-          max_workers: int = 4, executor: Executor | None = None,
+          max_workers: int = 4, executor: Any = None,
           budget: Budget | Mapping[str, Any] | None = None, checkpoint: str | Path | None = None,
           resume: bool = False, patience: int | None = None, shuffle_seed: int | None = 0,
           progress: bool = True, view: ProgressListener | None = None,
@@ -360,10 +384,15 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         Without it the minibatch mean does, judging the values it was measured with.
     max_workers, executor
         Concurrency. By default ``max_workers`` threads run examples in this process. A
-        ``ThreadPoolExecutor`` you pass is used instead. Any other executor (a process
-        pool, a Dask ``client.get_executor()``) scores the validation set remotely (workflow
-        and feedback pickled, values only come back); the minibatch still runs here in
-        ``max_workers`` threads, because its trace must reach the optimizer.
+        ``ThreadPoolExecutor`` you pass is used instead. A remote engine (any other
+        ``concurrent.futures.Executor`` such as a process pool, a Dask ``Client`` or
+        ``client.get_executor()``, ``"ray"`` after ``ray.init()``, or
+        :class:`~trace_nb.training.engines.RayEngine`) runs the minibatch and the validation
+        set on its workers: each task gets the parameters' values by name and sends back
+        the result, the trace as data (rebuilt here, so the optimizer sees the same prompt
+        as for a local run) and its LLM usage, which counts in the totals and the budget;
+        a task that raises or a worker that dies becomes that example's error feedback.
+        See :mod:`trace_nb.training.remote`.
     budget
         :class:`Budget` or dict (``calls``, ``tokens``, ``cost``): stop before a step whose
         estimated usage would go past a limit (``stopped_reason="budget"``).
@@ -382,8 +411,8 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         Run at most this many steps in this call (a resumed call counts afresh).
     calls_per_example, workflow_llm
         Workflow LLM calls per example (for the projection and the first budget check),
-        and the workflow's LLM client, whose usage is counted with the optimizer's
-        (calls made on a remote executor are not seen by it).
+        and the workflow's LLM client, whose usage is counted with the optimizer's (on a
+        remote engine, workers report the usage of every LLM the workflow called).
     tokens_per_call
         Tokens of one optimizer call, to project before anything runs (otherwise
         estimated from the first prompt's size).

@@ -1,0 +1,324 @@
+"""Traced minibatches on remote engines: the trace travels back as data and is rebuilt.
+
+Real engines: a ProcessPoolExecutor, a Dask LocalCluster with 2 worker processes and a
+local Ray instance (``ray.init(num_cpus=2)``); the workflow calls the loopback LLM server.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+import remote_agent as ra
+
+from trace_nb import bundle, node
+from trace_nb.graph import ExecutionError
+from trace_nb.graph.portable import (
+    RebuildError,
+    RemoteValue,
+    export_trace,
+    rebuild_trace,
+    recording_created,
+)
+from trace_nb.optim import OptoPrime
+from trace_nb.testing import FakeOpenAIServer
+from trace_nb.training import Budget, RayEngine, evaluate, train
+from trace_nb.training.engines import engine_for
+from trace_nb.training.inprocess import forward
+from trace_nb.training.remote import Payload, RemoteRunner, stable_names
+
+CI = os.environ.get("CI") == "true"
+
+
+def need(module: str):
+    """Import ``module``; under CI a missing engine fails instead of skipping."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        if CI:
+            raise
+        pytest.skip(f"{module} is not installed")
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FakeOpenAIServer(replies=ra.reply_for) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def key_in_env():
+    """Workers read the API key from their environment (it never travels with a task)."""
+    old = os.environ.get("OPENAI_API_KEY")
+    os.environ["OPENAI_API_KEY"] = ra.SECRET
+    yield ra.SECRET
+    if old is None:
+        del os.environ["OPENAI_API_KEY"]
+    else:
+        os.environ["OPENAI_API_KEY"] = old
+
+
+@pytest.fixture(scope="module")
+def dask_client(key_in_env):
+    need("distributed")
+    from dask.distributed import Client, LocalCluster
+
+    # Dask's default: a task whose worker died is retried on another worker up to 3 times,
+    # so a task that kills every worker it runs on fails after 4 deaths (KilledWorker).
+    with (
+        LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ray_started(key_in_env):
+    ray = need("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def local_prompt(params, workflow, feedback, items):
+    """The optimizer's messages after running ``items`` in this process (and the results)."""
+    opt = OptoPrime(params, llm=object())
+    traced = forward(workflow, feedback, items, None, params)
+    for t in traced:
+        if t.node is not None:
+            t.node.backward(t.result.feedback, t.result.score)
+    messages = opt.messages()
+    opt.zero_feedback()
+    return messages, [t.result for t in traced]
+
+
+def remote_prompt(runner, params, items):
+    opt = OptoPrime(params, llm=object())
+    traced, usage = runner.forward(items)
+    for t in traced:
+        if t.node is not None:
+            t.node.backward(t.result.feedback, t.result.score)
+    messages = opt.messages()
+    opt.zero_feedback()
+    return messages, [t.result for t in traced], usage, traced
+
+
+def batch():
+    items = list(enumerate(ra.examples(3)))
+    items.append((3, {"q": "boom", "want": "x"}))  # fails inside an operator: ExecutionError
+    items.append((4, {"q": "w4", "want": "x", "raise": True}))  # the workflow itself raises
+    return items
+
+
+# -- the data format, in this process --------------------------------------------------
+def test_export_rebuild_gives_the_same_prompt_and_graph(server):
+    params, workflow, feedback, _ = ra.build(server.base_url)
+    items = batch()[:4]  # three answers and one failure inside an operator
+    want, _ = local_prompt(params, workflow, feedback, items)
+    names = stable_names(params)
+    assert list(names) == ["prompt", "style"]
+    opt = OptoPrime(params, llm=object())
+    shared, ops = {}, {}
+    outs = []
+    for _, example in items:
+        with recording_created() as created:
+            try:
+                out = workflow(example)
+            except ExecutionError as e:
+                out = e.exception_node
+        data = pickle.loads(pickle.dumps(export_trace(out, names, created)))
+        outs.append((rebuild_trace(data, names, shared, ops), example))
+    for out, example in outs:
+        if out.kind == "exception":
+            out.backward(out.describe())
+        else:
+            out.backward(*reversed(feedback(example, out._data)))
+    got = opt.messages()
+    opt.zero_feedback()
+    assert got == want
+    content = got[1]["content"]
+    assert "(str) suffix='!'" in content and content.count("suffix=") == 1  # one shared node
+    assert "(int) limit=3" in content and "RuntimeError: the answer exploded" in content
+    # The rebuilt graph holds the driver's own parameters, not copies.
+    from trace_nb.graph import topo_ancestors
+
+    nodes = topo_ancestors([outs[0][0]])
+    assert params[0] in nodes and params[1] in nodes
+    limit = [n for n in nodes if n.label == "limit"][0]
+    assert limit.trainable and limit not in params and limit._data == 3
+
+
+def _section(text: str, name: str) -> str:
+    start = text.index(name)
+    end = text.find("\n#", start + 1)
+    return text[start : end if end >= 0 else None]
+
+
+def test_values_that_do_not_pickle_travel_as_marked_previews():
+    lock = threading.Lock()
+    holder = node(lock, name="handle")
+
+    @bundle()
+    def describe(h, label):
+        return f"{label}: {'locked' if h.locked() else 'free'}"
+
+    out = describe(holder, node("gate", name="label"))
+    with recording_created():
+        pass
+    data = export_trace(out, {})
+    rec = [r for r in data["nodes"] if r["name"] == "handle"][0]
+    assert "value" not in rec and rec["preview"]["type"] == "lock"
+    pickle.dumps(data)  # the whole record travels
+    rebuilt = rebuild_trace(data, {})
+    handle = rebuilt.parents[0]
+    assert isinstance(handle._data, RemoteValue)
+    assert type(handle._data).__name__ == type(lock).__name__
+    assert repr(handle._data) == repr(lock) and str(handle._data) == str(lock)
+    assert rebuilt._data == "gate: free" and rebuilt.op.name == "describe"
+
+
+def test_rebuild_refuses_unknown_parameters_and_versions():
+    p = node(1, name="p", trainable=True)
+    data = export_trace(p + 1, {"p": p})
+    with pytest.raises(RebuildError, match="parameter 'p'.*not one of the trained"):
+        rebuild_trace(data, {})
+    with pytest.raises(RebuildError, match="version 99"):
+        rebuild_trace({**data, "version": 99}, {"p": p})
+
+
+def test_engine_for_names_what_it_accepts():
+    assert engine_for(None) is None
+    assert engine_for("ray").name == "ray"
+    with pytest.raises(TypeError, match="dask.distributed.Client, 'ray'"):
+        engine_for(object())
+
+
+def test_the_api_key_never_travels_in_a_payload(server):
+    params, workflow, feedback, llm = ra.build(server.base_url, key=ra.SECRET)
+    payload = Payload(workflow, feedback, params)
+    assert ra.SECRET.encode() not in payload.data
+    assert b"0123456789abcdef" not in payload.data  # not even in the shipped source lines
+    assert b'SECRET = "***"' in payload.data  # the line that holds it is there, scrubbed
+
+    # A key the workflow holds itself (not through an LLM) is refused with what to do.
+    key = ra.SECRET
+
+    def leaky(example):
+        return node(key)
+
+    with pytest.raises(ValueError, match="hold an API key.*OPENAI_API_KEY"):
+        Payload(leaky, feedback, params)
+
+
+# -- real engines ----------------------------------------------------------------------
+def check_engine(engine, server, crash: bool):
+    """Same prompt as local, usage counted, errors become feedback; returns the runner."""
+    params, workflow, feedback, llm = ra.build(server.base_url)
+    items = batch()
+    before = llm.usage.calls
+    want, local_results = local_prompt(params, workflow, feedback, items)
+    local_calls = llm.usage.calls - before
+    local_tokens = llm.usage.prompt_tokens
+    runner = RemoteRunner(engine_for(engine), workflow, feedback, params)
+    got, results, usage, traced = remote_prompt(runner, params, items)
+    assert got == want  # the prompt for a remote minibatch is the local one
+    assert [r.score for r in results] == [r.score for r in local_results]
+    assert [r.output for r in results] == [r.output for r in local_results]
+    assert traced[3].node.kind == "exception"
+    assert "the answer exploded" in results[3].feedback
+    assert traced[4].node.op.name == "workflow_error"
+    assert "cannot handle 'w4'" in results[4].feedback
+    # Every LLM call made on the workers came back as usage (4 examples called the model).
+    assert usage.calls == local_calls == 4
+    assert usage.prompt_tokens == local_tokens > 0
+    assert llm.usage.calls == before + local_calls  # the driver's client made no more calls
+    assert all(w != "lost" and not w.endswith(f":{os.getpid()}") for w in runner.workers)
+    if crash:
+        crashed = [(5, {"q": "w5", "want": "x", "crash": True})]
+        traced, _ = runner.forward(crashed + list(enumerate(ra.examples(2))))
+        assert traced[0].result.score is None
+        assert "worker running this example failed" in traced[0].result.feedback
+        assert traced[0].node.op.name == "workflow_error"  # feedback reaches the parameters
+        assert [t.result.score for t in traced[1:]] == [1.0, 1.0]  # the rest of the step
+        assert runner.workers.get("lost") == 1
+    return runner
+
+
+def test_process_pool_ships_traces_back(server):
+    with ProcessPoolExecutor(2) as pool:
+        runner = check_engine(pool, server, crash=False)
+    assert len(runner.workers) >= 1
+
+
+def test_dask_local_cluster_ships_traces_back(server, dask_client):
+    runner = check_engine(dask_client, server, crash=True)
+    workers = {w for w in runner.workers if w != "lost"}
+    assert len(workers) >= 2  # both worker processes ran examples (restarted ones get new ids)
+    per_worker = runner.usage_by_worker()
+    assert sum(v["calls"] for w, v in per_worker.items()) == 4 + 2
+
+
+def test_ray_ships_traces_back(server, ray_started):
+    check_engine(RayEngine(max_retries=0), server, crash=True)
+
+
+def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_client):
+    fixer = FakeOpenAIServer(
+        replies=lambda body: {"reasoning": "make it upper", "suggestion": {"style": "upper"}}
+    ).start()
+    try:
+        params, workflow, feedback, llm = ra.build(server.base_url)
+        from trace_nb.llm import LLM
+
+        opt_llm = LLM(model="fake", base_url=fixer.base_url, cache=False)
+        opt = OptoPrime(params, llm=opt_llm)
+        data = [{"q": f"w{i}", "want": "THE ANSWER IS!"} for i in range(4)]
+        result = train(
+            workflow,
+            data,
+            feedback,
+            opt,
+            batch_size=2,
+            executor=dask_client,
+            validation=data[:2],
+            progress=False,
+            workflow_llm=llm,
+        )
+        assert params[1].data == "upper" and result.best_score == 1.0
+        # 2 steps x 2 examples + 2 validations x 2 examples ran on workers, each one LLM call;
+        # plus 2 optimizer calls here.
+        assert result.usage["calls"] == 10
+        assert sum(w["calls"] for w in result.usage["workers"].values()) == 8
+        assert result.usage["engine"] == "dask"
+        # The budget sees worker calls: the first step costs 5 calls (2 examples, 1 optimizer
+        # call, 2 validation examples) on top of the initial validation's 2; a second step
+        # would take the total past 7.
+        for p, v in zip(params, ("Answer with the word asked for.", "lower"), strict=True):
+            p.set_value(v)
+        stopped = train(
+            workflow,
+            data,
+            feedback,
+            OptoPrime(params, llm=opt_llm),
+            batch_size=2,
+            executor=dask_client,
+            validation=data[:2],
+            progress=False,
+            budget=Budget(calls=7),
+        )
+        assert stopped.stopped_reason == "budget" and stopped.steps == 1, stopped.usage
+        assert stopped.usage["calls"] <= 7
+    finally:
+        fixer.close()
+
+
+def test_evaluate_on_ray_reports_usage(server, ray_started):
+    params, workflow, feedback, _ = ra.build(server.base_url)
+    report = evaluate(workflow, ra.examples(3), feedback, executor="ray", parameters=params)
+    assert [r.score for r in report.results] == [1.0, 1.0, 1.0]
+    assert report.usage.calls == 3

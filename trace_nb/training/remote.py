@@ -1,0 +1,334 @@
+"""Running examples on a remote engine with the trace intact.
+
+The driver pickles the workflow, the feedback function, the trained parameters and the
+default LLM once per run (:class:`Payload`, cloudpickle; LLM clients pickle without their
+API key and read ``OPENAI_API_KEY`` on the worker). Each task carries the parameters'
+current values by stable name (their names in a :class:`~trace_nb.graph.names.NameTable`
+over the parameters, as the optimizer names them) and one example.
+
+On the worker (:func:`run_task`) the values are set on the unpickled parameters, the
+workflow runs, the feedback function scores the output, and the task returns a
+:class:`RemoteResult`: the result, the output's graph as plain data
+(:mod:`trace_nb.graph.portable`) and the usage of every LLM called during the task.
+
+On the driver (:class:`RemoteRunner`) each graph is rebuilt with the driver's own
+parameters in place of the worker's, so ``backward`` and the optimizer's prompt work as
+for a local run. A task that raises or a worker that dies becomes that example's error
+feedback (blamed on every parameter, as a workflow error is locally); errors of the
+feedback function itself still stop the run, as they do locally.
+
+A workflow defined in an importable module is pickled *by value* (cloudpickle's
+``register_pickle_by_value``, for the time of the pickling) so that the parameters it
+uses and the ones sent are the same objects on the worker; nothing is looked up by name
+there. If the worker's trace holds a parameter that was not sent but has the name of a
+trained one, the example fails with an error saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import linecache
+import os
+import pickle
+import socket
+import sys
+import time
+import types
+from collections import ChainMap, OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..feedback import FeedbackError
+from ..graph import ParameterNode
+from ..graph.names import NameTable
+from ..graph.portable import export_trace, rebuild_trace, recording_created
+from ..llm.default import default_llm, set_default_llm
+from ..llm.errors import holds_secret, scrub_secret
+from ..llm.usage import collect_usage
+from .budget import Usage
+from .engines import Engine
+from .inprocess import ExampleResult, Traced, run_one, workflow_error
+
+__all__ = ["RemoteResult", "RemoteRunner", "run_task", "stable_names"]
+
+
+def stable_names(params: Sequence[ParameterNode]) -> dict[str, ParameterNode]:
+    """Name -> parameter, unique and the same on both sides (the optimizer's names)."""
+    table = NameTable(first=params)
+    return {table(p): p for p in params}
+
+
+@dataclass
+class RemoteResult:
+    """What one task sends back."""
+
+    result: ExampleResult
+    graph: dict | None = None  # the output's trace (portable data), when it had one
+    target: str | None = None  # "output", "exception" (an ExecutionError's node), "error"
+    usage: dict = field(default_factory=dict)  # LLM usage during the task
+    worker: str = ""  # host:pid
+    export_seconds: float = 0.0  # time spent turning the trace into data
+
+
+# -- the worker side ------------------------------------------------------------------------
+_LOADED: OrderedDict[str, tuple] = OrderedDict()  # per worker process: payload hash -> objects
+
+
+def _load(payload: bytes, key: str) -> tuple:
+    loaded = _LOADED.get(key)
+    if loaded is None:
+        sources, data = pickle.loads(payload)
+        for name, lines in sources.items():
+            # mtime None: linecache.checkcache keeps the entry (the file may not exist here).
+            linecache.cache[name] = (sum(map(len, lines)), None, lines, name)
+        workflow, feedback, params, llm = pickle.loads(data)
+        loaded = _LOADED[key] = (workflow, feedback, stable_names(params), llm)
+        while len(_LOADED) > 8:
+            _LOADED.popitem(last=False)
+    return loaded
+
+
+def _usage_dict(totals: Any) -> dict:
+    u = totals.as_dict()
+    return {
+        k: u[k] for k in ("calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost")
+    }
+
+
+def _foreign(graph: dict, names: dict[str, ParameterNode]) -> list[str]:
+    """Labels of parameters in the trace that were not sent but share a trained name."""
+    labels = {p.name for p in names.values()}
+    return sorted(
+        {
+            rec["name"]
+            for rec in graph["nodes"]
+            if rec["kind"] == "parameter" and "param" not in rec and rec.get("name") in labels
+        }
+    )
+
+
+def run_task(
+    payload: bytes, key: str, values: dict[str, Any], example: Any, index: int, trace: bool = True
+) -> RemoteResult:
+    """Run on the engine's worker: set the values, run the workflow, score, export the trace."""
+    workflow, feedback, names, llm = _load(payload, key)
+    for name, value in values.items():
+        p = names.get(name)
+        if p is not None:
+            p._set(value)
+    if llm is not None:
+        set_default_llm(llm)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    with collect_usage() as totals, recording_created() as created:
+        traced = run_one(workflow, feedback, example, index)
+    out = RemoteResult(traced.result, usage=_usage_dict(totals), worker=worker)
+    node = traced.node
+    if node is None:
+        out.target = "error" if traced.result.error is not None else None
+    elif trace:
+        start = time.perf_counter()
+        out.graph = export_trace(node, names, created)
+        out.target = "exception" if node.kind == "exception" else "output"
+        out.export_seconds = time.perf_counter() - start
+        foreign = _foreign(out.graph, names)
+        if foreign:
+            text = (
+                f"the workflow on the worker used its own parameter(s) {', '.join(foreign)} "
+                "instead of the trained one(s) sent with the task, so their values are "
+                "stale; define the parameters where the workflow can reach them (a closure, "
+                "an object's attribute, the notebook)"
+            )
+            out.result = ExampleResult(index, None, None, text, text, traced.result.seconds)
+            out.graph, out.target = None, "error"
+    try:
+        pickle.dumps(out.result.output)
+    except Exception:  # noqa: BLE001 - an output that cannot travel comes back as text
+        out.result.output = repr(out.result.output)
+    return out
+
+
+# -- the driver side ------------------------------------------------------------------------
+class _Pickler:
+    """cloudpickle, keeping each function's file name (cloudpickle writes ``<dynamic-code>``)
+    and noting the files, so the worker can show the failing line of a traced function."""
+
+    def __init__(self) -> None:
+        import cloudpickle
+        from cloudpickle import cloudpickle as impl
+
+        self.filenames: set[str] = set()
+
+        def code_reduce(code: types.CodeType) -> tuple:
+            fn, args = impl._code_reduce(code)
+            self.filenames.add(code.co_filename)
+            return fn, tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
+
+        base = cloudpickle.Pickler
+
+        class Pickler(base):
+            dispatch_table = ChainMap({types.CodeType: code_reduce}, base.dispatch_table)
+
+        self.pickler_class = Pickler
+
+    def dumps(self, obj: Any) -> bytes:
+        buffer = io.BytesIO()
+        self.pickler_class(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+        return buffer.getvalue()
+
+
+def _source_lines(filenames: set[str]) -> dict[str, list[str]]:
+    """The text of each file (or notebook cell) a pickled function came from."""
+    out = {}
+    for name in sorted(filenames):
+        lines = linecache.getlines(name)
+        if lines:  # a key written in the source (a cell calling LLM(api_key=...)) stays here
+            out[name] = [scrub_secret(line) for line in lines]
+    return out
+
+
+class Payload:
+    """The pickled workflow, feedback, parameters and default LLM, made once per run, plus
+    the source lines of the functions in it (a notebook cell's text is not on the worker)."""
+
+    def __init__(self, workflow: Callable, feedback: Callable, params: Sequence[ParameterNode]):
+        import cloudpickle
+
+        modules: dict[str, Any] = {}
+        for fn in (workflow, feedback):
+            mod = sys.modules.get(getattr(fn, "__module__", None) or "")
+            if (
+                mod is not None
+                and mod.__name__ not in ("__main__", "builtins")
+                and not mod.__name__.startswith("trace_nb.")
+                and mod.__name__ not in cloudpickle.list_registry_pickle_by_value()
+            ):
+                modules[mod.__name__] = mod
+        obj = (workflow, feedback, list(params), default_llm())
+        pickler = _Pickler()
+        try:
+            for mod in modules.values():
+                cloudpickle.register_pickle_by_value(mod)
+            data = pickler.dumps(obj)
+        except Exception:  # noqa: BLE001 - by value failed (an unpicklable global): by reference
+            self._unregister(modules)
+            modules = {}
+            data = pickler.dumps(obj)
+        finally:
+            self._unregister(modules)
+        if holds_secret(data):
+            raise ValueError(
+                "the workflow, its feedback function or its parameters hold an API key (a key "
+                "written in the code, or a global holding one): it would travel to every "
+                "worker. Read the key from the OPENAI_API_KEY environment variable (LLM() does "
+                "when no api_key is given) and set that variable on the workers."
+            )
+        self.data = pickle.dumps(
+            (_source_lines(pickler.filenames), data), protocol=pickle.HIGHEST_PROTOCOL
+        )
+        self.key = hashlib.sha1(self.data).hexdigest()
+
+    @staticmethod
+    def _unregister(modules: dict[str, Any]) -> None:
+        import cloudpickle
+
+        for name, mod in modules.items():
+            if name in cloudpickle.list_registry_pickle_by_value():
+                cloudpickle.unregister_pickle_by_value(mod)
+
+
+class RemoteRunner:
+    """Runs examples of one training run (or one evaluation) on ``engine``.
+
+    ``worker_usage`` sums the LLM usage each worker reported; ``workers`` counts the
+    examples each ran.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        workflow: Callable,
+        feedback: Callable,
+        params: Sequence[ParameterNode],
+    ):
+        self.engine = engine
+        self.params = list(params)
+        self.names = stable_names(self.params)
+        self.payload = Payload(workflow, feedback, self.params)
+        self.handle: Any = None
+        self.worker_usage: dict[str, Usage] = {}
+        self.workers: dict[str, int] = {}
+        self.export_seconds = 0.0
+        self.rebuild_seconds = 0.0
+
+    def _submit(self, items: Sequence[tuple[int, Any]], trace: bool) -> list[Any]:
+        if self.handle is None:
+            self.handle = self.engine.share(self.payload.data)
+        values = {name: p._data for name, p in self.names.items()}
+        return [
+            self.engine.submit(run_task, self.handle, self.payload.key, values, ex, i, trace)
+            for i, ex in items
+        ]
+
+    def _collect(self, futures: list[Any], items: Sequence[tuple[int, Any]]) -> list:
+        out = []
+        for f, (i, _) in zip(futures, items, strict=True):
+            try:
+                r = f.result()
+            except FeedbackError:
+                raise
+            except Exception as e:  # noqa: BLE001 - a lost worker or task: that example's error
+                text = (
+                    f"the worker running this example failed ({type(e).__name__}: {e}); no output"
+                )
+                r = RemoteResult(
+                    ExampleResult(i, None, None, text, text), target="error", worker="lost"
+                )
+            self.workers[r.worker] = self.workers.get(r.worker, 0) + 1
+            if r.usage:
+                u = Usage.from_dict(r.usage)
+                self.worker_usage[r.worker] = self.worker_usage.get(r.worker, Usage()) + u
+            self.export_seconds += r.export_seconds
+            out.append(r)
+        if out and all(r.worker == "lost" for r in out):
+            # Not one example came back: the engine itself is broken (a worker that cannot
+            # import the workflow's modules, a closed cluster), not the program being trained.
+            raise RuntimeError(
+                f"every example sent to the {self.engine.name} engine failed; "
+                f"the first: {out[0].result.error}"
+            )
+        return out
+
+    def forward(self, items: Sequence[tuple[int, Any]]) -> tuple[list[Traced], Usage]:
+        """Traced runs of ``items`` (index, example), rebuilt here; and the LLM usage they cost."""
+        results = self._collect(self._submit(items, True), items)
+        start = time.perf_counter()
+        shared: dict = {}
+        ops: dict = {}
+        traced, usage = [], Usage()
+        for r in results:
+            usage = usage + Usage.from_dict(r.usage)
+            node = None
+            if r.graph is not None:
+                node = rebuild_trace(r.graph, self.names, shared, ops)
+            elif r.target == "error" and self.params:
+                node = workflow_error(r.result.feedback, *self.params)
+            traced.append(Traced(node, r.result))
+        self.rebuild_seconds += time.perf_counter() - start
+        return traced, usage
+
+    def evaluate(self, items: Sequence[tuple[int, Any]]) -> tuple[list[ExampleResult], Usage]:
+        """Results of ``items`` without their traces (validation); and the LLM usage."""
+        results = self._collect(self._submit(items, False), items)
+        usage = Usage()
+        for r in results:
+            usage = usage + Usage.from_dict(r.usage)
+        return [r.result for r in results], usage
+
+    def usage_by_worker(self) -> dict[str, dict]:
+        """Per worker: examples run and LLM usage reported."""
+        return {
+            w: {"examples": n, **self.worker_usage.get(w, Usage()).as_dict()}
+            for w, n in sorted(self.workers.items())
+        }
