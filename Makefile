@@ -56,11 +56,12 @@ chromium:
 
 # --- virtual environments ----------------------------------------------------------------
 
-# `make lab`: the package and JupyterLab, nothing for the tests.
+# `make lab`: the package with the engines tutorial 04 trains on (Dask, Ray) and JupyterLab;
+# nothing for the tests.
 $(VENV)/.installed-lab: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PIP_INSTALL) -e . jupyterlab
+	$(PIP_INSTALL) -e ".[dask,ray]" jupyterlab
 	touch $@
 
 # `make test`: the test and browser extras, at the versions CI tested.
@@ -95,6 +96,7 @@ bench: venv-lab
 	$(PY) bench/bench_graph.py
 	$(PY) bench/bench_optim.py
 	$(PY) bench/bench_train.py
+	$(PY) bench/bench_scale.py
 
 # pyproject.toml lists the files not yet formatted ([tool.ruff.format] exclude); that list
 # must shrink. `make format-todo` rewrites it from what `ruff format` would change now.
