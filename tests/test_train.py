@@ -332,7 +332,8 @@ def test_dask_process_cluster_scores_validation_remotely(server):
                                            executor=ex).results}
         assert pids and os.getpid() not in pids
 
-        # A workflow pickled by reference: workers set their module's parameter by name.
+        # A workflow from an importable module: pickled by value with its module's parameter,
+        # so the worker's workflow uses the very parameter that gets the values.
         th.OFFSET._set(0)
         opt = OptoPrime([th.OFFSET], llm=fake_llm(server))
         result = train(th.offset_workflow, th.make_examples(4), th.offset_feedback, opt,

@@ -1,8 +1,8 @@
 """Workflows, feedback functions and fake-LLM reply functions for tests/test_train.py.
 
-Defined at module level of an importable module so that process executors (Dask workers)
-unpickle them by reference: the workers import this module and get its own ``OFFSET``
-parameter, whose value the training code sets by name before each remote run.
+Defined at module level of an importable module: a remote engine's payload pickles this
+module's functions by value together with its ``OFFSET`` parameter (see
+trace_nb.training.remote), so the worker's workflow uses the parameter that gets the values.
 """
 
 from __future__ import annotations

@@ -14,14 +14,13 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..files import plain_copy
 from ..optim.gates import review_hold
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
-from .checkpoint import epoch_order, open_run, restore_best, save_checkpoint, set_parameter_values
+from .checkpoint import epoch_order, open_run, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
 from .choosing import pick_candidate, preview_on_batch
 from .config import TrainConfig
@@ -30,61 +29,9 @@ from .evaluate import EvalReport, ExampleResult, evaluate
 from .inprocess import Traced, forward, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
 from .remote import RemoteRunner
+from .result import TrainResult
 
 __all__ = ["TrainResult", "train"]
-
-
-@dataclass
-class TrainResult:
-    """The outcome of :func:`train`.
-
-    Attributes
-    ----------
-    history
-        One dict per step (row 0: the validation before any step), ready for
-        ``pandas.DataFrame(history)`` or :meth:`to_frame`.
-    best_parameters, best_score, best_step
-        The parameter values with the best monitored score (validation mean, or the
-        minibatch mean without a validation set), that score, and after how many steps
-        those values were in place (0: the initial values).
-    stopped_reason
-        ``"completed"``, ``"budget"``, ``"patience"``, ``"max_steps"`` or ``"interrupted"``.
-    parameters
-        The values at the end of the run (the optimizer's parameters hold them too,
-        unless ``restore_best=True`` put the best ones back).
-    usage
-        Calls, tokens and cost spent by the watched LLMs (all sessions of a resumed run).
-    projection
-        The estimate shown before the first optimizer call.
-    results
-        Per-example results of the last evaluation (validation, else the last minibatch).
-    """
-
-    history: list[dict]
-    best_parameters: dict[str, Any]
-    best_score: float | None
-    best_step: int | None
-    stopped_reason: str
-    parameters: dict[str, Any]
-    usage: dict[str, Any]
-    projection: Projection | None = None
-    results: list[ExampleResult] = field(default_factory=list, repr=False)
-    optimizer: Any = field(default=None, repr=False, compare=False)
-    waiting: list = field(default_factory=list, repr=False)
-
-    @property
-    def steps(self) -> int:
-        return self.history[-1]["step"] if self.history else 0
-
-    def to_frame(self) -> Any:
-        """The history as a pandas DataFrame indexed by step."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history).set_index("step") if self.history else pd.DataFrame()
-
-    def restore(self, optimizer: Any = None) -> None:
-        """Set the best parameters back on ``optimizer`` (default: the one trained)."""
-        restore_best(optimizer or self.optimizer, self)
 
 
 class _Trainer:
