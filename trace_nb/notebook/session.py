@@ -19,25 +19,20 @@ from ..optim import Proposal
 from .lineage import Lineage, blame
 from .locking import serialized as _serialized
 from .params import ParamsMixin
+from .registry import forget as _forget
+from .registry import register as _register
+from .registry import session as session  # public: trace_nb.session(name)
 from .review import ReviewMixin
-
-_SESSIONS: dict[str, TraceSession] = {}
-
-
-def session(name: str = "default") -> TraceSession:
-    """The session of the ``%%trace --name NAME`` cell."""
-    try:
-        return _SESSIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(_SESSIONS)) or "none yet"
-        raise KeyError(f"no trace session named {name!r} (sessions: {known}); run a "
-                       f"%%trace --name {name} cell first") from None
 
 
 class TraceSession(ParamsMixin, ReviewMixin):
-    """State of one traced cell. Get it with ``trace_nb.session(name)``."""
+    """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
-    def __init__(self, name: str):
+    A new session is found by its name from then on (see :mod:`.registry`); with
+    ``register=False`` it is not (a copy read from a file, say).
+    """
+
+    def __init__(self, name: str, *, register: bool = True):
         from ..optim.llm_call import prewarm_openai  # so the first Propose need not import it
 
         prewarm_openai()
@@ -71,7 +66,8 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.lock = threading.RLock()  # see _serialized
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
-        _SESSIONS[name] = self
+        if register:
+            _register(self)
 
 
     @property
@@ -310,6 +306,15 @@ class TraceSession(ParamsMixin, ReviewMixin):
         """Forget ``view`` if it is this session's panel (the panel calls this on close)."""
         if self._panel is view:
             self._panel = None
+
+    def close(self) -> None:
+        """Close this session's panel and stop finding it by name (``trace_nb.session``);
+        its shell stops keeping it, so it is freed once nothing else holds it."""
+        panel = self._panel
+        if panel is not None:
+            panel.close()  # the panel detaches itself
+        self._panel = None
+        _forget(self)
 
     # -- persistence (see persist.py) ---------------------------------------------------
     def save(self, path: str) -> None:
