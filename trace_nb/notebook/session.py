@@ -13,9 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import BundledFunction, ExceptionNode, Node, ParameterNode
-from ..graph.data import graph_data, preview
+from ..graph.data import graph_data
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
+from ..text import preview
 from .lineage import Lineage, blame
 from .locking import serialized as _serialized
 from .params import ParamsMixin

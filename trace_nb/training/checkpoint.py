@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import savefile
 from ..files import finite_or_none, plain_copy
+from ..text import short_repr
 
 __all__ = ["CheckpointError", "RunState", "epoch_order", "load_checkpoint",
            "open_run", "parameter_values", "restore_best", "save_checkpoint", "set_parameter_values"]
@@ -125,8 +126,7 @@ def _as_tuple(kind: Any) -> tuple:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+    return f"{type(value).__name__} {short_repr(value, 61)}"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
