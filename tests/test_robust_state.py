@@ -25,9 +25,9 @@ from trace_nb.notebook.persist import (
     export_session,
     load_session,
     save_session,
-    writeback,
 )
 from trace_nb.notebook.session import TraceSession
+from trace_nb.notebook.writeback import writeback
 from trace_nb.optim import OptoPrime
 from trace_nb.training import CheckpointError, load_checkpoint, train
 from trace_nb.training.checkpoint import RunState, check_values, save_checkpoint

@@ -1,4 +1,4 @@
-"""Saving sessions as JSON, exporting values as Python, and writing values back into a cell.
+"""Saving and loading sessions as JSON, and exporting their values as Python.
 
 A saved session is read as untrusted input: :func:`load_session` checks the whole file
 first (shape, names, value types against a live session of the same name, code through
@@ -322,56 +322,3 @@ def export_session(s: TraceSession, path: str) -> None:
         raise SessionFileError(f"cannot export session {s.name!r}: the file would not "
                                f"compile ({e})") from None
     atomic_write(path, text)
-
-
-# -------------------------------------------------------------------------- write back
-
-
-def writeback(s: TraceSession) -> str:
-    """The cell source with each parameter's assignment and each code function replaced."""
-    if s.spec is None:
-        raise ValueError(f"session {s.name!r} has no cell source to write back into")
-    source = s.spec.source
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        raise ValueError(f"session {s.name!r}: its saved cell source does not parse ({e}); "
-                         "run the cell again to record it") from None
-    lines = source.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    edits: list[tuple[int, int, str]] = []
-    values = s.parameters
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            if name in s._params:
-                v = stmt.value
-                new = _literal(values[name], name)
-                if _is_param_call(v) and v.args:
-                    v = v.args[0]  # keep param(..., constraint=...) around the new value
-                edits.append((_pos(lines, offsets, v.lineno, v.col_offset),
-                              _pos(lines, offsets, v.end_lineno, v.end_col_offset), new))
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in s._code:
-            start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
-            deco = "".join(lines[start - 1: stmt.lineno - 1])
-            edits.append((offsets[start - 1], offsets[stmt.end_lineno],
-                          deco + values[stmt.name].rstrip() + "\n"))
-    for a, b, text in sorted(edits, reverse=True):
-        source = source[:a] + text + source[b:]
-    return source
-
-
-def _is_param_call(v: ast.expr) -> bool:
-    return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "param"
-
-
-def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
-    # ast columns count UTF-8 bytes; the string is indexed by characters.
-    chars = len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-    return offsets[lineno - 1] + chars
-
-
-def _literal(value: Any, name: str = "value") -> str:
-    return python_literal(value, f"parameter {name!r}")

@@ -332,7 +332,7 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     def writeback_source(self) -> str:
         """The cell's source with the current values written in."""
-        from .persist import writeback
+        from .writeback import writeback
 
         return writeback(self)
 
