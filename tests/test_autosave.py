@@ -26,9 +26,7 @@ def state_dir(tmp_path, monkeypatch):
 
 def restart(name: str) -> None:
     """What a kernel restart does to the registry: the live session is gone."""
-    old = sessions._SESSIONS.pop(name)
-    if old._panel is not None:
-        old._panel.close()
+    sessions.session(name).close()
 
 
 def approved_panel(ip, servers):

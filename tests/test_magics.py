@@ -365,7 +365,7 @@ def test_module_values_survive_save_and_load(ip, server, tmp_path):
     s.step(auto_approve=True, approve_code=True)
     path = tmp_path / "mod.json"
     s.save(str(path))
-    del sessions._SESSIONS["modsave"]
+    s.close()  # as after a restart: the name finds nothing
     loaded = trace_nb.load_session(str(path))
     trace(ip, "--name modsave --param bot", cell)
     assert trace_nb.session("modsave") is loaded and loaded.output == "hi!!!"

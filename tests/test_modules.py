@@ -137,7 +137,8 @@ def test_save_then_load_into_a_fresh_instance(tmp_path):
     path = tmp_path / "team.json"
     team.save(path)
     doc = json.loads(path.read_text())
-    assert doc["format"] == "trace_nb.module/1" and doc["class"] == "modules_helpers.Team"
+    assert (doc["format"], doc["kind"], doc["version"]) == ("trace_nb", "module", 2)
+    assert doc["class"] == "modules_helpers.Team"
     assert doc["parameters"]["tools[0].run"] == {
         "value": "def run(self, x):\n    return clip(x * SCALE + 7)\n", "code": True}
     assert os.listdir(tmp_path) == ["team.json"]  # no temporary file left behind
@@ -164,7 +165,7 @@ def test_load_refuses_mismatched_files_and_changes_nothing(tmp_path):
     assert agent.greeting.data == "hello"
     with pytest.raises(ValueError, match="does not compile"):
         agent.load_state_dict({"act": "def act(self, plan) return"}, strict=False)
-    with pytest.raises(ValueError, match="not a trace_nb module file"):
+    with pytest.raises(ValueError, match="not a trace_nb file .*expected a trace_nb module file"):
         (tmp_path / "x.json").write_text("{}")
         agent.load(tmp_path / "x.json")
     with pytest.raises(TypeError, match="JSON cannot store"):

@@ -16,6 +16,7 @@ import pytest
 from conftest import ipython_shell
 
 from trace_nb.llm import LLM
+from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.transform import RUNTIME
 from trace_nb.notebook.ui.jobs import Jobs
@@ -47,15 +48,12 @@ def ip():
 def isolate(ip):
     """Reset the default LLM, and free each test's sessions, panels and traced values, so
     the next test's parameters get their plain names (node names are unique while alive)."""
-    known = set(sessions._SESSIONS)
+    known = set(registry.names())
     yield
     sessions.set_default_llm(None)
     ip.user_ns["FAIL_GRADE"] = False
-    for name in set(sessions._SESSIONS) - known:
-        panel = sessions._SESSIONS.pop(name)._panel
-        if panel is not None:
-            panel.close()
-    panel = None  # the loop variable would keep the last one alive
+    for name in set(registry.names()) - known:
+        registry.session(name).close()  # closes its panel too
     for var in ("salutation", "shouting", "repeats", "divisor", "out", "i", RUNTIME):
         ip.user_ns.pop(var, None)
     gc.collect()

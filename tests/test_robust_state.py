@@ -18,15 +18,16 @@ from hypothesis import strategies as st
 from trace_nb import node
 from trace_nb.files import _HOST, atomic_write, dumps_json, plain_copy, sweep_temp_files
 from trace_nb.graph import BundledFunction, compile_function
+from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.persist import (
     SessionFileError,
     export_session,
     load_session,
     save_session,
-    writeback,
 )
 from trace_nb.notebook.session import TraceSession
+from trace_nb.notebook.writeback import writeback
 from trace_nb.optim import OptoPrime
 from trace_nb.training import CheckpointError, load_checkpoint, train
 from trace_nb.training.checkpoint import RunState, check_values, save_checkpoint
@@ -44,6 +45,13 @@ def make_session(name: str, level=1, code: str | None = CODE) -> TraceSession:
     return s
 
 
+def drop(name: str) -> None:
+    """Close the session named ``name``, if there is one (the next test starts clean)."""
+    s = registry.find(name)
+    if s is not None:
+        s.close()
+
+
 @pytest.fixture
 def saved(tmp_path):
     """A saved session file and its JSON, with the live session removed afterwards."""
@@ -51,7 +59,7 @@ def saved(tmp_path):
     path = tmp_path / "s.json"
     save_session(s, str(path))
     yield path, json.loads(path.read_text())
-    sessions._SESSIONS.pop("robust_saved", None)
+    drop("robust_saved")
 
 
 def rewrite(path, state):
@@ -108,12 +116,12 @@ BAD_SHAPES = {
 @pytest.mark.parametrize("case", list(BAD_SHAPES))
 def test_bad_files_are_refused_and_the_live_session_is_kept(saved, case):
     path, state = saved
-    live = sessions._SESSIONS["robust_saved"]
+    live = sessions.session("robust_saved")
     BAD_SHAPES[case](state)
     rewrite(path, state)
     with pytest.raises(SessionFileError, match="nothing was changed"):
         load_session(str(path))
-    assert sessions._SESSIONS["robust_saved"] is live  # not replaced, not half-loaded
+    assert sessions.session("robust_saved") is live  # not replaced, not half-loaded
     assert live.parameters["level"] == 1
 
 
@@ -142,7 +150,7 @@ def test_a_good_file_loads_and_replaces_the_session(saved):
     state["parameters"]["level"]["value"] = 7
     rewrite(path, state)
     loaded = load_session(str(path))
-    assert sessions._SESSIONS["robust_saved"] is loaded and loaded.parameters["level"] == 7
+    assert sessions.session("robust_saved") is loaded and loaded.parameters["level"] == 7
     assert loaded._code["double"].parameter.data == CODE
 
 
@@ -170,7 +178,7 @@ def test_nan_parameters_are_refused_and_nan_scores_saved_as_null(tmp_path):
         save_session(s, str(path))
     with pytest.raises(ValueError, match="NaN"):
         dumps_json({"a": [1, math.inf]}, "the thing")
-    sessions._SESSIONS.pop("robust_nan", None)
+    drop("robust_nan")
 
 
 def test_temp_files_of_killed_writers_are_swept(tmp_path):
@@ -238,7 +246,7 @@ def test_export_escapes_the_session_name_and_refuses_non_literals(tmp_path):
     s._params["x = 1\nimport os\ny"] = s._params.pop("level")
     with pytest.raises(SessionFileError, match="not a Python identifier"):
         export_session(s, str(path))
-    sessions._SESSIONS.pop(s.name, None)
+    drop(s.name)
 
 
 def writeback_with(s):
@@ -254,7 +262,7 @@ def test_export_refuses_code_that_runs_at_import(tmp_path):
     with pytest.raises(SessionFileError, match="function call"):
         export_session(s, str(tmp_path / "x.py"))
     assert not (tmp_path / "x.py").exists()
-    sessions._SESSIONS.pop(s.name, None)
+    drop(s.name)
 
 
 # -- 6 / 17. checkpoints -------------------------------------------------------------------
@@ -375,7 +383,7 @@ def test_restored_code_sees_the_notebook_namespace(tmp_path):
     loaded = load_session(str(path))
     assert loaded._code["double"]._fn(1) == 202  # the helper is found after loading
     assert "double" not in shell.user_ns  # and loading defined nothing in the notebook
-    sessions._SESSIONS.pop("robust_ns", None)
+    drop("robust_ns")
 
 
 def test_damaged_usage_cannot_defeat_a_budget():
@@ -436,15 +444,15 @@ def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, ne
         loaded = load_session(str(path))
     except SessionFileError as e:
         assert "nothing was changed" in str(e)
-        assert sessions._SESSIONS["robust_fuzz"] is s and s.parameters["level"] == 1
+        assert sessions.session("robust_fuzz") is s and s.parameters["level"] == 1
     else:
-        assert sessions._SESSIONS[loaded.name] is loaded
+        assert sessions.session(loaded.name) is loaded
         if loaded.name == "robust_fuzz" and "level" in loaded._params:  # the live kind kept
             value = loaded.parameters["level"]
             assert isinstance(value, int) and not isinstance(value, bool)
-        sessions._SESSIONS.pop(loaded.name, None)
+        drop(loaded.name)
     finally:
-        sessions._SESSIONS.pop("robust_fuzz", None)
+        drop("robust_fuzz")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
@@ -533,4 +541,4 @@ def test_writeback_of_an_unparsable_saved_cell_says_so():
     s.spec = CellSpec(source="level = (\n", params=["level"])
     with pytest.raises(ValueError, match="saved cell source does not parse"):
         writeback(s)
-    sessions._SESSIONS.pop("robust_wb", None)
+    drop("robust_wb")

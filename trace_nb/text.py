@@ -1,18 +1,40 @@
-"""Bounded text helpers for showing LLM output: diffs and previews that stay fast.
+"""Short text of values, and bounded diffs: the one place that decides how a value reads.
 
-A model can send a 70,000-character line or ten thousand lines; ``difflib`` is quadratic
-(and recursive inside ``HtmlDiff``) on such input. The helpers here cap the work first:
-long lines are wrapped into chunks, the number of lines is capped, and side-by-side
-diffs fall back to a plain unified diff when the pairwise work would still be too much.
-Pure functions, no imports of ours: the panel and the optimizer both use them.
+* Previews: :func:`cut` (the ellipsis rule), :func:`short_repr` (``repr``, cut),
+  :func:`preview` (strings as ``repr``, other values as ``str``: what a graph node shows),
+  :func:`value_text` (strings as they are, other values as ``repr``), :func:`full_text`
+  (the whole value, pretty-printed, up to a large cap), :func:`cell_text` (a table cell:
+  code kept as lines) and :func:`score_text`. None of them raises: a value whose
+  ``__repr__``/``__str__`` fails is shown by its type.
+* Diffs: a model can send a 70,000-character line or ten thousand lines; ``difflib`` is
+  quadratic (and recursive inside ``HtmlDiff``) on such input. The helpers cap the work
+  first: long lines are wrapped into chunks, the number of lines is capped, and
+  side-by-side diffs fall back to a plain unified diff when the pairwise work would still
+  be too much.
+
+Pure functions with no imports of ours, below every layer: the graph, the optimizer, the
+training loop and the panel all use them.
 """
 
 from __future__ import annotations
 
 import difflib
 import html
+import pprint
+from typing import Any
 
-__all__ = ["bounded_diff", "bounded_html_diff", "bounded_lines", "short_repr"]
+__all__ = [
+    "bounded_diff",
+    "bounded_html_diff",
+    "bounded_lines",
+    "cell_text",
+    "cut",
+    "full_text",
+    "preview",
+    "score_text",
+    "short_repr",
+    "value_text",
+]
 
 #: Longest line given to difflib; longer ones are cut into chunks of this size.
 MAX_LINE_CHARS = 200
@@ -23,6 +45,14 @@ MAX_LINES = 2_000
 _MAX_PAIR_CHARS = 1_000_000
 
 
+# ----------------------------------------------------------------------------- previews
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` when it has at most ``limit`` characters, else its first ``limit - 1`` and "…"."""
+    return text if len(text) <= limit else text[: max(limit - 1, 0)] + "…"
+
+
 def short_repr(value: object, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters with an ellipsis; never raises (a broken
     ``__repr__`` gives ``<TypeName>``)."""
@@ -30,11 +60,67 @@ def short_repr(value: object, limit: int = 80) -> str:
         text = repr(value)
     except Exception:  # noqa: BLE001 - a broken __repr__ must not break messages
         text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)
 
 
-def bounded_lines(text: str, max_line_chars: int = MAX_LINE_CHARS,
-                  max_lines: int = MAX_LINES) -> list[str]:
+def preview(value: Any, limit: int = 120) -> str:
+    """A one-look text of ``value``: ``repr`` for strings (quotes and escapes show), ``str``
+    otherwise, cut at ``limit``; a failing ``__str__`` gives ``<unprintable Type: error>``."""
+    try:
+        text = repr(value) if isinstance(value, str) else str(value)
+    except Exception as e:  # noqa: BLE001 - a value whose __str__ fails must not break a view
+        text = f"<unprintable {type(value).__name__}: {e}>"
+    return cut(text, limit)
+
+
+def value_text(value: Any, limit: int = 80) -> str:
+    """Strings as they are, other values as their ``repr``; cut at ``limit``."""
+    return cut(value, limit) if isinstance(value, str) else short_repr(value, limit)
+
+
+def full_text(value: Any, limit: int = 20_000) -> str:
+    """The whole value as text: strings as they are, other values pretty-printed; beyond
+    ``limit`` characters, one last line says how many more there are."""
+    try:
+        text = value if isinstance(value, str) else pprint.pformat(value, width=88)
+    except Exception as e:  # noqa: BLE001 - a broken __repr__ must not break the panel
+        text = f"<unprintable {type(value).__name__}: {e}>"
+    if len(text) > limit:
+        text = text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
+    return text
+
+
+def cell_text(value: Any, width: int = 80, max_lines: int = 8) -> str:
+    """A table cell: empty for None/NaN, floats to 4 significant digits, one-line text cut at
+    ``width``; multi-line text (code) kept as lines, each cut, at most ``max_lines``."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    try:
+        text = str(value)
+    except Exception as e:  # noqa: BLE001 - see preview
+        text = f"<unprintable {type(value).__name__}: {e}>"
+    lines = text.splitlines() or [""]
+    if len(lines) > 1:
+        shown = [cut(line, width) for line in lines[:max_lines]]
+        if len(lines) > max_lines:
+            shown.append(f"… ({len(lines) - max_lines} more lines)")
+        return "\n".join(shown)
+    return cut(text, width)
+
+
+def score_text(score: float | None, missing: str = "-") -> str:
+    """A score in a status line or table: 3 significant digits, ``missing`` for none."""
+    return missing if score is None else f"{score:.3g}"
+
+
+# ----------------------------------------------------------------------------- diffs
+
+
+def bounded_lines(
+    text: str, max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES
+) -> list[str]:
     """``text`` as lines, each at most ``max_line_chars`` long, at most ``max_lines`` of them.
 
     Long lines are split into consecutive chunks (so a change inside one still shows);
@@ -54,15 +140,21 @@ def bounded_lines(text: str, max_line_chars: int = MAX_LINE_CHARS,
         for i in range(0, len(line), max_line_chars):
             if len(out) >= max_lines:
                 break
-            out.append(line[i:i + max_line_chars])
+            out.append(line[i : i + max_line_chars])
     left = len(text) - consumed
     if left > 0:
         out.append(f"… ({left:,} more characters not shown)")
     return out
 
 
-def bounded_diff(old: str, new: str, *, context: int = 3,
-                 max_line_chars: int = MAX_LINE_CHARS, max_lines: int = MAX_LINES) -> str:
+def bounded_diff(
+    old: str,
+    new: str,
+    *,
+    context: int = 3,
+    max_line_chars: int = MAX_LINE_CHARS,
+    max_lines: int = MAX_LINES,
+) -> str:
     """A unified diff of ``old`` → ``new`` in bounded time (lines capped as in
     :func:`bounded_lines`)."""
     a = bounded_lines(old, max_line_chars, max_lines)
@@ -70,8 +162,14 @@ def bounded_diff(old: str, new: str, *, context: int = 3,
     return "\n".join(difflib.unified_diff(a, b, "current", "proposed", lineterm="", n=context))
 
 
-def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
-                      max_line_chars: int = MAX_LINE_CHARS, max_lines: int = 500) -> str:
+def bounded_html_diff(
+    old: str,
+    new: str,
+    *,
+    wrapcolumn: int = 70,
+    max_line_chars: int = MAX_LINE_CHARS,
+    max_lines: int = 500,
+) -> str:
     """A side-by-side ``difflib.HtmlDiff`` table of ``old`` → ``new``, bounded.
 
     When the changed blocks are too large for HtmlDiff's pairwise line matching (or it
@@ -84,7 +182,8 @@ def bounded_html_diff(old: str, new: str, *, wrapcolumn: int = 70,
         long = max(len(a), len(b)) > 100  # show the changes with context, not every line
         try:
             return difflib.HtmlDiff(wrapcolumn=wrapcolumn).make_table(
-                a, b, "current", "proposed", context=long, numlines=5)
+                a, b, "current", "proposed", context=long, numlines=5
+            )
         except (RecursionError, MemoryError):
             pass
     text = "\n".join(difflib.unified_diff(a, b, "current", "proposed", lineterm=""))

@@ -17,22 +17,13 @@ the graph (unique within it, and the names the optimizer shows the LLM for that 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from ..text import preview
 from .names import NameTable
 from .node import Node
 from .traverse import topo_ancestors
 
-
-def preview(value: Any, limit: int = 120) -> str:
-    """A one-look text of ``value``: ``repr`` for strings, ``str`` otherwise, cut at ``limit``."""
-    try:
-        text = repr(value) if isinstance(value, str) else str(value)
-    except Exception as e:  # a value whose __str__ fails must not break the view
-        text = f"<unprintable {type(value).__name__}: {e}>"
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+__all__ = ["find", "graph_data", "node_record", "preview"]  # preview: see trace_nb.text
 
 
 def find(outputs: Iterable[Node], node_id: str) -> Node | None:

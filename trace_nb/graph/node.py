@@ -25,6 +25,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import short_repr
 from . import names
 
 
@@ -146,10 +147,7 @@ class Node:
         return format(self._data, spec)
 
     def __repr__(self) -> str:
-        value = repr(self._data)
-        if len(value) > 80:
-            value = value[:79] + "…"
-        return f"{type(self).__name__}(name={self.name!r}, data={value})"
+        return f"{type(self).__name__}(name={self.name!r}, data={short_repr(self._data, 80)})"
 
     # -- feedback -------------------------------------------------------------------
     @property

@@ -11,6 +11,7 @@ import html
 from collections.abc import Iterable
 from typing import Any
 
+from ..text import cut
 from .data import graph_data
 from .node import Node
 
@@ -31,9 +32,7 @@ DOT_MISSING = (
 
 def label(rec: dict, value_limit: int) -> str:
     """Graphviz HTML-like label: name, operator and a cut value."""
-    value = rec["value"]
-    if len(value) > value_limit:
-        value = value[: value_limit - 1] + "…"
+    value = cut(rec["value"], value_limit)
     op = f"<BR/><I>{html.escape(rec['op'])}</I>" if rec.get("op") else ""
     return f"<<B>{html.escape(rec['name'])}</B>{op}<BR/>{html.escape(value)}>"
 

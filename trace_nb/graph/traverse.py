@@ -111,9 +111,7 @@ def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
                     stamp[c] = k
                     found.append(c)
                     stack.append(c)
-        if len(found) > 2:
+        if len(found) > 2:  # p and one child are in order already: p is its parent
             found.sort(key=pos.__getitem__)
-        elif len(found) == 2 and pos[found[0]] > pos[found[1]]:
-            found.reverse()
         result[p] = found
     return result

@@ -19,7 +19,6 @@ import ast
 import builtins
 import functools
 import inspect
-import json
 import linecache
 import os
 import pprint
@@ -27,13 +26,13 @@ import sys
 import textwrap
 from typing import Any
 
+from .. import savefile
 from ..files import atomic_write
 from ..graph import function_source
 from ..optim.codecheck import validate_code
+from ..text import short_repr
 from .model import original_class
 from .module import Entry, entries, trainable_methods
-
-FORMAT = "trace_nb.module/1"
 
 
 def state_dict(module: Any) -> dict[str, Any]:
@@ -72,17 +71,19 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
 
 
 def save(module: Any, path: str | os.PathLike[str]) -> None:
-    """Write ``module``'s values and code to ``path`` as JSON (atomically)."""
+    """Write ``module``'s values and code to ``path`` as JSON (atomically), a ``module``
+    save file (see :mod:`trace_nb.savefile`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        When a value cannot be stored as JSON (an object; NaN); nothing is written.
+    """
     cls = type(module)
     params = {e.display(): {"value": e.node._data, "code": bool(e.node.is_code)}
               for e in entries(module)}
-    doc = {"format": FORMAT, "class": f"{cls.__module__}.{cls.__qualname__}", "parameters": params}
-    try:
-        text = json.dumps(doc, indent=1)
-    except TypeError as e:
-        raise TypeError(f"{cls.__name__} holds a value that JSON cannot store ({e}); parameter "
-                        "values must be str, numbers, bools, None, lists or dicts") from e
-    atomic_write(path, text + "\n")
+    fields = {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": params}
+    savefile.save(path, "module", fields, f"{cls.__name__}")
 
 
 class ModuleFileError(ValueError):
@@ -96,12 +97,8 @@ def load(module: Any, path: str | os.PathLike[str]) -> Any:
     current value, code like an LLM proposal); a file that fails raises
     :class:`ModuleFileError` and changes nothing.
     """
-    from ..files import read_json
-
     where = os.fspath(path)
-    doc = read_json(path, ModuleFileError, "module file")
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModuleFileError(f"{where!r} is not a trace_nb module file ({FORMAT})")
+    doc = savefile.load(path, "module", ModuleFileError)
     params = doc.get("parameters")
     if not isinstance(params, dict) or not all(isinstance(v, dict) and "value" in v
                                                for v in params.values()):
@@ -112,7 +109,7 @@ def load(module: Any, path: str | os.PathLike[str]) -> Any:
         if name in current and not _same_kind(current[name], value):
             raise ModuleFileError(f"{where!r}: {name!r} is a {type(current[name]).__name__} in "
                                   f"{type(module).__name__} but the file gives a "
-                                  f"{type(value).__name__} ({str(value)[:60]!r})")
+                                  f"{type(value).__name__} ({short_repr(value, 60)})")
     try:
         return load_state_dict(module, values)
     except ValueError as e:

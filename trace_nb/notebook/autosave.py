@@ -83,17 +83,17 @@ def find_saved(name: str) -> SavedState | None:
     path = state_path(name)
     if path is None or not path.is_file():
         return None
-    import json
+    from .persist import read_state
 
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-        values = {k: rec["value"] for k, rec in state.get("parameters", {}).items()}
-        values.update({k: rec["source"] for k, rec in state.get("code", {}).items()})
-        for mod, saved in (state.get("modules") or {}).items():
-            params = saved.get("parameters", saved) if isinstance(saved, dict) else {}
+        state = read_state(str(path))
+        values = {k: rec["value"] for k, rec in state["parameters"].items()}
+        values.update({k: rec["source"] for k, rec in state["code"].items()})
+        for mod, saved in state["modules"].items():
+            params = saved.get("parameters", saved)
             if isinstance(params, dict):
                 values.update({f"{mod}.{k}": v for k, v in params.items()})
-        runs = len(state.get("history") or [])
+        runs = len(state["history"])
     except Exception:  # noqa: BLE001 - unreadable: restore() will say exactly why
         values, runs = {}, 0
     stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
@@ -103,22 +103,16 @@ def find_saved(name: str) -> SavedState | None:
 def restore(session: TraceSession, shell: Any = None) -> list[str]:
     """Put the autosaved values and history into ``session``; return the names restored.
 
-    The file is read and checked completely first (:func:`~.persist.load_session`: types,
-    code validation); a file that fails leaves the session as it was and raises
-    :class:`~.persist.SessionFileError`.
+    The file is read and checked completely first (:func:`~.persist.read_session`: types
+    against ``session``'s, code validation); a file that fails leaves the session as it
+    was and raises :class:`~.persist.SessionFileError`.
     """
-    from . import session as sessions
-    from .persist import SessionFileError, load_session
+    from .persist import SessionFileError, read_session
 
     saved = find_saved(session.name)
     if saved is None:
         raise SessionFileError(f"there is no saved state for session {session.name!r} "
                                f"(looked for {state_path(session.name)})")
     with session.lock:
-        live = sessions._SESSIONS.get(session.name)
-        try:
-            loaded = load_session(str(saved.path))
-        finally:
-            if live is not None:
-                sessions._SESSIONS[session.name] = live  # the loader registers its copy
+        loaded = read_session(str(saved.path), like=session)
         return session.adopt_state(loaded, shell)

@@ -13,6 +13,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Integer, Unicode
 
+from . import registry
 from . import session as sessions
 from .spec import CellSpec
 
@@ -78,7 +79,7 @@ class TraceMagics(Magics):
         compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
         from . import autosave
 
-        s = sessions._SESSIONS.get(args.name)
+        s = registry.find(args.name)
         if s is None:  # a new kernel: offer (or, with --restore, apply) what was autosaved
             s = sessions.TraceSession(args.name)
             s.restorable = None if args.reset else autosave.find_saved(args.name)
@@ -90,6 +91,7 @@ class TraceMagics(Magics):
                                    or s.spec.candidates != spec.candidates):
             s._optimizer = None  # different parameters: a new optimizer
         s.spec, s.shell = spec, self.shell
+        registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
         s.compiled = compiled
         s.runner = lambda: run_cell(self.shell, s, compiled)
         if args.restore and s.restorable is not None:

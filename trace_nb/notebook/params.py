@@ -95,12 +95,19 @@ class ParamsMixin:
         ``loaded`` (a session read from a file); return the names that were set.
 
         Code is recompiled in the notebook's namespace (``shell.user_ns``) so it sees the
-        notebook's helpers, as the cell's own functions do.
+        notebook's helpers, as the cell's own functions do. All or nothing: when code does
+        not compile or a module refuses its values, this session is left as it was.
         """
         from ..graph import compile_function
 
         shell = shell or self.shell
         ns = shell.user_ns if shell is not None else {"__name__": "__main__"}
+        # What can fail comes first: compiling code, then modules (undone if one refuses).
+        compiled = {
+            k: (b.parameter._data, compile_function(b.parameter._data, k, ns))
+            for k, b in loaded._code.items()
+        }
+        module_names = self._adopt_modules(dict(loaded._saved_modules))
         names = []
         for k, p in loaded._params.items():
             mine = self._params.get(k)
@@ -108,30 +115,19 @@ class ParamsMixin:
                 self._params[k] = mine = ParameterNode(
                     p._data, name=k, description=p.description, constraint=p.constraint
                 )
-            mine._set(p._data)
+            mine.set_value(p._data)
             names.append(k)
-        for k, b in loaded._code.items():
-            source = b.parameter._data
-            fn = compile_function(source, k, ns)
+        for k, (source, fn) in compiled.items():
             mine_b = self._code.get(k)
             if mine_b is None:
                 self._code[k] = mine_b = BundledFunction(
                     fn, trainable=True, allow_external_dependencies=True
                 )
-            mine_b.parameter._set(source)
+            mine_b.parameter.set_value(source)
             if shell is not None:
                 shell.user_ns[k] = mine_b.function
             names.append(k)
-        saved_modules = dict(loaded._saved_modules)
-        if saved_modules:
-            from ..modules import load_state_dict
-
-            for k, state in saved_modules.items():
-                if k in self._modules:
-                    load_state_dict(self._modules[k], state)
-                else:
-                    self._saved_modules[k] = state
-                names.append(k)
+        names += module_names
         self.rows = list(loaded.rows)
         self.lineage = loaded.lineage
         self._pending_optimizer_state = loaded._pending_optimizer_state
@@ -139,6 +135,27 @@ class ParamsMixin:
         self.restorable = None
         self._notify("restore")
         return names
+
+    def _adopt_modules(self, saved: dict[str, dict]) -> list[str]:
+        """Load saved module values into this session's modules (or keep them until the
+        cell registers the module); a module that refuses undoes the ones before it."""
+        if not saved:
+            return []
+        from ..modules import load_state_dict, state_dict
+
+        done: list[tuple[Any, dict]] = []
+        try:
+            for k, state in saved.items():
+                if k in self._modules:
+                    before = state_dict(self._modules[k])
+                    load_state_dict(self._modules[k], state)
+                    done.append((self._modules[k], before))
+        except BaseException:
+            for module, before in reversed(done):
+                load_state_dict(module, before)
+            raise
+        self._saved_modules.update({k: v for k, v in saved.items() if k not in self._modules})
+        return list(saved)
 
     def differences(self) -> dict[str, tuple[Any, Any]]:
         """Parameters whose current value differs from the cell's source: name -> (cell, current)."""

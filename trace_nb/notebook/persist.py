@@ -1,4 +1,4 @@
-"""Saving sessions as JSON, exporting values as Python, and writing values back into a cell.
+"""Saving and loading sessions as JSON, and exporting their values as Python.
 
 A saved session is read as untrusted input: :func:`load_session` checks the whole file
 first (shape, names, value types against a live session of the same name, code through
@@ -14,15 +14,15 @@ import keyword
 import math
 from typing import TYPE_CHECKING, Any
 
-from ..files import atomic_write, dumps_json, finite_or_none, read_json
+from .. import savefile
+from ..files import atomic_write, finite_or_none
 from ..graph import BundledFunction, ParameterNode, compile_function
 from ..optim.codecheck import validate_source
 from ..optim.coerce import CoercionError
+from ..text import short_repr
 
 if TYPE_CHECKING:
     from .session import TraceSession
-
-FORMAT = "trace_nb.session/1"
 
 
 class SessionFileError(ValueError):
@@ -31,7 +31,8 @@ class SessionFileError(ValueError):
 
 
 def session_state(s: TraceSession) -> dict:
-    """JSON-ready state of a session: parameters, code, history, optimizer memory."""
+    """JSON-ready state of a session: parameters, code, history, optimizer memory (the
+    fields of a ``session`` save file, see :mod:`trace_nb.savefile`)."""
     params = {k: {"value": p._data, "description": p.description, "constraint": p.constraint}
               for k, p in s._params.items()}
     code = {k: {"source": b.parameter._data} for k, b in s._code.items()}
@@ -40,19 +41,21 @@ def session_state(s: TraceSession) -> dict:
         from ..modules import state_dict
 
         modules = {k: state_dict(obj) for k, obj in s._modules.items()}
-    opt = s._optimizer.state() if s._optimizer is not None and hasattr(s._optimizer, "state") else None
+    if s._optimizer is not None:
+        opt = s._optimizer.state() if hasattr(s._optimizer, "state") else None
+    else:  # memory loaded from a file and not yet given to an optimizer is kept too
+        opt = s._pending_optimizer_state
     spec = vars(s.spec).copy() if s.spec is not None else None
     # A score that is not a number is no score: NaN is not JSON.
     rows = [{k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
             for row in s.rows]
-    return {"format": FORMAT, "name": s.name, "parameters": params, "code": code, "modules": modules,
+    return {"name": s.name, "parameters": params, "code": code, "modules": modules,
             "history": rows, "optimizer": opt, "spec": spec, "lineage": s.lineage.to_data()}
 
 
 def save_session(s: TraceSession, path: str) -> None:
     """Write the session as JSON, atomically; NaN and non-JSON values are refused."""
-    text = dumps_json(session_state(s), f"session {s.name!r}")
-    atomic_write(path, text)
+    savefile.save(path, "session", session_state(s), f"session {s.name!r}")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -93,11 +96,8 @@ def _name_ok(name: Any) -> bool:
 
 
 def _check_state(state: Any, path: str) -> dict[str, Any]:
-    """The file's sections, checked for shape; raises SessionFileError."""
-    if not isinstance(state, dict):
-        raise _fail(path, f"it holds a JSON {_kind(state)}, not a saved session")
-    if state.get("format") != FORMAT:
-        raise _fail(path, f"it is not a saved trace_nb session (format {state.get('format')!r})")
+    """The fields of a session file (already unwrapped, see :mod:`trace_nb.savefile`),
+    checked for shape; raises SessionFileError."""
     name = state.get("name")
     if not isinstance(name, str) or not name or len(name) > 200:
         raise _fail(path, f"the session name {name!r} is not a non-empty string")
@@ -159,42 +159,58 @@ def _check_spec(spec: Any, path: str) -> Any:
     return CellSpec(**spec)
 
 
-def _user_namespace() -> dict[str, Any]:
-    """The notebook's namespace, so restored code sees the notebook's helpers (outside
-    IPython, a fresh ``__main__``-like one). Validated code defines nothing in it."""
+def _shell() -> Any:
+    """The running IPython shell, or None."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython is a dependency
-        get_ipython = None
-    shell = get_ipython() if get_ipython is not None else None
+        return None
+    return get_ipython()
+
+
+def _user_namespace() -> dict[str, Any]:
+    """The notebook's namespace, so restored code sees the notebook's helpers (outside
+    IPython, a fresh ``__main__``-like one). Validated code defines nothing in it."""
+    shell = _shell()
     return shell.user_ns if shell is not None else {"__name__": "__main__"}
 
 
-def load_session(path: str) -> TraceSession:
-    """Load a session saved with :func:`save_session` and register it under its name.
+def read_state(path: str) -> dict[str, Any]:
+    """The fields of the session file at ``path``, checked for shape (old files migrated,
+    see :mod:`trace_nb.savefile`); raises :class:`SessionFileError`."""
+    fields = savefile.load(path, "session", lambda m: SessionFileError(
+        f"cannot load the session: {m}; nothing was changed"))
+    return _check_state(fields, path)
+
+
+def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
+    """The session saved at ``path``, checked completely, as a new session that nothing
+    finds by name yet.
+
+    Values must have the types of ``like``'s (by default the live session of the file's
+    name, if any) and saved code passes the checks of an LLM proposal against ``like``'s.
 
     Raises
     ------
     SessionFileError
-        When the file is not a readable session, a value has the wrong type for the live
-        session of that name, or saved code fails validation. The live session (if any)
-        is left as it was.
+        When the file is not a readable session, a value has the wrong type, or saved
+        code fails validation.
     FileNotFoundError
         When there is no such file.
     """
-    from . import session as sessions
+    from . import registry
     from .session import TraceSession
 
-    state = _check_state(read_json(path, lambda m: SessionFileError(m), "saved session"), path)
+    state = read_state(path)
     name = state["name"]
-    live = sessions._SESSIONS.get(name)
+    live = like if like is not None else registry.find(name)
     live_values = {k: p._data for k, p in live._params.items()} if live is not None else {}
     live_code = {k: b.parameter._data for k, b in live._code.items()} if live is not None else {}
     for k, rec in state["parameters"].items():
         if k in live_values and not same_kind(live_values[k], rec["value"]):
             raise _fail(path, f"parameter {k!r} is a {_kind(live_values[k])} in session "
                         f"{name!r} but the file gives a {_kind(rec['value'])} "
-                        f"({str(rec['value'])[:60]!r})")
+                        f"({short_repr(rec['value'], 60)})")
         current = live_values.get(k)
         if (isinstance(current, int) and not isinstance(current, bool)
                 and isinstance(rec["value"], float)):
@@ -211,30 +227,43 @@ def load_session(path: str) -> TraceSession:
                         f"{str(e)[:200]})") from None
         functions[k] = (fn, source)
 
-    # Everything checked: only now is the session of that name replaced.
-    previous = live
-    try:
-        s = TraceSession(name)
-        s.spec = state["spec"]
-        for k, rec in state["parameters"].items():
-            s._params[k] = ParameterNode(rec["value"], name=k, description=rec.get("description"),
-                                         constraint=rec.get("constraint"))
-        for k, (fn, source) in functions.items():
-            b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
-            b.parameter._set(source)
-            s._code[k] = b
-        # A module is an object the cell makes: its values wait until the cell registers it.
-        s._saved_modules = dict(state["modules"])
-        s.rows = state["history"]
-        # Optimizer memory is restored when the optimizer is made (loading needs no API key).
-        s._pending_optimizer_state = state["optimizer"]
-        s.lineage = state["lineage"]
-    except BaseException:
-        if previous is not None:
-            sessions._SESSIONS[name] = previous
-        else:
-            sessions._SESSIONS.pop(name, None)
-        raise
+    s = TraceSession(name, register=False)
+    s.spec = state["spec"]
+    for k, rec in state["parameters"].items():
+        s._params[k] = ParameterNode(rec["value"], name=k, description=rec.get("description"),
+                                     constraint=rec.get("constraint"))
+    for k, (fn, source) in functions.items():
+        b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
+        b.parameter.set_value(source)
+        s._code[k] = b
+    # A module is an object the cell makes: its values wait until the cell registers it.
+    s._saved_modules = dict(state["modules"])
+    s.rows = state["history"]
+    # Optimizer memory is restored when the optimizer is made (loading needs no API key).
+    s._pending_optimizer_state = state["optimizer"]
+    s.lineage = state["lineage"]
+    return s
+
+
+def load_session(path: str) -> TraceSession:
+    """Load a session saved with :func:`save_session` and make it the session of its name.
+
+    Inside IPython the shell keeps it alive, as it keeps a ``%%trace`` cell's session
+    (see :mod:`.registry`).
+
+    Raises
+    ------
+    SessionFileError
+        When the file is not a readable session, a value has the wrong type for the live
+        session of that name, or saved code fails validation. The live session (if any)
+        is left as it was, and still found by its name.
+    FileNotFoundError
+        When there is no such file.
+    """
+    from . import registry
+
+    s = read_session(path)  # everything checked: only now is the session of that name replaced
+    registry.register(s, _shell())
     return s
 
 
@@ -293,56 +322,3 @@ def export_session(s: TraceSession, path: str) -> None:
         raise SessionFileError(f"cannot export session {s.name!r}: the file would not "
                                f"compile ({e})") from None
     atomic_write(path, text)
-
-
-# -------------------------------------------------------------------------- write back
-
-
-def writeback(s: TraceSession) -> str:
-    """The cell source with each parameter's assignment and each code function replaced."""
-    if s.spec is None:
-        raise ValueError(f"session {s.name!r} has no cell source to write back into")
-    source = s.spec.source
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, MemoryError, RecursionError) as e:
-        raise ValueError(f"session {s.name!r}: its saved cell source does not parse ({e}); "
-                         "run the cell again to record it") from None
-    lines = source.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    edits: list[tuple[int, int, str]] = []
-    values = s.parameters
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            name = stmt.targets[0].id
-            if name in s._params:
-                v = stmt.value
-                new = _literal(values[name], name)
-                if _is_param_call(v) and v.args:
-                    v = v.args[0]  # keep param(..., constraint=...) around the new value
-                edits.append((_pos(lines, offsets, v.lineno, v.col_offset),
-                              _pos(lines, offsets, v.end_lineno, v.end_col_offset), new))
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in s._code:
-            start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
-            deco = "".join(lines[start - 1: stmt.lineno - 1])
-            edits.append((offsets[start - 1], offsets[stmt.end_lineno],
-                          deco + values[stmt.name].rstrip() + "\n"))
-    for a, b, text in sorted(edits, reverse=True):
-        source = source[:a] + text + source[b:]
-    return source
-
-
-def _is_param_call(v: ast.expr) -> bool:
-    return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "param"
-
-
-def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
-    # ast columns count UTF-8 bytes; the string is indexed by characters.
-    chars = len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-    return offsets[lineno - 1] + chars
-
-
-def _literal(value: Any, name: str = "value") -> str:
-    return python_literal(value, f"parameter {name!r}")

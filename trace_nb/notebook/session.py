@@ -13,31 +13,27 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import BundledFunction, ExceptionNode, Node, ParameterNode
-from ..graph.data import graph_data, preview
+from ..graph.data import graph_data
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
+from ..text import preview
 from .lineage import Lineage, blame
 from .locking import serialized as _serialized
 from .params import ParamsMixin
+from .registry import forget as _forget
+from .registry import register as _register
+from .registry import session as session  # public: trace_nb.session(name)
 from .review import ReviewMixin
-
-_SESSIONS: dict[str, TraceSession] = {}
-
-
-def session(name: str = "default") -> TraceSession:
-    """The session of the ``%%trace --name NAME`` cell."""
-    try:
-        return _SESSIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(_SESSIONS)) or "none yet"
-        raise KeyError(f"no trace session named {name!r} (sessions: {known}); run a "
-                       f"%%trace --name {name} cell first") from None
 
 
 class TraceSession(ParamsMixin, ReviewMixin):
-    """State of one traced cell. Get it with ``trace_nb.session(name)``."""
+    """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
-    def __init__(self, name: str):
+    A new session is found by its name from then on (see :mod:`.registry`); with
+    ``register=False`` it is not (a copy read from a file, say).
+    """
+
+    def __init__(self, name: str, *, register: bool = True):
         from ..optim.llm_call import prewarm_openai  # so the first Propose need not import it
 
         prewarm_openai()
@@ -71,7 +67,8 @@ class TraceSession(ParamsMixin, ReviewMixin):
         self.lock = threading.RLock()  # see _serialized
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
-        _SESSIONS[name] = self
+        if register:
+            _register(self)
 
 
     @property
@@ -311,6 +308,15 @@ class TraceSession(ParamsMixin, ReviewMixin):
         if self._panel is view:
             self._panel = None
 
+    def close(self) -> None:
+        """Close this session's panel and stop finding it by name (``trace_nb.session``);
+        its shell stops keeping it, so it is freed once nothing else holds it."""
+        panel = self._panel
+        if panel is not None:
+            panel.close()  # the panel detaches itself
+        self._panel = None
+        _forget(self)
+
     # -- persistence (see persist.py) ---------------------------------------------------
     def save(self, path: str) -> None:
         """Write parameters, history and optimizer memory as JSON (atomically)."""
@@ -326,7 +332,7 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     def writeback_source(self) -> str:
         """The cell's source with the current values written in."""
-        from .persist import writeback
+        from .writeback import writeback
 
         return writeback(self)
 

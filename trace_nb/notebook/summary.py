@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ..graph.data import preview
+from ..text import preview
 
 
 class Summary:

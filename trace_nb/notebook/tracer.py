@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +29,21 @@ class CellTracer:
     """Turns the calls of one cell run into trace nodes, on behalf of a session."""
 
     def __init__(self, session: TraceSession, user_module: str = "__main__"):
-        self.session = session
+        # Weakly: the cell's namespace keeps its last tracer (as ``__trace_nb__``), which
+        # must not keep a closed session alive.
+        self._session = weakref.ref(session)
         self.user_module = user_module
         self._bundles: dict[int, tuple[Callable, BundledFunction]] = {}
         self._library_ops: dict[int, tuple[Callable, Op]] = {}
         self.cell_values: dict[str, Any] = {}
+
+    @property
+    def session(self) -> TraceSession:
+        """The session this cell runs for."""
+        s = self._session()
+        if s is None:
+            raise RuntimeError("the session of this %%trace cell was closed; run the cell again")
+        return s
 
     # -- parameters -------------------------------------------------------------------
     def param(self, name: str, value: Any, description: str | None = None,

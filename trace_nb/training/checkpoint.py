@@ -21,12 +21,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write, dumps_json, finite_or_none, plain_copy, read_json
+from .. import savefile
+from ..files import finite_or_none, plain_copy
+from ..text import short_repr
 
-__all__ = ["FORMAT", "CheckpointError", "RunState", "epoch_order", "load_checkpoint",
+__all__ = ["CheckpointError", "RunState", "epoch_order", "load_checkpoint",
            "open_run", "parameter_values", "restore_best", "save_checkpoint", "set_parameter_values"]
-
-FORMAT = "trace_nb.train/1"
 
 
 class CheckpointError(ValueError):
@@ -73,21 +73,19 @@ class RunState:
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The fields of a ``train`` save file (see :mod:`trace_nb.savefile`)."""
         # Not dataclasses.asdict: it copies recursively and fails on deep values.
-        return {"format": FORMAT, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
-        """The state a checkpoint holds, every field type-checked.
+        """The state a checkpoint's fields hold, every field type-checked.
 
         Raises
         ------
         CheckpointError
             Naming the first field that is missing its expected type.
         """
-        if data.get("format") != FORMAT:
-            raise CheckpointError(f"not a trace_nb training checkpoint (format "
-                                  f"{data.get('format')!r}, expected {FORMAT!r})")
         values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
         for name, value in values.items():
             expected = _FIELD_TYPES[name]
@@ -128,8 +126,7 @@ def _as_tuple(kind: Any) -> tuple:
 
 
 def _describe(value: Any) -> str:
-    text = repr(value)
-    return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+    return f"{type(value).__name__} {short_repr(value, 61)}"
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
@@ -150,21 +147,22 @@ def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
     # A score that is not a number is no score: NaN is not JSON.
     data["best_score"] = finite_or_none(data["best_score"])
     data["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in data["history"]]
-    text = dumps_json(data, "the training state (checkpoints need JSON-ready values)")
-    return atomic_write(path, text)
+    return savefile.save(path, "train", data,
+                         "the training state (checkpoints need JSON-ready values)")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> RunState:
     """Read a checkpoint written by :func:`save_checkpoint`.
 
+    Older checkpoints (``trace_nb.train/1``) are migrated as they are read.
+
     Raises
     ------
     CheckpointError
-        For a file that is not UTF-8, not JSON, too deep, or not shaped like a checkpoint.
+        For a file that is not UTF-8, not JSON, too deep, not shaped like a checkpoint,
+        of another kind, or written by a newer trace_nb.
     """
-    data = read_json(path, CheckpointError, "training checkpoint")
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path} does not hold a training checkpoint")
+    data = savefile.load(path, "train", CheckpointError)
     try:
         return RunState.from_json(data)
     except CheckpointError as e:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..text import score_text
 from .budget import Projection, Usage
 from .evaluate import ExampleResult
 
@@ -48,16 +49,12 @@ class ProgressListener:
 
 def fmt_score(score: float | None) -> str:
     """A score for a status line: 3 significant digits, "-" for none."""
-    return _fmt(score)
+    return score_text(score)
 
 
 def usage_text(u: Usage) -> str:
     """Calls, tokens and cost in one short line."""
     return _usage_text(u)
-
-
-def _fmt(score: float | None) -> str:
-    return "-" if score is None else f"{score:.3g}"
 
 
 def _usage_text(u: Usage) -> str:
@@ -104,19 +101,13 @@ class TqdmProgress(ProgressListener):
     def step(self, row: dict, results: Sequence[ExampleResult], usage: Usage) -> None:
         if self.bar is None:
             return
-        self.bar.set_postfix_str(f"epoch={row['epoch']} train={_fmt(row['train_score'])} "
-                                 f"val={_fmt(row['val_score'])} {_usage_text(usage)}",
+        self.bar.set_postfix_str(f"epoch={row['epoch']} train={score_text(row['train_score'])} "
+                                 f"val={score_text(row['val_score'])} {_usage_text(usage)}",
                                  refresh=False)
         self.bar.update(1)
 
     def end(self, result: Any) -> None:
         if self.bar is not None:
             self.bar.write(f"stopped: {result.stopped_reason}; best score "
-                           f"{_fmt(result.best_score)} at step {result.best_step}")
+                           f"{score_text(result.best_score)} at step {result.best_step}")
             self.bar.close()
-
-
-def _esc(text: str) -> str:
-    import html
-
-    return html.escape(text)

@@ -9,6 +9,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ...text import score_text
 from .actions import action as _action
 from .header import lineage_html
 from .node_details import find_node
@@ -79,7 +80,7 @@ class EvidenceMixin:
                 view.preview_view.value = preview_html(result)
         self._set_status(
             f"preview of {name}: {result.regressions} regression(s), mean score "
-            f"{_fmt(result.mean_before)} → {_fmt(result.mean_after)}"
+            f"{score_text(result.mean_before)} → {score_text(result.mean_after)}"
         )
         return result
 
@@ -131,7 +132,3 @@ class EvidenceMixin:
     def choose(self, candidate: int) -> list:
         """Pick one of several candidates: apply its proposals, reject the others'."""
         return self.session.choose(candidate)
-
-
-def _fmt(score: float | None) -> str:
-    return "-" if score is None else f"{score:.3g}"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ...text import cut, score_text
+
 
 def proposal_status(proposals: list) -> str:
     """The status line after a reply: what it proposes, or why it changes nothing."""
@@ -45,9 +47,9 @@ def lineage_html(session: Any, name: str) -> str:
     current = lin.current.get(name)
     rows = []
     for v in lin.versions[name]:
-        score = "" if v.score is None else f"{v.score:.3g}"
+        score = score_text(v.score, missing="")
         mark = " ◀ current" if v.number == current else ""
-        reason = v.reasoning if len(v.reasoning) <= 80 else v.reasoning[:79] + "…"
+        reason = cut(v.reasoning, 80)
         rows.append(
             f"<tr><td>v{v.number}{mark}</td><td>{e(v.source)}</td><td>{score}</td>"
             f"<td>{e(v.decided_by)}</td><td>{e(reason)}</td></tr>"

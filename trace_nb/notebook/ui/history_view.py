@@ -8,6 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from ...text import cell_text, full_text
 from .plots import score_plot_png
 
 MAX_ROWS = 30  # most recent runs shown in the table
@@ -15,22 +16,6 @@ CELL_LIMIT = 80  # characters per table cell
 
 
 CODE_LINES = 8  # lines of a multi-line value (code) shown in a cell
-
-
-def _short(value: Any) -> str:
-    """A table cell's text: empty for None/NaN, multi-line values (code) kept as lines."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = str(value)
-    lines = text.splitlines() or [""]
-    if len(lines) > 1:
-        cut = [ln if len(ln) <= CELL_LIMIT else ln[: CELL_LIMIT - 1] + "…" for ln in lines[:CODE_LINES]]
-        if len(lines) > CODE_LINES:
-            cut.append(f"… ({len(lines) - CODE_LINES} more lines)")
-        return "\n".join(cut)
-    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 
 def history_html(df: Any) -> str:
@@ -44,7 +29,7 @@ def history_html(df: Any) -> str:
     for record in rows.itertuples(index=False):
         cells = []
         for value in record:
-            text = _short(value)
+            text = cell_text(value, CELL_LIMIT, CODE_LINES)
             cls = " class='trace-nb-code'" if "\n" in text else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
@@ -115,7 +100,6 @@ class HistoryView(w.VBox):
 
 def output_html(session: Any) -> str:
     """The last run's output (or exception), and a note when the values differ from the cell."""
-    from .node_details import full_text
 
     s = session
     if not s.rows:

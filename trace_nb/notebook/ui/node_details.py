@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import html
-import pprint
 from typing import Any
 
 import ipywidgets as w
 
+from ...text import full_text
+
 VALUE_LIMIT = 20_000  # characters of a value shown; a 10 MB string must not freeze the page
 
 _PLACEHOLDER = "<i>Click a node in the graph to see its value, operator and feedback.</i>"
-
-
-def full_text(value: Any, limit: int = VALUE_LIMIT) -> str:
-    """The whole value as text: strings as they are, other values pretty-printed."""
-    try:
-        text = value if isinstance(value, str) else pprint.pformat(value, width=88)
-    except Exception as e:  # a broken __repr__ must not break the panel
-        text = f"<unprintable {type(value).__name__}: {e}>"
-    if len(text) > limit:
-        text = text[:limit] + f"\n… ({len(text) - limit:,} more characters)"
-    return text
 
 
 class NodeDetails(w.VBox):
@@ -69,7 +59,7 @@ class NodeDetails(w.VBox):
                  f"<span class='trace-nb-kind'>{e(record['kind'])}"
                  f"{' · ' + e(record['type']) if record.get('type') else ''}"
                  f"{' · output' if record.get('output') else ''}</span></div>"]
-        value = full_text(node._data) if node is not None else record["value"]
+        value = full_text(node._data, VALUE_LIMIT) if node is not None else record["value"]
         parts.append(f"<div class='trace-nb-label'>value</div><pre class='trace-nb-value'>{e(value)}</pre>")
         op = getattr(node, "op", None) if node is not None else None
         if record.get("op") or record.get("description"):

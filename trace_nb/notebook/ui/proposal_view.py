@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...optim import Proposal
-from ...text import bounded_html_diff
+from ...text import bounded_html_diff, score_text
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -62,16 +62,13 @@ def preview_html(result: Any) -> str:
         return ""
     e = html.escape
 
-    def sc(v: Any) -> str:
-        return "" if v is None else f"{v:.3g}"
-
     rows = "".join(
         f"<tr class='{'trace-nb-regression' if r.regression else ''}'>"
         f"<td>{'⚠ ' if r.regression else ''}{e(r.example)}</td><td>{e(r.before)}</td>"
-        f"<td>{e(r.after)}</td><td>{sc(r.before_score)} → {sc(r.after_score)}</td>"
+        f"<td>{e(r.after)}</td><td>{score_text(r.before_score, '')} → {score_text(r.after_score, '')}</td>"
         f"<td>{e(r.error or r.after_feedback)}</td></tr>" for r in result.rows)
     summary = (f"{result.regressions} regression(s) in {len(result.rows)} example(s); mean score "
-               f"{sc(result.mean_before) or '-'} → {sc(result.mean_after) or '-'}; ran the cell "
+               f"{score_text(result.mean_before)} → {score_text(result.mean_after)}; ran the cell "
                f"{result.runs} times in {result.seconds:.1f} s (its own LLM calls are not counted)")
     return (f"<div class='trace-nb-preview'><div class='trace-nb-label'>preview</div>"
             f"<div>{e(summary)}</div><div class='trace-nb-table'><table class='trace-nb-history'>"

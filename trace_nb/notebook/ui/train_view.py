@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...text import short_repr
+from ...text import value_text
 from ...training.budget import Projection, Usage
 from ...training.evaluate import ExampleResult
 from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text
@@ -31,20 +31,13 @@ def results_html(results: Sequence[ExampleResult], max_rows: int = 50) -> str:
     """Per-example results as an HTML table (pandas; values escaped and shortened)."""
     import pandas as pd
 
-    def short(v: Any) -> str:  # text as it is, other values as their repr; cut at 80
-        return (
-            v
-            if isinstance(v, str) and len(v) <= 80
-            else (v[:79] + "…" if isinstance(v, str) else short_repr(v, 80))
-        )
-
     frame = pd.DataFrame(
         [
             {
                 "example": r.index,
                 "score": r.score,
-                "feedback": short(r.feedback),
-                "output": short(r.output),
+                "feedback": value_text(r.feedback, 80),
+                "output": value_text(r.output, 80),
                 "error": r.error or "",
             }
             for r in results

@@ -1,0 +1,265 @@
+"""The one save-file envelope: round trips, old files migrated, bad files refused, and a
+refused file changes nothing (parameters, history, approvals, module values)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import shutil
+import textwrap
+
+import modules_helpers as mh
+import pytest
+from conftest import ipython_shell, make_llm
+
+import trace_nb
+from trace_nb import savefile
+from trace_nb.modules.persist import ModuleFileError
+from trace_nb.notebook import registry
+from trace_nb.notebook import session as sessions
+from trace_nb.notebook.persist import SessionFileError, read_session
+from trace_nb.training import CheckpointError, load_checkpoint, save_checkpoint
+from trace_nb.training.checkpoint import RunState
+
+LEGACY = pathlib.Path(__file__).parent / "data" / "legacy"  # written by the old code
+ERRORS = {"session": SessionFileError, "module": ModuleFileError, "train": CheckpointError}
+
+
+def load_any(kind: str, path: pathlib.Path):
+    """Load ``path`` with the public loader of ``kind``."""
+    if kind == "session":
+        return trace_nb.load_session(str(path))
+    if kind == "module":
+        return mh.Agent().load(path)
+    return load_checkpoint(path)
+
+
+@pytest.fixture
+def legacy(tmp_path):
+    """Copies of the old-format files (tests may damage them)."""
+    for f in LEGACY.glob("*.json"):
+        shutil.copy(f, tmp_path / f.name)
+    yield {
+        "session": tmp_path / "session_v1.json",
+        "module": tmp_path / "module_v1.json",
+        "train": tmp_path / "train_v1.json",
+    }
+    s = registry.find("legacy")
+    if s is not None:
+        s.close()
+
+
+# -- the envelope ------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(savefile.KINDS))
+def test_round_trip_writes_the_envelope_and_reads_the_fields_back(tmp_path, kind):
+    path = tmp_path / "f.json"
+    fields = {"name": "x", "values": [1, 2.5, "three", None, {"deep": True}]}
+    savefile.save(path, kind, fields)
+    on_disk = json.loads(path.read_text())
+    assert {k: on_disk[k] for k in ("format", "kind", "version")} == {
+        "format": "trace_nb",
+        "kind": kind,
+        "version": savefile.KINDS[kind].version,
+    }
+    assert savefile.load(path, kind, ValueError) == fields
+
+
+def test_fields_may_not_shadow_the_envelope(tmp_path):
+    with pytest.raises(ValueError, match=r"may not be named \['version'\]"):
+        savefile.save(tmp_path / "f.json", "module", {"version": 9})
+    assert not (tmp_path / "f.json").exists()
+
+
+def test_each_kind_writes_the_envelope(tmp_path):
+    s = sessions.TraceSession("envelope_kinds")
+    s._parameter("level", 1, None, None)
+    s.save(str(tmp_path / "s.json"))
+    s.close()
+    mh.Agent().save(tmp_path / "m.json")
+    save_checkpoint(tmp_path / "t.json", RunState(step=1, parameters={"a": 1}))
+    kinds = [json.loads((tmp_path / f).read_text())["kind"] for f in ("s.json", "m.json", "t.json")]
+    assert kinds == ["session", "module", "train"]
+
+
+# -- old files keep loading ----------------------------------------------------------------
+def test_an_old_session_file_loads_with_its_values_history_and_approvals(legacy, tmp_path):
+    assert json.loads(legacy["session"].read_text())["format"] == "trace_nb.session/1"
+    s = trace_nb.load_session(str(legacy["session"]))
+    assert trace_nb.session("legacy") is s
+    assert s.parameters == {
+        "greeting": "Hello!",
+        "repeats": 2,
+        "shout": "def shout(text):\n    return text.upper()\n",
+    }
+    assert s._code["shout"].function("a") == "A"
+    assert [(r["approved"], r["rejected"], r["score"]) for r in s.rows] == [
+        ("greeting", "repeats", 0.25),
+        ("", "", 0.75),
+    ]
+    versions = s.versions("greeting")
+    assert list(versions["value"]) == ["Hi.", "Hello!"] and versions["current"].tolist() == [
+        False,
+        True,
+    ]
+    assert s.spec.params == ["greeting", "repeats"] and s.spec.code == ["shout"]
+    # Saved again, it is written in the new envelope and reads back the same.
+    s.save(str(tmp_path / "again.json"))
+    again = json.loads((tmp_path / "again.json").read_text())
+    assert (again["format"], again["kind"], again["version"]) == ("trace_nb", "session", 2)
+    old = json.loads(legacy["session"].read_text())
+    assert {k: again[k] for k in old if k != "format"} == {
+        k: v for k, v in old.items() if k != "format"
+    }
+
+
+def test_an_old_module_file_loads(legacy):
+    assert json.loads(legacy["module"].read_text())["format"] == "trace_nb.module/1"
+    agent = mh.Agent()
+    agent.load(legacy["module"])
+    assert agent.greeting.data == "good day"
+    assert agent.forward(1).data == 6  # act was learned as plan * 3: (1 + 1) * 3
+
+
+def test_an_old_checkpoint_loads_and_checks_its_config(legacy):
+    assert json.loads(legacy["train"].read_text())["format"] == "trace_nb.train/1"
+    state = load_checkpoint(legacy["train"])
+    assert (state.step, state.epoch, sorted(state.order)) == (2, 0, [0, 1, 2, 3])
+    assert state.parameters == {"th_offset": 5} and state.best_parameters == {"th_offset": 3}
+    assert state.best_step == 1 and [row["step"] for row in state.history] == [1, 2]
+    assert state.optimizer_state["memory"] and state.config["batch_size"] == 2
+    state.check_config({"batch_size": 2})
+    with pytest.raises(CheckpointError, match="batch_size"):
+        state.check_config({"batch_size": 3})
+
+
+# -- bad files: what is wrong and what to do -----------------------------------------------
+def damaged(kind: str, path: pathlib.Path, how: str) -> None:
+    text = path.read_text()
+    if how == "truncated":
+        path.write_text(text[: len(text) // 2])
+    elif how == "garbage":
+        path.write_bytes(b"\x00\xff\x10 not json")
+    elif how == "newer":
+        data = savefile.envelope(kind, {})
+        data["version"] += 1
+        path.write_text(json.dumps(data))
+    elif how == "not ours":
+        path.write_text(json.dumps({"format": "someone-else/3", "values": {}}))
+    elif how == "array":
+        path.write_text("[1, 2]")
+    elif how == "bad version":
+        path.write_text(json.dumps({"format": "trace_nb", "kind": kind, "version": "2"}))
+    elif how == "unknown kind":
+        path.write_text(json.dumps({"format": "trace_nb", "kind": "notes", "version": 1}))
+
+
+EXPECTED = {
+    "truncated": r"is not valid JSON .*damaged",
+    "garbage": r"not a UTF-8 text file",
+    "newer": r"written by a newer trace_nb .*version 3; this trace_nb reads up to version 2\)"
+    r": upgrade trace_nb",
+    "not ours": r"is not a trace_nb file \(it has the format 'someone-else/3'\)",
+    "array": r"holds a JSON array, not a trace_nb",
+    "bad version": r"has the version '2', not a whole number from 1: .* is damaged",
+    "unknown kind": r"unknown kind 'notes' \(known: session, module, train\)",
+}
+
+
+@pytest.mark.parametrize("how", list(EXPECTED))
+@pytest.mark.parametrize("kind", list(ERRORS))
+def test_a_bad_file_gets_a_clear_error_of_its_loader(legacy, kind, how):
+    path = legacy[kind]
+    damaged(kind, path, how)
+    with pytest.raises(ERRORS[kind], match=EXPECTED[how]):
+        load_any(kind, path)
+
+
+@pytest.mark.parametrize(("kind", "other"), [(k, o) for k in ERRORS for o in ERRORS if k != o])
+def test_a_file_of_another_kind_says_how_to_load_it(legacy, kind, other):
+    save_checkpoint(legacy["train"], load_checkpoint(legacy["train"]))  # a new-style file too
+    said = (
+        f"is a trace_nb {savefile.KINDS[other].what}, not a {savefile.KINDS[kind].what}; "
+        f"load it with {savefile.KINDS[other].load_with}"
+    )
+    with pytest.raises(ERRORS[kind], match=re.escape(said)):
+        load_any(kind, legacy[other])
+
+
+# -- a refused file changes nothing --------------------------------------------------------
+@pytest.fixture(scope="module")
+def ip():
+    shell = ipython_shell()
+    shell.run_cell(
+        textwrap.dedent("""
+        import trace_nb
+
+        @trace_nb.model
+        class Suffix:
+            def __init__(self):
+                self.suffix = trace_nb.node("!", name="suffix", trainable=True)
+
+            def forward(self, text):
+                return text + self.suffix
+        """)
+    )
+    return shell
+
+
+@pytest.fixture
+def reviewed(ip, fake_server, tmp_path):
+    """A session with values, two modules, history and an approval, saved to a file."""
+    sessions.set_default_llm(make_llm(fake_server))
+    cell = "tone = 'calm'\nfirst = Suffix()\nsecond = Suffix()\nsecond(first(tone))\n"
+    ip.run_cell_magic(
+        "trace", "--name keep --param tone --param first --param second --no-panel", cell
+    )
+    s = trace_nb.session("keep")
+    s.feedback("more energy")
+    fake_server.add_replies(json.dumps({"reasoning": "r", "suggestion": {"tone": "lively"}}))
+    s.propose()
+    s.approve("tone")
+    s.run()
+    path = tmp_path / "keep.json"
+    s.save(str(path))
+    yield s, path
+    sessions.set_default_llm(None)
+    s.close()
+
+
+def snapshot(s):
+    return (dict(s.parameters), json.dumps(s.rows), json.dumps(s.lineage.to_data()))
+
+
+@pytest.mark.parametrize("how", ["truncated", "newer", "wrong type", "other kind"])
+def test_a_refused_session_file_leaves_the_live_session_as_it_was(reviewed, tmp_path, how):
+    s, path = reviewed
+    before = snapshot(s)
+    assert before[0]["tone"] == "lively" and "tone" in before[1]  # approved, in the history
+    if how == "wrong type":
+        data = json.loads(path.read_text())
+        data["parameters"]["tone"]["value"] = 3
+        path.write_text(json.dumps(data))
+    elif how == "other kind":
+        mh.Agent().save(path)
+    else:
+        damaged("session", path, how)
+    with pytest.raises(SessionFileError, match="nothing was changed"):
+        trace_nb.load_session(str(path))
+    assert trace_nb.session("keep") is s and snapshot(s) == before
+
+
+def test_adopting_a_file_a_module_refuses_changes_nothing(reviewed):
+    s, path = reviewed
+    data = json.loads(path.read_text())
+    data["parameters"]["tone"]["value"] = "sleepy"
+    data["history"] = data["history"][:1]
+    data["modules"]["first"]["suffix"] = "?"  # loads...
+    data["modules"]["second"]["no_such"] = "?"  # ...but this one is refused
+    path.write_text(json.dumps(data))
+    loaded = read_session(str(path), like=s)
+    before = snapshot(s)
+    with pytest.raises(ValueError, match="unknown names"):
+        s.adopt_state(loaded)
+    assert snapshot(s) == before
+    assert s.named_parameter_nodes()["first.suffix"].data == "!"  # the first was undone
