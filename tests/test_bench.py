@@ -50,7 +50,22 @@ def test_numerical_graph_uses_every_parameter():
             assert task.compute(moved) != pytest.approx(task.target), (seed, k)
 
 
+def _close_brackets(sequence):
+    """Closers for what ``sequence`` leaves open, written independently of the generator."""
+    closer = {"(": ")", "[": "]", "{": "}", "<": ">"}
+    open_ = []
+    for token in sequence.split():
+        if token in closer:
+            open_.append(token)
+        else:
+            assert closer[open_.pop()] == token, sequence  # the prefix itself is well nested
+    assert open_, f"nothing left to close in {sequence!r}"
+    return " ".join(closer[t] for t in reversed(open_))
+
+
 def _independent_answer(kind, question):
+    if kind == "dyck_languages":
+        return _close_brackets(question.split("Input: ")[1])
     if kind == "word_sorting":
         return " ".join(sorted(question.split("List: ")[1].split()))
     if kind in ("boolean_expressions", "multistep_arithmetic"):
@@ -62,6 +77,19 @@ def _independent_answer(kind, question):
         if any(name in (o, o + "s", o + "es") for o in _OBJECTS[category]):
             total += words[count]
     return str(total)
+
+
+def test_dyck_questions_vary_and_answers_close_the_input():
+    import random
+
+    rng = random.Random(7)
+    pairs = [GENERATORS["dyck_languages"](rng) for _ in range(200)]
+    assert len({q for q, _ in pairs}) > 150  # procedural, not a handful of fixed strings
+    for question, answer in pairs:
+        prefix = question.split("Input: ")[1]
+        assert _close_brackets(prefix) == answer
+        assert 4 <= len(prefix.split()) <= 11
+    assert len({len(a.split()) for _, a in pairs}) >= 3  # answers of several lengths
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
@@ -221,7 +249,7 @@ def test_step_counters_parse_failure_invalid_and_repeated_value():
     assert record["status"] == "ok"
     assert (
         record["parse_failures"],
-        record["reproposed_current"],
+        record["repeats"],
         record["invalid_proposals"],
         record["applied"],
     ) == (1, 1, 1, 0)
@@ -267,7 +295,7 @@ def test_offline_run_writes_results_and_report(tmp_path):
             "best_score",
             "parse_failures",
             "invalid_proposals",
-            "reproposed_current",
+            "repeats",
             "prompt_tokens",
             "completion_tokens",
             "wall_s",
@@ -282,7 +310,7 @@ def test_offline_run_writes_results_and_report(tmp_path):
         "best score",
         "parse failures",
         "invalid",
-        "re-proposed",
+        "repeats",
         "prompt tokens",
         "completion tokens",
         "wall s",
