@@ -345,6 +345,45 @@ def test_resume_skips_finished_runs_and_retries_errors(tmp_path):
     assert frame.loc[0, "best_score"] == 1 and (frame["steps"] == 3).all()
 
 
+def test_time_budget_skips_runs_then_resume_runs_them(tmp_path):
+    options = dict(
+        tasks=["code_debug"],
+        methods=["optoprime", "opro"],
+        seeds=1,
+        steps=2,
+        out=tmp_path,
+        progress=False,
+    )
+    frame = bench.run(**options, time_budget=0)
+    assert (frame["status"] == "skipped: time budget").all()
+    report = (tmp_path / "report.md").read_text()
+    assert "skipped: time budget" in report  # the report says why there are no numbers
+    frame = bench.run(**options)  # no budget: the skipped runs are not kept, they run now
+    assert (frame["status"] == "ok").all() and frame["success"].all()
+
+
+class _SlowMethod(bench.methods.Method):
+    """OptoPrime whose every step takes at least 0.3 s (to pass a deadline on purpose)."""
+
+    def step(self, optimizer):
+        import time
+
+        proposals = super().step(optimizer)
+        time.sleep(0.3)
+        return proposals
+
+
+def test_a_run_stops_at_the_deadline_and_says_so(tmp_path):
+    import time
+
+    slow = _SlowMethod("optoprime", "optoprime")
+    record = run_one("numerical", slow, 1, 5, offline=True, deadline=time.monotonic() + 0.2)
+    assert record["status"] == "ok" and not record["success"]
+    assert record["stopped"] == "time budget, after 1 of 5 steps"
+    assert len(record["curve"]) == 2  # the start and the one step taken
+    assert not bench.runner._reusable(record, 5, record["model"])  # a resume runs it again
+
+
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="the tasks are"):
         bench.run(tasks=["nope"], progress=False)
