@@ -135,10 +135,13 @@ class BundledFunction:
         try:
             sig = inspect.signature(fn)
             arg_names = tuple(sig.parameters)
+            # #Code labels arguments by these; variadic ones keep their star (``*rest``).
+            stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+            labels = tuple(stars.get(p.kind, "") + p.name for p in sig.parameters.values())
         except (TypeError, ValueError):
-            arg_names = ()
+            arg_names = labels = ()
         self.signature_names = arg_names
-        self.op = Op(fname, description or doc or f"the function {fname}.", arg_names,
+        self.op = Op(fname, description or doc or f"the function {fname}.", labels,
                      base_name=sanitize(fname))
         self.parameter: ParameterNode | None = None
         self._compiled: tuple[str, Callable] | None = None
