@@ -496,3 +496,31 @@ def test_endpoint_timeout_reaches_the_client():
             progress=False,
         )
     assert frame.loc[0, "status"].startswith("error: LLMTimeoutError"), frame.loc[0, "status"]
+
+
+# -- the CI stage's verdict: plumbing only, never a score -----------------------------------
+
+
+def test_ci_fails_on_plumbing_only(tmp_path):
+    from trace_nb.bench.ci import plumbing_errors
+
+    def rec(status, success=False, best=0.0):
+        return {
+            "task": "numerical",
+            "method": "optoprime",
+            "seed": 0,
+            "status": status,
+            "success": success,
+            "best_score": best,
+        }
+
+    assert "results.json was not written" in plumbing_errors([rec("ok")], tmp_path)
+    (tmp_path / "results.json").write_text("{}")
+    (tmp_path / "report.md").write_text("| table |")
+    assert plumbing_errors([rec("ok"), rec("skipped: time budget")], tmp_path) == []
+    assert plumbing_errors([rec("ok", best=0.0)], tmp_path) == []  # a zero score is fine
+    crashed = plumbing_errors([rec("ok"), rec("error: RuntimeError: boom")], tmp_path)
+    assert crashed == ["numerical/optoprime/seed 0: error: RuntimeError: boom"]
+    assert plumbing_errors([rec("skipped: time budget")], tmp_path) == [
+        "no run finished within the time budget"
+    ]
