@@ -70,3 +70,36 @@ def test_through_optoprime_and_the_http_client():
         proposals = opt.step(approve_code=True)
     assert [p.status for p in proposals] == ["approved"]
     assert fn.parameter.data == CODE and fn(node([1, 2, 3])).data == 6
+
+
+# -- the default cap on a reply's tokens ----------------------------------------------------
+
+
+def test_replies_are_capped_by_default_and_more_for_long_code():
+    from trace_nb.optim import OPRO
+    from trace_nb.optim.optimizer import MAX_REPLY_TOKENS, MIN_REPLY_TOKENS
+
+    def sent_max_tokens(make_optimizer, param):
+        out = param + "!" if isinstance(param.data, str) else param * 2
+        out.backward("better")
+        with FakeOpenAIServer(replies=['{"reasoning": "", "suggestion": {}}']) as server:
+            make_optimizer([param], llm=make_llm(server)).propose()
+            return server.requests[-1].get("max_tokens")
+
+    short = node("Answer briefly.", name="short", trainable=True)
+    assert sent_max_tokens(OptoPrime, short) == MIN_REPLY_TOKENS
+    assert sent_max_tokens(OPRO, node(1.0, name="w", trainable=True)) == MIN_REPLY_TOKENS
+    long_text = node("line of code\n" * 600, name="long_text", trainable=True)  # 7,800 chars
+    assert sent_max_tokens(OptoPrime, long_text) == 512 + 7_800 // 3
+    huge = node("x" * 100_000, name="huge", trainable=True)
+    assert sent_max_tokens(OptoPrime, huge) == MAX_REPLY_TOKENS
+
+    def uncapped(params, llm):
+        return OptoPrime(params, llm=llm, max_tokens=None)
+
+    assert sent_max_tokens(uncapped, node(2.0, name="v", trainable=True)) is None
+
+    def fixed(params, llm):
+        return OPRO(params, llm=llm, max_tokens=300)
+
+    assert sent_max_tokens(fixed, node(2.0, name="u", trainable=True)) == 300

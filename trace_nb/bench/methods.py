@@ -40,7 +40,7 @@ class Method:
 
     def build(self, parameters: list, llm: Any, objective: str, max_tokens: int | None) -> Any:
         if self.kind == "opro":
-            return OPRO(parameters, llm=llm, objective=objective)
+            return OPRO(parameters, llm=llm, objective=objective, max_tokens=max_tokens)
         return OptoPrime(
             parameters,
             llm=llm,
