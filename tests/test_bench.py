@@ -223,18 +223,6 @@ def test_opro_sees_history_not_code():
     assert prompts and all("#History" in p and "#Code" not in p for p in prompts)
 
 
-def test_reference_method_reports_unavailable():
-    try:
-        import opto  # noqa: F401
-    except ImportError:
-        pass
-    else:  # pragma: no cover - only where trace-opt is installed
-        pytest.skip("trace-opt is installed here")
-    record = run_one("numerical", "trace_opt", 0, 2, offline=True)
-    assert record["status"] == "unavailable: trace-opt is not installed"
-    assert record["llm_calls"] == 0
-
-
 def test_step_counters_parse_failure_invalid_and_repeated_value():
     task = make_task("numerical", 0)
     name = task.params[0].name

@@ -115,6 +115,20 @@ def run_one(
         return {**record, "status": why_not, "wall_s": 0.0, "model": None}
     if deadline is not None and time.monotonic() >= deadline:
         return {**record, "status": SKIPPED, "wall_s": 0.0, "model": None}
+    if method.kind == "reference":
+        from . import reference
+
+        if not reference.in_process():  # run where trace-opt is installed
+            return reference.run_in_subprocess(
+                task_name,
+                method,
+                seed,
+                steps,
+                llm,
+                offline=offline,
+                max_tokens=max_tokens,
+                deadline=deadline,
+            )
     start = time.perf_counter()
     task = make_task(task_name, seed)
     if offline:
@@ -125,16 +139,19 @@ def run_one(
         context = nullcontext((copy.copy(llm), None))  # own usage totals per run
     with context as (run_llm, _server):
         record["model"] = run_llm.model
+        holder: list = []
         try:
-            _optimize(task, method, steps, run_llm, max_tokens, record, deadline)
+            _optimize(task, method, steps, run_llm, max_tokens, record, deadline, holder)
             record["status"] = "ok"
         except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
             record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
-        usage = run_llm.usage
+        usages = [run_llm.usage]
+        # An optimizer with its own client (the reference) counts its calls itself.
+        usages += [u for u in (getattr(o, "extra_usage", None) for o in holder) if u is not None]
         record.update(
-            llm_calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            llm_calls=sum(u.calls for u in usages),
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
         )
     record["wall_s"] = round(time.perf_counter() - start, 3)
     return record
@@ -161,8 +178,11 @@ def _optimize(
     max_tokens: int | None,
     record: dict,
     deadline: float | None = None,
+    holder: list | None = None,
 ) -> None:
     optimizer = method.build(task.parameters(), llm, task.objective, max_tokens)
+    if holder is not None:
+        holder.append(optimizer)
     score = task.evaluate(llm)
     record["curve"].append(score.score)
     if score.success:
