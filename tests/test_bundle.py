@@ -147,3 +147,33 @@ def test_code_with_imports_above_the_def_sees_them():
 
     root.parameter._set("import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n")
     assert root(node(16)).data == 12.0
+
+
+# A trainable function whose def is far from line 1 of this file: the error must be numbered
+# within the source the LLM sees (the code parameter, from the def line), not this file.
+@bundle(trainable=True)
+def _ratio_of(total, parts):
+    """Share of each part."""
+    count = len(parts)
+    return total / (count - 2)
+
+
+def test_an_error_in_trainable_code_is_numbered_within_the_shown_source():
+    with pytest.raises(ExecutionError) as info:
+        _ratio_of(node(6.0), node([1, 2]))
+    exc = info.value.exception_node
+    shown = _ratio_of.parameter.data.splitlines()
+    assert shown[0].startswith("def _ratio_of(")  # the decorator is not shown
+    assert exc.info["lineno"] == 4 and shown[3].strip() == "return total / (count - 2)"
+    assert exc.describe().endswith("at line 4: return total / (count - 2)")
+
+    # New code (compiled from the parameter's text) is numbered the same way.
+    _ratio_of.parameter._set("def _ratio_of(total, parts):\n    return total / (len(parts) - 2)\n")
+    try:
+        with pytest.raises(ExecutionError) as info:
+            _ratio_of(node(6.0), node([1, 2]))
+        assert info.value.exception_node.describe().endswith(
+            "at line 2: return total / (len(parts) - 2)"
+        )
+    finally:
+        _ratio_of.parameter._set("".join(shown_line + "\n" for shown_line in shown))

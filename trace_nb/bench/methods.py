@@ -5,8 +5,9 @@
 * ``optoprime_masked``: OptoPrime with #Code and #Documentation blanked, the paper's
   "Trace Masked" ablation (the optimizer sees values and feedback, not the graph).
 * ``opro``: OPRO, which sees only the history of values and feedback.
-* ``trace_opt``: the reference implementation (``trace-opt``) through an adapter; reported
-  as unavailable unless it is installed (and the adapter is not written yet).
+* ``trace_opt``: the reference implementation (``trace-opt``) through an adapter
+  (:mod:`.reference`); reported as unavailable unless ``opto`` imports here or
+  ``$TRACE_NB_REFERENCE_PYTHON`` names an interpreter that has it.
 
 Every method applies code proposals without review (``approve_code=True``): a benchmark
 has no human in the loop.
@@ -14,7 +15,6 @@ has no human in the loop.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,7 @@ class Method:
 
     def build(self, parameters: list, llm: Any, objective: str, max_tokens: int | None) -> Any:
         if self.kind == "opro":
-            return OPRO(parameters, llm=llm, objective=objective)
+            return OPRO(parameters, llm=llm, objective=objective, max_tokens=max_tokens)
         return OptoPrime(
             parameters,
             llm=llm,
@@ -57,12 +57,24 @@ class Method:
 
 
 class ReferenceMethod(Method):
-    """The reference Trace (``trace-opt``): only its availability is checked for now."""
+    """The reference Trace's OptoPrime through :mod:`.reference` (same task, feedback, model).
+
+    Runs in this process when ``opto`` imports here, else in a subprocess under
+    ``$TRACE_NB_REFERENCE_PYTHON``; unavailable when neither works.
+    """
 
     def unavailable(self) -> str | None:
-        if importlib.util.find_spec("opto") is None:
-            return "unavailable: trace-opt is not installed"
-        return "unavailable: the trace-opt adapter is not implemented yet"
+        from . import reference
+
+        return reference.unavailable()
+
+    def build(self, parameters: list, llm: Any, objective: str, max_tokens: int | None) -> Any:
+        from .reference import ReferenceOptimizer
+
+        return ReferenceOptimizer(parameters, llm, objective, max_tokens, self.memory_size)
+
+    def step(self, optimizer: Any) -> list:
+        return optimizer.step()
 
 
 METHODS: dict[str, Method] = {

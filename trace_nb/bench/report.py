@@ -14,7 +14,7 @@ SUMMARY_COLUMNS = [
     "best score",
     "parse failures",
     "invalid",
-    "re-proposed",
+    "repeats",
     "prompt tokens",
     "completion tokens",
     "wall s",
@@ -35,17 +35,20 @@ def summarize(frame: Any) -> Any:
         solved = ok[ok["success"].astype(bool)]
         steps = solved["steps_to_success"].astype(float).mean() if len(solved) else None
         errors = len(group) - len(ok)
+        stopped = int(ok["stopped"].notna().sum()) if "stopped" in ok else 0
         rows.append(
             {
                 "task": task,
                 "method": method,
-                "runs": f"{len(ok)}" + (f" (+{errors} errors)" if errors else ""),
+                "runs": f"{len(ok)}"
+                + (f" ({stopped} cut by the time budget)" if stopped else "")
+                + (f" (+{errors} not run or failed)" if errors else ""),
                 "success": f"{len(solved)}/{len(ok)}",
                 "mean steps to success": None if steps is None else round(steps, 2),
                 "best score": round(float(ok["best_score"].mean()), 3),
                 "parse failures": int(ok["parse_failures"].sum()),
                 "invalid": int(ok["invalid_proposals"].sum()),
-                "re-proposed": int(ok["reproposed_current"].sum()),
+                "repeats": int(ok["repeats"].sum()),
                 "prompt tokens": int(ok["prompt_tokens"].sum()),
                 "completion tokens": int(ok["completion_tokens"].sum()),
                 "wall s": round(float(ok["wall_s"].sum()), 2),

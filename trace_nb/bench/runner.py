@@ -22,6 +22,7 @@ DEFAULT_TASKS = [
     "bbh_boolean_expressions",
     "bbh_multistep_arithmetic",
     "bbh_object_counting",
+    "bbh_dyck_languages",
     "code_debug",
     "format_constraints",
     "battleship",
@@ -38,7 +39,7 @@ COLUMNS = [
     "final_score",
     "parse_failures",
     "invalid_proposals",
-    "reproposed_current",
+    "repeats",
     "applied",
     "llm_calls",
     "prompt_tokens",
@@ -46,23 +47,25 @@ COLUMNS = [
     "wall_s",
     "curve",
     "reasons",
+    "stopped",
     "steps",
     "model",
 ]
 SAME_VALUE = "the suggested value is the same as the current one"
+SKIPPED = "skipped: time budget"
 NO_CHANGES = "the reply suggests no changes"
 
 
 def classify(proposals: Iterable[Any]) -> dict[str, int]:
     """Count one step's proposals: parse failures, invalid ones, re-proposed values, applied."""
-    counts = {"parse_failures": 0, "invalid_proposals": 0, "reproposed_current": 0, "applied": 0}
+    counts = {"parse_failures": 0, "invalid_proposals": 0, "repeats": 0, "applied": 0}
     for p in proposals:
         if p.status == "approved":
             counts["applied"] += 1
         elif p.valid:
             continue
         elif p.reason == SAME_VALUE:
-            counts["reproposed_current"] += 1
+            counts["repeats"] += 1
         elif p.name is None:
             counts["parse_failures"] += p.reason != NO_CHANGES
         else:
@@ -79,11 +82,15 @@ def run_one(
     *,
     offline: bool = False,
     max_tokens: int | None = 1024,
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     """One run: evaluate, then up to ``steps`` train-step/optimizer-step/evaluate rounds.
 
     Stops early at the first success. ``offline=True`` serves ``llm`` from the task's
     oracle on loopback (``llm`` is then ignored). Errors become ``status: "error: ..."``.
+    ``deadline`` (a :func:`time.monotonic` value): no step starts after it; a run that
+    stops for it says so in ``stopped``, and one that cannot start has status
+    ``"skipped: time budget"``.
     """
     method = get_method(method) if isinstance(method, str) else method
     record: dict[str, Any] = {
@@ -101,10 +108,27 @@ def run_one(
         "completion_tokens": 0,
         **classify([]),
         "reasons": [],
+        "stopped": None,
     }
     why_not = method.unavailable()
     if why_not:
         return {**record, "status": why_not, "wall_s": 0.0, "model": None}
+    if deadline is not None and time.monotonic() >= deadline:
+        return {**record, "status": SKIPPED, "wall_s": 0.0, "model": None}
+    if method.kind == "reference":
+        from . import reference
+
+        if not reference.in_process():  # run where trace-opt is installed
+            return reference.run_in_subprocess(
+                task_name,
+                method,
+                seed,
+                steps,
+                llm,
+                offline=offline,
+                max_tokens=max_tokens,
+                deadline=deadline,
+            )
     start = time.perf_counter()
     task = make_task(task_name, seed)
     if offline:
@@ -115,16 +139,19 @@ def run_one(
         context = nullcontext((copy.copy(llm), None))  # own usage totals per run
     with context as (run_llm, _server):
         record["model"] = run_llm.model
+        holder: list = []
         try:
-            _optimize(task, method, steps, run_llm, max_tokens, record)
+            _optimize(task, method, steps, run_llm, max_tokens, record, deadline, holder)
             record["status"] = "ok"
         except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
             record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
-        usage = run_llm.usage
+        usages = [run_llm.usage]
+        # An optimizer with its own client (the reference) counts its calls itself.
+        usages += [u for u in (getattr(o, "extra_usage", None) for o in holder) if u is not None]
         record.update(
-            llm_calls=usage.calls,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
+            llm_calls=sum(u.calls for u in usages),
+            prompt_tokens=sum(u.prompt_tokens for u in usages),
+            completion_tokens=sum(u.completion_tokens for u in usages),
         )
     record["wall_s"] = round(time.perf_counter() - start, 3)
     return record
@@ -144,15 +171,27 @@ def _note_reasons(proposals: Iterable[Any], reasons: list[str]) -> None:
 
 
 def _optimize(
-    task: Any, method: Method, steps: int, llm: Any, max_tokens: int | None, record: dict
+    task: Any,
+    method: Method,
+    steps: int,
+    llm: Any,
+    max_tokens: int | None,
+    record: dict,
+    deadline: float | None = None,
+    holder: list | None = None,
 ) -> None:
     optimizer = method.build(task.parameters(), llm, task.objective, max_tokens)
+    if holder is not None:
+        holder.append(optimizer)
     score = task.evaluate(llm)
     record["curve"].append(score.score)
     if score.success:
         record["success"], record["steps_to_success"] = True, 0
     for step in range(1, steps + 1):
         if record["success"]:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            record["stopped"] = f"time budget, after {step - 1} of {steps} steps"
             break
         optimizer.zero_feedback()
         task.train_step(step - 1, llm)
@@ -189,6 +228,7 @@ def _reusable(record: dict, steps: int, model: str | None) -> bool:
     status = str(record.get("status"))
     return (
         (status == "ok" or status.startswith("unavailable"))
+        and not record.get("stopped")
         and record.get("steps") == steps
         and record.get("model") in (model, None)
     )
@@ -212,6 +252,7 @@ def run(
     max_tokens: int | None = 1024,
     timeout: float = 300.0,
     report: bool = True,
+    time_budget: float | None = None,
 ) -> Any:
     """Run the benchmark and return one row per (task, method, seed) as a DataFrame.
 
@@ -236,6 +277,10 @@ def run(
         Threads running (task, method, seed) triples at once.
     timeout
         Seconds per LLM request (a small model on a busy CPU can need minutes for one reply).
+    time_budget
+        Seconds for the whole benchmark (None: no limit). No optimizer step starts after
+        it: a run in progress stops (``stopped`` says so) and the runs not started yet are
+        recorded as ``"skipped: time budget"`` (and run on the next, resumed invocation).
     cache
         The LLM response cache: True (``out/llm_cache.sqlite``, or the default location
         without ``out``), False, or a path. Not used offline.
@@ -293,6 +338,7 @@ def run(
         if not ((t, m.name, s) in done and _reusable(done[(t, m.name, s)], steps, model))
     ]
     lock = threading.Lock()
+    deadline = None if time_budget is None else time.monotonic() + time_budget
 
     def finish(record: dict) -> None:
         with lock:
@@ -305,7 +351,17 @@ def run(
     bar = tqdm(total=len(todo), desc="trace_nb.bench", unit="run", disable=not progress)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = [
-            pool.submit(run_one, t, m, s, steps, llm, offline=offline, max_tokens=max_tokens)
+            pool.submit(
+                run_one,
+                t,
+                m,
+                s,
+                steps,
+                llm,
+                offline=offline,
+                max_tokens=max_tokens,
+                deadline=deadline,
+            )
             for t, m, s in todo
         ]
         for future in as_completed(futures):

@@ -135,10 +135,13 @@ class BundledFunction:
         try:
             sig = inspect.signature(fn)
             arg_names = tuple(sig.parameters)
+            # #Code labels arguments by these; variadic ones keep their star (``*rest``).
+            stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+            labels = tuple(stars.get(p.kind, "") + p.name for p in sig.parameters.values())
         except (TypeError, ValueError):
-            arg_names = ()
+            arg_names = labels = ()
         self.signature_names = arg_names
-        self.op = Op(fname, description or doc or f"the function {fname}.", arg_names,
+        self.op = Op(fname, description or doc or f"the function {fname}.", labels,
                      base_name=sanitize(fname))
         self.parameter: ParameterNode | None = None
         self._compiled: tuple[str, Callable] | None = None
@@ -264,7 +267,37 @@ class BundledFunction:
         parents = tuple(inputs.values()) + tuple(self.parameters())
         filenames = {getattr(fn, "__code__", None) and fn.__code__.co_filename} - {None}
         node = make_exception_node(exc, self.op, tuple(args), parents, filenames)
+        if self.parameter is not None and fn is self._fn:
+            self._line_in_source(node, exc, fn)
         raise execution_error(node).with_traceback(exc.__traceback__) from exc
+
+    def _line_in_source(self, node: Node, exc: BaseException, fn: Callable) -> None:
+        """Number the failing line within the source the LLM sees, not the defining file.
+
+        Until its code is changed, a trainable function runs as defined (in a .py file or a
+        cell), where its ``def`` is not line 1; the code parameter shows the source from the
+        ``def`` line (decorators dropped), so the line number is translated to that.
+        """
+        lineno = None
+        tb = exc.__traceback__
+        while tb is not None:  # the innermost frame of this very function
+            if tb.tb_frame.f_code is fn.__code__:
+                lineno = tb.tb_lineno
+            tb = tb.tb_next
+        try:
+            lines, start = inspect.getsourcelines(fn)
+            tree = ast.parse(textwrap.dedent("".join(lines)))
+        except (OSError, TypeError, SyntaxError):
+            return
+        first = next((s for s in tree.body
+                      if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+        if lineno is None or first is None:
+            return
+        source = self.parameter._data.splitlines()
+        shown = lineno - (start + first.lineno - 1) + 1  # the def line is line 1
+        if 1 <= shown <= len(source):
+            node.info["lineno"] = shown
+            node.info["line"] = source[shown - 1]
 
     def _finish(self, result: Any, frame: CallFrame, args: tuple, kwargs: dict,
                 inputs: dict[int, Node]) -> MessageNode:

@@ -36,6 +36,25 @@ def _unique_labels(params: list[ParameterNode]) -> None:
             index_parameter(name, p)
 
 
+AUTO = "auto"
+MIN_REPLY_TOKENS, MAX_REPLY_TOKENS = 1024, 4096
+
+
+def reply_token_cap(params: Iterable[ParameterNode]) -> int:
+    """The default cap on a reply's tokens (``max_tokens="auto"``).
+
+    A reply holds its reasoning and every value it changes, so the cap is 1,024 tokens,
+    raised for long text or code values (about 3 characters a token, plus 512), and never
+    above 4,096. Without a cap one small-model reply ran for 322 s; with a fixed small one a
+    long function could not be restated whole.
+    """
+    chars = 0
+    for p in params:
+        value = p._data
+        chars += len(value) if isinstance(value, str) else len(repr(value)[:20_000])
+    return max(MIN_REPLY_TOKENS, min(MAX_REPLY_TOKENS, 512 + chars // 3))
+
+
 class ExtractionError(ValueError):
     """The LLM's reply held no usable suggestion (raised when ``ignore_extraction_error=False``)."""
 
@@ -216,8 +235,10 @@ class Optimizer:
             self._llm = LLM()
         return self._llm
 
-    def _ask(self, messages: list[dict], max_tokens: int | None = None,
+    def _ask(self, messages: list[dict], max_tokens: int | str | None = None,
              temperature: float | None = None) -> tuple[str, Any, str | None]:
+        if max_tokens == AUTO:
+            max_tokens = reply_token_cap(self.parameters)
         types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
         names = list(types)
 
@@ -250,7 +271,8 @@ class OptoPrime(Optimizer):
         Maximum characters of the problem instance (None: no limit). Variables,
         constraints, outputs and feedback are always kept.
     max_tokens
-        Cap on the reply's tokens, per call (None: the LLM's default).
+        Cap on the reply's tokens, per call: ``"auto"`` (default) is 1,024, more when the
+        variables are long (see :func:`reply_token_cap`); None: no cap (the LLM's default).
     ignore_extraction_error
         True: a reply with no readable suggestion gives an invalid proposal saying why.
         False: it raises :class:`ExtractionError`.
@@ -264,7 +286,7 @@ class OptoPrime(Optimizer):
 
     def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None, memory_size: int = 0,
                  objective: str | None = None, prompt_budget: int | None = 30_000,
-                 max_tokens: int | None = None, ignore_extraction_error: bool = True,
+                 max_tokens: int | str | None = AUTO, ignore_extraction_error: bool = True,
                  include_example: bool = False, candidates: int = 1,
                  temperatures: tuple[float, float] = (0.0, 1.0), **reference_options: Any):
         _refuse_reference_options(reference_options)
@@ -357,9 +379,11 @@ class OPRO(Optimizer):
     """OPRO baseline: the LLM sees only the history of values and their feedback/scores."""
 
     def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None,
-                 objective: str | None = None, history_size: int = 20):
+                 objective: str | None = None, history_size: int = 20,
+                 max_tokens: int | str | None = AUTO):
         super().__init__(parameters)
         self._setup_llm(llm)
+        self.max_tokens = max_tokens  # as OptoPrime's
         self.objective = objective or prompts.OPRO_DEFAULT_OBJECTIVE
         self.history: deque[dict] = deque(maxlen=history_size)
 
@@ -380,7 +404,7 @@ class OPRO(Optimizer):
     def propose(self) -> list[Proposal]:
         messages = self.messages()
         params = {p.name: p for p in self.parameters}
-        text, usage, mode = self._ask(messages)
+        text, usage, mode = self._ask(messages, self.max_tokens)
         proposals = proposals_from_reply(parse_reply(text, list(params)), params, text)
         self.history.append(self._pending)
         self.log.append(StepLog(messages, text, proposals, usage, mode))

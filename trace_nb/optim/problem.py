@@ -19,8 +19,12 @@ from . import prompts
 
 Names = Callable[[Node], str]
 
-VALUE_LIMIT = 2_000  # characters of one #Inputs/#Others value
-ARG_LIMIT = 60  # characters of a constant written inline in #Code
+# Cuts applied only when the problem does not fit its character budget, as fractions of
+# it (2,000 and 60 characters at the default budget of 30,000); with no budget nothing is cut.
+VALUE_SHARE = 15  # one #Inputs/#Others/#Outputs value: at most budget // 15 characters
+ARG_SHARE = 500  # a constant written inline in #Code: at most budget // 500 characters
+VALUE_LIMIT = 30_000 // VALUE_SHARE  # the cuts at the default budget
+ARG_LIMIT = 30_000 // ARG_SHARE
 
 
 @dataclass
@@ -91,10 +95,10 @@ def _own_name(n: Node) -> str:
     return n.name
 
 
-def value_line(n: Node, limit: int | None = VALUE_LIMIT, names: Names = _own_name) -> str:
+def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> str:
     """``(type) name=value``; code parameters as ``(code) name:`` and their source.
 
-    ``names`` gives each node's name (the problem's :class:`~trace_nb.graph.names.NameTable`).
+    Values longer than ``limit`` characters are cut (None: never). ``names`` gives each node's name (the problem's :class:`~trace_nb.graph.names.NameTable`).
     """
     if isinstance(n, ParameterNode) and n.is_code:
         return f"(code) {names(n)}:\n{n._data}"
@@ -104,17 +108,29 @@ def value_line(n: Node, limit: int | None = VALUE_LIMIT, names: Names = _own_nam
     return f"({type_name(n)}) {names(n)}={value}"
 
 
-def code_line(n: MessageNode, names: Names = _own_name) -> str:
-    """``result = op(arg=name_or_constant, ...)`` for one operator node."""
+def code_line(n: MessageNode, names: Names = _own_name, arg_limit: int | None = None) -> str:
+    """``result = op(arg=name_or_constant, ...)`` for one operator node.
+
+    Arguments are labelled by the operator's parameter names; the positional arguments a
+    ``*rest`` parameter collects are shown as the tuple it receives (``rest=(w1, w2)``).
+    Constants longer than ``arg_limit`` characters are cut (None: never).
+    """
     op = n.op
     arg_names = op.arg_names
+    positional = [a for a in arg_names if not a.startswith("**")]
+    star = next((i for i, a in enumerate(positional) if a.startswith("*")), None)
     args = []
     for i, a in enumerate(n.args):
-        label = (arg_names[i] if i < len(arg_names) and not arg_names[i].startswith("*")
-                 else f"arg{i}")
-        args.append(f"{label}={_arg_text(a, names)}")
+        if star is not None and i >= star:
+            break
+        label = positional[i] if i < len(positional) else f"arg{i}"
+        args.append(f"{label}={_arg_text(a, names, arg_limit)}")
+    if star is not None and len(n.args) > star:
+        rest = n.args[star:]
+        inner = ", ".join(_arg_text(a, names, arg_limit) for a in rest)
+        args.append(f"{positional[star][1:]}=({inner}{',' if len(rest) == 1 else ''})")
     for k, v in (n.kwargs or {}).items():
-        args.append(f"{k}={_arg_text(v, names)}")
+        args.append(f"{k}={_arg_text(v, names, arg_limit)}")
     # Dependencies that were not arguments (a trainable function's code, external reads).
     given: set[int] = set()
     for a in (*n.args, *(n.kwargs or {}).values()):
@@ -125,19 +141,26 @@ def code_line(n: MessageNode, names: Names = _own_name) -> str:
     return f"{names(n)} = {op.name}({', '.join(args)})"
 
 
-def _arg_text(a: Any, names: Names = _own_name) -> str:
+def _cut_opt(text: str, limit: int | None) -> str:
+    return text if limit is None else cut(text, limit)
+
+
+def _arg_text(a: Any, names: Names = _own_name, limit: int | None = None) -> str:
     if isinstance(a, Node):
         return names(a)
+    wide = None if limit is None else limit * 4
     if type(a) in (list, tuple, set, frozenset, dict) and _holds_node(a):
         # A container of nodes (unwrapped into parents by the graph): show their names.
         if isinstance(a, dict):
-            inner = ", ".join(f"{_arg_text(k, names)}: {_arg_text(v, names)}" for k, v in a.items())
-            return cut("{" + inner + "}", ARG_LIMIT * 4)
-        inner = ", ".join(_arg_text(v, names) for v in a)
+            inner = ", ".join(
+                f"{_arg_text(k, names, limit)}: {_arg_text(v, names, limit)}" for k, v in a.items()
+            )
+            return _cut_opt("{" + inner + "}", wide)
+        inner = ", ".join(_arg_text(v, names, limit) for v in a)
         if isinstance(a, tuple):
-            return cut(f"({inner}{',' if len(a) == 1 else ''})", ARG_LIMIT * 4)
-        return cut(f"[{inner}]" if isinstance(a, list) else "{" + inner + "}", ARG_LIMIT * 4)
-    return cut(repr(a), ARG_LIMIT)
+            return _cut_opt(f"({inner}{',' if len(a) == 1 else ''})", wide)
+        return _cut_opt(f"[{inner}]" if isinstance(a, list) else "{" + inner + "}", wide)
+    return _cut_opt(repr(a), limit)
 
 
 def _holds_node(a: Any) -> bool:
@@ -215,11 +238,13 @@ def build_problem(
 
     variables = "\n".join(value_line(p, None, names) for p in params)
     constraints = "\n".join(f"{names(p)}: {p.constraint}" for p in params if p.constraint)
-    out_text = "\n".join(value_line(o, names=names) for o in outputs)
+    limit, arg_limit = _limits(ops, outputs, budget, in_sub, param_ids, names,
+                               len(instruction) + len(variables) + len(constraints) + len(feedback))
+    out_text = "\n".join(value_line(o, limit, names) for o in outputs)
 
     fixed = len(instruction) + len(variables) + len(constraints) + len(out_text) + len(feedback)
     chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub,
-                  param_ids, names)
+                  param_ids, names, limit, arg_limit)
 
     code_lines, docs, inputs, others = [], {}, {}, []
     skipped = 0
@@ -230,13 +255,13 @@ def build_problem(
         if skipped:  # mark where operations were left out
             code_lines.append(f"# ... {skipped} operations not shown ...")
             skipped = 0
-        code_lines.append(code_line(n, names))
+        code_lines.append(code_line(n, names, arg_limit))
         docs.setdefault(n.op.name, n.op.doc())
         for p in n._parents:
             if id(p) not in in_sub and id(p) not in param_ids:
-                inputs.setdefault(id(p), value_line(p, names=names))
+                inputs.setdefault(id(p), value_line(p, limit, names))
         if id(n) not in out_ids:
-            others.append(value_line(n, names=names))
+            others.append(value_line(n, limit, names))
     if skipped:
         code_lines.append(f"# ... {skipped} operations not shown ...")
     omitted = ""
@@ -259,19 +284,40 @@ def build_problem(
     )
 
 
+def _limits(ops: list[MessageNode], outputs: list[Node], budget: int | None, in_sub: set[int],
+            param_ids: set[int], names: Names, fixed: int) -> tuple[int | None, int | None]:
+    """The cuts for values and inline constants: none when everything fits ``budget``
+    uncut (or there is no budget), else :data:`VALUE_SHARE` and :data:`ARG_SHARE` of it."""
+    if budget is None:
+        return None, None
+    total = fixed + sum(len(value_line(o, None, names)) for o in outputs)
+    seen: set[int] = set()
+    for n in ops:
+        total += len(code_line(n, names)) + len(n.op.doc()) // 4 + 1
+        total += len(value_line(n, None, names))
+        for p in n._parents:
+            if id(p) not in in_sub and id(p) not in param_ids and id(p) not in seen:
+                seen.add(id(p))
+                total += len(value_line(p, None, names))
+        if total > budget:
+            return max(budget // VALUE_SHARE, 80), max(budget // ARG_SHARE, 20)
+    return None, None
+
+
 def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
          budget: int | None, in_sub: set[int], param_ids: set[int],
-         names: Names = _own_name) -> set[int]:
+         names: Names = _own_name, limit: int | None = None,
+         arg_limit: int | None = None) -> set[int]:
     """Ids of the operations to show: all of them, or the nearest ones that fit ``budget``."""
     if budget is None:
         return {id(n) for n in ops}
     cost = {}
     total = 0
     for n in ops:
-        c = len(code_line(n, names)) + len(n.op.doc()) // 4 + 1
-        c += sum(len(value_line(p, names=names)) for p in n._parents
+        c = len(code_line(n, names, arg_limit)) + len(n.op.doc()) // 4 + 1
+        c += sum(len(value_line(p, limit, names)) for p in n._parents
                  if id(p) not in in_sub and id(p) not in param_ids)
-        c += len(value_line(n, names=names))
+        c += len(value_line(n, limit, names))
         cost[id(n)] = c
         total += c
     if total <= budget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,8 @@ class Proposal:
         return new
 
 
+SAME_VALUE = "the suggested value is the same as the current one"
+
 #: More unknown names than this become one summary proposal instead of one each.
 MAX_UNKNOWN_PROPOSALS = 5
 
@@ -105,18 +108,50 @@ def _same(new: Any, old: Any) -> bool:
         return False
 
 
+# The prefix #Variables writes before a value: "(float) x=" or "(code) name:" (then a newline).
+_SHOWN_PREFIX = re.compile(r"\A\s*\((?P<type>[A-Za-z_]\w*)\)[ \t]*(?:(?P<name>[A-Za-z_]\w*)[ \t]*[=:])?[ \t]*\n?")
+
+
+def strip_shown_prefix(param: ParameterNode, value: Any) -> Any:
+    """``value`` without a copied ``(type)`` / ``(type) name=`` prefix, else ``value`` itself.
+
+    Small models copy the way #Variables shows a value into the value: ``"(str) def f(..."``
+    or ``"(float) x=2.5"``. Only a label in parentheses followed by the value (and the
+    parameter's own name, if any) is removed.
+    """
+    if not isinstance(value, str):
+        return value
+    match = _SHOWN_PREFIX.match(value)
+    if match is None or (match.group("name") and match.group("name") != param.name):
+        return value
+    return value[match.end():]
+
+
 def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") -> Proposal:
-    """Coerce ``value`` for ``param``; an invalid value gives a proposal with the reason."""
+    """Coerce ``value`` for ``param``; an invalid value gives a proposal with the reason.
+
+    A value that is invalid only because it starts with a copied type label
+    (:func:`strip_shown_prefix`) is used without it. A string parameter accepts any text,
+    so there only a copied label *with the parameter's name* (``"(str) name=..."``) goes.
+    """
     try:
         new = coerce_value(param._data, value, is_code=param.is_code)
     except CoercionError as e:
+        bare = strip_shown_prefix(param, value)
+        if bare is not value:
+            retry = check(param, bare, reasoning, raw)
+            if retry.valid or retry.reason == SAME_VALUE:
+                return retry
         return Proposal(param.name, param, param._data, value, reasoning, raw, False, str(e))
     except Exception as e:  # noqa: BLE001 - a value that breaks the check is refused, not raised
         return Proposal(param.name, param, param._data, value, reasoning, raw, False,
                         f"the value could not be checked ({type(e).__name__}: {str(e)[:200]})")
+    if isinstance(new, str) and not param.is_code:
+        match = _SHOWN_PREFIX.match(new)
+        if match and match.group("name") == param.name:
+            new = new[match.end():]
     if _same(new, param._data):
-        return Proposal(param.name, param, param._data, new, reasoning, raw, False,
-                        "the suggested value is the same as the current one")
+        return Proposal(param.name, param, param._data, new, reasoning, raw, False, SAME_VALUE)
     return Proposal(param.name, param, param._data, new, reasoning, raw)
 
 

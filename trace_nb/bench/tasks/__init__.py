@@ -14,6 +14,7 @@ TASKS: dict[str, Callable[[int], TaskInstance]] = {
     "bbh_boolean_expressions": partial(bbh.make, "boolean_expressions"),
     "bbh_multistep_arithmetic": partial(bbh.make, "multistep_arithmetic"),
     "bbh_object_counting": partial(bbh.make, "object_counting"),
+    "bbh_dyck_languages": partial(bbh.make, "dyck_languages"),
     "code_debug": code_debug.make,
     "format_constraints": format.make,
     "battleship": battleship.make,

@@ -79,9 +79,34 @@ def object_counting(rng: random.Random) -> tuple[str, str]:
     return f"I have {listing}. How many {category} do I have?", str(total)
 
 
+_PAIRS = {"(": ")", "[": "]", "{": "}", "<": ">"}
+
+
+def dyck_languages(rng: random.Random) -> tuple[str, str]:
+    """A prefix of a well-nested bracket sequence; the answer closes what is still open."""
+    tokens: list[str] = []
+    stack: list[str] = []
+    length = rng.randint(4, 10)
+    while len(tokens) < length or not stack:
+        if stack and (len(tokens) >= length or rng.random() < 0.4):
+            tokens.append(_PAIRS[stack.pop()])
+            if len(tokens) >= length and stack:
+                break
+        else:
+            opener = rng.choice(sorted(_PAIRS))
+            stack.append(opener)
+            tokens.append(opener)
+    question = (
+        "Complete the rest of the sequence, making sure that the parentheses are closed "
+        "properly. Input: " + " ".join(tokens)
+    )
+    return question, " ".join(_PAIRS[o] for o in reversed(stack))
+
+
 GENERATORS: dict[str, Callable[[random.Random], tuple[str, str]]] = {
     "word_sorting": word_sorting,
     "boolean_expressions": boolean_expressions,
     "multistep_arithmetic": multistep_arithmetic,
     "object_counting": object_counting,
+    "dyck_languages": dyck_languages,
 }
