@@ -6,6 +6,8 @@ import json
 import re
 import textwrap
 
+import pytest
+
 from conftest import ipython_shell, make_llm
 
 import trace_nb
@@ -44,6 +46,13 @@ def test_session_train_improves_validation_score():
     assert s.last_training is result and len(srv.requests) == 2
     prompt = srv.requests[0]["messages"][-1]["content"]
     assert prompt.count("too small by 5") == 4  # one feedback line per example of the batch
+
+    # A cell lives in this kernel: a remote engine is refused with what to do instead.
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1) as pool, pytest.raises(ValueError, match="remote engine"):
+        s.train(list(range(4)), ip.user_ns["score_of"], executor=pool, progress=False)
+    assert s.parameters["offset"] == 5 and s.last_training is result  # nothing changed
 
 
 def test_panel_train_shows_the_run():

@@ -31,7 +31,14 @@ def train_session(session: Any, dataset: Any, feedback: Callable | None = None, 
         ``budget``, ``checkpoint``, ``view``...). ``max_workers`` is always 1.
     """
     from ..training import train
+    from ..training.engines import engine_for
 
+    if engine_for(kwargs.get("executor")) is not None:
+        raise ValueError(
+            "a %%trace cell runs in this kernel's namespace, so it cannot run on a remote "
+            "engine: train it here (threads), or write the workflow as a function of the "
+            "example and call trace_nb.train(workflow, dataset, feedback, optimizer, "
+            "executor=...)")
     if session.compiled is None or session.shell is None:
         raise RuntimeError(f"session {session.name!r} has no cell to train: run its %%trace cell first")
     shell = session.shell
