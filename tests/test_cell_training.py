@@ -7,7 +7,6 @@ import re
 import textwrap
 
 import pytest
-
 from conftest import ipython_shell, make_llm
 
 import trace_nb
