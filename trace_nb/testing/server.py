@@ -26,31 +26,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .faults import Fault, make_fault, send_fault, trickle
+
 __all__ = ["FakeOpenAIServer"]
 
-_FAULT_KINDS = ("status", "delay", "malformed", "html", "drop", "truncated", "body", "trickle",
-                "trickle_headers", "echo_auth")
-_HTML_PAGE = (
-    b"<html><head><title>502 Bad Gateway</title></head>"
-    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
-)
-
 Reply = Any  # str, or any JSON-serializable value (sent JSON-encoded)
-
-
-@dataclass(frozen=True)
-class _Fault:
-    """One queued misbehaviour, applied to exactly one chat request."""
-
-    kind: str
-    code: int = 500
-    retry_after: float | str | None = None
-    seconds: float = 0.0
-    body: bytes = b""
 
 
 def _estimate_tokens(chars: int) -> int:
@@ -177,7 +160,7 @@ class FakeOpenAIServer:
         self.reject_response_format = reject_response_format
         self.model = model
         self.requests: list[dict[str, Any]] = []
-        self._faults: deque[_Fault] = deque()
+        self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._server: _Server | None = None
@@ -266,17 +249,11 @@ class FakeOpenAIServer:
         times
             How many consecutive requests get this fault.
         """
-        if kind not in _FAULT_KINDS:
-            raise ValueError(f"unknown fault {kind!r}; expected one of {_FAULT_KINDS}")
         if times < 1:
             raise ValueError("times must be >= 1")
-        if kind == "body" and code == 500:
-            code = 200
-        raw = body if isinstance(body, bytes) else (
-            body.encode("utf-8", "surrogatepass") if isinstance(body, str)
-            else json.dumps(body).encode("utf-8") if body is not None else b"")
+        fault = make_fault(kind, code=code, retry_after=retry_after, seconds=seconds, body=body)
         with self._lock:
-            self._faults.extend([_Fault(kind, code, retry_after, seconds, raw)] * times)
+            self._faults.extend([fault] * times)
         return self
 
     def add_replies(self, *replies: Reply) -> FakeOpenAIServer:
@@ -320,14 +297,14 @@ class FakeOpenAIServer:
             except LookupError as exc:
                 handler.send_json(500, {"error": {"message": str(exc), "type": "server_error"}})
                 return
-            self._trickle(handler, json.dumps(self._completion(body, text)).encode(), fault)
+            trickle(handler, json.dumps(self._completion(body, text)).encode(), fault, self._stop)
             return
         if fault is not None and fault.kind == "echo_auth":
             echoed = f"unexpected error; request had {handler.headers.get('Authorization')}"
             handler.send_bytes(200, echoed.encode("utf-8"), "text/plain")
             return
         if fault is not None and fault.kind != "delay":
-            self._send_fault(handler, fault)
+            send_fault(handler, fault)
             return
         if fault is not None and self._stop.wait(fault.seconds):
             return
@@ -386,47 +363,3 @@ class FakeOpenAIServer:
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
                       "total_tokens": prompt + completion},
         }
-
-    def _trickle(self, handler: _Handler, data: bytes, fault: _Fault) -> None:
-        head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n").encode()
-        handler.close_connection = True
-        if fault.kind == "trickle_headers":  # the head slowly, then the body at once
-            data, rest = head, data
-        else:
-            handler.wfile.write(head)
-            handler.wfile.flush()
-            rest = b""
-        pause = fault.seconds / max(len(data), 1)
-        for i in range(len(data)):
-            handler.wfile.write(data[i : i + 1])
-            handler.wfile.flush()
-            if self._stop.wait(pause):
-                return
-        handler.wfile.write(rest)
-        handler.wfile.flush()
-
-    @staticmethod
-    def _send_fault(handler: _Handler, fault: _Fault) -> None:
-        if fault.kind == "status":
-            headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
-            error = {"message": f"fake server fault: HTTP {fault.code}", "type": "fake_fault",
-                     "code": fault.code}
-            handler.send_json(fault.code, {"error": error}, headers)
-        elif fault.kind == "malformed":
-            handler.send_bytes(200, b'{"id": "chatcmpl-broken", "choices": [', "application/json")
-        elif fault.kind == "body":
-            handler.send_bytes(fault.code, fault.body, "application/json")
-        elif fault.kind == "html":
-            handler.send_bytes(502, _HTML_PAGE, "text/html")
-        elif fault.kind == "drop":
-            handler.close_connection = True  # handler returns without writing a byte
-        elif fault.kind == "truncated":
-            data = json.dumps({"id": "chatcmpl-cut", "object": "chat.completion"}).encode()
-            handler.send_response(200)
-            handler.send_header("Content-Type", "application/json")
-            handler.send_header("Content-Length", str(len(data) + 100))
-            handler.end_headers()
-            handler.wfile.write(data[: len(data) // 2])
-            handler.wfile.flush()
-            handler.close_connection = True
