@@ -17,7 +17,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .cache import CachedReply, ResponseCache, cache_key, resolve_cache
@@ -31,6 +30,7 @@ from .errors import (
     register_secret,
     scrub_secret,
 )
+from .response import ChatReply
 from .transport import AttemptTimeout, cacheable, clean_messages, prompt_chars_of, send
 from .usage import CallUsage, UsageTotals, compute_cost, merge_prices, report_usage
 from .wire import (
@@ -60,39 +60,6 @@ _HOW_TO_CONFIGURE = (
     "    LLM(model='llama3.1', base_url='http://localhost:11434/v1') "
     "or env OPENAI_BASE_URL=http://localhost:11434/v1"
 )
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """Result of :meth:`LLM.chat`.
-
-    Attributes
-    ----------
-    text
-        The assistant message content.
-    model
-        Model name the server reported (or the requested one when absent).
-    usage
-        Token, latency and cost accounting of this call.
-    json_mode
-        Output mode actually used: ``"json_schema"``, ``"json_object_schema"``,
-        ``"json_object"`` or ``"none"``.
-    cached
-        True when the reply came from the response cache.
-    finish_reason
-        Why the model stopped (``"stop"``, ``"length"``: cut off by ``max_tokens``,
-        ``"content_filter"``...), when the server said; None for cached replies.
-    refused
-        The model refused (the text is its refusal message).
-    """
-
-    text: str
-    model: str
-    usage: CallUsage
-    json_mode: str
-    cached: bool
-    finish_reason: str | None = None
-    refused: bool = False
 
 
 class _Secret:

@@ -1,11 +1,47 @@
-"""An OpenAI-style response object for a :class:`~trace_nb.llm.client.ChatReply`, so an
-``LLM`` can be called the way the reference Trace calls its models:
-``llm(messages=[...]).choices[0].message.content``."""
+"""What a chat call returns: :class:`ChatReply` (from :meth:`LLM.chat`), and an
+OpenAI-style view of it, so an ``LLM`` can be called the way the reference Trace calls its
+models: ``llm(messages=[...]).choices[0].message.content``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
+
+from .usage import CallUsage
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """Result of :meth:`LLM.chat`.
+
+    Attributes
+    ----------
+    text
+        The assistant message content.
+    model
+        Model name the server reported (or the requested one when absent).
+    usage
+        Token, latency and cost accounting of this call.
+    json_mode
+        Output mode actually used: ``"json_schema"``, ``"json_object_schema"``,
+        ``"json_object"`` or ``"none"``.
+    cached
+        True when the reply came from the response cache.
+    finish_reason
+        Why the model stopped (``"stop"``, ``"length"``: cut off by ``max_tokens``,
+        ``"content_filter"``...), when the server said; None for cached replies.
+    refused
+        The model refused (the text is its refusal message).
+    """
+
+    text: str
+    model: str
+    usage: CallUsage
+    json_mode: str
+    cached: bool
+    finish_reason: str | None = None
+    refused: bool = False
 
 
 def openai_style(reply: Any) -> SimpleNamespace:
