@@ -8,6 +8,7 @@ import pytest
 
 from trace_nb import node
 from trace_nb.graph import on_paths, outputs_of, subgraph, subgraphs, topo_ancestors
+from trace_nb.graph.traverse import children
 
 
 def ancestors_or_self(n) -> set[int]:
@@ -154,3 +155,12 @@ def test_outputs_of_lists_each_output_once_in_order_of_arrival():
     assert outputs_of([p]) == [second, first]
     assert outputs_of([q, p]) == [first, second]
     assert outputs_of([node(0, name="tv_out_none", trainable=True)]) == []
+
+
+def test_children_lists_each_nodes_children_in_walk_order():
+    r = node(1, name="tv_kids_r", trainable=True)
+    first, second = r + 1, r * 2
+    both = first + second
+    kids = children(topo_ancestors([both]))
+    assert kids[r] == [first, second] and kids[first] == [both] and kids[second] == [both]
+    assert both not in kids

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from ..text import preview
 from .names import NameTable
 from .node import Node
-from .traverse import topo_ancestors
+from .traverse import children, topo_ancestors
 
 __all__ = ["find", "graph_data", "node_record", "preview"]  # preview: see trace_nb.text
 
@@ -114,14 +114,11 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
 
 def _collapse(order: list[Node], out_ids: set[int], max_nodes: int) -> dict[int, str]:
     """Map nodes inside long single-parent chains to a run id; keep parameters, outputs, ends."""
-    children: dict[int, int] = {}
-    for n in order:
-        for p in n._parents:
-            children[id(p)] = children.get(id(p), 0) + 1
+    kids = children(order)
     # A node is foldable when it is an interior link of a chain: one node parent, one child,
     # not trainable, not an output, not an exception.
     foldable = [
-        len(n._parents) == 1 and children.get(id(n), 0) == 1 and not n.trainable
+        len(n._parents) == 1 and len(kids.get(n, ())) == 1 and not n.trainable
         and id(n) not in out_ids and n.kind == "message"
         for n in order
     ]
@@ -193,15 +190,12 @@ def _fold_blocks(order: list[Node], out_ids: set[int], runs: dict[int, str], exc
 
 def _group_repeats(order: list[Node], out_ids: set[int], runs: dict[int, str], excess: int) -> None:
     """Fold sibling nodes of one kind and operator that feed the same nodes (largest first)."""
-    children: dict[int, list[Node]] = {}
-    for n in order:
-        for p in n._parents:
-            children.setdefault(id(p), []).append(n)
+    kids = children(order)
     groups: dict[tuple, list[Node]] = {}
     for n in order:
         if id(n) in runs or id(n) in out_ids or n.kind == "exception":
             continue
-        targets = tuple(sorted({runs.get(id(c), id(c)) for c in children.get(id(n), ())}, key=str))
+        targets = tuple(sorted({runs.get(id(c), id(c)) for c in kids.get(n, ())}, key=str))
         op = getattr(n, "op", None)
         key = (n.kind, op.name if op is not None else None, targets,
                tuple(runs.get(id(p), id(p)) for p in n._parents) if n._parents else ())

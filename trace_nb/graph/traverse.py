@@ -63,6 +63,16 @@ def on_paths(
     return result
 
 
+def children(order: Iterable[Node]) -> dict[Node, list[Node]]:
+    """Each node's children among ``order`` (a walk such as :func:`topo_ancestors`), in
+    the walk's order; a node with none is absent. Keys hash by identity."""
+    kids: dict[Node, list[Node]] = {}
+    for n in order:
+        for p in n._parents:
+            kids.setdefault(p, []).append(n)
+    return kids
+
+
 def outputs_of(params: Iterable[Node]) -> list[Node]:
     """The outputs whose feedback reached ``params`` (each once, in order of arrival)."""
     seen: set[int] = set()
@@ -90,10 +100,7 @@ def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
     params = list(params)
     order = topo_ancestors(outputs_of(params))
     pos = {n: i for i, n in enumerate(order)}  # identity-hashed, so no __eq__ is ever called
-    children: dict[Node, list[Node]] = {}
-    for n in order:
-        for p in n._parents:
-            children.setdefault(p, []).append(n)
+    kids = children(order)
     # One stamp per node instead of a visited set per parameter: fewer allocations.
     stamp: dict[Node, int] = {}
     result: dict[Node, list[Node]] = {}
@@ -106,7 +113,7 @@ def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
         found = [p]
         stack = [p]
         while stack:
-            for c in children.get(stack.pop(), ()):
+            for c in kids.get(stack.pop(), ()):
                 if stamp.get(c) != k:
                     stamp[c] = k
                     found.append(c)
