@@ -70,12 +70,10 @@ class TraceSession(ParamsMixin, ReviewMixin):
         if register:
             _register(self)
 
-
     @property
     def output(self) -> Any:
         """The last run's output value (the exception, if the run raised)."""
         return self.exception._data if self.exception is not None else self.output_value
-
 
     # -- running ----------------------------------------------------------------------
     @_serialized
@@ -99,9 +97,19 @@ class TraceSession(ParamsMixin, ReviewMixin):
             self.lineage.start(k, v)  # version 0: the cell's value
         row = {"step": len(self.rows), "time": time.strftime("%H:%M:%S")}
         row.update({k: _cell(v) for k, v in self.parameters.items()})
-        row.update({"output": preview(self.output, 200), "feedback": None, "score": None,
-                    "approved": "", "rejected": "", "decided_by": "", "calls": 0,
-                    "tokens": 0, "cost": 0.0})
+        row.update(
+            {
+                "output": preview(self.output, 200),
+                "feedback": None,
+                "score": None,
+                "approved": "",
+                "rejected": "",
+                "decided_by": "",
+                "calls": 0,
+                "tokens": 0,
+                "cost": 0.0,
+            }
+        )
         self.rows.append(row)
         self._notify("run")
 
@@ -114,7 +122,9 @@ class TraceSession(ParamsMixin, ReviewMixin):
             raise ValueError(
                 "the last output does not depend on any parameter, so feedback cannot reach "
                 "one: make sure the cell's last expression uses a --param value"
-                if self.rows else "nothing to give feedback on yet: run the %%trace cell first")
+                if self.rows
+                else "nothing to give feedback on yet: run the %%trace cell first"
+            )
         if text is None and score is None:
             raise ValueError("give feedback text, a score, or both")
         for p in self.parameter_nodes:
@@ -144,8 +154,10 @@ class TraceSession(ParamsMixin, ReviewMixin):
         node = find([root], node_name) if root is not None else None
         if node is None:
             names = [n["name"] for n in self.graph(max_nodes=None)["nodes"]]
-            raise KeyError(f"no node named {node_name!r} in the last run's trace "
-                           f"(nodes: {', '.join(names) or 'none'})")
+            raise KeyError(
+                f"no node named {node_name!r} in the last run's trace "
+                f"(nodes: {', '.join(names) or 'none'})"
+            )
         if not (text or "").strip() and score is None:
             raise ValueError("give feedback text, a score, or both")
         if node is root:
@@ -176,16 +188,22 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     # -- preview ----------------------------------------------------------------------
     @_serialized
-    def preview(self, name: str, value: Any = None, *, input: str = "example",
-                candidate: int | None = None) -> Any:
+    def preview(
+        self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None
+    ) -> Any:
         """Run the cell with the pending proposal for ``name`` (or ``value``) on
         :attr:`examples` and score it before → after, changing nothing; see
         :mod:`trace_nb.notebook.preview`. The result is also kept on the proposal."""
         from .preview import preview
 
         node = self._find(name)
-        mine = [p for p in self.proposals if p.parameter is node and p.status == "pending"
-                and (candidate is None or p.candidate == candidate)]
+        mine = [
+            p
+            for p in self.proposals
+            if p.parameter is node
+            and p.status == "pending"
+            and (candidate is None or p.candidate == candidate)
+        ]
         if value is None and candidate is not None:
             if not mine:
                 raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
@@ -205,13 +223,28 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
         chain = self.lineage.versions.get(self._readable(name))
         if not chain:
-            raise KeyError(f"no versions of {name!r} yet (parameters: {', '.join(self.parameters)})")
+            raise KeyError(
+                f"no versions of {name!r} yet (parameters: {', '.join(self.parameters)})"
+            )
         current = self.lineage.current.get(self._readable(name))
-        return pd.DataFrame([{"version": v.number, "current": v.number == current, "parent": v.parent,
-                              "source": v.source, "after_run": v.step, "score": v.score,
-                              "runs": len(v.runs), "decided_by": v.decided_by,
-                              "reasoning": v.reasoning, "value": v.value, "time": v.time}
-                             for v in chain])
+        return pd.DataFrame(
+            [
+                {
+                    "version": v.number,
+                    "current": v.number == current,
+                    "parent": v.parent,
+                    "source": v.source,
+                    "after_run": v.step,
+                    "score": v.score,
+                    "runs": len(v.runs),
+                    "decided_by": v.decided_by,
+                    "reasoning": v.reasoning,
+                    "value": v.value,
+                    "time": v.time,
+                }
+                for v in chain
+            ]
+        )
 
     def diff(self, name: str, a: int, b: int | None = None) -> str:
         """Unified diff of version ``a`` → ``b`` (the current one by default) of ``name``."""
@@ -242,8 +275,14 @@ class TraceSession(ParamsMixin, ReviewMixin):
             loader(prop.new)  # raises CodeCompileError (nothing changed) if it does not load
         node._set(prop.new)
         self._after_apply(prop)
-        self.lineage.accept(readable, prop.new, source="restore", step=len(self.rows) - 1,
-                            reasoning=f"restored version {number}", decided_by="human")
+        self.lineage.accept(
+            readable,
+            prop.new,
+            source="restore",
+            step=len(self.rows) - 1,
+            reasoning=f"restored version {number}",
+            decided_by="human",
+        )
         self._notify("restore")
         return prop.new
 
@@ -257,8 +296,14 @@ class TraceSession(ParamsMixin, ReviewMixin):
             return None
         return "The code raised an exception:\n" + self.exception.describe()
 
-    def train(self, dataset: Any, feedback: Callable | None = None, *, input: str = "example",
-              **kwargs: Any) -> Any:
+    def train(
+        self,
+        dataset: Any,
+        feedback: Callable | None = None,
+        *,
+        input: str = "example",
+        **kwargs: Any,
+    ) -> Any:
         """Optimize over a dataset: the cell runs once per example, with the example in
         the variable ``input``. See :func:`.cell_training.train_session`."""
         from .cell_training import train_session
