@@ -19,7 +19,7 @@ from ..files import atomic_write, finite_or_none
 from ..graph import BundledFunction, ParameterNode, compile_function
 from ..optim.codecheck import validate_source
 from ..optim.coerce import CoercionError
-from ..text import short_repr
+from ..text import cut, short_repr
 
 if TYPE_CHECKING:
     from .session import TraceSession
@@ -246,7 +246,8 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
             raise _fail(path, str(e)) from None
         except Exception as e:  # noqa: BLE001 - an import the code needs may be missing
             raise _fail(
-                path, f"the saved code of {k!r} does not load ({type(e).__name__}: {str(e)[:200]})"
+                path,
+                f"the saved code of {k!r} does not load ({type(e).__name__}: {cut(str(e), 200)})",
             ) from None
         functions[k] = (fn, source)
 

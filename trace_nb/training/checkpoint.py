@@ -23,7 +23,7 @@ from typing import Any
 
 from .. import savefile
 from ..files import finite_or_none, plain_copy
-from ..text import short_repr
+from ..text import cut, short_repr
 
 __all__ = [
     "CheckpointError",
@@ -268,7 +268,7 @@ def open_run(
                     optimizer.load_state(before)
                 raise CheckpointError(
                     f"{path}: the optimizer state cannot be loaded "
-                    f"({type(e).__name__}: {str(e)[:200]})"
+                    f"({type(e).__name__}: {cut(str(e), 200)})"
                 ) from None
         set_parameter_values(params, state.parameters)
         return state, True

@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...optim import Proposal
-from ...text import bounded_html_diff, score_text
+from ...text import bounded_html_diff, cut, score_text
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -288,7 +288,7 @@ class ProposalList(w.VBox):
         self._views = views
         children: list = []
         if unknown:
-            names = ", ".join(str(p.name)[:40] for p in unknown[:8])
+            names = ", ".join(cut(str(p.name), 40) for p in unknown[:8])
             more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
             hints = "".join(f"<li>{html.escape(p.reason or '')}</li>" for p in unknown[:8])
             self._unknown.value = (
