@@ -61,7 +61,9 @@ def test_every_decision_is_saved_and_offered_after_a_restart(ip, servers, state_
     fresh.restore_button.click()
     assert fresh.errors == []
     assert s.parameters["salutation"] == "Ahoy" and "AHOY" in fresh.output_view.value
-    assert "restored salutation" in fresh.status.value and fresh.restore_box.layout.display == "none"
+    assert (
+        "restored salutation" in fresh.status.value and fresh.restore_box.layout.display == "none"
+    )
     assert [r["salutation"] for r in s.rows] == ["hello", "Ahoy", "Ahoy"]
     assert fresh.errors == []
 

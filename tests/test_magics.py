@@ -19,14 +19,16 @@ from trace_nb.testing import FakeOpenAIServer
 @pytest.fixture(scope="module")
 def ip():
     shell = ipython_shell()
-    shell.run_cell(textwrap.dedent('''
+    shell.run_cell(
+        textwrap.dedent('''
         def ask(prompt, question):
             """Pretend model: answers with the prompt's style."""
             return f"{prompt} -> {question}"
 
         def shout(text):
             return text.upper()
-        '''))
+        ''')
+    )
     return shell
 
 
@@ -65,14 +67,19 @@ def test_parameters_persist_across_reruns_and_reset(ip, server):
     trace(ip, "--name persist --param style --param temperature", cell)
     assert s.output == "Arr, be brief. -> why?"  # the approved value, not the cell's literal
     assert s.differences() == {"style": ("Be brief.", "Arr, be brief."), "temperature": (0.2, 0.5)}
-    assert "differs from the cell" in repr(trace(ip, "--name persist --param style --param temperature", cell))
+    assert "differs from the cell" in repr(
+        trace(ip, "--name persist --param style --param temperature", cell)
+    )
     trace(ip, "--name persist --param style --param temperature --reset", cell)
     assert s.parameters["style"] == "Be brief."
     assert len(s.rows) == 1
 
 
 def test_traced_calls_make_expected_dag(ip, server):
-    trace(ip, "--name dag --param topic", """
+    trace(
+        ip,
+        "--name dag --param topic",
+        """
         topic = "  tides "
         clean = topic.strip()
         n = len(clean)
@@ -80,7 +87,8 @@ def test_traced_calls_make_expected_dag(ip, server):
         summary = f"{answer} ({n})"
         plain = sum([1, 2, 3])  # touches no parameter: runs as usual
         summary
-        """)
+        """,
+    )
     s = trace_nb.session("dag")
     data = s.graph()
     ops = sorted(n["op"] for n in data["nodes"] if n["op"])
@@ -97,16 +105,22 @@ def test_traced_calls_make_expected_dag(ip, server):
 
 
 def test_exception_becomes_node_and_default_feedback(ip, server):
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent("""
         def parse_number(text):
             value = int(text)
             return value * 2
-        '''))
-    trace(ip, "--name boom --param raw", """
+        """)
+    )
+    trace(
+        ip,
+        "--name boom --param raw",
+        """
         raw = "twelve"
         result = parse_number(raw)
         result
-        """)
+        """,
+    )
     s = trace_nb.session("boom")
     assert s.exception is not None
     info = s.exception.info
@@ -123,13 +137,17 @@ def test_exception_becomes_node_and_default_feedback(ip, server):
 
 
 def test_code_parameter_update_changes_behaviour(ip, server):
-    trace(ip, "--name code --param word --code fmt", '''
+    trace(
+        ip,
+        "--name code --param word --code fmt",
+        '''
         def fmt(text):
             """Formats the word."""
             return text + "!"
         word = "hi"
         fmt(word)
-        ''')
+        ''',
+    )
     s = trace_nb.session("code")
     assert s.output == "hi!"
     s.feedback("Use three exclamation marks.")
@@ -139,23 +157,30 @@ def test_code_parameter_update_changes_behaviour(ip, server):
     assert props[0].valid and props[0].is_code
     s.approve("fmt")
     assert ip.user_ns["fmt"]("x") == "x!!!"  # redefined in the user's namespace
-    trace(ip, "--name code --param word --code fmt", '''
+    trace(
+        ip,
+        "--name code --param word --code fmt",
+        '''
         def fmt(text):
             """Formats the word."""
             return text + "!"
         word = "hi"
         fmt(word)
-        ''')
+        ''',
+    )
     assert s.output == "hi!!!" and ip.user_ns["fmt"]("y") == "y!!!"
 
 
-@pytest.mark.parametrize("ret,expected", [
-    ("'too long'", ("too long", None)),
-    ("0.25", ("", 0.25)),
-    ("(0.5, 'almost')", ("almost", 0.5)),
-    ("('almost', 0.5)", ("almost", 0.5)),
-    ("{'score': 1.0, 'feedback': 'great'}", ("great", 1.0)),
-])
+@pytest.mark.parametrize(
+    "ret,expected",
+    [
+        ("'too long'", ("too long", None)),
+        ("0.25", ("", 0.25)),
+        ("(0.5, 'almost')", ("almost", 0.5)),
+        ("('almost', 0.5)", ("almost", 0.5)),
+        ("{'score': 1.0, 'feedback': 'great'}", ("great", 1.0)),
+    ],
+)
 def test_feedback_function_shapes(ip, server, ret, expected):
     ip.run_cell(f"def grade(out):\n    return {ret}\n")
     trace(ip, "--name fb --param x --feedback grade", "x = 3\ny = x + 1\ny\n")
@@ -169,12 +194,16 @@ def test_feedback_function_bad_shape(ip, server):
 
 
 def test_trace_feedback_magic_and_writeback(ip, server):
-    trace(ip, "--name wb --param greeting --param n", """
+    trace(
+        ip,
+        "--name wb --param greeting --param n",
+        """
         greeting = "hello"   # the greeting
         n = param(2, constraint="positive")
         out = greeting * n
         out
-        """)
+        """,
+    )
     ip.run_line_magic("trace_feedback", '--name wb --score 0.3 "shorter, please"')
     s = trace_nb.session("wb")
     assert s.last_feedback == ("shorter, please", 0.3)
@@ -182,7 +211,7 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     server.add_replies(reply({"greeting": "héllo", "n": 1}))
     s.step(auto_approve=True, approve_code=True)
     text = s.writeback_source()
-    assert 'greeting = \'héllo\'   # the greeting' in text
+    assert "greeting = 'héllo'   # the greeting" in text
     assert 'n = param(1, constraint="positive")' in text
     ip.run_line_magic("trace_writeback", "wb")
     # The terminal shell keeps the next input itself; a kernel sends it as a payload.
@@ -228,7 +257,11 @@ def test_save_is_atomic(ip, server, tmp_path):
 
 
 def test_export_writes_python(ip, server, tmp_path):
-    trace(ip, "--name exp --param a --code twice", "def twice(v):\n    return v * 2\na = 4\ntwice(a)\n")
+    trace(
+        ip,
+        "--name exp --param a --code twice",
+        "def twice(v):\n    return v * 2\na = 4\ntwice(a)\n",
+    )
     path = tmp_path / "learned.py"
     trace_nb.session("exp").export(str(path))
     ns: dict = {}
@@ -236,15 +269,18 @@ def test_export_writes_python(ip, server, tmp_path):
     assert ns["a"] == 4 and ns["twice"](3) == 6
 
 
-@pytest.mark.parametrize("line,cell,message", [
-    ("--bogus", "x = 1\nx\n", "unrecognized arguments: --bogus"),
-    ("--param missing", "x = 1\nx\n", "never assigns 'missing'"),
-    ("--param x --code nothere", "x = 1\nx\n", "no function 'nothere'"),
-    ("--param x --code ask_list", "x = 1\nx\n", "is a list, not a function"),
-    ("--param x --feedback nofn", "x = 1\nx\n", "--feedback nofn"),
-    ("--param 1x", "x = 1\nx\n", "not a valid Python name"),
-    ("--param x", "x = (\n", "does not parse"),
-])
+@pytest.mark.parametrize(
+    "line,cell,message",
+    [
+        ("--bogus", "x = 1\nx\n", "unrecognized arguments: --bogus"),
+        ("--param missing", "x = 1\nx\n", "never assigns 'missing'"),
+        ("--param x --code nothere", "x = 1\nx\n", "no function 'nothere'"),
+        ("--param x --code ask_list", "x = 1\nx\n", "is a list, not a function"),
+        ("--param x --feedback nofn", "x = 1\nx\n", "--feedback nofn"),
+        ("--param 1x", "x = 1\nx\n", "not a valid Python name"),
+        ("--param x", "x = (\n", "does not parse"),
+    ],
+)
 def test_misuse_errors(ip, line, cell, message):
     ip.user_ns["ask_list"] = [1, 2]
     with pytest.raises(UsageError, match=message.replace("(", r"\(")):
@@ -295,7 +331,8 @@ def test_help_and_config(ip):
 
 
 def test_module_parameters_through_trace(ip, server):
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent("""
         import trace_nb
         from trace_nb import bundle
 
@@ -307,7 +344,8 @@ def test_module_parameters_through_trace(ip, server):
             @bundle(trainable=True)
             def greet(self, who):
                 return "hello " + who
-        '''))
+        """)
+    )
     trace(ip, "--name mod --param agent", "agent = Greeter()\nagent.greet(trace_nb.node('Ann'))\n")
     s = trace_nb.session("mod")
     assert set(s.parameters) == {"agent.greet", "agent.style"}
@@ -328,16 +366,26 @@ def test_module_parameters_through_trace(ip, server):
 
 
 def test_code_function_traced_on_plain_arguments(ip, server):
-    trace(ip, "--name plaincode --code halve", '''
+    trace(
+        ip,
+        "--name plaincode --code halve",
+        """
         def halve(values):
             return sum(values) / len([v for v in values if v > 0])
         halve([-1, -2])
-        ''')
+        """,
+    )
     s = trace_nb.session("plaincode")
     assert list(s.parameters) == ["halve"]
     assert s.exception is not None and s.exception.info["type"] == "ZeroDivisionError"
     assert s.named_parameter_nodes()["halve"] in s.exception.parents
-    server.add_replies(reply({"code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"}))
+    server.add_replies(
+        reply(
+            {
+                "code_halve": "def halve(values):\n    pos = [v for v in values if v > 0]\n    return sum(pos) / len(pos) if pos else 0.0\n"
+            }
+        )
+    )
     s.step(auto_approve=True, approve_code=True)
     assert s.rows[-1]["approved"] == "halve"
     s.run()
@@ -345,7 +393,8 @@ def test_code_function_traced_on_plain_arguments(ip, server):
 
 
 def test_module_values_survive_save_and_load(ip, server, tmp_path):
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent("""
         import trace_nb
 
         @trace_nb.model
@@ -355,7 +404,8 @@ def test_module_values_survive_save_and_load(ip, server, tmp_path):
 
             def forward(self, text):
                 return text + self.suffix
-        '''))
+        """)
+    )
     cell = "bot = Shouter()\nbot(trace_nb.node('hi'))\n"
     trace(ip, "--name modsave --param bot", cell)
     s = trace_nb.session("modsave")
@@ -372,8 +422,14 @@ def test_module_values_survive_save_and_load(ip, server, tmp_path):
 
 
 def test_library_call_returning_a_node_keeps_its_history(ip, server):
-    ip.run_cell("import functools\nimport trace_nb\nbias = trace_nb.node(10, name='lib_bias', trainable=True)\n")
-    trace(ip, "--name libnode --param x", "x = 1\nf = functools.partial(lambda v, b: b + v, b=bias)\nf(x)\n")
+    ip.run_cell(
+        "import functools\nimport trace_nb\nbias = trace_nb.node(10, name='lib_bias', trainable=True)\n"
+    )
+    trace(
+        ip,
+        "--name libnode --param x",
+        "x = 1\nf = functools.partial(lambda v, b: b + v, b=bias)\nf(x)\n",
+    )
     s = trace_nb.session("libnode")
     assert s.output == 11
     ids = {n["id"] for n in s.graph()["nodes"]}
@@ -438,4 +494,6 @@ def test_parameters_can_be_set_by_hand():
     assert p.data == 2.5
     p.set_value(trace_nb.node(3.0))
     assert p.data == 3.0 and not isinstance(p.data, trace_nb.Node)
-    assert "param" in dir(trace_nb) and "importlib" not in dir(trace_nb) and "Any" not in dir(trace_nb)
+    assert (
+        "param" in dir(trace_nb) and "importlib" not in dir(trace_nb) and "Any" not in dir(trace_nb)
+    )

@@ -48,9 +48,16 @@ def test_discovery_and_names_on_nested_modules():
     team = mh.Team()
     named = team.named_parameters()
     assert list(named) == [
-        "team.planner.plan", "team.planner.steps", "team.planner.weights",
-        "team.tools[0].run", "team.tools[0].prompt", "team.tools[1].run", "team.tools[1].prompt",
-        "team.by_name['lookup'].run", "team.by_name['lookup'].prompt", "team.bias",
+        "team.planner.plan",
+        "team.planner.steps",
+        "team.planner.weights",
+        "team.tools[0].run",
+        "team.tools[0].prompt",
+        "team.tools[1].run",
+        "team.tools[1].prompt",
+        "team.by_name['lookup'].run",
+        "team.by_name['lookup'].prompt",
+        "team.bias",
     ]
     assert named["team.planner.plan"] is code_of(team.planner, "plan")
     assert named["team.tools[1].prompt"] is team.tools[1].prompt
@@ -140,7 +147,9 @@ def test_save_then_load_into_a_fresh_instance(tmp_path):
     assert (doc["format"], doc["kind"], doc["version"]) == ("trace_nb", "module", 2)
     assert doc["class"] == "modules_helpers.Team"
     assert doc["parameters"]["tools[0].run"] == {
-        "value": "def run(self, x):\n    return clip(x * SCALE + 7)\n", "code": True}
+        "value": "def run(self, x):\n    return clip(x * SCALE + 7)\n",
+        "code": True,
+    }
     assert os.listdir(tmp_path) == ["team.json"]  # no temporary file left behind
 
     fresh = mh.Team()
@@ -180,7 +189,10 @@ def test_export_writes_learned_code_into_the_class(tmp_path):
     agent.greeting._set("ahoy")
     path = agent.export(tmp_path / "agent_export.py")
     text = open(path).read()
-    assert "    @bundle(trainable=True)\n    def act(self, plan):\n        return clip(plan * 10)" in text
+    assert (
+        "    @bundle(trainable=True)\n    def act(self, plan):\n        return clip(plan * 10)"
+        in text
+    )
     assert "LEARNED_VALUES = {'greeting': 'ahoy'}" in text
     assert "SCALE = 3" in text and "from modules_helpers import clip" in text
     exported = import_file(path, "agent_export_1")
@@ -200,7 +212,9 @@ def test_export_of_nested_modules_with_different_instance_code(tmp_path):
     exported = import_file(team.export(tmp_path / "team_export.py"), "team_export_1")
     rebuilt = exported.Team()
     assert rebuilt.state_dict() == team.state_dict()
-    assert [rebuilt.forward(x) for x in range(0, 40, 7)] == [team.forward(x) for x in range(0, 40, 7)]
+    assert [rebuilt.forward(x) for x in range(0, 40, 7)] == [
+        team.forward(x) for x in range(0, 40, 7)
+    ]
     text = (tmp_path / "team_export.py").read_text()
     assert "'tools[1].run'" not in text  # unchanged sub-module code is not repeated
 

@@ -29,7 +29,8 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def ip():
     shell = ipython_shell()  # one per process, shared with the other test modules
-    shell.run_cell(textwrap.dedent('''
+    shell.run_cell(
+        textwrap.dedent('''
         FAIL_GRADE = False
 
         def grade(out):
@@ -40,7 +41,8 @@ def ip():
         def embellish(text):
             """Add an exclamation mark."""
             return text + "!"
-        '''))
+        ''')
+    )
     return shell
 
 
@@ -77,7 +79,9 @@ def reply(suggestion, reasoning="Start with A."):
     return json.dumps({"reasoning": reasoning, "suggestion": suggestion})
 
 
-def trace(ip, line: str, cell: str = "salutation = 'hello'\nout = salutation.upper()\nout") -> Panel:
+def trace(
+    ip, line: str, cell: str = "salutation = 'hello'\nout = salutation.upper()\nout"
+) -> Panel:
     name = f"panel{next(_names)}"
     panel = ip.run_cell_magic("trace", f"--name {name} {line}", textwrap.dedent(cell))
     assert isinstance(panel, Panel)
@@ -96,14 +100,18 @@ def test_panel_shows_trace_feedback_and_node_details(ip, servers):
     # (op nodes are named after the op, with a suffix while an older "upper" is alive)
     param, upper = panel.dag.node_ids
     assert param == "salutation" and upper.startswith("upper")
-    assert "<title>salutation</title>" in panel.dag.svg and f"<title>{upper}</title>" in panel.dag.svg
+    assert (
+        "<title>salutation</title>" in panel.dag.svg and f"<title>{upper}</title>" in panel.dag.svg
+    )
     # Feedback box prefilled from the --feedback function's result.
     assert panel.feedback_text.value == "it should start with A"
     assert float(panel.score_text.value) == 0.0
     # Selecting a node shows its full value, its operator documentation and its feedback.
     panel.select("salutation")
     assert panel.node_details.node_id == "salutation"
-    assert "hello" in panel.node_details.text and "it should start with A" in panel.node_details.text
+    assert (
+        "hello" in panel.node_details.text and "it should start with A" in panel.node_details.text
+    )
     panel.dag.selected = upper  # as a click in the browser would
     assert "HELLO" in panel.node_details.text
     assert "uppercase" in panel.node_details.text  # str.upper's documentation
@@ -113,7 +121,11 @@ def test_panel_shows_trace_feedback_and_node_details(ip, servers):
         panel.select("nope")
     assert "nope" in panel.error_area.value
     # Re-running the cell refreshes the same panel object.
-    again = ip.run_cell_magic("trace", f"--name {s.name} {GREETING}", "salutation = 'hello'\nout = salutation.upper()\nout")
+    again = ip.run_cell_magic(
+        "trace",
+        f"--name {s.name} {GREETING}",
+        "salutation = 'hello'\nout = salutation.upper()\nout",
+    )
     assert again is panel and len(s.rows) == 2
     assert panel.history_view.table.value.count("HELLO") == 2
 
@@ -129,12 +141,18 @@ def test_propose_approve_run_with_buttons(ip, servers):
     assert "it should start with A" in srv.requests[0]["messages"][-1]["content"]
     [view] = panel.proposal_views
     assert view.name == "salutation" and not view.approve_button.disabled
-    assert "hello" in view.diff.value and "Ahoy" in view.diff.value and "Start with A." in view.reasoning.value
+    assert (
+        "hello" in view.diff.value
+        and "Ahoy" in view.diff.value
+        and "Start with A." in view.reasoning.value
+    )
     assert s.history["calls"].tolist() == [1] and s.history["tokens"][0] > 0
     assert panel.history_view.counts["calls"] == 1
     view.approve_button.click()
     assert s.parameters == {"salutation": "Ahoy"}
-    assert s.history["approved"].tolist() == ["salutation"] and s.history["decided_by"][0] == "human"
+    assert (
+        s.history["approved"].tolist() == ["salutation"] and s.history["decided_by"][0] == "human"
+    )
     assert panel.history_view.counts["approved_human"] == 1
     assert panel.proposal_views[0].approve_button.disabled  # decided
     assert "trace_writeback" in panel.output_view.value  # values now differ from the cell
@@ -142,7 +160,10 @@ def test_propose_approve_run_with_buttons(ip, servers):
     assert s.output == "AHOY"
     assert "AHOY" in panel.output_view.value and "AHOY" in panel.dag.svg
     assert len(s.rows) == 2 and s.history["score"].tolist() == [0.0, 1.0]
-    assert panel.history_view.plot.layout.display != "none" and panel.history_view.plot.value[:4] == b"\x89PNG"
+    assert (
+        panel.history_view.plot.layout.display != "none"
+        and panel.history_view.plot.value[:4] == b"\x89PNG"
+    )
     assert panel.feedback_text.value == "it should start with A" and panel.proposal_views == []
     assert panel.error_area.value == ""
 
@@ -177,8 +198,11 @@ def test_typed_feedback_is_sent_and_used(ip, servers):
 
 def test_invalid_proposals_show_reason_and_cannot_be_approved(ip, servers):
     servers([reply({"shouting": "maybe", "salutaton": "Ahoy"})])
-    panel = trace(ip, "--param salutation --param shouting --feedback grade",
-                  "salutation = 'hello'\nshouting = False\nout = salutation.upper() if shouting else salutation\nout")
+    panel = trace(
+        ip,
+        "--param salutation --param shouting --feedback grade",
+        "salutation = 'hello'\nshouting = False\nout = salutation.upper() if shouting else salutation\nout",
+    )
     panel.propose()
     assert panel.wait(30)
     shouting = panel.proposal_view("shouting")
@@ -199,8 +223,11 @@ def test_invalid_proposals_show_reason_and_cannot_be_approved(ip, servers):
 
 def test_edit_valid_and_invalid(ip, servers):
     servers([reply({"salutation": "Ahoy", "repeats": 3})])
-    panel = trace(ip, "--param salutation --param repeats --feedback grade",
-                  "salutation = 'hello'\nrepeats = 1\nout = salutation * repeats\nout")
+    panel = trace(
+        ip,
+        "--param salutation --param repeats --feedback grade",
+        "salutation = 'hello'\nrepeats = 1\nout = salutation * repeats\nout",
+    )
     panel.propose()
     assert panel.wait(30)
     card = panel.proposal_view("repeats")
@@ -291,8 +318,12 @@ def test_auto_runs_n_steps(ip, servers):
     s = panel.session
     assert len(s.rows) == 4 and panel.progress.value == 3 == panel.progress.max
     assert s.history["decided_by"].tolist()[:3] == ["auto"] * 3
-    assert s.parameters["salutation"].startswith("A") and s.history["score"].tolist()[1:] == [1.0] * 3
-    assert panel.history_view.counts["approved_auto"] == 3 and panel.history_view.counts["calls"] == 3
+    assert (
+        s.parameters["salutation"].startswith("A") and s.history["score"].tolist()[1:] == [1.0] * 3
+    )
+    assert (
+        panel.history_view.counts["approved_auto"] == 3 and panel.history_view.counts["calls"] == 3
+    )
     assert "finished after 3 of 3" in panel.status.value and panel.stop_button.disabled
 
 
@@ -309,7 +340,7 @@ def test_stop_ends_auto_after_current_step(ip, servers):
 
 
 CODE_CELL = "salutation = 'hello'\nout = embellish(salutation)\nout"
-NEW_CODE = "def embellish(text):\n    \"\"\"Add an A in front.\"\"\"\n    return 'A' + text\n"
+NEW_CODE = 'def embellish(text):\n    """Add an A in front."""\n    return \'A\' + text\n'
 
 
 def define_embellish(ip):
@@ -337,8 +368,14 @@ def test_auto_pauses_on_code_until_a_human_decides(ip, servers):
     panel.auto_button.click()  # resumes: finishes the paused step, then the other two
     assert panel.wait(60)
     assert len(s.rows) == 4 and s.output == "Ahey" and "finished after 3 of 3" in panel.status.value
-    assert s.history["approved"][0].split(", ")[0] == "salutation" and "embellish" in s.history["approved"][0]
-    assert panel.history_view.counts["approved_human"] == 1 and panel.history_view.counts["approved_auto"] == 1
+    assert (
+        s.history["approved"][0].split(", ")[0] == "salutation"
+        and "embellish" in s.history["approved"][0]
+    )
+    assert (
+        panel.history_view.counts["approved_human"] == 1
+        and panel.history_view.counts["approved_auto"] == 1
+    )
 
 
 def test_auto_approves_code_when_ticked(ip, servers):
@@ -357,7 +394,9 @@ def test_cancel_slow_propose_discards_the_result(ip, servers):
     panel.propose()
     assert panel.busy
     panel.cancel_button.click()
-    assert not panel.busy and "cancelled" in panel.status.value and not panel.propose_button.disabled
+    assert (
+        not panel.busy and "cancelled" in panel.status.value and not panel.propose_button.disabled
+    )
     assert panel.wait(60)  # the worker ends; its result is thrown away
     assert len(srv.requests) == 1
     assert panel.session.proposals == [] and panel.proposal_views == []
@@ -382,7 +421,10 @@ def test_exception_is_prefilled_as_feedback(ip, servers):
     servers([])
     panel = trace(ip, "--param divisor", "divisor = 0\nout = 10 / divisor\nout")
     assert "ZeroDivisionError" in panel.feedback_text.value
-    assert "ZeroDivisionError" in panel.output_view.value and "trace-nb-exception" in panel.output_view.value
+    assert (
+        "ZeroDivisionError" in panel.output_view.value
+        and "trace-nb-exception" in panel.output_view.value
+    )
 
 
 # -- jobs ----------------------------------------------------------------------------
@@ -426,8 +468,12 @@ def test_jobs_find_the_main_loop_from_another_thread_via_the_one_captured():
         jobs = Jobs()
         assert jobs.loop is asyncio.get_running_loop()
         done = threading.Event()
-        threading.Thread(target=lambda: jobs.submit(
-            lambda: 7, lambda r: (ran_on.append((r, threading.current_thread().name)), done.set()))).start()
+        threading.Thread(
+            target=lambda: jobs.submit(
+                lambda: 7,
+                lambda r: (ran_on.append((r, threading.current_thread().name)), done.set()),
+            )
+        ).start()
         while not done.is_set():
             await asyncio.sleep(0.01)
 
@@ -468,11 +514,19 @@ def test_clicks_on_a_subshell_thread_work_without_wait(ip, servers):
         for i in range(3):
             panel.feedback_text.value = f"start with A, round {i}"
             await click(panel.propose_button)
-            await until(lambda i=i: panel.proposal_views and panel.proposal_views[0].proposal.new == f"Ahoy{i}",
-                        f"the card for Ahoy{i}")
-            assert "1 proposal(s), 1 valid" in panel.status.value and not panel.propose_button.disabled
+            await until(
+                lambda i=i: (
+                    panel.proposal_views and panel.proposal_views[0].proposal.new == f"Ahoy{i}"
+                ),
+                f"the card for Ahoy{i}",
+            )
+            assert (
+                "1 proposal(s), 1 valid" in panel.status.value and not panel.propose_button.disabled
+            )
             await click(panel.proposal_view("salutation").approve_button)
-            await until(lambda: "approved by human" in panel.proposal_views[0].header.value, "approved")
+            await until(
+                lambda: "approved by human" in panel.proposal_views[0].header.value, "approved"
+            )
             await click(panel.run_button)
             await until(lambda i=i: f"AHOY{i}" in panel.output_view.value, f"the output AHOY{i}")
             seen.append((i, panel.session.parameters["salutation"], len(panel.session.rows)))
@@ -486,7 +540,8 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
     """An agent made in an earlier cell and called in a %%trace cell: its parameters show in
     the panel's header (under the module) and receive the panel's feedback."""
     srv = servers([reply({"style": "loud"}, "louder")])
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent('''
         import trace_nb
         from trace_nb import bundle
 
@@ -501,7 +556,8 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
                 return style + " hello " + who
 
         crier = Crier()
-        '''))
+        ''')
+    )
     panel = trace(ip, "--feedback grade", "out = crier.cry(crier.style, 'Ann')\nout")
     s = panel.session
     assert set(s.modules) == {"crier"} and set(s.parameters) == {"crier.style", "crier.cry"}
@@ -513,15 +569,23 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
     prompt = srv.requests[-1]["messages"][-1]["content"]
     assert "be louder" in prompt and "(str) style='polite'" in prompt, prompt
     assert [v.label for v in panel.proposal_views] == ["crier.style"]
-    assert "module <b>crier</b>" in "".join(getattr(c, "value", "") for c in panel.proposals_box.children)
+    assert "module <b>crier</b>" in "".join(
+        getattr(c, "value", "") for c in panel.proposals_box.children
+    )
     panel.approve("crier.style")
     assert ip.user_ns["crier"].style.data == "loud"
 
 
 def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     unknown = {f"made_up_{i}": i for i in range(500)}
-    servers(["Sorry, I cannot help with that.", reply(unknown), reply({"greet": 1, "salut": 2}),
-             reply({"salutation": "hello"})])
+    servers(
+        [
+            "Sorry, I cannot help with that.",
+            reply(unknown),
+            reply({"greet": 1, "salut": 2}),
+            reply({"salutation": "hello"}),
+        ]
+    )
     panel = trace(ip, GREETING)
     panel.propose()
     assert panel.wait(30)
@@ -531,7 +595,9 @@ def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     # 500 made-up names: one status line, no cards.
     panel.propose()
     assert panel.wait(30)
-    assert panel.proposal_views == [] and "names 500 variables that do not exist" in panel.status.value
+    assert (
+        panel.proposal_views == [] and "names 500 variables that do not exist" in panel.status.value
+    )
     # A few made-up names: one summary line in the proposals box, no cards.
     panel.propose()
     assert panel.wait(30)
@@ -548,8 +614,11 @@ def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
 
 def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):
     servers([])
-    panel = trace(ip, "--param salutation", "salutation = 'a'\nout = salutation\nfor i in range(400):\n"
-                  "    out = out + 'b'\nout")
+    panel = trace(
+        ip,
+        "--param salutation",
+        "salutation = 'a'\nout = salutation\nfor i in range(400):\n    out = out + 'b'\nout",
+    )
     data = panel.dag.data
     boxes = [n for n in data["nodes"] if n["kind"] == "collapsed"]
     assert boxes, "a 400-step chain is folded"
@@ -563,7 +632,8 @@ def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):
 
 def test_feedback_on_a_node_reaches_only_the_parameters_upstream(ip, servers):
     srv = servers([reply({"query": "doc B"}, "retrieve the right document")])
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent('''
         def retrieve(q):
             """Find a document for the query."""
             return "retrieved:" + q
@@ -571,9 +641,13 @@ def test_feedback_on_a_node_reaches_only_the_parameters_upstream(ip, servers):
         def answer(doc, k):
             """Answer from the document."""
             return doc + "!" * k
-        '''))
-    panel = trace(ip, "--param query --param k",
-                  "query = 'doc A'\nk = 2\nout = answer(retrieve(query), k)\nout")
+        ''')
+    )
+    panel = trace(
+        ip,
+        "--param query --param k",
+        "query = 'doc A'\nk = 2\nout = answer(retrieve(query), k)\nout",
+    )
     s = panel.session
     graph_names = {n["name"]: n["kind"] for n in s.graph()["nodes"]}
     assert graph_names["retrieve_1"] == "message"
@@ -582,7 +656,9 @@ def test_feedback_on_a_node_reaches_only_the_parameters_upstream(ip, servers):
     panel.node_feedback_text.value = "this retrieval step returned the wrong document"
     panel.node_feedback_button.click()
     assert panel.errors == [] and "feedback on retrieve_1 sent" in panel.status.value
-    fed = {name: [str(f) for f in (p._feedback or {})] for name, p in s.named_parameter_nodes().items()}
+    fed = {
+        name: [str(f) for f in (p._feedback or {})] for name, p in s.named_parameter_nodes().items()
+    }
     assert fed["query"] and not fed["k"]  # k is not upstream of retrieve_1
     panel.feedback_text.value = "the answer is too loud"
     panel.propose()

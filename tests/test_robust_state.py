@@ -69,8 +69,8 @@ def rewrite(path, state):
 # -- 17. one error class, nothing half-applied -----------------------------------------------
 
 CORRUPT = {
-    "not-utf8": b"\xff\xfe{\"format\": 1}",
-    "not-json": b"{\"format\": \"trace_nb.session/1\", ",
+    "not-utf8": b'\xff\xfe{"format": 1}',
+    "not-json": b'{"format": "trace_nb.session/1", ',
     "deep": b"[" * 100_000 + b"]" * 100_000,
     "a-list": b"[1, 2]",
     "empty": b"",
@@ -94,18 +94,25 @@ BAD_SHAPES = {
     "parameter-not-object": lambda st: st["parameters"].update(level=3),
     "parameter-no-value": lambda st: st["parameters"]["level"].pop("value"),
     "parameter-name-injection": lambda st: st["parameters"].update(
-        {"x = __import__('os')\nx": {"value": 1}}),
+        {"x = __import__('os')\nx": {"value": 1}}
+    ),
     "description-int": lambda st: st["parameters"]["level"].update(description=7),
     "code-source-missing": lambda st: st["code"]["double"].pop("source"),
     "code-defaults-run": lambda st: st["code"]["double"].update(
-        source="def double(v, _=__import__('os').system('true')):\n    return v\n"),
+        source="def double(v, _=__import__('os').system('true')):\n    return v\n"
+    ),
     "code-top-level-call": lambda st: st["code"]["double"].update(
-        source="print('loaded')\ndef double(v):\n    return v\n"),
-    "code-wrong-name": lambda st: st["code"]["double"].update(source="def triple(v):\n    return v\n"),
+        source="print('loaded')\ndef double(v):\n    return v\n"
+    ),
+    "code-wrong-name": lambda st: st["code"]["double"].update(
+        source="def triple(v):\n    return v\n"
+    ),
     "code-does-not-compile": lambda st: st["code"]["double"].update(
-        source="def double(v, v):\n    return v\n"),
+        source="def double(v, v):\n    return v\n"
+    ),
     "code-missing-import": lambda st: st["code"]["double"].update(
-        source="import no_such_module_xyz\ndef double(v):\n    return v\n"),
+        source="import no_such_module_xyz\ndef double(v):\n    return v\n"
+    ),
     "history-not-rows": lambda st: st.update(history=[1, 2]),
     "optimizer-list": lambda st: st.update(optimizer=[1]),
     "spec-unknown-field": lambda st: st.update(spec={"source": "x", "evil": 1}),
@@ -157,7 +164,7 @@ def test_a_good_file_loads_and_replaces_the_session(saved):
 def test_loading_runs_no_code_at_load_time(saved, tmp_path):
     path, state = saved
     marker = tmp_path / "ran"
-    state["code"]["double"]["source"] = (f"X = open({str(marker)!r}, 'w')\n" + CODE)
+    state["code"]["double"]["source"] = f"X = open({str(marker)!r}, 'w')\n" + CODE
     rewrite(path, state)
     with pytest.raises(SessionFileError):
         load_session(str(path))
@@ -185,10 +192,11 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path):
     target = tmp_path / "state.json"
     atomic_write(target, "v1")
     # A writer that died after creating its temporary file (the effect of a kill -9).
-    code = ("import os, sys, tempfile; tempfile.mkstemp(prefix=sys.argv[1] + str(os.getpid()) "
-            "+ '.', suffix='.tmp', dir=sys.argv[2])")
-    subprocess.run([sys.executable, "-c", code, f".state.json.{_HOST}.", str(tmp_path)],
-                   check=True)
+    code = (
+        "import os, sys, tempfile; tempfile.mkstemp(prefix=sys.argv[1] + str(os.getpid()) "
+        "+ '.', suffix='.tmp', dir=sys.argv[2])"
+    )
+    subprocess.run([sys.executable, "-c", code, f".state.json.{_HOST}.", str(tmp_path)], check=True)
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) == 1
     # A live writer's temp file (this process) and an unrelated file are kept.
@@ -197,7 +205,9 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path):
     other = tmp_path / ".other.json.x.tmp"
     other.write_text("x")
     atomic_write(target, "v2")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, mine.name, other.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [target.name, mine.name, other.name]
+    )
     assert target.read_text() == "v2"
     assert sweep_temp_files(target) == []
 
@@ -205,9 +215,11 @@ def test_temp_files_of_killed_writers_are_swept(tmp_path):
 def test_kills_during_saves_never_tear_the_file(tmp_path):
     target = tmp_path / "k.json"
     atomic_write(target, json.dumps({"n": -1}))
-    script = ("import json, sys\nfrom trace_nb.files import atomic_write\n"
-              "for n in range(10**9):\n"
-              "    atomic_write(sys.argv[1], json.dumps({'n': n, 'pad': 'x' * 200000}))\n")
+    script = (
+        "import json, sys\nfrom trace_nb.files import atomic_write\n"
+        "for n in range(10**9):\n"
+        "    atomic_write(sys.argv[1], json.dumps({'n': n, 'pad': 'x' * 200000}))\n"
+    )
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-c", script, str(target)])
         try:
@@ -271,8 +283,12 @@ def test_export_refuses_code_that_runs_at_import(tmp_path):
 def test_checkpoint_values_must_match_the_live_parameters():
     p = node(3, name="ck_int", trainable=True)
     assert check_values([p], {"ck_int": 4.0}) == {"ck_int": 4}
-    for bad, fragment in [("4", "checkpoint gives str"), (4.5, "float 4.5"), ([4], "list"),
-                          (True, "bool")]:
+    for bad, fragment in [
+        ("4", "checkpoint gives str"),
+        (4.5, "float 4.5"),
+        ([4], "list"),
+        (True, "bool"),
+    ]:
         with pytest.raises(CheckpointError, match=fragment):
             check_values([p], {"ck_int": bad})
     with pytest.raises(CheckpointError, match="not a parameter"):
@@ -292,8 +308,17 @@ def test_checkpoint_code_is_validated_against_the_live_function():
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("step", "3"), ("step", -1), ("order", ["a"]), ("parameters", []), ("history", [1]),
-     ("best_score", "high"), ("stale", True), ("optimizer_state", None), ("usage", 5)],
+    [
+        ("step", "3"),
+        ("step", -1),
+        ("order", ["a"]),
+        ("parameters", []),
+        ("history", [1]),
+        ("best_score", "high"),
+        ("stale", True),
+        ("optimizer_state", None),
+        ("usage", 5),
+    ],
 )
 def test_checkpoint_fields_are_type_checked(tmp_path, field, value):
     path = tmp_path / "c.json"
@@ -316,14 +341,29 @@ def test_corrupt_checkpoints_raise_checkpoint_error(tmp_path, raw):
 def test_resume_refuses_a_wrong_typed_value_and_changes_nothing(fake_server, tmp_path):
     param = node(0, name="rs_offset", trainable=True)
     path = tmp_path / "ck.json"
-    state = RunState(parameters={"rs_offset": "five"}, config={
-        "batch_size": 1, "dataset_size": 2, "validation_size": None, "shuffle_seed": 0,
-        "parameters": ["rs_offset"]})
+    state = RunState(
+        parameters={"rs_offset": "five"},
+        config={
+            "batch_size": 1,
+            "dataset_size": 2,
+            "validation_size": None,
+            "shuffle_seed": 0,
+            "parameters": ["rs_offset"],
+        },
+    )
     save_checkpoint(path, state)
     opt = OptoPrime([param], llm=make_llm(fake_server))
     with pytest.raises(CheckpointError, match="rs_offset"):
-        train(lambda ex: node(ex) + param, [1, 2], lambda ex, out: 1.0, opt, batch_size=1,
-              checkpoint=path, resume=True, progress=False)
+        train(
+            lambda ex: node(ex) + param,
+            [1, 2],
+            lambda ex, out: 1.0,
+            opt,
+            batch_size=1,
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )
     assert param.data == 0
 
 
@@ -345,8 +385,17 @@ def test_a_failing_validation_rolls_the_step_back(fake_server, tmp_path):
 
     path = tmp_path / "ck.json"
     with pytest.raises(Exception, match="scoring broke"):
-        train(lambda ex: node(1 if ex == "val" else ex) + param, [1], feedback, opt,
-              batch_size=1, validation=["val"], checkpoint=path, progress=False, max_workers=1)
+        train(
+            lambda ex: node(1 if ex == "val" else ex) + param,
+            [1],
+            feedback,
+            opt,
+            batch_size=1,
+            validation=["val"],
+            checkpoint=path,
+            progress=False,
+            max_workers=1,
+        )
     assert param.data == 0  # the applied value was rolled back
     assert len(opt.memory) == 0  # and the optimizer's memory of that step
     saved = load_checkpoint(path)
@@ -365,9 +414,16 @@ def test_deep_values_checkpoint_without_recursion(fake_server, tmp_path):
     counter = node(0, name="deep_counter", trainable=True)
     fake_server.add_replies(json.dumps({"suggestion": {"deep_counter": 1}}))
     opt = OptoPrime([param, counter], llm=make_llm(fake_server))
-    result = train(lambda ex: counter + ex, [1], lambda ex, out: 1.0,
-                   opt, batch_size=1, checkpoint=tmp_path / "d.json", progress=False,
-                   max_workers=1)
+    result = train(
+        lambda ex: counter + ex,
+        [1],
+        lambda ex, out: 1.0,
+        opt,
+        batch_size=1,
+        checkpoint=tmp_path / "d.json",
+        progress=False,
+        max_workers=1,
+    )
     assert result.stopped_reason == "completed" and counter.data == 1
     assert load_checkpoint(tmp_path / "d.json").parameters["deep_value"] == deep
 
@@ -390,11 +446,16 @@ def test_damaged_usage_cannot_defeat_a_budget():
     from trace_nb.training import Budget
     from trace_nb.training.budget import Usage, estimate_next_step
 
-    used = Usage.from_dict({"calls": -5, "prompt_tokens": "many", "completion_tokens": 1e400,
-                            "cost": float("nan")})
+    used = Usage.from_dict(
+        {"calls": -5, "prompt_tokens": "many", "completion_tokens": 1e400, "cost": float("nan")}
+    )
     assert (used.calls, used.prompt_tokens, used.completion_tokens, used.cost) == (0, 0, 0, 0.0)
-    rows = [{"step": 1, "step_calls": -100, "step_tokens": "x", "step_cost": -1e9},
-            {"step": "2"}, 7, {"step": 2, "step_calls": 1, "step_tokens": 10, "step_cost": 0.5}]
+    rows = [
+        {"step": 1, "step_calls": -100, "step_tokens": "x", "step_cost": -1e9},
+        {"step": "2"},
+        7,
+        {"step": 2, "step_calls": 1, "step_tokens": 10, "step_cost": 0.5},
+    ]
     nxt = estimate_next_step(rows)
     assert nxt.calls >= 1 and nxt.cost >= 0.5
     for bad in ({"cost": -1}, {"calls": float("nan")}, {"tokens": "10"}, {"cost": True}):
@@ -404,8 +465,9 @@ def test_damaged_usage_cannot_defeat_a_budget():
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 
@@ -430,8 +492,11 @@ def _replace(doc, path, new):
     return doc
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data(), new=_json)
 def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, new):
     s = make_session("robust_fuzz")
@@ -455,14 +520,24 @@ def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, ne
         drop("robust_fuzz")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data(), new=_json)
 def test_any_damaged_checkpoint_loads_or_raises_checkpoint_error(tmp_path, data, new):
     path = tmp_path / "fuzz-ck.json"
-    save_checkpoint(path, RunState(step=2, order=[1, 0], parameters={"a": 1},
-                                   history=[{"step": 1, "train_score": 0.5}],
-                                   config={"parameters": ["a"]}))
+    save_checkpoint(
+        path,
+        RunState(
+            step=2,
+            order=[1, 0],
+            parameters={"a": 1},
+            history=[{"step": 1, "train_score": 0.5}],
+            config={"parameters": ["a"]},
+        ),
+    )
     doc = json.loads(path.read_text())
     where = data.draw(st.sampled_from(list(_paths(doc))))
     path.write_text(json.dumps(_replace(doc, where, new)))
@@ -508,22 +583,38 @@ def test_module_loads_validate_saved_code_like_a_proposal(tmp_path, code, fragme
 def test_nan_scores_count_as_zero():
     from trace_nb.training.evaluate import ExampleResult, mean_score
 
-    rows = [ExampleResult(i, None, score, "") for i, score in
-            enumerate((1.0, float("nan"), float("inf"), None))]
+    rows = [
+        ExampleResult(i, None, score, "")
+        for i, score in enumerate((1.0, float("nan"), float("inf"), None))
+    ]
     assert mean_score(rows) == 0.25
 
 
 def test_resume_refuses_an_order_that_is_not_a_permutation(fake_server, tmp_path):
     param = node(0, name="ord_offset", trainable=True)
     path = tmp_path / "ck.json"
-    config = {"batch_size": 1, "dataset_size": 2, "validation_size": None, "shuffle_seed": 0,
-              "parameters": ["ord_offset"]}
-    save_checkpoint(path, RunState(step=1, epoch=0, order=[0, 7], parameters={"ord_offset": 1},
-                                   config=config))
+    config = {
+        "batch_size": 1,
+        "dataset_size": 2,
+        "validation_size": None,
+        "shuffle_seed": 0,
+        "parameters": ["ord_offset"],
+    }
+    save_checkpoint(
+        path, RunState(step=1, epoch=0, order=[0, 7], parameters={"ord_offset": 1}, config=config)
+    )
     opt = OptoPrime([param], llm=make_llm(fake_server))
     with pytest.raises(CheckpointError, match="not an order of the 2 examples"):
-        train(lambda ex: node(ex) + param, [1, 2], lambda ex, out: 1.0, opt, batch_size=1,
-              checkpoint=path, resume=True, progress=False)
+        train(
+            lambda ex: node(ex) + param,
+            [1, 2],
+            lambda ex, out: 1.0,
+            opt,
+            batch_size=1,
+            checkpoint=path,
+            resume=True,
+            progress=False,
+        )
     assert param.data == 0
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from trace_nb import node
 from trace_nb.graph import on_paths, outputs_of, subgraph, subgraphs, topo_ancestors
+from trace_nb.graph.traverse import children
 
 
 def ancestors_or_self(n) -> set[int]:
@@ -28,7 +29,7 @@ def is_topological(order) -> bool:
     return all(pos[id(p)] < pos[id(n)] for n in order for p in n.parents if id(p) in pos)
 
 
-def random_graph(seed: int):
+def random_graph(seed: int, zero: bool = False):
     """Parameters, intermediate nodes and outputs of a random DAG; feedback given to every
     output (so each parameter upstream of one hears from it)."""
     rng = random.Random(seed)
@@ -46,19 +47,25 @@ def random_graph(seed: int):
     inner = pool[len(params) + 1 :]
     outputs = rng.sample(inner, min(len(inner), rng.randint(1, 3)))
     for k, out in enumerate(outputs):
+        if zero and k and rng.random() < 0.5:  # a parameter forgets what it heard so far
+            rng.choice(params).zero_feedback()
         out.backward(f"feedback {k}")
     return params, pool, outputs
 
 
+@pytest.mark.parametrize("zero", [False, True])
 @pytest.mark.parametrize("seed", range(40))
-def test_subgraphs_equal_each_parameters_paths_to_its_outputs(seed):
-    params, pool, outputs = random_graph(seed)
+def test_subgraphs_equal_each_parameters_paths_to_its_outputs(seed, zero):
+    params, pool, outputs = random_graph(seed, zero)
     result = subgraphs(params)
     assert list(result) == params
     for p in params:
         mine = outputs_of([p])
-        assert {id(o) for o in mine} == {id(o) for o in outputs if id(p) in ancestors_or_self(o)}
-        # Oracle: n lies on a path p -> output when p is upstream of n and n of an output.
+        if not zero:
+            upstream = {id(o) for o in outputs if id(p) in ancestors_or_self(o)}
+            assert {id(o) for o in mine} == upstream
+        # Oracle: n lies on a path p -> output when p is upstream of n and n of an output
+        # p heard from.
         reach = set().union(*(ancestors_or_self(o) for o in mine)) if mine else set()
         universe = {k: n for o in outputs for k, n in nodes_upstream(o).items()}
         expected = [
@@ -69,6 +76,18 @@ def test_subgraphs_equal_each_parameters_paths_to_its_outputs(seed):
         assert {id(n) for n in got} == {id(n) for n in expected}
         assert is_topological(got)
         assert {id(n) for n in subgraph(p)} == {id(n) for n in got}  # the one-by-one answer
+
+
+def test_subgraphs_follow_only_the_outputs_each_parameter_heard_from():
+    p = node(1, name="tv_heard_p", trainable=True)
+    q = node(2, name="tv_heard_q", trainable=True)
+    both = p + q
+    both.backward("b")
+    p.zero_feedback()  # p forgets `both`; q still heard from it
+    alone = p * 2
+    alone.backward("a")
+    assert subgraphs([p, q]) == {p: [p, alone], q: [q, both]}
+    assert subgraph(p) == [p, alone]
 
 
 def test_subgraphs_order_follows_the_walk_whatever_the_search_order():
@@ -154,3 +173,12 @@ def test_outputs_of_lists_each_output_once_in_order_of_arrival():
     assert outputs_of([p]) == [second, first]
     assert outputs_of([q, p]) == [first, second]
     assert outputs_of([node(0, name="tv_out_none", trainable=True)]) == []
+
+
+def test_children_lists_each_nodes_children_in_walk_order():
+    r = node(1, name="tv_kids_r", trainable=True)
+    first, second = r + 1, r * 2
+    both = first + second
+    kids = children(topo_ancestors([both]))
+    assert kids[r] == [first, second] and kids[first] == [both] and kids[second] == [both]
+    assert both not in kids

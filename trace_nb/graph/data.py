@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from ..text import preview
 from .names import NameTable
 from .node import Node
-from .traverse import topo_ancestors
+from .traverse import children, topo_ancestors
 
 __all__ = ["find", "graph_data", "node_record", "preview"]  # preview: see trace_nb.text
 
@@ -49,7 +49,9 @@ def node_record(n: Node, value_limit: int = 120, name: str | None = None) -> dic
     }
 
 
-def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int | None = None) -> dict:
+def graph_data(
+    outputs: Iterable[Node], value_limit: int = 120, max_nodes: int | None = None
+) -> dict:
     """The graph behind ``outputs`` as a dict of nodes and edges (see module docstring).
 
     With ``max_nodes``, long chains of single-parent operator nodes are collapsed, then
@@ -91,17 +93,29 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
             desc = f"{what} that ran one after another, from {table(members[0])} to {table(members[-1])}"
         elif r.startswith("group_"):
             what = f"{len(members)} {members[0].kind} nodes"
-            desc = (f"{what} of the same kind feeding the same nodes "
-                    f"({table(members[0])} … {table(members[-1])})")
+            desc = (
+                f"{what} of the same kind feeding the same nodes "
+                f"({table(members[0])} … {table(members[-1])})"
+            )
         else:
             what = f"{len(members)} operations"
             desc = f"{what} chained from {table(members[0])} to {table(members[-1])}"
-        nodes.append({
-            "id": r, "name": r, "kind": "collapsed", "value": what,
-            "type": "", "description": desc, "op": None, "trainable": False,
-            "constraint": None, "feedback": [], "output": False,
-            "members": [table(m) for m in members],
-        })
+        nodes.append(
+            {
+                "id": r,
+                "name": r,
+                "kind": "collapsed",
+                "value": what,
+                "type": "",
+                "description": desc,
+                "op": None,
+                "trainable": False,
+                "constraint": None,
+                "feedback": [],
+                "output": False,
+                "members": [table(m) for m in members],
+            }
+        )
     seen = set()
     for n in order:
         for p in n._parents:
@@ -114,15 +128,15 @@ def graph_data(outputs: Iterable[Node], value_limit: int = 120, max_nodes: int |
 
 def _collapse(order: list[Node], out_ids: set[int], max_nodes: int) -> dict[int, str]:
     """Map nodes inside long single-parent chains to a run id; keep parameters, outputs, ends."""
-    children: dict[int, int] = {}
-    for n in order:
-        for p in n._parents:
-            children[id(p)] = children.get(id(p), 0) + 1
+    kids = children(order)
     # A node is foldable when it is an interior link of a chain: one node parent, one child,
     # not trainable, not an output, not an exception.
     foldable = [
-        len(n._parents) == 1 and children.get(id(n), 0) == 1 and not n.trainable
-        and id(n) not in out_ids and n.kind == "message"
+        len(n._parents) == 1
+        and len(kids.get(n, ())) == 1
+        and not n.trainable
+        and id(n) not in out_ids
+        and n.kind == "message"
         for n in order
     ]
     index = {id(n): i for i, n in enumerate(order)}
@@ -182,7 +196,7 @@ def _fold_blocks(order: list[Node], out_ids: set[int], runs: dict[int, str], exc
         blocks = len(stretch) - min(excess, len(stretch) - 1)
         size = -(-len(stretch) // blocks)
         for start in range(0, len(stretch), size):
-            members = stretch[start:start + size]
+            members = stretch[start : start + size]
             if len(members) < 2:
                 continue
             number += 1
@@ -193,18 +207,19 @@ def _fold_blocks(order: list[Node], out_ids: set[int], runs: dict[int, str], exc
 
 def _group_repeats(order: list[Node], out_ids: set[int], runs: dict[int, str], excess: int) -> None:
     """Fold sibling nodes of one kind and operator that feed the same nodes (largest first)."""
-    children: dict[int, list[Node]] = {}
-    for n in order:
-        for p in n._parents:
-            children.setdefault(id(p), []).append(n)
+    kids = children(order)
     groups: dict[tuple, list[Node]] = {}
     for n in order:
         if id(n) in runs or id(n) in out_ids or n.kind == "exception":
             continue
-        targets = tuple(sorted({runs.get(id(c), id(c)) for c in children.get(id(n), ())}, key=str))
+        targets = tuple(sorted({runs.get(id(c), id(c)) for c in kids.get(n, ())}, key=str))
         op = getattr(n, "op", None)
-        key = (n.kind, op.name if op is not None else None, targets,
-               tuple(runs.get(id(p), id(p)) for p in n._parents) if n._parents else ())
+        key = (
+            n.kind,
+            op.name if op is not None else None,
+            targets,
+            tuple(runs.get(id(p), id(p)) for p in n._parents) if n._parents else (),
+        )
         groups.setdefault(key, []).append(n)
     number = 0
     for members in sorted(groups.values(), key=len, reverse=True):

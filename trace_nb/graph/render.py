@@ -16,11 +16,26 @@ from .data import graph_data
 from .node import Node
 
 STYLES: dict[str, dict[str, str]] = {
-    "parameter": {"shape": "box", "style": "rounded,filled", "fillcolor": "#FFE5E5", "color": "#FF7E79"},
+    "parameter": {
+        "shape": "box",
+        "style": "rounded,filled",
+        "fillcolor": "#FFE5E5",
+        "color": "#FF7E79",
+    },
     "value": {"shape": "box", "style": "filled", "fillcolor": "#F2F2F2", "color": "#A0A0A0"},
     "message": {"shape": "ellipse", "style": "filled", "fillcolor": "#DEEBF6", "color": "#5C9BD5"},
-    "exception": {"shape": "octagon", "style": "filled", "fillcolor": "#FFD6D6", "color": "firebrick1"},
-    "collapsed": {"shape": "note", "style": "filled,dashed", "fillcolor": "#EEEEEE", "color": "#888888"},
+    "exception": {
+        "shape": "octagon",
+        "style": "filled",
+        "fillcolor": "#FFD6D6",
+        "color": "firebrick1",
+    },
+    "collapsed": {
+        "shape": "note",
+        "style": "filled,dashed",
+        "fillcolor": "#EEEEEE",
+        "color": "#888888",
+    },
 }
 
 DOT_MISSING = (

@@ -63,6 +63,16 @@ def on_paths(
     return result
 
 
+def children(order: Iterable[Node]) -> dict[Node, list[Node]]:
+    """Each node's children among ``order`` (a walk such as :func:`topo_ancestors`), in
+    the walk's order; a node with none is absent. Keys hash by identity."""
+    kids: dict[Node, list[Node]] = {}
+    for n in order:
+        for p in n._parents:
+            kids.setdefault(p, []).append(n)
+    return kids
+
+
 def outputs_of(params: Iterable[Node]) -> list[Node]:
     """The outputs whose feedback reached ``params`` (each once, in order of arrival)."""
     seen: set[int] = set()
@@ -81,23 +91,28 @@ def subgraph(param: Node) -> list[Node]:
 
 
 def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
-    """Every parameter's minimal subgraph, from one walk of the graph.
+    """Every parameter's minimal subgraph (what :func:`subgraph` gives), from one walk of
+    the graph per distinct set of outputs the parameters heard from.
 
-    The cost is one traversal plus the total size of the subgraphs returned, so 10,000
-    parameters feeding one output cost ten times 1,000 (calling :func:`subgraph` for each
-    would walk the whole graph once per parameter).
+    Parameters usually share their outputs (one output, or a minibatch's), so the cost is
+    one traversal plus the total size of the subgraphs returned: 10,000 parameters feeding
+    one output cost ten times 1,000 (calling :func:`subgraph` for each would walk the
+    whole graph once per parameter).
     """
     params = list(params)
-    order = topo_ancestors(outputs_of(params))
-    pos = {n: i for i, n in enumerate(order)}  # identity-hashed, so no __eq__ is ever called
-    children: dict[Node, list[Node]] = {}
-    for n in order:
-        for p in n._parents:
-            children.setdefault(p, []).append(n)
+    # outputs heard from -> (position in their walk, children map); identity-hashed keys,
+    # so no traced __eq__ is ever called.
+    walks: dict[frozenset[int], tuple[dict[Node, int], dict[Node, list[Node]]]] = {}
     # One stamp per node instead of a visited set per parameter: fewer allocations.
     stamp: dict[Node, int] = {}
     result: dict[Node, list[Node]] = {}
     for k, p in enumerate(params):
+        outs = outputs_of([p])
+        key = frozenset(id(o) for o in outs)
+        if key not in walks:
+            order = topo_ancestors(outs)
+            walks[key] = ({n: i for i, n in enumerate(order)}, children(order))
+        pos, kids = walks[key]
         if p not in pos:
             result[p] = []
             continue
@@ -106,7 +121,7 @@ def subgraphs(params: Iterable[Node]) -> dict[Node, list[Node]]:
         found = [p]
         stack = [p]
         while stack:
-            for c in children.get(stack.pop(), ()):
+            for c in kids.get(stack.pop(), ()):
                 if stamp.get(c) != k:
                     stamp[c] = k
                     found.append(c)

@@ -51,8 +51,10 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
     unknown = sorted(set(values) - set(found))
     missing = sorted(set(found) - set(values)) if strict else []
     if unknown or missing:
-        raise ValueError(f"{type(module).__name__} cannot take these values: unknown names "
-                         f"{unknown}, missing names {missing}; its parameters are {sorted(found)}")
+        raise ValueError(
+            f"{type(module).__name__} cannot take these values: unknown names "
+            f"{unknown}, missing names {missing}; its parameters are {sorted(found)}"
+        )
     converted = {}
     for name, value in values.items():
         node = found[name]
@@ -60,8 +62,10 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
             try:  # saved code passes the same checks as an LLM proposal (issue 14 item 6)
                 validate_code(node._data, value)
             except ValueError as e:
-                raise ValueError(f"the code for {name!r} is refused (it does not compile, or "
-                                 f"is not safe to load): {e}") from e
+                raise ValueError(
+                    f"the code for {name!r} is refused (it does not compile, or "
+                    f"is not safe to load): {e}"
+                ) from e
         elif isinstance(node._data, tuple) and isinstance(value, list):
             value = tuple(value)
         converted[name] = value
@@ -80,8 +84,9 @@ def save(module: Any, path: str | os.PathLike[str]) -> None:
         When a value cannot be stored as JSON (an object; NaN); nothing is written.
     """
     cls = type(module)
-    params = {e.display(): {"value": e.node._data, "code": bool(e.node.is_code)}
-              for e in entries(module)}
+    params = {
+        e.display(): {"value": e.node._data, "code": bool(e.node.is_code)} for e in entries(module)
+    }
     fields = {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": params}
     savefile.save(path, "module", fields, f"{cls.__name__}")
 
@@ -100,16 +105,19 @@ def load(module: Any, path: str | os.PathLike[str]) -> Any:
     where = os.fspath(path)
     doc = savefile.load(path, "module", ModuleFileError)
     params = doc.get("parameters")
-    if not isinstance(params, dict) or not all(isinstance(v, dict) and "value" in v
-                                               for v in params.values()):
+    if not isinstance(params, dict) or not all(
+        isinstance(v, dict) and "value" in v for v in params.values()
+    ):
         raise ModuleFileError(f"{where!r}: 'parameters' must map each name to {{\"value\": ...}}")
     values = {k: v["value"] for k, v in params.items()}
     current = {e.display(): e.node._data for e in entries(module)}
     for name, value in values.items():
         if name in current and not _same_kind(current[name], value):
-            raise ModuleFileError(f"{where!r}: {name!r} is a {type(current[name]).__name__} in "
-                                  f"{type(module).__name__} but the file gives a "
-                                  f"{type(value).__name__} ({short_repr(value, 60)})")
+            raise ModuleFileError(
+                f"{where!r}: {name!r} is a {type(current[name]).__name__} in "
+                f"{type(module).__name__} but the file gives a "
+                f"{type(value).__name__} ({short_repr(value, 60)})"
+            )
     try:
         return load_state_dict(module, values)
     except ValueError as e:
@@ -125,7 +133,8 @@ def _same_kind(current: Any, value: Any) -> bool:
         return isinstance(value, bool)
     if isinstance(current, int):
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+            isinstance(value, float) and value.is_integer()
+        )
     if isinstance(current, float):
         return isinstance(value, int | float) and not isinstance(value, bool)
     if isinstance(current, list | tuple):
@@ -164,26 +173,36 @@ def export(module: Any, path: str | os.PathLike[str]) -> str:
     ns = vars(sys.modules[cls.__module__])
     found = entries(module)
     root_code = {e.method: e.node._data for e in found if e.owner is module and e.method}
-    src, written = _with_learned_methods(_class_source(original_class(cls)), cls.__name__,
-                                         root_code)
-    values = {e.display(): e.node._data for e in found
-              if not (e.owner is module and e.method in written) and not _unchanged(e, cls)}
+    src, written = _with_learned_methods(
+        _class_source(original_class(cls)), cls.__name__, root_code
+    )
+    values = {
+        e.display(): e.node._data
+        for e in found
+        if not (e.owner is module and e.method in written) and not _unchanged(e, cls)
+    }
     writer = _Writer({cls.__name__: cls, "LEARNED_VALUES": None, "_trace_learned": None})
     writer.resolve(src, ns)
     for e in found:  # learned code runs in its class's module: write what it needs too
         owner = type(e.owner)
         if e.node.is_code and e.display() in values and (owner is cls or owner in writer.emitted):
             writer.resolve(e.node._data, vars(sys.modules[owner.__module__]))
-    head = (f'"""{cls.__name__} with learned values and code, exported by trace_nb from '
-            f"{cls.__module__}.{cls.__qualname__}.\n\nImport this file and construct "
-            f'{cls.__name__}(...) to rebuild the trained object.\n"""\n')
+    head = (
+        f'"""{cls.__name__} with learned values and code, exported by trace_nb from '
+        f"{cls.__module__}.{cls.__qualname__}.\n\nImport this file and construct "
+        f'{cls.__name__}(...) to rebuild the trained object.\n"""\n'
+    )
     if ns.get("annotations") is _future.annotations:
         head += "from __future__ import annotations\n"
     imports = sorted(set(writer.imports), key=lambda line: (line.startswith("from"), line))
     imports.append("from trace_nb.modules import learned as _trace_learned")
-    blocks = [head + "\n".join(imports), "\n".join(writer.consts), *writer.defs,
-              "LEARNED_VALUES = " + pprint.pformat(values, sort_dicts=False, width=100),
-              "@_trace_learned(LEARNED_VALUES)\n" + src]
+    blocks = [
+        head + "\n".join(imports),
+        "\n".join(writer.consts),
+        *writer.defs,
+        "LEARNED_VALUES = " + pprint.pformat(values, sort_dicts=False, width=100),
+        "@_trace_learned(LEARNED_VALUES)\n" + src,
+    ]
     text = "\n\n\n".join(b.rstrip("\n") for b in blocks if b) + "\n"
     compile(text, os.fspath(path), "exec")  # never write a file that does not parse
     atomic_write(path, text)
@@ -209,8 +228,9 @@ def _with_learned_methods(src: str, name: str, code: dict[str, str]) -> tuple[st
     source is not a single undecorated ``def``, or when indenting it would change a
     multi-line string.
     """
-    cdef = next((n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == name),
-                None)
+    cdef = next(
+        (n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == name), None
+    )
     if cdef is None:
         raise ValueError(f"no 'class {name}' statement found in the source of {name}")
     lines = src.splitlines(keepends=True)
@@ -247,8 +267,11 @@ def _class_source(cls: type) -> str:
         if not lines:
             continue
         for node in ast.walk(ast.parse("".join(lines))):
-            if (isinstance(node, ast.ClassDef) and node.name == cls.__name__
-                    and node.lineno <= code.co_firstlineno <= node.end_lineno):
+            if (
+                isinstance(node, ast.ClassDef)
+                and node.name == cls.__name__
+                and node.lineno <= code.co_firstlineno <= node.end_lineno
+            ):
                 start = min([d.lineno for d in node.decorator_list] + [node.lineno])
                 return textwrap.dedent("".join(lines[start - 1 : node.end_lineno]))
     try:
@@ -276,8 +299,11 @@ def _free_names(source: str) -> set[str]:
 
 def _importable(module: str) -> bool:
     mod = sys.modules.get(module)
-    return module != "__main__" and mod is not None and (
-        module in sys.builtin_module_names or bool(getattr(mod, "__file__", None)))
+    return (
+        module != "__main__"
+        and mod is not None
+        and (module in sys.builtin_module_names or bool(getattr(mod, "__file__", None)))
+    )
 
 
 def _is_literal(value: Any) -> bool:
@@ -313,23 +339,34 @@ class _Writer:
     def _define(self, name: str, value: Any, ns: dict[str, Any]) -> None:
         if inspect.ismodule(value):
             target = value.__name__
-            self.imports.append(f"import {target}" if target == name else f"import {target} as {name}")
+            self.imports.append(
+                f"import {target}" if target == name else f"import {target} as {name}"
+            )
             return
         mod, qual = getattr(value, "__module__", None), getattr(value, "__qualname__", None)
         if isinstance(mod, str) and isinstance(qual, str):
             if _importable(mod):
                 m = sys.modules[mod]
-                attr = qual if getattr(m, qual, None) is value else next(
-                    (k for k, v in vars(m).items() if v is value), None)
+                attr = (
+                    qual
+                    if getattr(m, qual, None) is value
+                    else next((k for k, v in vars(m).items() if v is value), None)
+                )
                 if attr is not None:
-                    self.imports.append(f"from {mod} import {attr}"
-                                        + ("" if attr == name else f" as {name}"))
+                    self.imports.append(
+                        f"from {mod} import {attr}" + ("" if attr == name else f" as {name}")
+                    )
                     return
             elif "<" not in qual and "." not in qual:
-                source = (_class_source(original_class(value)) if isinstance(value, type)
-                          else textwrap.dedent(inspect.getsource(_underlying(value))))
+                source = (
+                    _class_source(original_class(value))
+                    if isinstance(value, type)
+                    else textwrap.dedent(inspect.getsource(_underlying(value)))
+                )
                 self.resolve(source, vars(sys.modules[mod]))  # what it needs comes first
-                self.defs.append(source if qual == name else f"{source.rstrip()}\n{name} = {qual}\n")
+                self.defs.append(
+                    source if qual == name else f"{source.rstrip()}\n{name} = {qual}\n"
+                )
                 self.emitted.add(value)
                 return
         if _is_literal(value):
@@ -338,4 +375,5 @@ class _Writer:
         raise ValueError(
             f"cannot export the global {name!r} ({type(value).__name__}): only modules, "
             "importable or notebook-defined functions and classes, and literal constants can be "
-            "written; move it into an importable module or pass it to the constructor")
+            "written; move it into an importable module or pass it to the constructor"
+        )

@@ -111,8 +111,10 @@ def restore(session: TraceSession, shell: Any = None) -> list[str]:
 
     saved = find_saved(session.name)
     if saved is None:
-        raise SessionFileError(f"there is no saved state for session {session.name!r} "
-                               f"(looked for {state_path(session.name)})")
+        raise SessionFileError(
+            f"there is no saved state for session {session.name!r} "
+            f"(looked for {state_path(session.name)})"
+        )
     with session.lock:
         loaded = read_session(str(saved.path), like=session)
         return session.adopt_state(loaded, shell)

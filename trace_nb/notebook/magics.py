@@ -31,26 +31,56 @@ class TraceMagics(Magics):
 
     @magic_arguments()
     @argument("--name", default="default", help="Session name (default: 'default').")
-    @argument("--param", action="append", default=[], metavar="NAME",
-              help="A variable assigned in the cell that the optimizer may change (repeatable).")
-    @argument("--code", action="append", default=[], metavar="FUNC",
-              help="A function (of this or an earlier cell) whose source the optimizer may rewrite.")
-    @argument("--feedback", default=None, metavar="FUNC",
-              help="Function of the output returning text, a score, or (score, text).")
+    @argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="A variable assigned in the cell that the optimizer may change (repeatable).",
+    )
+    @argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="FUNC",
+        help="A function (of this or an earlier cell) whose source the optimizer may rewrite.",
+    )
+    @argument(
+        "--feedback",
+        default=None,
+        metavar="FUNC",
+        help="Function of the output returning text, a score, or (score, text).",
+    )
     @argument("--optimizer", default=None, help="OptoPrime (default) or OPRO.")
     @argument("--model", default=None, help="Model name for the optimizer's LLM.")
     @argument("--memory", type=int, default=None, help="Past steps OptoPrime remembers.")
     @argument("--llm", default=None, metavar="VAR", help="Variable holding a trace_nb.LLM to use.")
-    @argument("--candidates", type=int, default=1, metavar="K",
-              help="Ask for K alternative proposals per step and pick one (OptoPrime).")
+    @argument(
+        "--candidates",
+        type=int,
+        default=1,
+        metavar="K",
+        help="Ask for K alternative proposals per step and pick one (OptoPrime).",
+    )
     @argument("--reset", action="store_true", help="Start over from the cell's values.")
-    @argument("--restore", action="store_true",
-              help="In a new kernel, restore the values this session autosaved (the panel "
-                   "otherwise offers it).")
-    @argument("--raise", dest="raise_errors", action="store_true",
-              help="Re-raise an exception from the traced code instead of recording it.")
-    @argument("--no-panel", dest="no_panel", action="store_true",
-              help="Show a static summary instead of the review panel.")
+    @argument(
+        "--restore",
+        action="store_true",
+        help="In a new kernel, restore the values this session autosaved (the panel "
+        "otherwise offers it).",
+    )
+    @argument(
+        "--raise",
+        dest="raise_errors",
+        action="store_true",
+        help="Re-raise an exception from the traced code instead of recording it.",
+    )
+    @argument(
+        "--no-panel",
+        dest="no_panel",
+        action="store_true",
+        help="Show a static summary instead of the review panel.",
+    )
     @cell_magic
     def trace(self, line: str, cell: str) -> Any:
         """Trace this cell and register its trainable parameters.
@@ -71,10 +101,16 @@ class TraceMagics(Magics):
 
         args = parse_argstring(self.trace, line)
         spec = CellSpec(
-            source=cell, params=list(args.param), code=list(args.code), feedback=args.feedback,
-            optimizer=args.optimizer or self.optimizer, model=args.model or self.model,
+            source=cell,
+            params=list(args.param),
+            code=list(args.code),
+            feedback=args.feedback,
+            optimizer=args.optimizer or self.optimizer,
+            model=args.model or self.model,
             memory=args.memory if args.memory is not None else self.memory,
-            llm_var=args.llm, raise_errors=args.raise_errors, candidates=max(1, args.candidates),
+            llm_var=args.llm,
+            raise_errors=args.raise_errors,
+            candidates=max(1, args.candidates),
         )
         compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
         from . import autosave
@@ -87,8 +123,11 @@ class TraceMagics(Magics):
         if args.reset:
             s.reset()
             s.restorable = None
-        if s.spec is not None and (s.spec.params != spec.params or s.spec.code != spec.code
-                                   or s.spec.candidates != spec.candidates):
+        if s.spec is not None and (
+            s.spec.params != spec.params
+            or s.spec.code != spec.code
+            or s.spec.candidates != spec.candidates
+        ):
             s._optimizer = None  # different parameters: a new optimizer
         s.spec, s.shell = spec, self.shell
         registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
@@ -116,10 +155,17 @@ class TraceMagics(Magics):
 
     @magic_arguments()
     @argument("--name", default="default")
-    @argument("--auto", action="store_true",
-              help="Approve every valid value proposal at once (code waits for review).")
-    @argument("--approve-code", dest="approve_code", action="store_true",
-              help="With --auto, also apply code proposals without review.")
+    @argument(
+        "--auto",
+        action="store_true",
+        help="Approve every valid value proposal at once (code waits for review).",
+    )
+    @argument(
+        "--approve-code",
+        dest="approve_code",
+        action="store_true",
+        help="With --auto, also apply code proposals without review.",
+    )
     @line_magic
     def trace_step(self, line: str) -> Any:
         """Ask the optimizer for proposals: ``%trace_step [--name N] [--auto [--approve-code]]``;
@@ -162,7 +208,11 @@ def _unquote(text: str) -> str:
 
 def _magic_line(s: sessions.TraceSession) -> str:
     spec = s.spec
-    parts = [f"--name {s.name}"] + [f"--param {p}" for p in spec.params] + [f"--code {c}" for c in spec.code]
+    parts = (
+        [f"--name {s.name}"]
+        + [f"--param {p}" for p in spec.params]
+        + [f"--code {c}" for c in spec.code]
+    )
     if spec.feedback:
         parts.append(f"--feedback {spec.feedback}")
     return " ".join(parts)

@@ -19,7 +19,7 @@ from ..files import atomic_write, finite_or_none
 from ..graph import BundledFunction, ParameterNode, compile_function
 from ..optim.codecheck import validate_source
 from ..optim.coerce import CoercionError
-from ..text import short_repr
+from ..text import cut, short_repr
 
 if TYPE_CHECKING:
     from .session import TraceSession
@@ -33,8 +33,10 @@ class SessionFileError(ValueError):
 def session_state(s: TraceSession) -> dict:
     """JSON-ready state of a session: parameters, code, history, optimizer memory (the
     fields of a ``session`` save file, see :mod:`trace_nb.savefile`)."""
-    params = {k: {"value": p._data, "description": p.description, "constraint": p.constraint}
-              for k, p in s._params.items()}
+    params = {
+        k: {"value": p._data, "description": p.description, "constraint": p.constraint}
+        for k, p in s._params.items()
+    }
     code = {k: {"source": b.parameter._data} for k, b in s._code.items()}
     modules = {}
     if s._modules:
@@ -47,10 +49,20 @@ def session_state(s: TraceSession) -> dict:
         opt = s._pending_optimizer_state
     spec = vars(s.spec).copy() if s.spec is not None else None
     # A score that is not a number is no score: NaN is not JSON.
-    rows = [{k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
-            for row in s.rows]
-    return {"name": s.name, "parameters": params, "code": code, "modules": modules,
-            "history": rows, "optimizer": opt, "spec": spec, "lineage": s.lineage.to_data()}
+    rows = [
+        {k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
+        for row in s.rows
+    ]
+    return {
+        "name": s.name,
+        "parameters": params,
+        "code": code,
+        "modules": modules,
+        "history": rows,
+        "optimizer": opt,
+        "spec": spec,
+        "lineage": s.lineage.to_data(),
+    }
 
 
 def save_session(s: TraceSession, path: str) -> None:
@@ -154,7 +166,8 @@ def _check_spec(spec: Any, path: str) -> Any:
         raise _fail(path, "its 'spec' has no cell 'source' text")
     for key in ("params", "code"):
         if not isinstance(spec.get(key, []), list) or not all(
-                isinstance(v, str) for v in spec.get(key, [])):
+            isinstance(v, str) for v in spec.get(key, [])
+        ):
             raise _fail(path, f"its 'spec'.{key} is not a list of names")
     return CellSpec(**spec)
 
@@ -178,8 +191,11 @@ def _user_namespace() -> dict[str, Any]:
 def read_state(path: str) -> dict[str, Any]:
     """The fields of the session file at ``path``, checked for shape (old files migrated,
     see :mod:`trace_nb.savefile`); raises :class:`SessionFileError`."""
-    fields = savefile.load(path, "session", lambda m: SessionFileError(
-        f"cannot load the session: {m}; nothing was changed"))
+    fields = savefile.load(
+        path,
+        "session",
+        lambda m: SessionFileError(f"cannot load the session: {m}; nothing was changed"),
+    )
     return _check_state(fields, path)
 
 
@@ -208,12 +224,18 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
     live_code = {k: b.parameter._data for k, b in live._code.items()} if live is not None else {}
     for k, rec in state["parameters"].items():
         if k in live_values and not same_kind(live_values[k], rec["value"]):
-            raise _fail(path, f"parameter {k!r} is a {_kind(live_values[k])} in session "
-                        f"{name!r} but the file gives a {_kind(rec['value'])} "
-                        f"({short_repr(rec['value'], 60)})")
+            raise _fail(
+                path,
+                f"parameter {k!r} is a {_kind(live_values[k])} in session "
+                f"{name!r} but the file gives a {_kind(rec['value'])} "
+                f"({short_repr(rec['value'], 60)})",
+            )
         current = live_values.get(k)
-        if (isinstance(current, int) and not isinstance(current, bool)
-                and isinstance(rec["value"], float)):
+        if (
+            isinstance(current, int)
+            and not isinstance(current, bool)
+            and isinstance(rec["value"], float)
+        ):
             rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
     functions = {}
     for k, rec in state["code"].items():
@@ -223,15 +245,21 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
         except CoercionError as e:
             raise _fail(path, str(e)) from None
         except Exception as e:  # noqa: BLE001 - an import the code needs may be missing
-            raise _fail(path, f"the saved code of {k!r} does not load ({type(e).__name__}: "
-                        f"{str(e)[:200]})") from None
+            raise _fail(
+                path,
+                f"the saved code of {k!r} does not load ({type(e).__name__}: {cut(str(e), 200)})",
+            ) from None
         functions[k] = (fn, source)
 
     s = TraceSession(name, register=False)
     s.spec = state["spec"]
     for k, rec in state["parameters"].items():
-        s._params[k] = ParameterNode(rec["value"], name=k, description=rec.get("description"),
-                                     constraint=rec.get("constraint"))
+        s._params[k] = ParameterNode(
+            rec["value"],
+            name=k,
+            description=rec.get("description"),
+            constraint=rec.get("constraint"),
+        )
     for k, (fn, source) in functions.items():
         b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
         b.parameter.set_value(source)
@@ -284,11 +312,17 @@ def python_literal(value: Any, what: str) -> str:
         back = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         back = _NOT_A_LITERAL
-    if back is _NOT_A_LITERAL or back != value or type(back) is not type(value) or (
-            isinstance(value, float) and not math.isfinite(value)):
-        raise SessionFileError(f"{what} ({type(value).__name__}) has no Python literal, so it "
-                               "cannot be written as Python; give it a str, number, bool, "
-                               "None, list, tuple or dict value")
+    if (
+        back is _NOT_A_LITERAL
+        or back != value
+        or type(back) is not type(value)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
+        raise SessionFileError(
+            f"{what} ({type(value).__name__}) has no Python literal, so it "
+            "cannot be written as Python; give it a str, number, bool, "
+            "None, list, tuple or dict value"
+        )
     return text
 
 
@@ -319,6 +353,7 @@ def export_session(s: TraceSession, path: str) -> None:
     try:
         compile(text, path, "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
-        raise SessionFileError(f"cannot export session {s.name!r}: the file would not "
-                               f"compile ({e})") from None
+        raise SessionFileError(
+            f"cannot export session {s.name!r}: the file would not compile ({e})"
+        ) from None
     atomic_write(path, text)

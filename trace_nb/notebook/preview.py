@@ -15,7 +15,7 @@ from typing import Any
 
 from ..feedback import parse_feedback
 from ..graph import Node
-from ..text import short_repr
+from ..text import cut, short_repr
 
 __all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
 
@@ -152,7 +152,8 @@ def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str
     try:
         value, _ = execute(session.shell, session, session.compiled)
     except Exception as e:  # noqa: BLE001 - a failing run is a result, shown as such
-        return f"{type(e).__name__}: {e}"[:300], None, "", f"{type(e).__name__}: {e}"[:300]
+        said = cut(f"{type(e).__name__}: {e}", 300)
+        return said, None, "", said
     data = value._data if isinstance(value, Node) else value
     score, text = None, ""
     if grade is not None:

@@ -17,16 +17,17 @@ from ..graph.data import graph_data
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
 from ..text import preview
-from .lineage import Lineage, blame
+from .lineage import Lineage
 from .locking import serialized as _serialized
 from .params import ParamsMixin
 from .registry import forget as _forget
 from .registry import register as _register
 from .registry import session as session  # public: trace_nb.session(name)
 from .review import ReviewMixin
+from .versions import VersionsMixin
 
 
-class TraceSession(ParamsMixin, ReviewMixin):
+class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
     """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
     A new session is found by its name from then on (see :mod:`.registry`); with
@@ -70,12 +71,10 @@ class TraceSession(ParamsMixin, ReviewMixin):
         if register:
             _register(self)
 
-
     @property
     def output(self) -> Any:
         """The last run's output value (the exception, if the run raised)."""
         return self.exception._data if self.exception is not None else self.output_value
-
 
     # -- running ----------------------------------------------------------------------
     @_serialized
@@ -99,9 +98,19 @@ class TraceSession(ParamsMixin, ReviewMixin):
             self.lineage.start(k, v)  # version 0: the cell's value
         row = {"step": len(self.rows), "time": time.strftime("%H:%M:%S")}
         row.update({k: _cell(v) for k, v in self.parameters.items()})
-        row.update({"output": preview(self.output, 200), "feedback": None, "score": None,
-                    "approved": "", "rejected": "", "decided_by": "", "calls": 0,
-                    "tokens": 0, "cost": 0.0})
+        row.update(
+            {
+                "output": preview(self.output, 200),
+                "feedback": None,
+                "score": None,
+                "approved": "",
+                "rejected": "",
+                "decided_by": "",
+                "calls": 0,
+                "tokens": 0,
+                "cost": 0.0,
+            }
+        )
         self.rows.append(row)
         self._notify("run")
 
@@ -114,7 +123,9 @@ class TraceSession(ParamsMixin, ReviewMixin):
             raise ValueError(
                 "the last output does not depend on any parameter, so feedback cannot reach "
                 "one: make sure the cell's last expression uses a --param value"
-                if self.rows else "nothing to give feedback on yet: run the %%trace cell first")
+                if self.rows
+                else "nothing to give feedback on yet: run the %%trace cell first"
+            )
         if text is None and score is None:
             raise ValueError("give feedback text, a score, or both")
         for p in self.parameter_nodes:
@@ -144,8 +155,10 @@ class TraceSession(ParamsMixin, ReviewMixin):
         node = find([root], node_name) if root is not None else None
         if node is None:
             names = [n["name"] for n in self.graph(max_nodes=None)["nodes"]]
-            raise KeyError(f"no node named {node_name!r} in the last run's trace "
-                           f"(nodes: {', '.join(names) or 'none'})")
+            raise KeyError(
+                f"no node named {node_name!r} in the last run's trace "
+                f"(nodes: {', '.join(names) or 'none'})"
+            )
         if not (text or "").strip() and score is None:
             raise ValueError("give feedback text, a score, or both")
         if node is root:
@@ -176,16 +189,22 @@ class TraceSession(ParamsMixin, ReviewMixin):
 
     # -- preview ----------------------------------------------------------------------
     @_serialized
-    def preview(self, name: str, value: Any = None, *, input: str = "example",
-                candidate: int | None = None) -> Any:
+    def preview(
+        self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None
+    ) -> Any:
         """Run the cell with the pending proposal for ``name`` (or ``value``) on
         :attr:`examples` and score it before → after, changing nothing; see
         :mod:`trace_nb.notebook.preview`. The result is also kept on the proposal."""
         from .preview import preview
 
         node = self._find(name)
-        mine = [p for p in self.proposals if p.parameter is node and p.status == "pending"
-                and (candidate is None or p.candidate == candidate)]
+        mine = [
+            p
+            for p in self.proposals
+            if p.parameter is node
+            and p.status == "pending"
+            and (candidate is None or p.candidate == candidate)
+        ]
         if value is None and candidate is not None:
             if not mine:
                 raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
@@ -196,69 +215,20 @@ class TraceSession(ParamsMixin, ReviewMixin):
                 p.preview = result
         return result
 
-    # -- lineage ----------------------------------------------------------------------
-    def versions(self, name: str) -> Any:
-        """Every accepted value of parameter ``name`` as a DataFrame: version, parent,
-        source (cell / proposal / edit / restore), the run it followed, score (mean of the
-        runs that used it), who decided, the LLM's reasoning, and the value."""
-        import pandas as pd
-
-        chain = self.lineage.versions.get(self._readable(name))
-        if not chain:
-            raise KeyError(f"no versions of {name!r} yet (parameters: {', '.join(self.parameters)})")
-        current = self.lineage.current.get(self._readable(name))
-        return pd.DataFrame([{"version": v.number, "current": v.number == current, "parent": v.parent,
-                              "source": v.source, "after_run": v.step, "score": v.score,
-                              "runs": len(v.runs), "decided_by": v.decided_by,
-                              "reasoning": v.reasoning, "value": v.value, "time": v.time}
-                             for v in chain])
-
-    def diff(self, name: str, a: int, b: int | None = None) -> str:
-        """Unified diff of version ``a`` → ``b`` (the current one by default) of ``name``."""
-        return self.lineage.diff(self._readable(name), a, b)
-
-    def blame(self, name: str) -> list[dict]:
-        """Where each line of ``name``'s current value came from: version, run, source
-        (``edit`` when a human changed the LLM's text), who approved it, the reasoning."""
-        return blame(self.lineage, self._readable(name))
-
-    @_serialized
-    def restore_version(self, name: str, number: int) -> Any:
-        """Make version ``number`` of ``name`` current again (a new version records it).
-
-        Code is checked as a proposal would be (it must compile and load) before anything
-        changes. Run ``%trace_writeback NAME`` to put the value back into the cell.
-        """
-        from ..optim.proposal import check
-
-        readable = self._readable(name)
-        v = self.lineage.get(readable, number)
-        node = self._find(readable)
-        prop = check(node, v.value, f"restore version {number}")
-        if not prop.valid and prop.reason != "the suggested value is the same as the current one":
-            raise ValueError(f"cannot restore version {number} of {readable!r}: {prop.reason}")
-        loader = getattr(node, "loader", None) if node.is_code else None
-        if loader is not None:
-            loader(prop.new)  # raises CodeCompileError (nothing changed) if it does not load
-        node._set(prop.new)
-        self._after_apply(prop)
-        self.lineage.accept(readable, prop.new, source="restore", step=len(self.rows) - 1,
-                            reasoning=f"restored version {number}", decided_by="human")
-        self._notify("restore")
-        return prop.new
-
-    def _readable(self, name: str) -> str:
-        """The readable parameter name (``agent.act``) for ``name`` or a node name."""
-        return self.display_name(self._find(name))
-
     def default_feedback(self) -> str | None:
         """Feedback the run implies by itself: the exception, when there was one."""
         if self.exception is None:
             return None
         return "The code raised an exception:\n" + self.exception.describe()
 
-    def train(self, dataset: Any, feedback: Callable | None = None, *, input: str = "example",
-              **kwargs: Any) -> Any:
+    def train(
+        self,
+        dataset: Any,
+        feedback: Callable | None = None,
+        *,
+        input: str = "example",
+        **kwargs: Any,
+    ) -> Any:
         """Optimize over a dataset: the cell runs once per example, with the example in
         the variable ``input``. See :func:`.cell_training.train_session`."""
         from .cell_training import train_session

@@ -22,7 +22,9 @@ from ..graph.ops import Op, TracedMethod, apply
 if TYPE_CHECKING:
     from .session import TraceSession
 
-current: contextvars.ContextVar[CellTracer | None] = contextvars.ContextVar("trace_nb_cell", default=None)
+current: contextvars.ContextVar[CellTracer | None] = contextvars.ContextVar(
+    "trace_nb_cell", default=None
+)
 
 
 class CellTracer:
@@ -46,8 +48,9 @@ class CellTracer:
         return s
 
     # -- parameters -------------------------------------------------------------------
-    def param(self, name: str, value: Any, description: str | None = None,
-              constraint: str | None = None) -> Any:
+    def param(
+        self, name: str, value: Any, description: str | None = None, constraint: str | None = None
+    ) -> Any:
         """The session's parameter ``name``; created from ``value`` on the first run.
 
         A module (``trace_nb.Module``/``@model`` instance) registers all of its parameters
@@ -71,8 +74,10 @@ class CellTracer:
         code = self.session._code_bundle(func)
         if code is not None:  # a --code function is traced even on plain arguments
             return code(*args, **kwargs)
-        if not (any(isinstance(a, Node) for a in args)
-                or any(isinstance(v, Node) for v in kwargs.values())):
+        if not (
+            any(isinstance(a, Node) for a in args)
+            or any(isinstance(v, Node) for v in kwargs.values())
+        ):
             return func(*args, **kwargs)
         if _is_module(func) or (inspect.ismethod(func) and _is_module(func.__self__)):
             self._adopt_module(func if _is_module(func) else func.__self__)
@@ -95,8 +100,12 @@ class CellTracer:
         text = "".join(template)
         if not any(isinstance(v, Node) for v in values):
             return text.format(*values)
-        op = Op("format", "str.format(template, *values): fill the template's {} fields.",
-                ("template",), base_name="format")
+        op = Op(
+            "format",
+            "str.format(template, *values): fill the template's {} fields.",
+            ("template",),
+            base_name="format",
+        )
         return apply(op, lambda t, *v: t.format(*v), (text, *values))
 
     def _adopt_module(self, obj: Any) -> None:
@@ -122,13 +131,21 @@ class CellTracer:
     def _library_call(self, func: Any, args: tuple, kwargs: dict) -> Node:
         cached = self._library_ops.get(id(func))
         if cached is None or cached[0] is not func:
-            name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None) or type(func).__name__
+            name = (
+                getattr(func, "__qualname__", None)
+                or getattr(func, "__name__", None)
+                or type(func).__name__
+            )
             module = getattr(func, "__module__", None) or ""
             full = f"{module}.{name}" if module and module != "builtins" else name
             doc = (inspect.getdoc(func) or "").strip().splitlines()
             summary = doc[0] if doc else "no documentation"
-            op = Op(name, f"library call {full}: {summary}", _arg_names(func),
-                    base_name=sanitize(name.split(".")[-1]))
+            op = Op(
+                name,
+                f"library call {full}: {summary}",
+                _arg_names(func),
+                base_name=sanitize(name.split(".")[-1]),
+            )
             cached = (func, op)
             self._library_ops[id(func)] = cached
         op = cached[1]
@@ -159,8 +176,12 @@ def _arg_names(func: Any) -> tuple[str, ...]:
         return ()
 
 
-def param(value: Any, name: str | None = None, description: str | None = None,
-          constraint: str | None = None) -> ParameterNode:
+def param(
+    value: Any,
+    name: str | None = None,
+    description: str | None = None,
+    constraint: str | None = None,
+) -> ParameterNode:
     """Mark ``value`` as a trainable parameter.
 
     Inside a ``%%trace`` cell the parameter belongs to the cell's session, so re-running
@@ -171,7 +192,11 @@ def param(value: Any, name: str | None = None, description: str | None = None,
     if tracer is None:
         from ..graph import node
 
-        return node(value, name=name, trainable=True, description=description, constraint=constraint)
+        return node(
+            value, name=name, trainable=True, description=description, constraint=constraint
+        )
     if name is None:
-        raise ValueError("param() inside %%trace needs a name: write `x = param(...)` or param(..., name='x')")
+        raise ValueError(
+            "param() inside %%trace needs a name: write `x = param(...)` or param(..., name='x')"
+        )
     return tracer.param(name, value, description, constraint)

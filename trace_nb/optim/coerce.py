@@ -74,15 +74,21 @@ def _check_plain(value: Any) -> None:
         v, depth = stack.pop()
         items += 1
         if items > MAX_VALUE_ITEMS:
-            raise CoercionError(f"the suggested value has more than {MAX_VALUE_ITEMS:,} items; "
-                                "suggest a smaller value")
+            raise CoercionError(
+                f"the suggested value has more than {MAX_VALUE_ITEMS:,} items; "
+                "suggest a smaller value"
+            )
         if isinstance(v, float) and not math.isfinite(v):
-            raise CoercionError(f"the suggested value contains {v!r}, which is not a finite "
-                                "number (NaN and infinity cannot be saved)")
+            raise CoercionError(
+                f"the suggested value contains {v!r}, which is not a finite "
+                "number (NaN and infinity cannot be saved)"
+            )
         if isinstance(v, (list, tuple, set, frozenset, dict)):
             if depth > MAX_VALUE_DEPTH:
-                raise CoercionError(f"the suggested value is nested more than "
-                                    f"{MAX_VALUE_DEPTH} levels deep; suggest a flatter value")
+                raise CoercionError(
+                    f"the suggested value is nested more than "
+                    f"{MAX_VALUE_DEPTH} levels deep; suggest a flatter value"
+                )
             children = [*v.keys(), *v.values()] if isinstance(v, dict) else v
             stack.extend((c, depth + 1) for c in children)
 

@@ -23,10 +23,19 @@ from typing import Any
 
 from .. import savefile
 from ..files import finite_or_none, plain_copy
-from ..text import short_repr
+from ..text import cut, short_repr
 
-__all__ = ["CheckpointError", "RunState", "epoch_order", "load_checkpoint",
-           "open_run", "parameter_values", "restore_best", "save_checkpoint", "set_parameter_values"]
+__all__ = [
+    "CheckpointError",
+    "RunState",
+    "epoch_order",
+    "load_checkpoint",
+    "open_run",
+    "parameter_values",
+    "restore_best",
+    "save_checkpoint",
+    "set_parameter_values",
+]
 
 
 class CheckpointError(ValueError):
@@ -90,34 +99,56 @@ class RunState:
         for name, value in values.items():
             expected = _FIELD_TYPES[name]
             ok = isinstance(value, expected) and not (
-                isinstance(value, bool) and bool not in _as_tuple(expected))
+                isinstance(value, bool) and bool not in _as_tuple(expected)
+            )
             if ok and name in ("step", "stale") and value < 0:
                 ok = False
             if ok and name == "order":
                 ok = all(isinstance(i, int) and not isinstance(i, bool) for i in value)
             if ok and name == "history":
-                ok = all(isinstance(row, dict) and isinstance(row.get("step"), int)
-                         and not isinstance(row.get("step"), bool) for row in value)
+                ok = all(
+                    isinstance(row, dict)
+                    and isinstance(row.get("step"), int)
+                    and not isinstance(row.get("step"), bool)
+                    for row in value
+                )
             if not ok:
-                raise CheckpointError(f"the checkpoint's {name!r} is {_describe(value)}, which "
-                                      "is not what a training checkpoint holds there; the "
-                                      "file is damaged or from something else")
+                raise CheckpointError(
+                    f"the checkpoint's {name!r} is {_describe(value)}, which "
+                    "is not what a training checkpoint holds there; the "
+                    "file is damaged or from something else"
+                )
         return cls(**values)
 
     def check_config(self, config: dict[str, Any]) -> None:
         """Raise :class:`CheckpointError` if ``config`` cannot continue this run."""
-        diffs = [f"{k}: checkpoint {self.config.get(k)!r}, now {v!r}"
-                 for k, v in config.items() if k in self.config and self.config[k] != v]
+        diffs = [
+            f"{k}: checkpoint {self.config.get(k)!r}, now {v!r}"
+            for k, v in config.items()
+            if k in self.config and self.config[k] != v
+        ]
         if diffs:
-            raise CheckpointError("the checkpoint belongs to a different run setup ("
-                                  + "; ".join(diffs) + "); use another checkpoint path or "
-                                  "resume=False to start over")
+            raise CheckpointError(
+                "the checkpoint belongs to a different run setup ("
+                + "; ".join(diffs)
+                + "); use another checkpoint path or "
+                "resume=False to start over"
+            )
 
 
 _FIELD_TYPES: dict[str, Any] = {
-    "step": int, "epoch": int, "order": list, "parameters": dict, "best_parameters": dict,
-    "best_score": (int, float, type(None)), "best_step": (int, type(None)), "stale": int,
-    "history": list, "optimizer_state": dict, "usage": dict, "config": dict,
+    "step": int,
+    "epoch": int,
+    "order": list,
+    "parameters": dict,
+    "best_parameters": dict,
+    "best_score": (int, float, type(None)),
+    "best_step": (int, type(None)),
+    "stale": int,
+    "history": list,
+    "optimizer_state": dict,
+    "usage": dict,
+    "config": dict,
 }
 
 
@@ -147,8 +178,9 @@ def save_checkpoint(path: str | os.PathLike[str], state: RunState) -> Path:
     # A score that is not a number is no score: NaN is not JSON.
     data["best_score"] = finite_or_none(data["best_score"])
     data["history"] = [{k: finite_or_none(v) for k, v in row.items()} for row in data["history"]]
-    return savefile.save(path, "train", data,
-                         "the training state (checkpoints need JSON-ready values)")
+    return savefile.save(
+        path, "train", data, "the training state (checkpoints need JSON-ready values)"
+    )
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> RunState:
@@ -197,8 +229,9 @@ def epoch_order(n: int, seed: int | None, epoch: int) -> list[int]:
     return order
 
 
-def open_run(path: str | os.PathLike[str] | None, resume: bool, config: dict[str, Any],
-             optimizer: Any) -> tuple[RunState, bool]:
+def open_run(
+    path: str | os.PathLike[str] | None, resume: bool, config: dict[str, Any], optimizer: Any
+) -> tuple[RunState, bool]:
     """The state to start from, and whether it was resumed from ``path``.
 
     With ``resume`` and an existing checkpoint, the optimizer's parameters and state are
@@ -212,8 +245,10 @@ def open_run(path: str | os.PathLike[str] | None, resume: bool, config: dict[str
         state.check_config({k: v for k, v in config.items() if k != "parameters"})
         size = config.get("dataset_size")
         if state.order and isinstance(size, int) and sorted(state.order) != list(range(size)):
-            raise CheckpointError(f"{path}: its epoch order is not an order of the "
-                                  f"{size} examples; the file is damaged")
+            raise CheckpointError(
+                f"{path}: its epoch order is not an order of the "
+                f"{size} examples; the file is damaged"
+            )
         saved_names = state.config.get("parameters", [])
         if not isinstance(saved_names, list) or not all(isinstance(n, str) for n in saved_names):
             raise CheckpointError(f"{path}: its config lists no parameter names")
@@ -231,15 +266,18 @@ def open_run(path: str | os.PathLike[str] | None, resume: bool, config: dict[str
             except Exception as e:  # noqa: BLE001 - a damaged state must not half-load
                 if before is not None:
                     optimizer.load_state(before)
-                raise CheckpointError(f"{path}: the optimizer state cannot be loaded "
-                                      f"({type(e).__name__}: {str(e)[:200]})") from None
+                raise CheckpointError(
+                    f"{path}: the optimizer state cannot be loaded "
+                    f"({type(e).__name__}: {cut(str(e), 200)})"
+                ) from None
         set_parameter_values(params, state.parameters)
         return state, True
     return RunState(config=config, parameters=parameter_values(params)), False
 
 
-def check_values(params: Iterable[Any], values: Mapping[str, Any],
-                 path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+def check_values(
+    params: Iterable[Any], values: Mapping[str, Any], path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Saved values checked against the live parameters they will replace.
 
     A value must be of the live value's kind (:func:`~trace_nb.notebook.persist.same_kind`
@@ -266,8 +304,10 @@ def check_values(params: Iterable[Any], values: Mapping[str, Any],
     for name, value in values.items():
         p = live.get(name)
         if p is None:
-            raise CheckpointError(f"{where}the checkpoint has a value for {name!r}, which is "
-                                  f"not a parameter of the optimizer ({', '.join(live)})")
+            raise CheckpointError(
+                f"{where}the checkpoint has a value for {name!r}, which is "
+                f"not a parameter of the optimizer ({', '.join(live)})"
+            )
         if getattr(p, "is_code", False):
             try:
                 out[name] = validate_source(value, name, p._data)
@@ -277,7 +317,8 @@ def check_values(params: Iterable[Any], values: Mapping[str, Any],
             raise CheckpointError(
                 f"{where}parameter {name!r} holds {_describe(p._data)} but the checkpoint "
                 f"gives {_describe(value)}; resume with the parameters this run was started "
-                "with, or start over with resume=False")
+                "with, or start over with resume=False"
+            )
         else:
             out[name] = _like(p._data, value)
     return out
@@ -331,8 +372,9 @@ def match_names(saved: list[str], current: list[str]) -> dict[str, str]:
         return {n: n for n in saved}
     pairs = list(zip(saved, current, strict=False))
     if len(saved) != len(current) or any(_base(a) != _base(b) for a, b in pairs):
-        raise CheckpointError(f"the checkpoint's parameters {saved} do not match the "
-                              f"optimizer's {current}")
+        raise CheckpointError(
+            f"the checkpoint's parameters {saved} do not match the optimizer's {current}"
+        )
     return dict(pairs)
 
 

@@ -91,8 +91,13 @@ class TqdmProgress(ProgressListener):
 
     def start(self, info: RunInfo, history: list[dict]) -> None:
         tqdm = _tqdm_class()
-        self.bar = tqdm(total=info.total_steps, initial=info.done_steps, unit="step",
-                        desc="training", **self.kwargs)
+        self.bar = tqdm(
+            total=info.total_steps,
+            initial=info.done_steps,
+            unit="step",
+            desc="training",
+            **self.kwargs,
+        )
 
     def projection(self, projection: Projection) -> None:
         if self.bar is not None:
@@ -101,13 +106,17 @@ class TqdmProgress(ProgressListener):
     def step(self, row: dict, results: Sequence[ExampleResult], usage: Usage) -> None:
         if self.bar is None:
             return
-        self.bar.set_postfix_str(f"epoch={row['epoch']} train={score_text(row['train_score'])} "
-                                 f"val={score_text(row['val_score'])} {_usage_text(usage)}",
-                                 refresh=False)
+        self.bar.set_postfix_str(
+            f"epoch={row['epoch']} train={score_text(row['train_score'])} "
+            f"val={score_text(row['val_score'])} {_usage_text(usage)}",
+            refresh=False,
+        )
         self.bar.update(1)
 
     def end(self, result: Any) -> None:
         if self.bar is not None:
-            self.bar.write(f"stopped: {result.stopped_reason}; best score "
-                           f"{score_text(result.best_score)} at step {result.best_step}")
+            self.bar.write(
+                f"stopped: {result.stopped_reason}; best score "
+                f"{score_text(result.best_score)} at step {result.best_step}"
+            )
             self.bar.close()

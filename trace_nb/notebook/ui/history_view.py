@@ -33,9 +33,15 @@ def history_html(df: Any) -> str:
             cls = " class='trace-nb-code'" if "\n" in text else ""
             cells.append(f"<td{cls}>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    table = (f"<table class='trace-nb-history'><thead><tr>{head}</tr></thead>"
-             f"<tbody>{''.join(body)}</tbody></table>")
-    more = f"<div><i>showing the last {MAX_ROWS} of {len(df)} runs</i></div>" if len(df) > MAX_ROWS else ""
+    table = (
+        f"<table class='trace-nb-history'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+    more = (
+        f"<div><i>showing the last {MAX_ROWS} of {len(df)} runs</i></div>"
+        if len(df) > MAX_ROWS
+        else ""
+    )
     return f"<div class='trace-nb-table'>{table}</div>{more}"
 
 
@@ -56,10 +62,17 @@ class HistoryView(w.VBox):
     def __init__(self, **kwargs: Any):
         self.counters = w.HTML()
         self.table = w.HTML()
-        self.plot = w.Image(format="png", layout=w.Layout(display="none", width="400px", max_width="100%"))
+        self.plot = w.Image(
+            format="png", layout=w.Layout(display="none", width="400px", max_width="100%")
+        )
         self.plot_note = w.HTML("<i>No scores yet.</i>")
-        self.counts: dict[str, Any] = {"calls": 0, "tokens": 0, "cost": 0.0,
-                                       "approved_human": 0, "approved_auto": 0}
+        self.counts: dict[str, Any] = {
+            "calls": 0,
+            "tokens": 0,
+            "cost": 0.0,
+            "approved_human": 0,
+            "approved_auto": 0,
+        }
         self._approved: dict[int, Any] = {}  # id -> proposal (kept alive so ids stay unique)
         self._plotted: tuple | None = None
         super().__init__([self.counters, w.HBox([self.plot, self.plot_note]), self.table], **kwargs)
@@ -92,10 +105,20 @@ class HistoryView(w.VBox):
         c["cost"] = sum(float(r.get("cost") or 0.0) for r in rows)
         c["approved_human"] = sum(p.decided_by == "human" for p in self._approved.values())
         c["approved_auto"] = sum(p.decided_by == "auto" for p in self._approved.values())
-        items = [("LLM calls", c["calls"]), ("tokens", f"{c['tokens']:,}"), ("cost", f"${c['cost']:.4f}"),
-                 ("approved by human", c["approved_human"]), ("approved by auto", c["approved_auto"])]
-        self.counters.value = "<div class='trace-nb-counters'>" + "".join(
-            f"<span><b>{html.escape(str(v))}</b> {html.escape(k)}</span>" for k, v in items) + "</div>"
+        items = [
+            ("LLM calls", c["calls"]),
+            ("tokens", f"{c['tokens']:,}"),
+            ("cost", f"${c['cost']:.4f}"),
+            ("approved by human", c["approved_human"]),
+            ("approved by auto", c["approved_auto"]),
+        ]
+        self.counters.value = (
+            "<div class='trace-nb-counters'>"
+            + "".join(
+                f"<span><b>{html.escape(str(v))}</b> {html.escape(k)}</span>" for k, v in items
+            )
+            + "</div>"
+        )
 
 
 def output_html(session: Any) -> str:
@@ -106,14 +129,18 @@ def output_html(session: Any) -> str:
         return "<i>not run yet</i>"
     bad = s.exception is not None
     text = s.default_feedback() if bad else full_text(s.output, 4000)
-    parts = [f"<div class='trace-nb-output{' trace-nb-exception' if bad else ''}'><h4>"
-             f"{'exception' if bad else 'output'} (run {len(s.rows) - 1})</h4>"
-             f"<pre>{html.escape(text or '')}</pre></div>"]
+    parts = [
+        f"<div class='trace-nb-output{' trace-nb-exception' if bad else ''}'><h4>"
+        f"{'exception' if bad else 'output'} (run {len(s.rows) - 1})</h4>"
+        f"<pre>{html.escape(text or '')}</pre></div>"
+    ]
     if getattr(s, "autosave_error", None):
         parts.append(f"<div class='trace-nb-note'>{html.escape(s.autosave_error)}</div>")
     diffs = s.differences()
     if diffs:
-        parts.append(f"<div class='trace-nb-note'>The values of {html.escape(', '.join(diffs))} differ "
-                     f"from the cell's source. Run <code>%trace_writeback {html.escape(s.name)}</code> "
-                     "to get a copy of the cell with the current values.</div>")
+        parts.append(
+            f"<div class='trace-nb-note'>The values of {html.escape(', '.join(diffs))} differ "
+            f"from the cell's source. Run <code>%trace_writeback {html.escape(s.name)}</code> "
+            "to get a copy of the cell with the current values.</div>"
+        )
     return "".join(parts)

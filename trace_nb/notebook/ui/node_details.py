@@ -55,12 +55,16 @@ class NodeDetails(w.VBox):
             return
         self.node_id = record["id"]
         e = html.escape
-        parts = [f"<div class='trace-nb-details-title'><b>{e(record['name'])}</b> "
-                 f"<span class='trace-nb-kind'>{e(record['kind'])}"
-                 f"{' · ' + e(record['type']) if record.get('type') else ''}"
-                 f"{' · output' if record.get('output') else ''}</span></div>"]
+        parts = [
+            f"<div class='trace-nb-details-title'><b>{e(record['name'])}</b> "
+            f"<span class='trace-nb-kind'>{e(record['kind'])}"
+            f"{' · ' + e(record['type']) if record.get('type') else ''}"
+            f"{' · output' if record.get('output') else ''}</span></div>"
+        ]
         value = full_text(node._data, VALUE_LIMIT) if node is not None else record["value"]
-        parts.append(f"<div class='trace-nb-label'>value</div><pre class='trace-nb-value'>{e(value)}</pre>")
+        parts.append(
+            f"<div class='trace-nb-label'>value</div><pre class='trace-nb-value'>{e(value)}</pre>"
+        )
         op = getattr(node, "op", None) if node is not None else None
         if record.get("op") or record.get("description"):
             doc = e(record.get("description") or "(no documentation)")
@@ -70,10 +74,15 @@ class NodeDetails(w.VBox):
         if source:
             parts.append(f"<details><summary>source</summary><pre>{e(source)}</pre></details>")
         if record.get("constraint"):
-            parts.append(f"<div class='trace-nb-label'>constraint</div><div>{e(record['constraint'])}</div>")
+            parts.append(
+                f"<div class='trace-nb-label'>constraint</div><div>{e(record['constraint'])}</div>"
+            )
         if record.get("members"):
-            parts.append("<div class='trace-nb-label'>folded nodes</div><div>"
-                         + e(", ".join(record["members"])) + "</div>")
+            parts.append(
+                "<div class='trace-nb-label'>folded nodes</div><div>"
+                + e(", ".join(record["members"]))
+                + "</div>"
+            )
         feedback = record.get("feedback") or []
         items = "".join(f"<li>{e(f)}</li>" for f in feedback) or "<li><i>none</i></li>"
         parts.append(f"<div class='trace-nb-label'>feedback received</div><ul>{items}</ul>")

@@ -31,8 +31,12 @@ from .proposal_view import ProposalList, ProposalView, close_tree
 from .restore_offer import RestoreOfferMixin
 
 _CSS = pathlib.Path(__file__).with_name("panel.css")
-_DONE = {"run": "ran the cell (run {n})", "approve": "approved", "reject": "rejected",
-         "edit": "edited"}  # status after a session change
+_DONE = {
+    "run": "ran the cell (run {n})",
+    "approve": "approved",
+    "reject": "rejected",
+    "edit": "edited",
+}  # status after a session change
 
 
 class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
@@ -65,18 +69,25 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.output_view = w.HTML()
         # continuous_update=False: the text syncs once, when the box loses focus (before the
         # click that follows), so no echo of an older value can overwrite what was typed.
-        self.feedback_text = w.Textarea(placeholder="What do you think of the output?",
-                                        continuous_update=False,
-                                        layout=w.Layout(height="auto"))
-        self.score_text = w.Text(placeholder="optional", description="score",
-                                 layout=w.Layout(width="200px"))
+        self.feedback_text = w.Textarea(
+            placeholder="What do you think of the output?",
+            continuous_update=False,
+            layout=w.Layout(height="auto"),
+        )
+        self.score_text = w.Text(
+            placeholder="optional", description="score", layout=w.Layout(width="200px")
+        )
         self.send_button = B(description="Send feedback", icon="comment")
         self.propose_button = B(description="Propose", button_style="primary", icon="lightbulb-o")
         self.approve_all_button = B(description="Approve all", button_style="success")
         self.reject_all_button = B(description="Reject all", button_style="danger")
         self.run_button = B(description="Run again", icon="play")
-        self.auto_steps = w.IntText(value=5, description="Auto N steps", layout=w.Layout(width="150px"),
-                                    style={"description_width": "initial"})
+        self.auto_steps = w.IntText(
+            value=5,
+            description="Auto N steps",
+            layout=w.Layout(width="150px"),
+            style={"description_width": "initial"},
+        )
         self.auto_button = B(description="Auto", icon="forward")
         self.stop_button = B(description="Stop", icon="stop")
         self.auto_code = w.Checkbox(value=False, description="auto-approve code", indent=False)
@@ -86,22 +97,35 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.error_area = w.HTML()
         self.proposals_box = ProposalList(
             on_approve=lambda n, candidate=None: self._quietly(
-                lambda: self.approve(n) if candidate is None else self.choose(candidate)),
-            on_reject=lambda n, candidate=None: self._quietly(lambda: self.reject(n, candidate=candidate)),
-            on_edit=lambda n, v, candidate=None: self._quietly(lambda: self.edit(n, v, candidate=candidate)),
-            on_preview=lambda n, candidate=None: self._quietly(lambda: self.preview(n, candidate=candidate)),
-            label=lambda p: session.display_name(p.parameter))
+                lambda: self.approve(n) if candidate is None else self.choose(candidate)
+            ),
+            on_reject=lambda n, candidate=None: self._quietly(
+                lambda: self.reject(n, candidate=candidate)
+            ),
+            on_edit=lambda n, v, candidate=None: self._quietly(
+                lambda: self.edit(n, v, candidate=candidate)
+            ),
+            on_preview=lambda n, candidate=None: self._quietly(
+                lambda: self.preview(n, candidate=candidate)
+            ),
+            label=lambda p: session.display_name(p.parameter),
+        )
         self.history_view = HistoryView()
         self.status.add_class("trace-nb-status-line")
         self.dag.add_class("trace-nb-dag")
         self.feedback_text.add_class("trace-nb-feedback")
         self.output_view.add_class("trace-nb-outputview")
         self.error_area.add_class("trace-nb-errors")
-        for button, method in [(self.send_button, self.send_feedback), (self.propose_button, self.propose),
-                               (self.approve_all_button, self.approve), (self.reject_all_button, self.reject),
-                               (self.run_button, self.run), (self.auto_button, self.auto),
-                               (self.stop_button, self.stop), (self.cancel_button, self.cancel),
-                               ]:
+        for button, method in [
+            (self.send_button, self.send_feedback),
+            (self.propose_button, self.propose),
+            (self.approve_all_button, self.approve),
+            (self.reject_all_button, self.reject),
+            (self.run_button, self.run),
+            (self.auto_button, self.auto),
+            (self.stop_button, self.stop),
+            (self.cancel_button, self.cancel),
+        ]:
             button.on_click(lambda _, m=method: self._quietly(m))
         self.dag.on_select(lambda node_id: self._quietly(self._show_selected))
         self.dag.observe(lambda _: self._quietly(self.refresh), names=["max_nodes"])
@@ -111,18 +135,40 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         details.add_class("trace-nb-side")
         top = w.HBox([self.dag, details])
         top.add_class("trace-nb-top")
-        rows = [w.HBox([self.score_text, self.send_button]),
-                w.HBox([self.propose_button, self.approve_all_button, self.reject_all_button, self.run_button]),
-                w.HBox([self.auto_steps, self.auto_button, self.stop_button, self.auto_code]),
-                w.HBox([self.progress, self.status, self.cancel_button])]
+        rows = [
+            w.HBox([self.score_text, self.send_button]),
+            w.HBox(
+                [
+                    self.propose_button,
+                    self.approve_all_button,
+                    self.reject_all_button,
+                    self.run_button,
+                ]
+            ),
+            w.HBox([self.auto_steps, self.auto_button, self.stop_button, self.auto_code]),
+            w.HBox([self.progress, self.status, self.cancel_button]),
+        ]
         for row in rows:
             row.add_class("trace-nb-row")
-        super().__init__([
-            w.HTML(f"<style>{_CSS.read_text()}</style>"), self.header, self._restore_offer(B), top,
-            self.output_view,
-            h4("Feedback"), self.feedback_text, *rows[:3], rows[3], self.error_area,
-            self.proposals_heading, self.proposals_box, h4("History"), self.history_view,
-        ], layout=w.Layout(width="100%"))
+        super().__init__(
+            [
+                w.HTML(f"<style>{_CSS.read_text()}</style>"),
+                self.header,
+                self._restore_offer(B),
+                top,
+                self.output_view,
+                h4("Feedback"),
+                self.feedback_text,
+                *rows[:3],
+                rows[3],
+                self.error_area,
+                self.proposals_heading,
+                self.proposals_box,
+                h4("History"),
+                self.history_view,
+            ],
+            layout=w.Layout(width="100%"),
+        )
         self.add_class("trace-nb-panel")
         session.on_change(self._on_change)
         session.attach_view(self)
@@ -138,10 +184,13 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         if (text or score is not None) and (text, score) != s.last_feedback:
             s.feedback(text or None, score)
         if s.last_feedback is None and not s.node_feedback:
-            raise ValueError("no feedback yet: type what you think of the output (or a score), "
-                             "then Propose")
+            raise ValueError(
+                "no feedback yet: type what you think of the output (or a score), then Propose"
+            )
         _ = s.optimizer  # made here, on the main thread: config errors show at once
-        return self._start("asking the LLM for proposals…", self.session.request_proposals, self._adopt)
+        return self._start(
+            "asking the LLM for proposals…", self.session.request_proposals, self._adopt
+        )
 
     @_action
     def approve(self, name: str | None = None, value: Any = None) -> list:
@@ -176,7 +225,9 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self._set_status("feedback sent")
 
     @_action
-    def train(self, dataset: Any, feedback: Any = None, *, input: str = "example", **kwargs: Any) -> Any:
+    def train(
+        self, dataset: Any, feedback: Any = None, *, input: str = "example", **kwargs: Any
+    ) -> Any:
         """Optimize over ``dataset`` (see :meth:`TraceSession.train`), showing the run in the
         panel: epoch/step bars, train and validation scores, per-example results."""
         from .train_view import TrainView
@@ -211,7 +262,12 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self._stop_ticker()
         self.session.off_change(self._on_change)
         self.session.detach_view(self)
-        for child in (*self.children, self.proposals_box._empty, self.proposals_box._unknown, self.layout):
+        for child in (
+            *self.children,
+            self.proposals_box._empty,
+            self.proposals_box._unknown,
+            self.layout,
+        ):
             close_tree(child)
         super().close()
 
@@ -222,8 +278,10 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.header.value = header_html(s)
         saved = getattr(s, "restorable", None)
         if saved is not None:
-            self.restore_note.value = (f"<div class='trace-nb-note'>Saved values from an earlier kernel: "
-                                       f"{html.escape(saved.summary())}</div>")
+            self.restore_note.value = (
+                f"<div class='trace-nb-note'>Saved values from an earlier kernel: "
+                f"{html.escape(saved.summary())}</div>"
+            )
         self.restore_box.layout.display = "" if saved is not None else "none"
         self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))
         self._show_selected()
@@ -234,8 +292,11 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.output_view.value = output_html(self.session)
         self.proposals_box.update(self.session.proposals)
         waiting = sum(p.status == "pending" for p in s.waiting)
-        badge = (f" <span class='trace-nb-status trace-nb-waiting'>{waiting} waiting for review</span>"
-                 if waiting else "")
+        badge = (
+            f" <span class='trace-nb-status trace-nb-waiting'>{waiting} waiting for review</span>"
+            if waiting
+            else ""
+        )
         self.proposals_heading.value = f"<h4>Proposals{badge}</h4>"
         self.history_view.update(s)
         if self._paused is not None and not self._paused.waiting_for:
@@ -288,8 +349,10 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         spec = self.session.spec
         if not (spec is not None and spec.feedback):
             self.auto_button.disabled = True
-            self.auto_button.tooltip = ("Auto needs a feedback function: add --feedback FUNC to the "
-                                        "%%trace line (FUNC(output) returns text, a score, or both)")
+            self.auto_button.tooltip = (
+                "Auto needs a feedback function: add --feedback FUNC to the "
+                "%%trace line (FUNC(output) returns text, a score, or both)"
+            )
         else:
             self.auto_button.tooltip = "propose, approve the valid proposals and run, N times"
         if busy:
@@ -307,8 +370,10 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.errors.append(error)
         tb = "".join(traceback.format_exception(type(error), error, error.__traceback__, limit=-6))
         head = f"{type(error).__name__}: {error}"
-        self.error_area.value += (f"<div class='trace-nb-error'><b>{html.escape(head)}</b><details>"
-                                  f"<summary>traceback</summary><pre>{html.escape(tb)}</pre></details></div>")
+        self.error_area.value += (
+            f"<div class='trace-nb-error'><b>{html.escape(head)}</b><details>"
+            f"<summary>traceback</summary><pre>{html.escape(tb)}</pre></details></div>"
+        )
 
     def _quietly(self, fn: Any) -> Any:
         """Run a callback; its exception is shown (actions show their own) and not re-raised."""

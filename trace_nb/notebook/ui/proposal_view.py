@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...optim import Proposal
-from ...text import bounded_html_diff, score_text
+from ...text import bounded_html_diff, cut, score_text
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -48,8 +48,10 @@ def diff_html(old: Any, new: Any) -> str:
     elif isinstance(old, (list, dict, tuple)) and isinstance(new, (list, dict, tuple)):
         a, b = edit_text(old).splitlines(), edit_text(new).splitlines()
     else:
-        return (f"<div class='trace-nb-scalar'><code>{html.escape(edit_text(old))}</code> → "
-                f"<code><b>{html.escape(edit_text(new))}</b></code></div>")
+        return (
+            f"<div class='trace-nb-scalar'><code>{html.escape(edit_text(old))}</code> → "
+            f"<code><b>{html.escape(edit_text(new))}</b></code></div>"
+        )
     # Bounded: a 70,000-character line or a huge reply must not hang or break the card.
     table = bounded_html_diff("\n".join(a), "\n".join(b))
     return f"<div class='trace-nb-diff'>{table}</div>"
@@ -66,14 +68,20 @@ def preview_html(result: Any) -> str:
         f"<tr class='{'trace-nb-regression' if r.regression else ''}'>"
         f"<td>{'⚠ ' if r.regression else ''}{e(r.example)}</td><td>{e(r.before)}</td>"
         f"<td>{e(r.after)}</td><td>{score_text(r.before_score, '')} → {score_text(r.after_score, '')}</td>"
-        f"<td>{e(r.error or r.after_feedback)}</td></tr>" for r in result.rows)
-    summary = (f"{result.regressions} regression(s) in {len(result.rows)} example(s); mean score "
-               f"{score_text(result.mean_before)} → {score_text(result.mean_after)}; ran the cell "
-               f"{result.runs} times in {result.seconds:.1f} s (its own LLM calls are not counted)")
-    return (f"<div class='trace-nb-preview'><div class='trace-nb-label'>preview</div>"
-            f"<div>{e(summary)}</div><div class='trace-nb-table'><table class='trace-nb-history'>"
-            "<thead><tr><th>example</th><th>output before</th><th>output after</th><th>score</th>"
-            f"<th>feedback / error</th></tr></thead><tbody>{rows}</tbody></table></div></div>")
+        f"<td>{e(r.error or r.after_feedback)}</td></tr>"
+        for r in result.rows
+    )
+    summary = (
+        f"{result.regressions} regression(s) in {len(result.rows)} example(s); mean score "
+        f"{score_text(result.mean_before)} → {score_text(result.mean_after)}; ran the cell "
+        f"{result.runs} times in {result.seconds:.1f} s (its own LLM calls are not counted)"
+    )
+    return (
+        f"<div class='trace-nb-preview'><div class='trace-nb-label'>preview</div>"
+        f"<div>{e(summary)}</div><div class='trace-nb-table'><table class='trace-nb-history'>"
+        "<thead><tr><th>example</th><th>output before</th><th>output after</th><th>score</th>"
+        f"<th>feedback / error</th></tr></thead><tbody>{rows}</tbody></table></div></div>"
+    )
 
 
 class ProposalView(w.VBox):
@@ -96,47 +104,78 @@ class ProposalView(w.VBox):
         Why the proposal is invalid ("" when valid).
     """
 
-    def __init__(self, proposal: Proposal, on_approve: Callable[[str], Any],
-                 on_reject: Callable[[str], Any], on_edit: Callable[[str, str], Any],
-                 label: str | None = None, on_preview: Callable[[str], Any] | None = None):
+    def __init__(
+        self,
+        proposal: Proposal,
+        on_approve: Callable[[str], Any],
+        on_reject: Callable[[str], Any],
+        on_edit: Callable[[str, str], Any],
+        label: str | None = None,
+        on_preview: Callable[[str], Any] | None = None,
+    ):
         self.proposal = proposal
         self.label = label or proposal.name
         p = proposal
-        cand = "" if p.candidate is None else f"<span class='trace-nb-candidate'>candidate {p.candidate}</span> "
+        cand = (
+            ""
+            if p.candidate is None
+            else f"<span class='trace-nb-candidate'>candidate {p.candidate}</span> "
+        )
         e = html.escape
         decided = p.status != "pending"
         addressable = p.parameter is not None  # unknown names cannot be approved or edited
-        kind = "code" if p.is_code else type(p.old).__name__ if p.parameter is not None else "unknown"
+        kind = (
+            "code" if p.is_code else type(p.old).__name__ if p.parameter is not None else "unknown"
+        )
         badge = p.status if not p.decided_by else f"{p.status} by {p.decided_by}"
         edited = " · edited" if p.edited else ""
         self.header = w.HTML(
             f"{cand}<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
-            f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>")
+            f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>"
+        )
         if p.parameter is not None:
             self.diff = w.HTML(diff_html(p.old, p.new))
         elif p.name is not None:
             self.diff = w.HTML(f"<div>suggested value: <code>{e(edit_text(p.new))}</code></div>")
         else:
             self.diff = w.HTML("")
-        self.reason = w.HTML("" if p.valid else f"<div class='trace-nb-invalid'>⚠ {e(p.reason or 'invalid')}</div>")
+        self.reason = w.HTML(
+            "" if p.valid else f"<div class='trace-nb-invalid'>⚠ {e(p.reason or 'invalid')}</div>"
+        )
         reasoning = e(p.reasoning or "(no reasoning given)")
-        self.reasoning = w.HTML(f"<details><summary>LLM reasoning</summary><div class='trace-nb-reasoning'>"
-                                f"{reasoning}</div></details>")
+        self.reasoning = w.HTML(
+            f"<details><summary>LLM reasoning</summary><div class='trace-nb-reasoning'>"
+            f"{reasoning}</div></details>"
+        )
         auto = {"layout": w.Layout(width="auto", min_width="max-content")}  # full labels
-        self.approve_button = w.Button(description="Approve", **auto, button_style="success",
-                                       disabled=decided or not p.valid or not addressable,
-                                       tooltip=(p.reason or "invalid") if not p.valid else "apply this value")
+        self.approve_button = w.Button(
+            description="Approve",
+            **auto,
+            button_style="success",
+            disabled=decided or not p.valid or not addressable,
+            tooltip=(p.reason or "invalid") if not p.valid else "apply this value",
+        )
         self.edit_button = w.Button(description="Edit", **auto, disabled=decided or not addressable)
-        self.reject_button = w.Button(description="Reject", button_style="danger", **auto,
-                                      disabled=decided or not addressable,
-                                      tooltip="" if addressable else "use Reject all")
-        self.edit_text = w.Textarea(value=edit_text(p.new) if addressable else "",
-                                    layout=w.Layout(height="8em" if p.is_code else "4em"))
+        self.reject_button = w.Button(
+            description="Reject",
+            button_style="danger",
+            **auto,
+            disabled=decided or not addressable,
+            tooltip="" if addressable else "use Reject all",
+        )
+        self.edit_text = w.Textarea(
+            value=edit_text(p.new) if addressable else "",
+            layout=w.Layout(height="8em" if p.is_code else "4em"),
+        )
         self.save_button = w.Button(description="Save edit", button_style="info", **auto)
-        self.preview_button = w.Button(description="Preview", icon="eye", **auto,
-                                       disabled=decided or not p.valid or not addressable,
-                                       tooltip="run the cell with this value on the examples, "
-                                               "scores before → after; changes nothing")
+        self.preview_button = w.Button(
+            description="Preview",
+            icon="eye",
+            **auto,
+            disabled=decided or not p.valid or not addressable,
+            tooltip="run the cell with this value on the examples, "
+            "scores before → after; changes nothing",
+        )
         self.preview_view = w.HTML(preview_html(getattr(p, "preview", None)))
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
         name = p.name or ""
@@ -146,11 +185,26 @@ class ProposalView(w.VBox):
         if on_preview is not None:
             self.preview_button.on_click(lambda _: on_preview(name))
         self.save_button.on_click(lambda _: on_edit(name, self.edit_text.value))
-        buttons = w.HBox([self.approve_button, self.edit_button, self.reject_button,
-                          *([self.preview_button] if on_preview is not None else [])])
+        buttons = w.HBox(
+            [
+                self.approve_button,
+                self.edit_button,
+                self.reject_button,
+                *([self.preview_button] if on_preview is not None else []),
+            ]
+        )
         buttons.add_class("trace-nb-row")
-        super().__init__([self.header, self.diff, self.reason, self.reasoning, buttons, self.editor,
-                          self.preview_view])
+        super().__init__(
+            [
+                self.header,
+                self.diff,
+                self.reason,
+                self.reasoning,
+                buttons,
+                self.editor,
+                self.preview_view,
+            ]
+        )
         self.add_class("trace-nb-card")
         if p.edited and not p.valid and not decided:
             self.toggle_editor(True)  # a rejected edit: keep the editor open to fix it
@@ -179,12 +233,20 @@ class ProposalList(w.VBox):
         Passed to each :class:`ProposalView`.
     """
 
-    def __init__(self, on_approve: Callable[[str], Any], on_reject: Callable[[str], Any],
-                 on_edit: Callable[[str, str], Any],
-                 label: Callable[[Proposal], str] | None = None,
-                 on_preview: Callable[[str], Any] | None = None):
-        self._callbacks = {"on_approve": on_approve, "on_reject": on_reject, "on_edit": on_edit,
-                           "on_preview": on_preview}
+    def __init__(
+        self,
+        on_approve: Callable[[str], Any],
+        on_reject: Callable[[str], Any],
+        on_edit: Callable[[str, str], Any],
+        label: Callable[[Proposal], str] | None = None,
+        on_preview: Callable[[str], Any] | None = None,
+    ):
+        self._callbacks = {
+            "on_approve": on_approve,
+            "on_reject": on_reject,
+            "on_edit": on_edit,
+            "on_preview": on_preview,
+        }
         self._label = label or (lambda p: p.name)
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")
@@ -213,8 +275,10 @@ class ProposalList(w.VBox):
             label = self._label(p) if p.parameter is not None else p.name
             callbacks = self._callbacks
             if p.candidate is not None:  # a candidate's card acts on that candidate
-                callbacks = {k: fn if fn is None else functools.partial(fn, candidate=p.candidate)
-                             for k, fn in callbacks.items()}
+                callbacks = {
+                    k: fn if fn is None else functools.partial(fn, candidate=p.candidate)
+                    for k, fn in callbacks.items()
+                }
             views[key] = self._views.get(key) or ProposalView(p, **callbacks, label=label)
             module = label.rsplit(".", 1)[0] if label and "." in label else ""
             groups.setdefault(module, []).append(views[key])
@@ -224,12 +288,14 @@ class ProposalList(w.VBox):
         self._views = views
         children: list = []
         if unknown:
-            names = ", ".join(str(p.name)[:40] for p in unknown[:8])
+            names = ", ".join(cut(str(p.name), 40) for p in unknown[:8])
             more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
             hints = "".join(f"<li>{html.escape(p.reason or '')}</li>" for p in unknown[:8])
-            self._unknown.value = (f"<div class='trace-nb-invalid'>The reply also suggested values for "
-                                   f"{len(unknown)} name(s) that are not parameters ({html.escape(names)}"
-                                   f"{more}); they were ignored.<ul>{hints}</ul></div>")
+            self._unknown.value = (
+                f"<div class='trace-nb-invalid'>The reply also suggested values for "
+                f"{len(unknown)} name(s) that are not parameters ({html.escape(names)}"
+                f"{more}); they were ignored.<ul>{hints}</ul></div>"
+            )
             children.append(self._unknown)
         for old in self._rows:
             old.children = ()
@@ -237,7 +303,9 @@ class ProposalList(w.VBox):
         self._rows = []
         for module, members in groups.items():
             if module:  # a module's parameters (agent.reason, agent.act) under one heading
-                children.append(w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>"))
+                children.append(
+                    w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>")
+                )
             by_label: dict[str, list] = {}
             for v in members:
                 by_label.setdefault(v.label or "", []).append(v)
