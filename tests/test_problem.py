@@ -81,3 +81,33 @@ def test_variadic_arguments_are_labelled_as_the_tuple_the_function_receives():
     one = total(w0)
     one.backward("more")
     assert build_problem([w0]).code.endswith("= total(values=(w0,))")
+
+
+def test_an_operator_whose_argument_labels_are_variable_names_is_written_positionally():
+    a = node(2.0, name="a", trainable=True)
+    b = node(5.0, name="b", trainable=True)
+    out = (b - a) * 3
+    out.backward("larger")
+    code = build_problem([a, b]).code.splitlines()
+    assert code == ["sub_1 = sub(b, a)", "mul_1 = mul(sub_1, 3)"]  # not sub(a=b, b=a)
+    x = node(3.0, name="x", trainable=True)
+    negated = -x
+    negated.backward("ok")
+    assert build_problem([x]).code == "neg_1 = neg(x)"  # not neg(x=x)
+
+
+def test_operators_keep_their_labels_when_nothing_clashes():
+    w = node(2.0, name="w", trainable=True)
+    out = (w - 1.0) * 3
+    out.backward("larger")
+    assert build_problem([w]).code.splitlines() == [
+        "sub_1 = sub(a=w, b=1.0)",
+        "mul_1 = mul(a=sub_1, b=3)",
+    ]
+
+
+def test_functions_keep_their_argument_names():
+    template = node("{}!", name="template", trainable=True)
+    out = combine(template, "hi")
+    out.backward("ok")
+    assert build_problem([template]).code == "combine_1 = combine(template=template, filler='hi')"

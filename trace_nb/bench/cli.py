@@ -20,6 +20,10 @@ Without --base-url (and without OPENAI_BASE_URL / OPENAI_API_KEY in the environm
 OFFLINE against scripted oracles on 127.0.0.1: fast and deterministic, and a test of the
 plumbing only, not of a model.
 
+The trace_opt method runs the reference implementation (trace-opt 0.1.3.8) when this
+Python can import it or TRACE_NB_REFERENCE_PYTHON names one that can (it has ~1.4 GB of
+dependencies: give it its own venv).
+
 CODE IS APPLIED WITHOUT REVIEW: the code-debugging, BBH and Battleship tasks let the LLM
 rewrite Python functions; the benchmark applies those proposals automatically
 (approve_code=True) and runs them in this process. Point it only at a model whose code you

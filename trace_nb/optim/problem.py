@@ -9,12 +9,13 @@ of their distance to the nearest variable or output, and the prompt says what wa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of, topo_ancestors
 from ..graph.names import NameTable
+from ..graph.ops import OPS
 from . import prompts
 
 Names = Callable[[Node], str]
@@ -108,14 +109,25 @@ def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> s
     return f"({type_name(n)}) {names(n)}={value}"
 
 
-def code_line(n: MessageNode, names: Names = _own_name, arg_limit: int | None = None) -> str:
+def code_line(n: MessageNode, names: Names = _own_name, arg_limit: int | None = None,
+              taken: Container[str] = ()) -> str:
     """``result = op(arg=name_or_constant, ...)`` for one operator node.
 
     Arguments are labelled by the operator's parameter names; the positional arguments a
     ``*rest`` parameter collects are shown as the tuple it receives (``rest=(w1, w2)``).
-    Constants longer than ``arg_limit`` characters are cut (None: never).
+    Constants longer than ``arg_limit`` characters are cut (None: never). A built-in
+    operator whose placeholder labels (``a``, ``b``, ``x``...) are also names in the problem
+    (``taken``) is written positionally: ``sub(a, 1.0)``, never ``sub(a=a, b=1.0)``.
     """
     op = n.op
+    if _builtin(op) and any(label.lstrip("*") in taken for label in op.arg_names):
+        args = [_arg_text(a, names, arg_limit) for a in n.args]
+        args += [f"{k}={_arg_text(v, names, arg_limit)}" for k, v in (n.kwargs or {}).items()]
+        given: set[int] = set()
+        for a in (*n.args, *(n.kwargs or {}).values()):
+            _node_ids(a, given)
+        args += [f"uses={names(p)}" for p in n._parents if id(p) not in given]
+        return f"{names(n)} = {op.name}({', '.join(args)})"
     arg_names = op.arg_names
     positional = [a for a in arg_names if not a.startswith("**")]
     star = next((i for i, a in enumerate(positional) if a.startswith("*")), None)
@@ -139,6 +151,12 @@ def code_line(n: MessageNode, names: Names = _own_name, arg_limit: int | None = 
     for p in extra:
         args.append(f"{'code' if getattr(p, 'is_code', False) else 'uses'}={names(p)}")
     return f"{names(n)} = {op.name}({', '.join(args)})"
+
+
+def _builtin(op: Any) -> bool:
+    """An operator of trace_nb's own (``add``, ``getitem``, ``str.replace``...), whose
+    argument names are placeholders."""
+    return OPS.get(op.name) is op or (op.arg_names == ("self",) and op.name.count(".") == 1)
 
 
 def _cut_opt(text: str, limit: int | None) -> str:
@@ -244,7 +262,7 @@ def build_problem(
 
     fixed = len(instruction) + len(variables) + len(constraints) + len(out_text) + len(feedback)
     chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub,
-                  param_ids, names, limit, arg_limit)
+                  param_ids, names, limit, arg_limit, table)
 
     code_lines, docs, inputs, others = [], {}, {}, []
     skipped = 0
@@ -255,7 +273,7 @@ def build_problem(
         if skipped:  # mark where operations were left out
             code_lines.append(f"# ... {skipped} operations not shown ...")
             skipped = 0
-        code_lines.append(code_line(n, names, arg_limit))
+        code_lines.append(code_line(n, names, arg_limit, table))
         docs.setdefault(n.op.name, n.op.doc())
         for p in n._parents:
             if id(p) not in in_sub and id(p) not in param_ids:
@@ -307,14 +325,14 @@ def _limits(ops: list[MessageNode], outputs: list[Node], budget: int | None, in_
 def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
          budget: int | None, in_sub: set[int], param_ids: set[int],
          names: Names = _own_name, limit: int | None = None,
-         arg_limit: int | None = None) -> set[int]:
+         arg_limit: int | None = None, taken: Container[str] = ()) -> set[int]:
     """Ids of the operations to show: all of them, or the nearest ones that fit ``budget``."""
     if budget is None:
         return {id(n) for n in ops}
     cost = {}
     total = 0
     for n in ops:
-        c = len(code_line(n, names, arg_limit)) + len(n.op.doc()) // 4 + 1
+        c = len(code_line(n, names, arg_limit, taken)) + len(n.op.doc()) // 4 + 1
         c += sum(len(value_line(p, limit, names)) for p in n._parents
                  if id(p) not in in_sub and id(p) not in param_ids)
         c += len(value_line(n, limit, names))

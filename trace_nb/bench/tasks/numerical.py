@@ -193,10 +193,9 @@ def _newton(code: str, inputs: dict, values: dict, target: float) -> dict | None
     def output(point: dict) -> float:
         env = {**inputs, **point}
         for m in lines:
-            args = dict(re.findall(r"(\w+)=([^,]+)", m.group(3)))
-            a, b = (
-                env[v] if v in env else float(v) for v in (args["a"].strip(), args["b"].strip())
-            )
+            # "op(x, y)", or "op(a=x, b=y)" as older prompts wrote it
+            args = [part.split("=", 1)[-1].strip() for part in m.group(3).split(",")]
+            a, b = (env[v] if v in env else float(v) for v in args)
             env[m.group(1)] = _BINARY[m.group(2)](a, b)
         return float(env[lines[-1].group(1)])
 
