@@ -24,24 +24,16 @@ from .errors import (
     MIN_SECRET_CHARS,
     SCRUB_FILTER,
     LLMConfigError,
-    LLMError,
-    LLMResponseError,
-    LLMTimeoutError,
     register_secret,
-    scrub_secret,
 )
 from .response import ChatReply
-from .transport import AttemptTimeout, cacheable, clean_messages, prompt_chars_of, send
+from .retrying import request
+from .transport import cacheable, clean_messages
 from .usage import CallUsage, UsageTotals, compute_cost, merge_prices, report_usage
 from .wire import (
     JSON_MODES,
     Completion,
-    MalformedBody,
-    error_detail,
-    mentions_response_format,
     mode_ladder,
-    request_kwargs,
-    retry_after,
 )
 
 __all__ = ["LLM", "ChatReply", "JSON_MODES"]
@@ -270,7 +262,7 @@ class LLM:
                 return self._finish(hit, start, cached=True)
         client = self._openai()
         start = time.perf_counter()  # latency excludes the one-off SDK import
-        done, mode = self._request(client, messages, json_schema, temperature, max_tokens)
+        done, mode = request(self, client, messages, json_schema, temperature, max_tokens)
         stored = CachedReply(done.text, done.model, done.prompt_tokens,
                              done.completion_tokens, mode)
         if (self._cache is not None and key is not None and done.complete
@@ -377,77 +369,3 @@ class LLM:
         ordinary words a reply may contain)."""
         key = self._key.value
         return key if key != _PLACEHOLDER_KEY and len(key) >= MIN_SECRET_CHARS else None
-
-    def _fail(self, what: str, attempts: int, status: int | None,
-              kind: type[LLMError] = LLMError) -> LLMError:
-        message = (f"LLM call to {self.base_url} (model {self.model!r}) failed after "
-                   f"{attempts} attempt{'s' if attempts != 1 else ''}: {what}")
-        message = scrub_secret(message, self._key.value)  # this key, however short
-        error = kind(message, attempts=attempts, status=status,  # and every registered one
-                     base_url=self.base_url, model=self.model)
-        log.debug("%s", error)
-        return error
-
-    def _request(self, client: Any, messages: list[dict[str, Any]],
-                 schema: dict[str, Any] | None, temperature: float | None,
-                 max_tokens: int | None) -> tuple[Completion, str]:
-        """One logical call: JSON-mode fallback on rejection, retries on transient errors."""
-        import openai
-
-        has_schema = schema is not None
-        ladder = mode_ladder(self.base_url, self.json_mode, has_schema)
-        rung = min(self._learned.get(has_schema, 0), len(ladder) - 1)
-        attempts = retries = 0
-        call_ends = None if self.deadline is None else time.monotonic() + self.deadline
-        prompt_chars = prompt_chars_of(messages)
-        while True:
-            mode = ladder[rung]
-            attempts += 1
-            status: int | None = None
-            kind: type[LLMError] = LLMError
-            delay = self.backoff * 2**retries
-            limit = self.timeout
-            if call_ends is not None:
-                limit = min(limit, call_ends - time.monotonic())
-                if limit <= 0:
-                    raise self._fail(f"the deadline of {self.deadline:g} s passed",
-                                     attempts - 1, None, LLMTimeoutError)
-            try:
-                kwargs = request_kwargs(
-                    self.model, messages, mode=mode, schema=schema, temperature=temperature,
-                    seed=self.seed, max_tokens=max_tokens)
-                done = send(client, kwargs, limit, self.model, prompt_chars, self._inbound_secret())
-                self._learned[has_schema] = rung
-                return done, mode
-            except openai.APIStatusError as exc:
-                status = exc.status_code
-                detail = scrub_secret(error_detail(exc), self._key.value)
-                what = f"HTTP {status}: {detail}"
-                mentions = mentions_response_format(f"{detail} {exc.body}")
-                rejected = status in (400, 422) or (status == 500 and mentions)
-                if mode != "none" and rejected and rung + 1 < len(ladder):
-                    log.info("server rejected response_format %s (%s); trying %s",
-                             mode, what, ladder[rung + 1])
-                    rung += 1
-                    continue
-                if status != 429 and status < 500:
-                    raise self._fail(what, attempts, status) from None
-                delay = retry_after(exc.response.headers) or delay
-            except (openai.APITimeoutError, AttemptTimeout):
-                what, kind = f"timed out after {limit:g} s", LLMTimeoutError
-            except openai.APIConnectionError as exc:
-                cause = exc.__cause__
-                what = f"connection error ({type(cause).__name__ if cause else 'unknown'}: {cause})"
-            except MalformedBody as exc:
-                what, kind = f"malformed response: {exc}", LLMResponseError
-            except LLMError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any other wire failure is an LLMError
-                what, kind = f"unexpected {type(exc).__name__}: {exc}", LLMResponseError
-            if retries >= self.max_retries:
-                raise self._fail(what, attempts, status, kind) from None
-            if call_ends is not None:
-                delay = min(delay, max(call_ends - time.monotonic(), 0.0))
-            log.info("LLM attempt %d failed (%s); retrying in %.2f s", attempts, what, delay)
-            time.sleep(delay)
-            retries += 1
