@@ -67,11 +67,14 @@ def function_source(fn: Callable) -> str:
     raise ValueError(f"no function definition found in the source of {fn!r}")
 
 
-def compile_function(source: str, name: str, namespace: dict, filename: str | None = None) -> Callable:
+def compile_function(source: str, name: str, namespace: dict, filename: str | None = None,
+                     bind_name: bool = False) -> Callable:
     """Compile ``source`` (one ``def name(...)``) in ``namespace`` and return the function.
 
     The ``def`` runs with ``namespace`` as globals and a fresh dict as locals, so the
     function sees the module's (or notebook's) names without defining anything in it.
+    With ``bind_name``, ``name`` inside the code means the new function itself (a recursive
+    call runs the new code even though ``namespace[name]`` still holds the old function).
     Raises :class:`CodeCompileError` with the line and reason when it does not compile.
     """
     filename = filename or _CODE_FILENAME.format(name=name)
@@ -82,6 +85,8 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
             f"the code for {name!r} does not compile: {e.msg} (line {e.lineno}): "
             f"{(e.text or '').strip()}"
         ) from e
+    if bind_name:
+        code = _in_own_scope(source, name, filename) or code
     # Keep the text so tracebacks and inspect.getsource can show the new code.
     import linecache
 
@@ -93,6 +98,11 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
         raise CodeCompileError(
             f"the code for {name!r} does not load: {type(e).__name__}: {e}") from e
     fn = local.get(name)
+    if _SCOPE in local:  # the code ran inside a scope that returns the function
+        fn = local[_SCOPE]()
+        local = {}
+        if isinstance(fn, types.FunctionType):
+            fn.__qualname__ = fn.__name__
     if not callable(fn):
         raise CodeCompileError(f"the code does not define a function named {name!r}")
     extras = {k: v for k, v in local.items() if k != name}
@@ -104,6 +114,34 @@ def compile_function(source: str, name: str, namespace: dict, filename: str | No
         fn.__kwdefaults__ = local[name].__kwdefaults__
         fn.__doc__ = local[name].__doc__
     return fn
+
+
+_SCOPE = "__trace_nb_scope__"
+
+
+def _in_own_scope(source: str, name: str, filename: str) -> Any:
+    """``source`` compiled inside a function that returns ``name`` (None if that cannot be):
+    names it defines, the function's own name included, are then closure variables, and the
+    rest still comes from the namespace's live globals. Line numbers stay those of ``source``."""
+    tree = ast.parse(source, filename)
+    if not tree.body:
+        return None
+    last = tree.body[-1]
+    ret = ast.Return(value=ast.Name(id=name, ctx=ast.Load()))
+    ast.copy_location(ret, last)
+    scope = ast.FunctionDef(
+        name=_SCOPE,
+        args=ast.arguments(posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
+                           kwarg=None, defaults=[]),
+        body=[*tree.body, ret], decorator_list=[], returns=None, type_comment=None,
+        **({"type_params": []} if "type_params" in ast.FunctionDef._fields else {}))
+    ast.copy_location(scope, tree.body[0])
+    module = ast.Module(body=[scope], type_ignores=[])
+    ast.fix_missing_locations(module)
+    try:
+        return compile(module, filename, "exec")
+    except SyntaxError:  # e.g. ``from m import *``, which only a module may do
+        return None
 
 
 class BundledFunction:
@@ -180,8 +218,14 @@ class BundledFunction:
         if self._compiled is not None and self._compiled[0] == source:
             return self._compiled[1]
         namespace = self._namespace()
+        name = self._fn.__name__
+        # A notebook --code function calls itself through the notebook's name, which still
+        # holds the old function: let the new code's recursive calls run the new code.
+        current = namespace.get(name)
+        previous = self._compiled[1] if self._compiled else None
+        own = current is not None and (current is self._fn or current is previous)
         try:
-            fn = compile_function(source, self._fn.__name__, namespace,
+            fn = compile_function(source, name, namespace, bind_name=own,
                                   filename=f"<trace_nb code {self.parameter.name}>")
         except CodeCompileError as e:
             # Keep the last code that worked; say so loudly and remember why.
