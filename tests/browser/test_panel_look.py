@@ -36,11 +36,14 @@ CONTRAST_JS = """(sel) => {
     }
     let bg = [255, 255, 255];
     for (const layer of layers.reverse()) bg = blend(layer, bg);
-    const fgc = parse(getComputedStyle(el).color);
+    // SVG text is painted with fill (its CSS color is only what currentColor would be).
+    const style = getComputedStyle(el);
+    const fgc = parse(el instanceof SVGElement && style.fill.startsWith("rgb") ? style.fill : style.color);
     const fg = blend(fgc, bg);
     const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
     out.push({ text: el.textContent.trim().slice(0, 40), ratio: (a + 0.05) / (b + 0.05),
-               fg: getComputedStyle(el).color, bg: bg.map(Math.round).join(",") });
+               fg: el instanceof SVGElement ? style.fill : style.color,
+               bg: bg.map(Math.round).join(",") });
   }
   return out;
 }"""
@@ -55,6 +58,7 @@ CHECKED = {
     "reasoning": ".trace-nb-reasoning",
     "history": "table.trace-nb-history td",
     "dag labels": ".trace-nb-dag-svg svg text",
+    "score plot": ".trace-nb-historyview svg text",
 }
 
 

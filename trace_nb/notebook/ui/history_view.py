@@ -9,7 +9,7 @@ from typing import Any
 import ipywidgets as w
 
 from ...text import cell_text, full_text
-from .plots import score_plot_png
+from .plots import score_plot_svg
 
 MAX_ROWS = 30  # most recent runs shown in the table
 CELL_LIMIT = 80  # characters per table cell
@@ -51,8 +51,8 @@ class HistoryView(w.VBox):
     Attributes
     ----------
     table : ipywidgets.HTML
-    plot : ipywidgets.Image
-        The score plot (hidden while no run has a score).
+    plot : ipywidgets.HTML
+        The score plot as SVG in the theme's colours (hidden while no run has a score).
     counters : ipywidgets.HTML
     counts : dict
         ``calls``, ``tokens``, ``cost`` (summed over the history) and ``approved_human``,
@@ -62,9 +62,7 @@ class HistoryView(w.VBox):
     def __init__(self, **kwargs: Any):
         self.counters = w.HTML()
         self.table = w.HTML()
-        self.plot = w.Image(
-            format="png", layout=w.Layout(display="none", width="400px", max_width="100%")
-        )
+        self.plot = w.HTML(layout=w.Layout(display="none", width="400px", max_width="100%"))
         self.plot_note = w.HTML("<i>No scores yet.</i>")
         self.counts: dict[str, Any] = {
             "calls": 0,
@@ -88,7 +86,7 @@ class HistoryView(w.VBox):
         if key != self._plotted:
             self._plotted = key
             if points:
-                self.plot.value = score_plot_png({"score": points}, title="score over steps")
+                self.plot.value = score_plot_svg({"score": points}, title="score over steps")
                 self.plot.layout.display = ""
                 self.plot_note.value = ""
             else:

@@ -1,4 +1,10 @@
-"""The score-over-steps plot, as a PNG (matplotlib's Agg canvas: no pyplot, no global state)."""
+"""The score-over-steps plot, as SVG that takes the theme's text colour (matplotlib's
+canvas: no pyplot, no global state).
+
+Text, axes, ticks and grid are drawn in ``currentColor`` on a transparent background, so
+the plot reads in JupyterLab's light and dark themes alike (a PNG has one fixed
+background and ink); the lines keep matplotlib's default colours.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +14,43 @@ from collections.abc import Sequence
 Series = dict[str, Sequence[tuple[float, float]]]
 
 
-def score_plot_png(
+_INK = "#0a0b0c"  # drawn in this colour, then written as currentColor
+
+
+def score_plot_svg(
     series: Series, *, title: str | None = None, width: float = 4.4, height: float = 2.4
-) -> bytes:
+) -> str:
     """Lines of score per step, one per labelled series of ``(step, score)`` points.
 
     Scores that all lie in 0..1 get the whole 0..1 range; a legend shows when there is more
     than one series; few steps get integer ticks.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib import rc_context
+
+    ink = {
+        "text.color": _INK,
+        "axes.labelcolor": _INK,
+        "axes.edgecolor": _INK,
+        "xtick.color": _INK,
+        "ytick.color": _INK,
+        "grid.color": _INK,
+        "legend.facecolor": "none",
+        "legend.edgecolor": _INK,
+        "svg.fonttype": "none",
+    }
+    with rc_context(ink):
+        return _draw(series, title, width, height)
+
+
+def _draw(series: Series, title: str | None, width: float, height: float) -> str:
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=90)
-    FigureCanvasAgg(fig)
+    fig.patch.set_alpha(0.0)
+    FigureCanvasSVG(fig)
     ax = fig.add_subplot()
+    ax.patch.set_alpha(0.0)
     styles = ["o-", "s-", "^-", "d-"]
     steps: set[float] = set()
     scores: list[float] = []
@@ -46,6 +75,10 @@ def score_plot_png(
     if drawn > 1:
         ax.legend(loc="best", fontsize="small")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", transparent=True)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg") :]  # inline in HTML: no XML declaration or doctype
+    # Fixed pixel size from the figure, scaled down in narrow panels.
+    svg = svg.replace("<svg ", '<svg style="max-width:100%;height:auto" role="img" ', 1)
+    return svg.replace(_INK, "currentColor")

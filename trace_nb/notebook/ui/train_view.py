@@ -13,18 +13,18 @@ from ...text import value_text
 from ...training.budget import Projection, Usage
 from ...training.evaluate import ExampleResult
 from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text
-from .plots import score_plot_png
+from .plots import score_plot_svg
 
-__all__ = ["TrainView", "plot_png", "results_html"]
+__all__ = ["TrainView", "plot_svg", "results_html"]
 
 
-def plot_png(history: Sequence[dict], width: float = 5.0, height: float = 2.6) -> bytes:
-    """Train and validation score per step as a PNG."""
+def plot_svg(history: Sequence[dict], width: float = 5.0, height: float = 2.6) -> str:
+    """Train and validation score per step as SVG (see :mod:`.plots`)."""
     series = {
         label: [(r["step"], r[key]) for r in history if r.get(key) is not None]
         for key, label in (("train_score", "train (minibatch)"), ("val_score", "validation"))
     }
-    return score_plot_png(series, width=width, height=height)
+    return score_plot_svg(series, width=width, height=height)
 
 
 def results_html(results: Sequence[ExampleResult], max_rows: int = 50) -> str:
@@ -64,7 +64,7 @@ class TrainView(ProgressListener):
         self.step_bar = w.IntProgress(value=0, min=0, max=1, description="step")
         self.totals = w.HTML("")
         self.projection_text = w.HTML("")
-        self.plot = w.Image(format="png", layout=w.Layout(max_width="520px"))
+        self.plot = w.HTML(layout=w.Layout(max_width="520px"))
         self.table = w.HTML("<i>no results yet</i>")
         self.widget = w.VBox(
             [
@@ -90,7 +90,7 @@ class TrainView(ProgressListener):
         self._show_position(info.done_steps)
         self.title.value = "<b>training</b>" + (" (resumed)" if info.resumed else "")
         if self.history:
-            self.plot.value = plot_png(self.history)
+            self.plot.value = plot_svg(self.history)
 
     def _show_position(self, done: int) -> None:
         info = self._info
@@ -110,7 +110,7 @@ class TrainView(ProgressListener):
             f"validation {fmt_score(row['val_score'])} · best "
             f"{fmt_score(row['best_score'])} · {_esc(usage_text(usage))}"
         )
-        self.plot.value = plot_png(self.history)
+        self.plot.value = plot_svg(self.history)
         self.table.value = results_html(results)
 
     def end(self, result: Any) -> None:
