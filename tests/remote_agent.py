@@ -1,16 +1,26 @@
 """A small traced agent for the remote-engine tests: two trained parameters, a parameter that
-is not trained, a shared constant node, bundles calling bundles, an LLM call per example, and
-examples that raise, fail inside an operator, or kill their worker process."""
+is not trained, shared constant and operator nodes made before any run, bundles calling
+bundles, nodes made in threads the workflow starts, an LLM call per example, and examples
+that raise, fail inside an operator (one with an exception that pickles but does not
+unpickle), or kill their worker process."""
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from trace_nb import bundle, node
 from trace_nb.llm import LLM
 
 SECRET = "sk-remote-test-0123456789abcdef"
+
+
+class QuotaError(Exception):
+    """Pickles, but cannot be unpickled: its __init__ takes two arguments."""
+
+    def __init__(self, who: str, limit: int):
+        super().__init__(f"{who} is over quota {limit}")
 
 
 def reply_for(request: dict) -> str:
@@ -46,6 +56,31 @@ def build(base_url: str, latency: float = 0.0, key: str | None = None):
         ).text
 
     @bundle()
+    def shout(text):
+        """Upper-case the text."""
+        return text.upper()
+
+    @bundle()
+    def yell(text):
+        """Upper-case the text, another way (same value as shout: only the operator differs)."""
+        return text.upper()
+
+    @bundle()
+    def tag(text):
+        """Wrap the text in brackets."""
+        if text == "quota":
+            raise QuotaError("alice", 3)
+        return f"[{text}]"
+
+    @bundle()
+    def keep(text, *context):
+        """The text; the context is what it was checked against."""
+        return text
+
+    word = node("ok", name="word")
+    banners = [shout(word), yell(word)]  # operator nodes made before any run: shared
+
+    @bundle()
     def polish(text, how, n):
         """Change the case, then keep n words (a bundle calling a bundle)."""
         if "boom" in text:
@@ -61,7 +96,11 @@ def build(base_url: str, latency: float = 0.0, key: str | None = None):
         question = node(example["q"], name="question")
         answer = ask(prompt, question)
         words = polish(answer, style, limit)
-        return words + suffix
+        # Nodes made in threads the workflow starts belong to this run, not to the payload.
+        with ThreadPoolExecutor(2) as pool:
+            tags = list(pool.map(lambda t: tag(node(t)), example.get("tags", ["a", "b"])))
+        banner = banners[example.get("banner", 0)]
+        return keep(words + suffix, *tags, banner)
 
     def feedback(example: dict, output: str):
         want = example["want"]
@@ -71,4 +110,4 @@ def build(base_url: str, latency: float = 0.0, key: str | None = None):
 
 
 def examples(n: int) -> list[dict]:
-    return [{"q": f"w{i}", "want": "the answer is!"} for i in range(n)]
+    return [{"q": f"w{i}", "want": "the answer is!", "banner": i % 2} for i in range(n)]

@@ -21,11 +21,11 @@ from trace_nb.graph.portable import (
     RemoteValue,
     export_trace,
     rebuild_trace,
-    recording_created,
+    recording_existing,
 )
 from trace_nb.optim import OptoPrime
 from trace_nb.testing import FakeOpenAIServer
-from trace_nb.training import Budget, RayEngine, evaluate, train
+from trace_nb.training import Budget, evaluate, train
 from trace_nb.training.engines import engine_for
 from trace_nb.training.inprocess import forward
 from trace_nb.training.remote import Payload, RemoteRunner, stable_names
@@ -112,13 +112,16 @@ def batch():
     items = list(enumerate(ra.examples(3)))
     items.append((3, {"q": "boom", "want": "x"}))  # fails inside an operator: ExecutionError
     items.append((4, {"q": "w4", "want": "x", "raise": True}))  # the workflow itself raises
+    # An exception that pickles but does not unpickle, raised in a thread of the workflow.
+    items.append((5, {"q": "w5", "want": "x", "tags": ["quota", "b"]}))
     return items
 
 
 # -- the data format, in this process --------------------------------------------------
 def test_export_rebuild_gives_the_same_prompt_and_graph(server):
-    params, workflow, feedback, _ = ra.build(server.base_url)
-    items = batch()[:4]  # three answers and one failure inside an operator
+    with recording_existing() as existing:  # what a worker's payload holds before any run
+        params, workflow, feedback, _ = ra.build(server.base_url)
+    items = [it for it in batch() if not it[1].get("raise")]  # workflow_error is made here
     want, _ = local_prompt(params, workflow, feedback, items)
     names = stable_names(params)
     assert list(names) == ["prompt", "style"]
@@ -126,12 +129,11 @@ def test_export_rebuild_gives_the_same_prompt_and_graph(server):
     shared, ops = {}, {}
     outs = []
     for _, example in items:
-        with recording_created() as created:
-            try:
-                out = workflow(example)
-            except ExecutionError as e:
-                out = e.exception_node
-        data = pickle.loads(pickle.dumps(export_trace(out, names, created)))
+        try:
+            out = workflow(example)
+        except ExecutionError as e:
+            out = e.exception_node
+        data = pickle.loads(pickle.dumps(export_trace(out, names, existing.ids)))
         outs.append((rebuild_trace(data, names, shared, ops), example))
     for out, example in outs:
         if out.kind == "exception":
@@ -168,8 +170,6 @@ def test_values_that_do_not_pickle_travel_as_marked_previews():
         return f"{label}: {'locked' if h.locked() else 'free'}"
 
     out = describe(holder, node("gate", name="label"))
-    with recording_created():
-        pass
     data = export_trace(out, {})
     rec = [r for r in data["nodes"] if r["name"] == "handle"][0]
     assert "value" not in rec and rec["preview"]["type"] == "lock"
@@ -198,21 +198,44 @@ def test_engine_for_names_what_it_accepts():
         engine_for(object())
 
 
-def test_the_api_key_never_travels_in_a_payload(server):
+def test_the_api_key_never_travels_in_a_payload(server, monkeypatch):
     params, workflow, feedback, llm = ra.build(server.base_url, key=ra.SECRET)
     payload = Payload(workflow, feedback, params)
     assert ra.SECRET.encode() not in payload.data
-    assert b"0123456789abcdef" not in payload.data  # not even in the shipped source lines
-    assert b'SECRET = "***"' in payload.data  # the line that holds it is there, scrubbed
+    assert b"0123456789abcdef" not in payload.data
+    # Source lines travel for tracebacks, but only those of the pickled functions: the
+    # module's other lines (where a key or a token may sit) do not.
+    assert b"def polish(text, how, n):" in payload.data
+    assert b"SECRET =" not in payload.data
 
-    # A key the workflow holds itself (not through an LLM) is refused with what to do.
-    key = ra.SECRET
+    # A key the workflow holds itself (not through an LLM) is refused with what to do:
+    # a registered one, one shaped like an OpenAI key, an environment variable's token.
+    held = {"key": ra.SECRET}
 
     def leaky(example):
-        return node(key)
+        return node(held["key"])
 
-    with pytest.raises(ValueError, match="hold an API key.*OPENAI_API_KEY"):
+    with pytest.raises(ValueError, match="hold an API key an LLM client uses.*OPENAI_API_KEY"):
         Payload(leaky, feedback, params)
+    held["key"] = "sk-proj-never-registered-0123456789"
+    with pytest.raises(ValueError, match=r"shaped like an OpenAI key"):
+        Payload(leaky, feedback, params)
+    monkeypatch.setenv("HF_TOKEN", "hf_abcdefghijklmnopqrstu")
+    held["key"] = "hf_abcdefghijklmnopqrstu"
+    with pytest.raises(ValueError, match=r"the value of \$HF_TOKEN"):
+        Payload(leaky, feedback, params)
+
+
+def test_what_cannot_travel_is_refused_with_what_to_do(server):
+    params, _, feedback, _ = ra.build(server.base_url)
+    lock = threading.Lock()
+
+    def locked(example):
+        with lock:
+            return node(example)
+
+    with pytest.raises(ValueError, match="cannot send the workflow.*create locks"):
+        Payload(locked, feedback, params)
 
 
 # -- real engines ----------------------------------------------------------------------
@@ -233,13 +256,15 @@ def check_engine(engine, server, crash: bool):
     assert "the answer exploded" in results[3].feedback
     assert traced[4].node.op.name == "workflow_error"
     assert "cannot handle 'w4'" in results[4].feedback
-    # Every LLM call made on the workers came back as usage (4 examples called the model).
-    assert usage.calls == local_calls == 4
+    assert traced[5].node.kind == "exception"
+    assert "QuotaError: alice is over quota 3" in results[5].feedback
+    # Every LLM call made on the workers came back as usage (5 examples called the model).
+    assert usage.calls == local_calls == 5
     assert usage.prompt_tokens == local_tokens > 0
     assert llm.usage.calls == before + local_calls  # the driver's client made no more calls
     assert all(w != "lost" and not w.endswith(f":{os.getpid()}") for w in runner.workers)
     if crash:
-        crashed = [(5, {"q": "w5", "want": "x", "crash": True})]
+        crashed = [(6, {"q": "w6", "want": "x", "crash": True})]
         traced, _ = runner.forward(crashed + list(enumerate(ra.examples(2))))
         assert traced[0].result.score is None
         assert "worker running this example failed" in traced[0].result.feedback
@@ -252,7 +277,31 @@ def check_engine(engine, server, crash: bool):
 def test_process_pool_ships_traces_back(server):
     with ProcessPoolExecutor(2) as pool:
         runner = check_engine(pool, server, crash=False)
+        # The pool still works after the exception that does not unpickle (sent as text).
+        traced, _ = runner.forward(list(enumerate(ra.examples(2))))
+        assert [t.result.score for t in traced] == [1.0, 1.0]
     assert len(runner.workers) >= 1
+
+
+def test_set_up_problems_stop_the_run_instead_of_becoming_feedback():
+    import remote_stale as rs
+
+    with ProcessPoolExecutor(1) as pool:
+        # The module holds a lock, so it goes by reference: the worker's workflow uses its
+        # own copy of the parameter, which never gets the values.
+        runner = RemoteRunner(engine_for(pool), rs.workflow, rs.feedback, [rs.STALE])
+        with pytest.raises(RuntimeError, match="own parameter.*stale_offset.*stale"):
+            runner.forward([(0, 1)])
+        with pytest.raises(RuntimeError, match="own parameter"):
+            runner.evaluate([(0, 1)])  # validation too, where no trace is shipped
+        # A payload the worker cannot load (a module only the driver has).
+        runner = RemoteRunner(engine_for(pool), rs.needs_missing_module, rs.feedback, [rs.STALE])
+        with pytest.raises(RuntimeError, match="could not load the workflow.*only_on_the_driver"):
+            runner.forward([(0, 1)])
+        # A pool that cannot take tasks any more says so, and what to do.
+        pool.shutdown()
+        with pytest.raises(RuntimeError, match="does not take tasks.*new one"):
+            runner.forward([(0, 1)])
 
 
 def test_dask_local_cluster_ships_traces_back(server, dask_client):
@@ -260,11 +309,12 @@ def test_dask_local_cluster_ships_traces_back(server, dask_client):
     workers = {w for w in runner.workers if w != "lost"}
     assert len(workers) >= 2  # both worker processes ran examples (restarted ones get new ids)
     per_worker = runner.usage_by_worker()
-    assert sum(v["calls"] for w, v in per_worker.items()) == 4 + 2
+    assert sum(v["calls"] for w, v in per_worker.items()) == 5 + 2
 
 
 def test_ray_ships_traces_back(server, ray_started):
-    check_engine(RayEngine(max_retries=0), server, crash=True)
+    runner = check_engine("ray", server, crash=True)  # the default engine: no retries
+    assert runner.engine.options["max_retries"] == 0
 
 
 def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_client):

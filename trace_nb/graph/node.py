@@ -66,6 +66,21 @@ def pop_frame(frame: CallFrame, token: contextvars.Token) -> None:
         outer[-1].created |= frame.created
 
 
+# Nodes unpickled in this context (a remote worker loading its payload), kept by reference.
+_unpickled: contextvars.ContextVar[list | None] = contextvars.ContextVar(
+    "trace_nb_unpickled", default=None)
+
+
+def collect_unpickled() -> tuple[list, contextvars.Token]:
+    """Start collecting the nodes unpickled in this context; reset with the token."""
+    sink: list = []
+    return sink, _unpickled.set(sink)
+
+
+def stop_collecting(token: contextvars.Token) -> None:
+    _unpickled.reset(token)
+
+
 def _note_created(node: Node) -> None:
     frames = _frames.get()
     if frames:
@@ -255,6 +270,9 @@ class Node:
         for key, value in state.items():
             object.__setattr__(self, key, value)
         self._feedback = None
+        sink = _unpickled.get()
+        if sink is not None:  # see collect_unpickled()
+            sink.append(self)
         if isinstance(self, ParameterNode) and self._base is not None:
             names.index_parameter(self._base, self)
 

@@ -39,7 +39,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .node import ExceptionNode, MessageNode, Node, ParameterNode, pop_frame, push_frame
+from .node import (
+    ExceptionNode,
+    MessageNode,
+    Node,
+    ParameterNode,
+    collect_unpickled,
+    pop_frame,
+    push_frame,
+    stop_collecting,
+)
 from .ops import Op
 from .traverse import topo_ancestors
 
@@ -49,7 +58,7 @@ __all__ = [
     "RemoteValue",
     "export_trace",
     "rebuild_trace",
-    "recording_created",
+    "recording_existing",
 ]
 
 VERSION = 1
@@ -126,17 +135,26 @@ def _texts(value: Any) -> dict[str, str]:
     return {"type": type(value).__name__, "repr": text(repr), "str": text(str)}
 
 
+def _travels(value: Any) -> bool:
+    """Whether ``value`` survives a pickle round trip (an exception whose ``__init__`` takes
+    other arguments pickles, then fails to unpickle on the other side)."""
+    if _plain(value):
+        return True
+    try:
+        pickle.loads(pickle.dumps(value))
+    except Exception:  # noqa: BLE001 - anything that does not round-trip travels as text
+        return False
+    return True
+
+
 def _put_value(rec: dict, value: Any) -> None:
     if isinstance(value, RemoteValue):  # already a preview (a re-export on the driver)
         rec["preview"] = {"type": value.type_name, "repr": value.text_repr, "str": value.text_str}
         return
-    if not _plain(value):
-        try:
-            pickle.dumps(value)
-        except Exception:  # noqa: BLE001 - anything that does not pickle travels as text
-            rec["preview"] = _texts(value)
-            return
-    rec["value"] = value
+    if _travels(value):
+        rec["value"] = value
+    else:
+        rec["preview"] = _texts(value)
 
 
 def _get_value(rec: Mapping[str, Any]) -> Any:
@@ -151,13 +169,9 @@ def _encode_arg(a: Any, ids: Mapping[Node, int]) -> Any:
         return t(_encode_arg(v, ids) for v in a)
     if t is dict:
         return {_encode_arg(k, ids): _encode_arg(v, ids) for k, v in a.items()}
-    if isinstance(a, RemoteValue) or _plain(a):
+    if isinstance(a, RemoteValue) or _travels(a):
         return a
-    try:
-        pickle.dumps(a)
-    except Exception:  # noqa: BLE001
-        return _remote_value(_texts(a))
-    return a
+    return _remote_value(_texts(a))
 
 
 def _decode_arg(a: Any, nodes: list[Node]) -> Any:
@@ -172,17 +186,14 @@ def _decode_arg(a: Any, nodes: list[Node]) -> Any:
 
 
 def _info(info: Any) -> Any:
-    if info is None or _plain(info):
+    if info is None or _travels(info):
         return info
-    try:
-        pickle.dumps(info)
-    except Exception:  # noqa: BLE001 - keep the text fields the feedback uses
-        return {str(k): (v if _plain(v) else str(v)) for k, v in dict(info).items()}
-    return info
+    # Keep the text fields the feedback uses.
+    return {str(k): (v if _plain(v) else str(v)) for k, v in dict(info).items()}
 
 
 def export_trace(
-    output: Node, parameters: Mapping[str, ParameterNode], created: Iterable[int] | None = None
+    output: Node, parameters: Mapping[str, ParameterNode], existing: Iterable[int] | None = None
 ) -> dict:
     """The graph behind ``output`` as plain data (see the module docstring).
 
@@ -192,13 +203,13 @@ def export_trace(
         The node that receives the feedback.
     parameters
         Stable name -> parameter node, for the trained parameters: these travel by name.
-    created
-        Ids of the nodes made during this run (see :func:`~.node.push_frame`); the others are
-        marked ``shared``. None marks nothing shared.
+    existing
+        Ids of the nodes that existed before this run (see :func:`recording_existing`): these
+        are marked ``shared``. None marks nothing shared.
     """
     order = topo_ancestors([output])
     by_node = {p: name for name, p in parameters.items()}
-    made = set(created) if created is not None else None
+    before = set(existing) if existing is not None else set()
     ids: dict[Node, int] = {}
     ops: dict[int, int] = {}
     op_list: list[dict] = []
@@ -240,7 +251,7 @@ def export_trace(
                 {k2: _encode_arg(v, ids) for k2, v in n.kwargs.items()} if n.kwargs else n.kwargs
             )
             rec["info"] = _info(n.info)
-        if made is not None and id(n) not in made:
+        if id(n) in before:
             rec["shared"] = True
         records.append(rec)
     return {"version": VERSION, "ops": op_list, "nodes": records, "output": ids[output]}
@@ -250,8 +261,9 @@ class RebuildError(ValueError):
     """Trace data that cannot be rebuilt (a newer format, an unknown parameter, bad ids)."""
 
 
-def _signature(rec: Mapping[str, Any], parents: tuple[Node, ...]) -> tuple:
+def _signature(rec: Mapping[str, Any], parents: tuple[Node, ...], ops: list[Op]) -> tuple:
     value = _get_value(rec)
+    op = ops[rec["op"]] if rec.get("op") is not None else None
     return (
         rec.get("kind"),
         rec.get("name"),
@@ -259,7 +271,7 @@ def _signature(rec: Mapping[str, Any], parents: tuple[Node, ...]) -> tuple:
         type(value).__name__,
         _texts(value)["repr"],
         tuple(id(p) for p in parents),
-        rec.get("op"),
+        id(op),  # equal operators are one object (the ``ops`` cache); a position is not
         rec.get("constraint"),
     )
 
@@ -315,7 +327,7 @@ def rebuild_trace(
             raise RebuildError(
                 f"trace data node {rec.get('id')} names a parent that does not come before it"
             ) from e
-        key = _signature(rec, parents) if rec.get("shared") else None
+        key = _signature(rec, parents, op_objs) if rec.get("shared") else None
         if key is not None and key in shared:
             nodes.append(shared[key])
             continue
@@ -354,12 +366,30 @@ def _make(
     return n
 
 
+class Existing:
+    """Nodes that exist before the runs of a remote worker: those its payload unpickled (kept
+    here, so their ids stay theirs) and those made while it loaded (module imports)."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.created: set[int] = set()
+
+    @property
+    def ids(self) -> set[int]:
+        return {id(n) for n in self.nodes} | self.created
+
+
 @contextmanager
-def recording_created() -> Iterator[set[int]]:
-    """Inside the block, the returned set fills with the ids of the nodes made in it (in this
-    context), which :func:`export_trace` takes as ``created``."""
+def recording_existing() -> Iterator[Existing]:
+    """Inside the block, note every node unpickled or made (in this context): pass
+    ``.ids`` to :func:`export_trace` as ``existing`` for traces of later runs."""
+    found = Existing()
     frame, token = push_frame()
+    sink, sink_token = collect_unpickled()
     try:
-        yield frame.created
+        yield found
     finally:
+        stop_collecting(sink_token)
         pop_frame(frame, token)
+        found.nodes = sink
+        found.created = set(frame.created)

@@ -10,11 +10,12 @@ back in their 401 error bodies.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 
 __all__ = ["MIN_SECRET_CHARS", "LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
-           "SCRUB_FILTER", "holds_secret", "register_secret", "scrub_secret"]
+           "SCRUB_FILTER", "register_secret", "scrub_secret", "secrets_in"]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
@@ -39,11 +40,27 @@ def register_secret(secret: str | None) -> None:
             _SECRETS.add(secret)
 
 
-def holds_secret(data: bytes) -> bool:
-    """Whether ``data`` contains a key registered with :func:`register_secret`."""
+_SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL", re.I)
+_KEY_BYTES = re.compile(rb"(?<![\w-])sk-[A-Za-z0-9_\-]{12,}")
+
+
+def secrets_in(data: bytes) -> list[str]:
+    """What in ``data`` looks like a secret, described without the secret itself: keys
+    registered with :func:`register_secret`, anything shaped like an OpenAI key (``sk-…``),
+    and the value of any environment variable whose name says key, token, secret,
+    password or credential (values of at least :data:`MIN_SECRET_CHARS` characters)."""
+    found = []
     with _SECRETS_LOCK:
-        secrets = list(_SECRETS)
-    return any(value.encode() in data for value in secrets)
+        registered = list(_SECRETS)
+    if any(value.encode() in data for value in registered):
+        found.append("an API key an LLM client uses")
+    if _KEY_BYTES.search(data):
+        found.append("text shaped like an OpenAI key (sk-...)")
+    for name, value in os.environ.items():
+        if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS \
+                and value.encode() in data:
+            found.append(f"the value of ${name}")
+    return found
 
 
 def scrub_secret(text: str, secret: str | None = None) -> str:

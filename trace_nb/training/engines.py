@@ -10,14 +10,18 @@ Accepted:
 * any other :class:`~concurrent.futures.Executor` (a ``ProcessPoolExecutor``, a Dask
   ``client.get_executor()``, ...).
 * a Dask ``distributed.Client``: tasks are submitted with ``pure=False`` (a workflow that
-  samples must run again, not return a cached result).
-* Ray: ``"ray"``, the ``ray`` module, or :class:`RayEngine` (options such as
-  ``max_retries``); Ray must be initialised (``ray.init(...)``) or it starts a local
-  instance itself. The payload is put in Ray's object store once.
+  samples must run again, not return a cached result). Dask retries a task whose worker
+  died on another worker (``distributed.scheduler.allowed-failures``, 3 by default): a
+  task that kills its worker costs up to four workers before its example gets the error.
+* Ray: ``"ray"``, the ``ray`` module, or :class:`RayEngine` (``ray.remote`` options;
+  ``max_retries`` is 0 unless you say otherwise); Ray must be initialised
+  (``ray.init(...)``) or it starts a local instance itself. The payload is put in Ray's
+  object store once.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Protocol
@@ -72,7 +76,9 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, **options: Any):
-        self.options = {"num_cpus": 1, **options}
+        # No retries by default: a task that kills its worker would kill three more, and its
+        # LLM calls would be paid again without being counted. Its example gets the error.
+        self.options = {"num_cpus": 1, "max_retries": 0, **options}
         self._remote: dict[Callable, Any] = {}
 
     def share(self, payload: bytes) -> Any:
@@ -92,7 +98,8 @@ class RayEngine:
 
 
 def _is_dask_client(obj: Any) -> bool:
-    return type(obj).__name__ == "Client" and type(obj).__module__.startswith("distributed")
+    distributed = sys.modules.get("distributed")  # imported by whoever made the client
+    return distributed is not None and isinstance(obj, distributed.Client)
 
 
 def engine_for(executor: Any) -> Engine | None:

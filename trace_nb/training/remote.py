@@ -20,8 +20,14 @@ feedback function itself still stop the run, as they do locally.
 A workflow defined in an importable module is pickled *by value* (cloudpickle's
 ``register_pickle_by_value``, for the time of the pickling) so that the parameters it
 uses and the ones sent are the same objects on the worker; nothing is looked up by name
-there. If the worker's trace holds a parameter that was not sent but has the name of a
-trained one, the example fails with an error saying so.
+there. A worker whose output depends on a parameter that was not sent but has the name
+of a trained one, or that cannot load the payload, stops the run with an error that says
+so: that is a set-up problem, not feedback for the optimizer.
+
+Secrets: LLM clients pickle without their key; the source lines shipped for tracebacks
+are only those of the pickled functions, scrubbed; and a payload that still holds
+something secret-looking (a registered key, ``sk-...``, the value of an environment
+variable named like a key, token or password) is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -41,11 +47,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..feedback import FeedbackError
-from ..graph import ParameterNode
+from ..graph import ParameterNode, topo_ancestors
 from ..graph.names import NameTable
-from ..graph.portable import export_trace, rebuild_trace, recording_created
+from ..graph.portable import export_trace, rebuild_trace, recording_existing
 from ..llm.default import default_llm, set_default_llm
-from ..llm.errors import holds_secret, scrub_secret
+from ..llm.errors import scrub_secret, secrets_in
 from ..llm.usage import collect_usage
 from .budget import Usage
 from .engines import Engine
@@ -66,7 +72,9 @@ class RemoteResult:
 
     result: ExampleResult
     graph: dict | None = None  # the output's trace (portable data), when it had one
-    target: str | None = None  # "output", "exception" (an ExecutionError's node), "error"
+    # "output", "exception" (an ExecutionError's node), "error" (the workflow raised), or
+    # "setup" (the worker could not load the payload, or used parameters that were not sent)
+    target: str | None = None
     usage: dict = field(default_factory=dict)  # LLM usage during the task
     worker: str = ""  # host:pid
     export_seconds: float = 0.0  # time spent turning the trace into data
@@ -82,9 +90,13 @@ def _load(payload: bytes, key: str) -> tuple:
         sources, data = pickle.loads(payload)
         for name, lines in sources.items():
             # mtime None: linecache.checkcache keeps the entry (the file may not exist here).
-            linecache.cache[name] = (sum(map(len, lines)), None, lines, name)
-        workflow, feedback, params, llm = pickle.loads(data)
-        loaded = _LOADED[key] = (workflow, feedback, stable_names(params), llm)
+            # Lines of the driver's files that were not sent are blank; a file this worker
+            # has keeps its own entry.
+            if not linecache.getlines(name):
+                linecache.cache[name] = (sum(map(len, lines)), None, lines, name)
+        with recording_existing() as existing:  # nodes from before any run: "shared"
+            workflow, feedback, params, llm = pickle.loads(data)
+        loaded = _LOADED[key] = (workflow, feedback, stable_names(params), llm, existing)
         while len(_LOADED) > 8:
             _LOADED.popitem(last=False)
     return loaded
@@ -97,53 +109,72 @@ def _usage_dict(totals: Any) -> dict:
     }
 
 
-def _foreign(graph: dict, names: dict[str, ParameterNode]) -> list[str]:
-    """Labels of parameters in the trace that were not sent but share a trained name."""
+def _foreign(node: Any, names: dict[str, ParameterNode]) -> list[str]:
+    """Labels of parameters behind ``node`` that were not sent but share a trained name."""
+    sent = set(map(id, names.values()))
     labels = {p.name for p in names.values()}
     return sorted(
         {
-            rec["name"]
-            for rec in graph["nodes"]
-            if rec["kind"] == "parameter" and "param" not in rec and rec.get("name") in labels
+            n.name
+            for n in topo_ancestors([node])
+            if n.trainable and id(n) not in sent and n.name in labels
         }
     )
 
 
-def run_task(
-    payload: bytes, key: str, values: dict[str, Any], example: Any, index: int, trace: bool = True
-) -> RemoteResult:
-    """Run on the engine's worker: set the values, run the workflow, score, export the trace."""
-    workflow, feedback, names, llm = _load(payload, key)
+def run_task(task: bytes, payload: bytes, key: str) -> RemoteResult:
+    """Run on the engine's worker: set the values, run the workflow, score, export the trace.
+
+    ``task`` is the cloudpickled ``(values, example, index, trace)``: examples and values of
+    classes defined in a notebook travel however the engine pickles.
+    """
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    values, example, index, trace = pickle.loads(task)
+    try:
+        workflow, feedback, names, llm, existing = _load(payload, key)
+    except Exception as e:  # noqa: BLE001 - e.g. a module the workflow needs is not installed
+        text = (
+            f"the worker could not load the workflow ({type(e).__name__}: {e}); install "
+            "what it imports on the workers, or define it in the notebook"
+        )
+        return RemoteResult(
+            ExampleResult(index, None, None, text, text), target="setup", worker=worker
+        )
     for name, value in values.items():
         p = names.get(name)
         if p is not None:
             p._set(value)
+    previous = default_llm()
     if llm is not None:
         set_default_llm(llm)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    with collect_usage() as totals, recording_created() as created:
-        traced = run_one(workflow, feedback, example, index)
+    try:
+        with collect_usage() as totals:
+            traced = run_one(workflow, feedback, example, index)
+    finally:
+        set_default_llm(previous)  # an in-process engine shares the driver's default
     out = RemoteResult(traced.result, usage=_usage_dict(totals), worker=worker)
     node = traced.node
     if node is None:
         out.target = "error" if traced.result.error is not None else None
-    elif trace:
-        start = time.perf_counter()
-        out.graph = export_trace(node, names, created)
-        out.target = "exception" if node.kind == "exception" else "output"
-        out.export_seconds = time.perf_counter() - start
-        foreign = _foreign(out.graph, names)
+    else:
+        foreign = _foreign(node, names)
         if foreign:
             text = (
                 f"the workflow on the worker used its own parameter(s) {', '.join(foreign)} "
                 "instead of the trained one(s) sent with the task, so their values are "
-                "stale; define the parameters where the workflow can reach them (a closure, "
-                "an object's attribute, the notebook)"
+                "stale: its module could not be sent by value. Define the parameters where "
+                "the workflow can reach them (a closure, an object's attribute, the notebook)"
             )
             out.result = ExampleResult(index, None, None, text, text, traced.result.seconds)
-            out.graph, out.target = None, "error"
+            out.target = "setup"
+            return out
+        out.target = "exception" if node.kind == "exception" else "output"
+        if trace:
+            start = time.perf_counter()
+            out.graph = export_trace(node, names, existing.ids)
+            out.export_seconds = time.perf_counter() - start
     try:
-        pickle.dumps(out.result.output)
+        pickle.loads(pickle.dumps(out.result.output))
     except Exception:  # noqa: BLE001 - an output that cannot travel comes back as text
         out.result.output = repr(out.result.output)
     return out
@@ -158,11 +189,13 @@ class _Pickler:
         import cloudpickle
         from cloudpickle import cloudpickle as impl
 
-        self.filenames: set[str] = set()
+        self.lines: dict[str, set[int]] = {}  # file -> line numbers of the pickled code
 
         def code_reduce(code: types.CodeType) -> tuple:
             fn, args = impl._code_reduce(code)
-            self.filenames.add(code.co_filename)
+            numbers = self.lines.setdefault(code.co_filename, set())
+            numbers.update(n for _, _, n in code.co_lines() if n is not None)
+            numbers.add(code.co_firstlineno)  # the def line (decorators start here)
             return fn, tuple(code.co_filename if a == "<dynamic-code>" else a for a in args)
 
         base = cloudpickle.Pickler
@@ -178,13 +211,17 @@ class _Pickler:
         return buffer.getvalue()
 
 
-def _source_lines(filenames: set[str]) -> dict[str, list[str]]:
-    """The text of each file (or notebook cell) a pickled function came from."""
+def _source_lines(lines: dict[str, set[int]]) -> dict[str, list[str]]:
+    """Per file (or notebook cell) a pickled function came from: the lines of the pickled
+    functions, from first to last, scrubbed of keys; every other line blank. Only what a
+    traceback of that code shows travels, not the rest of the file."""
     out = {}
-    for name in sorted(filenames):
-        lines = linecache.getlines(name)
-        if lines:  # a key written in the source (a cell calling LLM(api_key=...)) stays here
-            out[name] = [scrub_secret(line) for line in lines]
+    for name, numbers in sorted(lines.items()):
+        text = linecache.getlines(name)
+        if not text or not numbers:
+            continue
+        first, last = max(min(numbers), 1), min(max(numbers), len(text))
+        out[name] = ["\n"] * (first - 1) + [scrub_secret(t) for t in text[first - 1 : last]]
     return out
 
 
@@ -214,19 +251,27 @@ class Payload:
         except Exception:  # noqa: BLE001 - by value failed (an unpicklable global): by reference
             self._unregister(modules)
             modules = {}
-            data = pickler.dumps(obj)
+            pickler = _Pickler()
+            try:
+                data = pickler.dumps(obj)
+            except Exception as e:
+                raise ValueError(
+                    f"cannot send the workflow to the workers: {type(e).__name__}: {e}. "
+                    "Everything the workflow and the feedback function use must pickle "
+                    "(cloudpickle): create locks, open files and clients inside the workflow, "
+                    "or hold them where the workflow does not reach them"
+                ) from e
         finally:
             self._unregister(modules)
-        if holds_secret(data):
+        sources = _source_lines(pickler.lines)
+        found = secrets_in(data) + secrets_in(pickle.dumps(sources))
+        if found:
             raise ValueError(
-                "the workflow, its feedback function or its parameters hold an API key (a key "
-                "written in the code, or a global holding one): it would travel to every "
-                "worker. Read the key from the OPENAI_API_KEY environment variable (LLM() does "
-                "when no api_key is given) and set that variable on the workers."
+                f"the workflow, its feedback function or its parameters hold {found[0]}: it "
+                "would travel to every worker. Read keys from the environment on the worker "
+                "(LLM() reads OPENAI_API_KEY when no api_key is given) and set them there."
             )
-        self.data = pickle.dumps(
-            (_source_lines(pickler.filenames), data), protocol=pickle.HIGHEST_PROTOCOL
-        )
+        self.data = pickle.dumps((sources, data), protocol=pickle.HIGHEST_PROTOCOL)
         self.key = hashlib.sha1(self.data).hexdigest()
 
     @staticmethod
@@ -236,6 +281,14 @@ class Payload:
         for name, mod in modules.items():
             if name in cloudpickle.list_registry_pickle_by_value():
                 cloudpickle.unregister_pickle_by_value(mod)
+
+
+def _cancel(futures: list[Any]) -> None:
+    for f in futures:
+        try:
+            f.cancel()
+        except Exception:  # noqa: BLE001 - best effort: an engine that cannot cancel
+            pass
 
 
 class RemoteRunner:
@@ -263,41 +316,51 @@ class RemoteRunner:
         self.rebuild_seconds = 0.0
 
     def _submit(self, items: Sequence[tuple[int, Any]], trace: bool) -> list[Any]:
-        if self.handle is None:
-            self.handle = self.engine.share(self.payload.data)
+        import cloudpickle
+
         values = {name: p._data for name, p in self.names.items()}
-        return [
-            self.engine.submit(run_task, self.handle, self.payload.key, values, ex, i, trace)
-            for i, ex in items
-        ]
+        futures: list[Any] = []
+        try:
+            if self.handle is None:
+                self.handle = self.engine.share(self.payload.data)
+            for i, ex in items:
+                task = cloudpickle.dumps((values, ex, i, trace))
+                futures.append(self.engine.submit(run_task, task, self.handle, self.payload.key))
+        except Exception as e:
+            _cancel(futures)
+            raise RuntimeError(
+                f"the {self.engine.name} engine does not take tasks ({type(e).__name__}: {e}); "
+                "a process pool whose worker died cannot be used again: make a new one, or "
+                "use Dask or Ray, which replace dead workers"
+            ) from e
+        return futures
 
     def _collect(self, futures: list[Any], items: Sequence[tuple[int, Any]]) -> list:
         out = []
-        for f, (i, _) in zip(futures, items, strict=True):
-            try:
-                r = f.result()
-            except FeedbackError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a lost worker or task: that example's error
-                text = (
-                    f"the worker running this example failed ({type(e).__name__}: {e}); no output"
-                )
-                r = RemoteResult(
-                    ExampleResult(i, None, None, text, text), target="error", worker="lost"
-                )
-            self.workers[r.worker] = self.workers.get(r.worker, 0) + 1
-            if r.usage:
-                u = Usage.from_dict(r.usage)
-                self.worker_usage[r.worker] = self.worker_usage.get(r.worker, Usage()) + u
-            self.export_seconds += r.export_seconds
-            out.append(r)
-        if out and all(r.worker == "lost" for r in out):
-            # Not one example came back: the engine itself is broken (a worker that cannot
-            # import the workflow's modules, a closed cluster), not the program being trained.
-            raise RuntimeError(
-                f"every example sent to the {self.engine.name} engine failed; "
-                f"the first: {out[0].result.error}"
-            )
+        try:
+            for f, (i, _) in zip(futures, items, strict=True):
+                try:
+                    r = f.result()
+                except FeedbackError:
+                    raise
+                except Exception as e:  # noqa: BLE001 - a lost worker or task: its example's error
+                    text = f"the worker running this example failed ({type(e).__name__}: {e}); no output"
+                    r = RemoteResult(
+                        ExampleResult(i, None, None, text, text), target="error", worker="lost"
+                    )
+                if r.target == "setup":  # not the trained program's fault: stop here
+                    raise RuntimeError(
+                        f"example {i} on the {self.engine.name} engine: {r.result.error}"
+                    )
+                self.workers[r.worker] = self.workers.get(r.worker, 0) + 1
+                if r.usage:
+                    u = Usage.from_dict(r.usage)
+                    self.worker_usage[r.worker] = self.worker_usage.get(r.worker, Usage()) + u
+                self.export_seconds += r.export_seconds
+                out.append(r)
+        except BaseException:
+            _cancel(futures)  # stop what is still queued or running (Ctrl-C, a bad scorer)
+            raise
         return out
 
     def forward(self, items: Sequence[tuple[int, Any]]) -> tuple[list[Traced], Usage]:
