@@ -6,15 +6,18 @@ local Ray instance (``ray.init(num_cpus=2)``); the workflow calls the loopback L
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import pickle
 import threading
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import pytest
 import remote_agent as ra
 
 from trace_nb import bundle, node
+from trace_nb.feedback import FeedbackError
 from trace_nb.graph import ExecutionError
 from trace_nb.graph.portable import (
     RebuildError,
@@ -372,3 +375,39 @@ def test_evaluate_on_ray_reports_usage(server, ray_started):
     report = evaluate(workflow, ra.examples(3), feedback, executor="ray", parameters=params)
     assert [r.score for r in report.results] == [1.0, 1.0, 1.0]
     assert report.usage.calls == 3
+
+
+class _SameProcess(concurrent.futures.Executor):
+    """A remote engine as far as trace_nb knows (not a ThreadPoolExecutor), one thread here."""
+
+    def __init__(self):
+        self.pool = ThreadPoolExecutor(1)
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, **kwargs):
+        self.pool.shutdown(wait=wait)
+
+
+def test_a_failing_feedback_function_stops_the_tasks_still_queued(tmp_path):
+    go = tmp_path / "go"
+
+    def workflow(example):
+        (tmp_path / f"ran-{example}").touch()
+        while example == 1 and not go.exists():
+            time.sleep(0.01)
+        return node(example) + 0
+
+    def feedback(example, output):
+        if example == 0:
+            raise ValueError("the scorer has a bug")
+        return 1.0
+
+    engine = _SameProcess()
+    runner = RemoteRunner(engine_for(engine), workflow, feedback, [])
+    with pytest.raises(FeedbackError, match="scorer has a bug"):
+        runner.forward([(0, 0), (1, 1), (2, 2)])
+    go.touch()
+    engine.shutdown(wait=True)
+    assert (tmp_path / "ran-0").exists() and not (tmp_path / "ran-2").exists()

@@ -92,9 +92,25 @@ class RayEngine:
         remote = self._remote.get(fn)
         if remote is None:
             remote = self._remote[fn] = ray.remote(**self.options)(fn)
-        # An object ref passed as an argument is fetched on the worker; .future() gives a
-        # concurrent.futures.Future whose result() raises the task's error.
-        return remote.remote(*args).future()
+        # An object ref passed as an argument is fetched on the worker.
+        return _RayTask(remote.remote(*args))
+
+
+class _RayTask:
+    """A submitted Ray task: ``result()`` raises the task's error, ``cancel()`` stops it."""
+
+    def __init__(self, ref: Any):
+        self.ref = ref
+        self.future = ref.future()
+
+    def result(self, timeout: float | None = None) -> Any:
+        return self.future.result(timeout)
+
+    def cancel(self) -> bool:
+        import ray
+
+        ray.cancel(self.ref)
+        return self.future.cancel()
 
 
 def _is_dask_client(obj: Any) -> bool:
