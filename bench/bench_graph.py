@@ -121,8 +121,12 @@ def main() -> dict:
         "d=time.perf_counter()-t;heavy=[m for m in ('openai','graphviz','ipywidgets','pandas',"
         "'IPython','matplotlib') if m in sys.modules];print(d, ','.join(heavy))"
     )
-    runs = [subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                           check=True).stdout.split() for _ in range(3)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(3)
+    ]
     import_s = min(float(r[0]) for r in runs)
     heavy = sorted({m for r in runs if len(r) > 1 for m in r[1].split(",")})
 

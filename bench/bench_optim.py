@@ -97,11 +97,19 @@ def main() -> dict:
     msgs = opt.messages()
     t_chain = time.perf_counter() - t0
     prompt = "\n".join(m["content"] for m in msgs)
-    unbounded = "\n".join(m["content"] for m in OptoPrime([x, k], llm=NoLLM(), prompt_budget=None).messages())
-    holds = all(s in prompt for s in ("(float) chain_x=0.0", "(float) chain_k=2.0",
-                                      "chain_x: keep it an integer-valued float",
-                                      "The output should be exactly 100.",
-                                      "#Outputs\n(float) add_5000="))
+    unbounded = "\n".join(
+        m["content"] for m in OptoPrime([x, k], llm=NoLLM(), prompt_budget=None).messages()
+    )
+    holds = all(
+        s in prompt
+        for s in (
+            "(float) chain_x=0.0",
+            "(float) chain_k=2.0",
+            "chain_x: keep it an integer-valued float",
+            "The output should be exactly 100.",
+            "#Outputs\n(float) add_5000=",
+        )
+    )
     result = {
         "optoprime_construct_1k_cpu_s": round(c1k, 6),
         "optoprime_construct_10k_cpu_s": round(c10k, 6),

@@ -51,8 +51,15 @@ from trace_nb.text import bounded_html_diff
 HANG_S = 2.0
 CANARY = "sk-canary-7c1f0e9d8b2a4c6e5f3a1b0d9e8f7a6b"
 CODE = "def act(v):\n    return v\n"
-START = {"n": 3, "ratio": 0.5, "prompt": "Be brief.", "flag": True, "items": [1, 2],
-         "cfg": {"k": 1}, "act": CODE}
+START = {
+    "n": 3,
+    "ratio": 0.5,
+    "prompt": "Be brief.",
+    "flag": True,
+    "items": [1, 2],
+    "cfg": {"k": 1},
+    "act": CODE,
+}
 
 
 # ------------------------------------------------------------------------ reply corpus
@@ -66,9 +73,13 @@ def corpus(rng: random.Random, marker: str) -> list[tuple[str, str]]:
     """(kind, text) pairs; kind "truncated" must apply nothing."""
     out: list[tuple[str, str]] = []
     good = [
-        {"n": 4}, {"prompt": "Be very brief."}, {"ratio": 0.25, "flag": False},
-        {"items": [3, 4], "cfg": {"k": 2}}, {"act": "def act(v):\n    return v + 1\n"},
-        {"n": "5", "flag": "false", "ratio": "0.1"}, {"prompt": "def f(): pass"},
+        {"n": 4},
+        {"prompt": "Be very brief."},
+        {"ratio": 0.25, "flag": False},
+        {"items": [3, 4], "cfg": {"k": 2}},
+        {"act": "def act(v):\n    return v + 1\n"},
+        {"n": "5", "flag": "false", "ratio": "0.1"},
+        {"prompt": "def f(): pass"},
     ]
     for s in good:
         full = _reply(s)
@@ -79,8 +90,22 @@ def corpus(rng: random.Random, marker: str) -> list[tuple[str, str]]:
         out.append(("ok", "```json\n" + full + "\n```"))
         out.append(("ok", "Here you go: " + full + " Hope that helps."))
         out.append(("ok", full.replace('"', "'")))
-    bad_values = ["nan", float("inf"), None, [], {}, "maybe", 10**30, -1e308, "1e999", True,
-                  "\ud800", "9" * 5000, {"nested": [1] * 3}, "x" * 100_000]
+    bad_values = [
+        "nan",
+        float("inf"),
+        None,
+        [],
+        {},
+        "maybe",
+        10**30,
+        -1e308,
+        "1e999",
+        True,
+        "\ud800",
+        "9" * 5000,
+        {"nested": [1] * 3},
+        "x" * 100_000,
+    ]
     for name in ("n", "ratio", "prompt", "flag", "items", "cfg"):
         for value in bad_values:
             try:
@@ -122,12 +147,15 @@ def corpus(rng: random.Random, marker: str) -> list[tuple[str, str]]:
         ("any", "\\" * 250_000),
         ("code", _reply({"act": "```py\n" * 33_000})),  # and the code fence rescue
         ("code", _reply({"act": "a\n```py\nb\n" * 16_000})),
-        ("any", ""), ("any", "TERMINATE"), ("any", "<html><title>502</title></html>"),
-        ("any", '{"suggestion": null}'), ("any", '{"suggestion": "TERMINATE"}'),
+        ("any", ""),
+        ("any", "TERMINATE"),
+        ("any", "<html><title>502</title></html>"),
+        ("any", '{"suggestion": null}'),
+        ("any", '{"suggestion": "TERMINATE"}'),
         ("any", '"{\\"suggestion\\": {\\"n\\": 6}}"'),
         ("any", '{"suggestion": {"prompt": "\\ud800\\udc00\\udfff"}}'),
     ]
-    alphabet = list('{}[]"\':,\\ntrueflsTFN0123456789.-e <>/suggestionreasoningprompt\n`')
+    alphabet = list("{}[]\"':,\\ntrueflsTFN0123456789.-e <>/suggestionreasoningprompt\n`")
     for _ in range(300):  # random near-JSON noise
         out.append(("any", "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 200)))))
     return out
@@ -145,12 +173,25 @@ def replies_bench(rng: random.Random) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="trace_nb-robust-"))
     marker = str(tmp / "defined")
     cases = corpus(rng, marker)
-    counts = {"replies_tried": 0, "crashes": 0, "corrupted_parameters": 0, "hangs": 0,
-              "slowest_reply_s": 0.0, "slowest_reply": ""}
+    counts = {
+        "replies_tried": 0,
+        "crashes": 0,
+        "corrupted_parameters": 0,
+        "hangs": 0,
+        "slowest_reply_s": 0.0,
+        "slowest_reply": "",
+    }
     examples: list[str] = []
     with FakeOpenAIServer(replies=[]) as srv:
-        llm = LLM(model="bench", base_url=srv.base_url, api_key="k", cache=False,
-                  backoff=0.01, max_retries=0, timeout=30)
+        llm = LLM(
+            model="bench",
+            base_url=srv.base_url,
+            api_key="k",
+            cache=False,
+            backoff=0.01,
+            max_retries=0,
+            timeout=30,
+        )
         for kind, text in cases:
             params = []
             for name, value in START.items():
@@ -216,26 +257,47 @@ def _completion(message, usage=None) -> dict:
 
 _OK = {"role": "assistant", "content": "ok"}
 
-FAULTS = [
-    ("status", {"code": c}) for c in (400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504)
-] + [
-    ("status", {"code": 429, "retry_after": v}) for v in ("nan", "inf", "-1", "soon", "1e400")
-] + [
-    ("malformed", {}), ("html", {}), ("drop", {}), ("truncated", {}), ("echo_auth", {}),
-    ("delay", {"seconds": 0.2}), ("trickle", {"seconds": 20}),
-] + [
-    ("body", {"body": b}) for b in (
-        _completion("text"), _completion(None), _completion(_OK, "x"),
-        _completion(_OK, {"prompt_tokens": "9", "completion_tokens": -5}),
-        _completion(_OK, {"prompt_tokens": 1e300, "completion_tokens": None}),
-        {"choices": []}, {"choices": "x"}, [1, 2], "str", None, 7,
-        b"\xff\xfe garbage", b"[" * 100_000, b'{"choices": [{"message": {"content": "\\ud800"}}]}',
-        _completion({"role": "assistant", "content": [{"type": "text", "text": "a"}]}),
-        _completion({"role": "assistant", "content": None, "refusal": "no"}),
-        _completion({"role": "assistant", "content": None,
-                     "tool_calls": [{"function": {"arguments": "{}"}}]}),
-    )
-]
+FAULTS = (
+    [("status", {"code": c}) for c in (400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504)]
+    + [("status", {"code": 429, "retry_after": v}) for v in ("nan", "inf", "-1", "soon", "1e400")]
+    + [
+        ("malformed", {}),
+        ("html", {}),
+        ("drop", {}),
+        ("truncated", {}),
+        ("echo_auth", {}),
+        ("delay", {"seconds": 0.2}),
+        ("trickle", {"seconds": 20}),
+    ]
+    + [
+        ("body", {"body": b})
+        for b in (
+            _completion("text"),
+            _completion(None),
+            _completion(_OK, "x"),
+            _completion(_OK, {"prompt_tokens": "9", "completion_tokens": -5}),
+            _completion(_OK, {"prompt_tokens": 1e300, "completion_tokens": None}),
+            {"choices": []},
+            {"choices": "x"},
+            [1, 2],
+            "str",
+            None,
+            7,
+            b"\xff\xfe garbage",
+            b"[" * 100_000,
+            b'{"choices": [{"message": {"content": "\\ud800"}}]}',
+            _completion({"role": "assistant", "content": [{"type": "text", "text": "a"}]}),
+            _completion({"role": "assistant", "content": None, "refusal": "no"}),
+            _completion(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{"function": {"arguments": "{}"}}],
+                }
+            ),
+        )
+    ]
+)
 
 
 def faults_bench() -> dict:
@@ -246,8 +308,16 @@ def faults_bench() -> dict:
             for times in (1, 3):  # once (recovered by a retry) and more than the retries
                 srv.clear_faults()
                 srv.fault(kind, times=times, **kw)
-                llm = LLM(model="bench", base_url=srv.base_url, api_key="k", cache=False,
-                          backoff=0.01, max_retries=1, timeout=1.0, deadline=5.0)
+                llm = LLM(
+                    model="bench",
+                    base_url=srv.base_url,
+                    api_key="k",
+                    cache=False,
+                    backoff=0.01,
+                    max_retries=1,
+                    timeout=1.0,
+                    deadline=5.0,
+                )
                 counts["faults_tried"] += 1
                 t0 = time.perf_counter()
                 try:
@@ -322,23 +392,34 @@ def canary_bench() -> dict:
     leaks: list[str] = []
     try:
         with FakeOpenAIServer(replies=[]) as srv:
-            llm = LLM(model="bench", base_url=srv.base_url, api_key=CANARY,
-                      cache=tmp / "cache.sqlite", backoff=0.01, max_retries=1, timeout=2)
+            llm = LLM(
+                model="bench",
+                base_url=srv.base_url,
+                api_key=CANARY,
+                cache=tmp / "cache.sqlite",
+                backoff=0.01,
+                max_retries=1,
+                timeout=2,
+            )
             seen += [repr(llm), json.dumps(llm.describe())]
-            for kind, kw in [("echo_auth", {}),
-                             ("body", {"code": 401, "body": {"error": {"message": f"bad key {CANARY}"}}}),
-                             ("body", {"code": 500, "body": f"<html>{CANARY}</html>"}),
-                             ("body", {"body": f"not json {CANARY}"}),
-                             ("status", {"code": 429})]:
+            for kind, kw in [
+                ("echo_auth", {}),
+                ("body", {"code": 401, "body": {"error": {"message": f"bad key {CANARY}"}}}),
+                ("body", {"code": 500, "body": f"<html>{CANARY}</html>"}),
+                ("body", {"body": f"not json {CANARY}"}),
+                ("status", {"code": 429}),
+            ]:
                 srv.clear_faults()
                 srv.fault(kind, times=2, **kw)
                 try:
                     seen.append(llm.chat([{"role": "user", "content": "hi"}]).text)
                 except LLMError as e:
                     seen += [str(e), repr(e)]
-            for text in (f'{{"suggestion": {{"prompt": "{CANARY}"}}}}',
-                         json.dumps({"suggestion": {"prompt": "k=" + CANARY}}, ensure_ascii=True),
-                         f"Your key is {CANARY}."):
+            for text in (
+                f'{{"suggestion": {{"prompt": "{CANARY}"}}}}',
+                json.dumps({"suggestion": {"prompt": "k=" + CANARY}}, ensure_ascii=True),
+                f"Your key is {CANARY}.",
+            ):
                 srv.add_replies(text)
                 p = node("start", name="canary_prompt", trainable=True)
                 (p + "!").backward("better")
@@ -346,8 +427,10 @@ def canary_bench() -> dict:
                 props = opt.propose()
                 opt.apply(props)
                 seen += [props[0].reason or "", repr(props), opt.log[-1].reply, str(p._data)]
-                save_checkpoint(tmp / "ck.json", RunState(parameters={"p": p._data},
-                                                           optimizer_state=opt.state()))
+                save_checkpoint(
+                    tmp / "ck.json",
+                    RunState(parameters={"p": p._data}, optimizer_state=opt.state()),
+                )
             seen.append(pickle.dumps(llm).decode("latin-1"))
             llm.close()
     finally:
@@ -359,8 +442,11 @@ def canary_bench() -> dict:
     for i, text in enumerate(seen):
         if CANARY in text:
             leaks.append(f"place {i}: {text[:80]!r}")
-    return {"canary_places_checked": len(seen), "canary_leaks": len(leaks),
-            "canary_examples": leaks[:3]}
+    return {
+        "canary_places_checked": len(seen),
+        "canary_leaks": len(leaks),
+        "canary_examples": leaks[:3],
+    }
 
 
 # --------------------------------------------------------------------------------- timings
@@ -393,8 +479,9 @@ def timings() -> dict:
         "parse_5mb_prose": _best(lambda: parse_reply(big_text, names)),
         "parse_700kb_nested_non_json": _best(lambda: parse_reply(nested, names)),
         "proposals_20000_unknown_keys": _best(unknown),
-        "html_diff_70000_char_line": _best(lambda: bounded_html_diff(line, line[:35_000] + "y"
-                                                                     + line[35_001:]), 1),
+        "html_diff_70000_char_line": _best(
+            lambda: bounded_html_diff(line, line[:35_000] + "y" + line[35_001:]), 1
+        ),
     }
 
 

@@ -24,8 +24,12 @@ TARGET_SPEEDUP = 6.0
 
 
 def main() -> dict:
-    with FakeOpenAIServer(replies=lambda req: "ok", latency=LATENCY_S) as wf_srv, \
-         FakeOpenAIServer(replies=lambda req: '{"reasoning": "", "suggestion": {"bench_prefix": "Q: "}}') as opt_srv:
+    with (
+        FakeOpenAIServer(replies=lambda req: "ok", latency=LATENCY_S) as wf_srv,
+        FakeOpenAIServer(
+            replies=lambda req: '{"reasoning": "", "suggestion": {"bench_prefix": "Q: "}}'
+        ) as opt_srv,
+    ):
         llm = LLM(model="fake", base_url=wf_srv.base_url, cache=False, backoff=0.01)
         prefix = node("Question: ", name="bench_prefix", trainable=True)
 
@@ -52,11 +56,21 @@ def main() -> dict:
         step = {}
         for workers in (1, 8):
             prefix._set("Question: ")
-            opt = OptoPrime([prefix], llm=LLM(model="fake", base_url=opt_srv.base_url,
-                                              cache=False, backoff=0.01))
+            opt = OptoPrime(
+                [prefix],
+                llm=LLM(model="fake", base_url=opt_srv.base_url, cache=False, backoff=0.01),
+            )
             t0 = time.perf_counter()
-            train(workflow, examples[:8], feedback, opt, batch_size=8, max_steps=1,
-                  max_workers=workers, progress=False)
+            train(
+                workflow,
+                examples[:8],
+                feedback,
+                opt,
+                batch_size=8,
+                max_steps=1,
+                max_workers=workers,
+                progress=False,
+            )
             step[workers] = time.perf_counter() - t0
         calls = len(wf_srv.requests)
 

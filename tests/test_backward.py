@@ -19,10 +19,10 @@ def test_subgraph_is_exactly_the_paths_from_parameter_to_output():
     a = node(1.0, name="bw_a", trainable=True)
     b = node(2.0, name="bw_b", trainable=True)
     c = node(10.0, name="bw_c")  # constant input
-    u = a * 2          # on a's path
-    v = b + c          # only on b's path
-    w = u + v          # both
-    side = b * 100     # not connected to the output
+    u = a * 2  # on a's path
+    v = b + c  # only on b's path
+    w = u + v  # both
+    side = b * 100  # not connected to the output
     w.backward("make it smaller")
     assert names(subgraph(a)) == {a.name, u.name, w.name}
     assert names(subgraph(b)) == {b.name, v.name, w.name}

@@ -16,12 +16,14 @@ from trace_nb.testing import FakeOpenAIServer
 
 def test_session_train_improves_validation_score():
     ip = ipython_shell()
-    ip.run_cell(textwrap.dedent('''
+    ip.run_cell(
+        textwrap.dedent("""
         example = 1
         def score_of(example, out):
             gap = example + 5 - out
             return (1.0 if gap == 0 else 0.0, "exact" if gap == 0 else f"too small by {gap}")
-        '''))
+        """)
+    )
 
     def answer(request):
         prompt = request["messages"][-1]["content"]
@@ -33,11 +35,19 @@ def test_session_train_improves_validation_score():
     with FakeOpenAIServer(replies=answer) as srv:
         sessions.set_default_llm(make_llm(srv))
         try:
-            ip.run_cell_magic("trace", "--name ct --param offset --no-panel",
-                              "offset = 0\nout = example + offset\nout\n")
+            ip.run_cell_magic(
+                "trace",
+                "--name ct --param offset --no-panel",
+                "offset = 0\nout = example + offset\nout\n",
+            )
             s = trace_nb.session("ct")
-            result = s.train(list(range(8)), ip.user_ns["score_of"], batch_size=4,
-                             validation=[10, 20], progress=False)
+            result = s.train(
+                list(range(8)),
+                ip.user_ns["score_of"],
+                batch_size=4,
+                validation=[10, 20],
+                progress=False,
+            )
         finally:
             sessions.set_default_llm(None)
     assert s.parameters["offset"] == 5
@@ -57,7 +67,9 @@ def test_session_train_improves_validation_score():
 def test_panel_train_shows_the_run():
     ip = ipython_shell()
     ip.run_cell("example = 3")  # the cell reads the example; training sets it per run
-    ip.run_cell("def score_of(example, out):\n    return (1.0, 'ok') if out == example * 2 else (0.0, 'double it')\n")
+    ip.run_cell(
+        "def score_of(example, out):\n    return (1.0, 'ok') if out == example * 2 else (0.0, 'double it')\n"
+    )
 
     def answer(request):
         name = re.search(r"\(int\) (factor\w*)=", request["messages"][-1]["content"]).group(1)
@@ -66,10 +78,12 @@ def test_panel_train_shows_the_run():
     with FakeOpenAIServer(replies=answer) as srv:
         sessions.set_default_llm(make_llm(srv))
         try:
-            panel = ip.run_cell_magic("trace", "--name ptrain --param factor",
-                                      "factor = 1\nout = example * factor\nout\n")
-            result = panel.train([1, 2, 3, 4], ip.user_ns["score_of"], batch_size=2,
-                                 validation=[5], progress=False)
+            panel = ip.run_cell_magic(
+                "trace", "--name ptrain --param factor", "factor = 1\nout = example * factor\nout\n"
+            )
+            result = panel.train(
+                [1, 2, 3, 4], ip.user_ns["score_of"], batch_size=2, validation=[5], progress=False
+            )
         finally:
             sessions.set_default_llm(None)
     view = panel._train_view

@@ -293,8 +293,12 @@ def test_echo_auth_fault_returns_the_authorization_header():
     with FakeOpenAIServer() as srv:
         srv.fault("echo_auth")
         conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
-        conn.request("POST", "/v1/chat/completions", json.dumps({"messages": []}).encode(),
-                     {"Authorization": "Bearer secret-value"})
+        conn.request(
+            "POST",
+            "/v1/chat/completions",
+            json.dumps({"messages": []}).encode(),
+            {"Authorization": "Bearer secret-value"},
+        )
         resp = conn.getresponse()
         assert resp.status == 200 and b"Bearer secret-value" in resp.read()
         conn.close()

@@ -12,9 +12,19 @@ from hypothesis import strategies as st
 from trace_nb import MessageNode, Node, node
 
 BINARY = [
-    operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-    operator.mod, operator.pow, operator.lt, operator.le, operator.gt, operator.ge,
-    operator.eq, operator.ne,
+    operator.add,
+    operator.sub,
+    operator.mul,
+    operator.truediv,
+    operator.floordiv,
+    operator.mod,
+    operator.pow,
+    operator.lt,
+    operator.le,
+    operator.gt,
+    operator.ge,
+    operator.eq,
+    operator.ne,
 ]
 INT_ONLY = [operator.lshift, operator.rshift, operator.and_, operator.or_, operator.xor]
 
@@ -36,8 +46,10 @@ def test_binary_ops_match_python(fn, a, b):
         assert reflected.args == (y, a)  # Python mirrors comparisons: 2 < y runs y > 2
 
 
-@pytest.mark.parametrize("fn", [operator.neg, operator.pos, abs, operator.invert, round,
-                                math.floor, math.ceil, math.trunc])
+@pytest.mark.parametrize(
+    "fn",
+    [operator.neg, operator.pos, abs, operator.invert, round, math.floor, math.ceil, math.trunc],
+)
 def test_unary_ops_match_python(fn):
     x = node(-7)
     out = fn(x)
@@ -118,16 +130,30 @@ def test_operator_error_propagates_as_python_error():
 # -- property test: random expression graphs ----------------------------------------------
 
 leaf = st.integers(min_value=-20, max_value=20)
-ops = st.sampled_from([operator.add, operator.sub, operator.mul, operator.lt, operator.eq,
-                       operator.ge, operator.floordiv, operator.mod])
+ops = st.sampled_from(
+    [
+        operator.add,
+        operator.sub,
+        operator.mul,
+        operator.lt,
+        operator.eq,
+        operator.ge,
+        operator.floordiv,
+        operator.mod,
+    ]
+)
 
 
 @st.composite
 def expressions(draw, depth=0):
     if depth > 4 or draw(st.booleans()) and depth > 0:
         return ("leaf", draw(st.integers(0, 3)))
-    return (draw(ops), draw(expressions(depth + 1)), draw(expressions(depth + 1)),
-            draw(st.booleans()))
+    return (
+        draw(ops),
+        draw(expressions(depth + 1)),
+        draw(expressions(depth + 1)),
+        draw(st.booleans()),
+    )
 
 
 def _eval(expr, values, wrap):

@@ -23,7 +23,7 @@ jupyter_client = pytest.importorskip("jupyter_client")
 
 ROOT = pathlib.Path(__file__).parents[1]
 
-SETUP = textwrap.dedent('''
+SETUP = textwrap.dedent("""
     %load_ext trace_nb
     import json, threading
     from trace_nb.llm import LLM
@@ -38,18 +38,21 @@ SETUP = textwrap.dedent('''
 
     def grade(out):
         return (1.0 if out.startswith("A") else 0.0, "The greeting should start with A.")
-''')
+""")
 
-CELL = textwrap.dedent('''
+CELL = textwrap.dedent("""
     %%trace --name sub --param greeting --feedback grade
     greeting = "hello there"
     greeting.upper()
-''')
+""")
 
 
 class Kernel:
     def __init__(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        )
         env.pop("OPENAI_API_KEY", None)
         self.km = jupyter_client.KernelManager(kernel_name="python3")
         self.km.kernel_spec.argv[0] = sys.executable  # this venv's python
@@ -67,9 +70,17 @@ class Kernel:
 
     def run(self, code: str, subshell: str | None = None, timeout: float = 60) -> str:
         """Execute ``code`` (on ``subshell`` when given); return its stdout; raise on error."""
-        msg = self.kc.session.msg("execute_request", {
-            "code": code, "silent": False, "store_history": False, "user_expressions": {},
-            "allow_stdin": False, "stop_on_error": True})
+        msg = self.kc.session.msg(
+            "execute_request",
+            {
+                "code": code,
+                "silent": False,
+                "store_history": False,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+        )
         if subshell is not None:
             msg["header"]["subshell_id"] = subshell
         self.kc.shell_channel.send(msg)
@@ -106,7 +117,7 @@ def kernel():
 
 def poll(kernel: Kernel, subshell: str, expr: str, timeout_polls: int = 300) -> str:
     """Evaluate ``expr`` on the subshell until it is truthy (0.1 s apart); return it."""
-    code = textwrap.dedent(f'''
+    code = textwrap.dedent(f"""
         import time as _t
         for _ in range({timeout_polls}):
             _v = {expr}
@@ -114,7 +125,7 @@ def poll(kernel: Kernel, subshell: str, expr: str, timeout_polls: int = 300) -> 
                 break
             _t.sleep(0.1)
         print(json.dumps(_v if isinstance(_v, (str, int, float, bool, list)) else str(_v)))
-    ''')
+    """)
     return json.loads(kernel.run(code, subshell))
 
 
@@ -125,11 +136,17 @@ def test_panel_loop_driven_from_a_subshell(kernel):
     assert "subshell" in kernel.run("print(threading.current_thread().name)", sub)
     kernel.run("import trace_nb\npanel = trace_nb.session('sub').panel", sub)
     for i, word in enumerate(["Ahoy", "Avast", "Aye"]):
-        kernel.run(f"panel.feedback_text.value = 'round {i}: start with A'\n"
-                   "panel.propose_button.click()", sub)
-        status = poll(kernel, sub, f"'1 proposal(s)' in panel.status.value and "
-                                   f"panel.proposal_views and panel.proposal_views[0].proposal.new == '{word} there' "
-                                   "and panel.status.value")
+        kernel.run(
+            f"panel.feedback_text.value = 'round {i}: start with A'\npanel.propose_button.click()",
+            sub,
+        )
+        status = poll(
+            kernel,
+            sub,
+            f"'1 proposal(s)' in panel.status.value and "
+            f"panel.proposal_views and panel.proposal_views[0].proposal.new == '{word} there' "
+            "and panel.status.value",
+        )
         assert status and "1 valid" in status
         kernel.run("panel.proposal_view('greeting').approve_button.click()", sub)
         assert poll(kernel, sub, "'approved by human' in panel.proposal_views[0].header.value")

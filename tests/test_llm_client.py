@@ -35,8 +35,13 @@ SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}}
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
     """Isolate tests from the developer's env and home cache."""
-    for var in ("TRACE_NB_MODEL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACE_NB_CACHE",
-                "XDG_CACHE_HOME"):
+    for var in (
+        "TRACE_NB_MODEL",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "TRACE_NB_CACHE",
+        "XDG_CACHE_HOME",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TRACE_NB_CACHE_DIR", str(tmp_path / "default-cache"))
 
@@ -56,8 +61,18 @@ def free_port() -> int:
 
 # -- configuration ---------------------------------------------------------------
 def assert_helpful(message: str) -> None:
-    for hint in ("LLM(model=", "api_key=", "TRACE_NB_MODEL", "OPENAI_API_KEY", "base_url=",
-                 "OPENAI_BASE_URL", "Ollama", "vLLM", "llama.cpp", "LM Studio"):
+    for hint in (
+        "LLM(model=",
+        "api_key=",
+        "TRACE_NB_MODEL",
+        "OPENAI_API_KEY",
+        "base_url=",
+        "OPENAI_BASE_URL",
+        "Ollama",
+        "vLLM",
+        "llama.cpp",
+        "LM Studio",
+    ):
         assert hint in message
 
 
@@ -136,11 +151,14 @@ def test_usage_known_model():
     assert usage.latency_s > 0
 
 
-@pytest.mark.parametrize("model, price", [
-    ("gpt-4o-2024-08-06", (2.50, 10.00)),
-    ("gpt-4o-mini-2024-07-18", (0.15, 0.60)),
-    ("gpt-4.1-mini-2025-04-14", (0.40, 1.60)),
-])
+@pytest.mark.parametrize(
+    "model, price",
+    [
+        ("gpt-4o-2024-08-06", (2.50, 10.00)),
+        ("gpt-4o-mini-2024-07-18", (0.15, 0.60)),
+        ("gpt-4.1-mini-2025-04-14", (0.40, 1.60)),
+    ],
+)
 def test_prefix_price_match(model, price):
     assert lookup_price(model) == price
     with FakeOpenAIServer(replies=["y" * 8]) as srv:
@@ -302,12 +320,15 @@ def test_transient_body_faults_are_retried(fault):
     assert len(srv.requests) == 2
 
 
-@pytest.mark.parametrize("fault, words", [
-    ("malformed", ["malformed"]),
-    ("html", ["HTTP 502", "Bad Gateway"]),
-    ("drop", ["connection"]),
-    ("truncated", ["connection"]),
-])
+@pytest.mark.parametrize(
+    "fault, words",
+    [
+        ("malformed", ["malformed"]),
+        ("html", ["HTTP 502", "Bad Gateway"]),
+        ("drop", ["connection"]),
+        ("truncated", ["connection"]),
+    ],
+)
 def test_body_faults_exhausted(fault, words):
     with FakeOpenAIServer(replies=["ok"]) as srv:
         srv.fault(fault, times=3)
@@ -338,11 +359,13 @@ def test_retry_after_parsing_and_cap():
 
 
 def test_reasoning_models_get_compatible_fields():
-    plain = request_kwargs("gpt-4o", MSG, mode="none", schema=None, temperature=0.0, seed=1,
-                           max_tokens=9)
+    plain = request_kwargs(
+        "gpt-4o", MSG, mode="none", schema=None, temperature=0.0, seed=1, max_tokens=9
+    )
     assert plain["temperature"] == 0.0 and plain["max_tokens"] == 9 and plain["seed"] == 1
-    reasoning = request_kwargs("o4-mini", MSG, mode="json_object", schema=None,
-                               temperature=0.0, seed=None, max_tokens=9)
+    reasoning = request_kwargs(
+        "o4-mini", MSG, mode="json_object", schema=None, temperature=0.0, seed=None, max_tokens=9
+    )
     assert "temperature" not in reasoning and "max_tokens" not in reasoning
     assert reasoning["max_completion_tokens"] == 9
     assert reasoning["extra_body"] == {"response_format": {"type": "json_object"}}
@@ -354,11 +377,16 @@ def test_mode_ladders():
     assert mode_ladder(openai_url, "auto", True) == ("json_schema", "json_object", "none")
     assert mode_ladder(openai_url, "auto", False) == ("json_object", "none")
     assert mode_ladder("http://localhost:8080/v1", "auto", True) == (
-        "json_object_schema", "json_object", "none")
+        "json_object_schema",
+        "json_object",
+        "none",
+    )
     assert mode_ladder("http://x/v1", "json_schema", True) == ("json_schema",)
     assert mode_ladder("http://x/v1", "json_object_schema", False) == ("json_object",)
     assert response_format("json_schema", SCHEMA) == {
-        "type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}}
+        "type": "json_schema",
+        "json_schema": {"name": "reply", "schema": SCHEMA},
+    }
     assert response_format("none", SCHEMA) is None
 
 
@@ -378,7 +406,9 @@ def test_fallback_when_schema_rejected_and_remembered():
         llm = make_llm(srv)
         first = llm.chat(MSG, json_schema=SCHEMA)
         assert [r["response_format"] for r in srv.requests] == [
-            {"type": "json_object", "schema": SCHEMA}, {"type": "json_object"}]
+            {"type": "json_object", "schema": SCHEMA},
+            {"type": "json_object"},
+        ]
         second = llm.chat(MSG, json_schema=SCHEMA)
     assert first.json_mode == second.json_mode == "json_object"
     assert len(srv.requests) == 3  # the working mode was remembered
@@ -435,8 +465,15 @@ def test_key_never_shown(caplog, tmp_path):
         with pytest.raises(LLMError) as info:
             llm.chat(MSG)
         llm.chat(MSG)  # success path, logged too
-    shown = [repr(llm), str(llm.describe()), json.dumps(llm.describe()), repr(vars(llm)),
-             str(info.value), repr(info.value), caplog.text]
+    shown = [
+        repr(llm),
+        str(llm.describe()),
+        json.dumps(llm.describe()),
+        repr(vars(llm)),
+        str(info.value),
+        repr(info.value),
+        caplog.text,
+    ]
     for text in shown:
         assert SECRET not in text
     assert "sk-proj" not in str(info.value)

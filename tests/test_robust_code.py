@@ -30,18 +30,28 @@ COMPILE_ERRORS = {
     "duplicate-argument": ("def f(x, x):\n    return x\n", "duplicate argument 'x'"),
     "unbound-nonlocal": ("def f(x):\n    nonlocal y\n    return x\n", "no binding for nonlocal"),
     "future-braces": ("from __future__ import braces\ndef f(x):\n    return x\n", "not a chance"),
-    "late-future": ("import os\nfrom __future__ import annotations\ndef f(x):\n    return x\n",
-                    "from __future__ imports must occur"),
+    "late-future": (
+        "import os\nfrom __future__ import annotations\ndef f(x):\n    return x\n",
+        "from __future__ imports must occur",
+    ),
     "await-outside-async": ("def f(x):\n    return await x\n", "outside async function"),
     "break-outside-loop": ("def f(x):\n    break\n", "'break' outside loop"),
-    "return-in-class-level": ("def f(x):\n    class A:\n        return 1\n    return x\n",
-                              "'return' outside function"),
-    "global-after-use": ("def f(x):\n    y = 1\n    global y\n    return x\n",
-                         "assigned to before global declaration"),
-    "nonlocal-at-function-level-param": ("def f(x):\n    def g():\n        nonlocal z\n    return x\n",
-                                         "no binding for nonlocal 'z'"),
-    "starred-assignment-twice": ("def f(x):\n    *a, *b = x\n    return a\n",
-                                 "multiple starred expressions"),
+    "return-in-class-level": (
+        "def f(x):\n    class A:\n        return 1\n    return x\n",
+        "'return' outside function",
+    ),
+    "global-after-use": (
+        "def f(x):\n    y = 1\n    global y\n    return x\n",
+        "assigned to before global declaration",
+    ),
+    "nonlocal-at-function-level-param": (
+        "def f(x):\n    def g():\n        nonlocal z\n    return x\n",
+        "no binding for nonlocal 'z'",
+    ),
+    "starred-assignment-twice": (
+        "def f(x):\n    *a, *b = x\n    return a\n",
+        "multiple starred expressions",
+    ),
 }
 
 
@@ -76,8 +86,10 @@ HUGE = {
 @pytest.mark.parametrize("case", list(HUGE))
 def test_huge_or_deep_code_is_refused_with_a_reason(case):
     message = refused(HUGE[case])
-    assert any(word in message for word in ("nested", "too large", "too long", "characters long",
-                                            "defines", "levels deep")), message
+    assert any(
+        word in message
+        for word in ("nested", "too large", "too long", "characters long", "defines", "levels deep")
+    ), message
 
 
 def test_moderate_nesting_is_still_accepted():
@@ -87,8 +99,11 @@ def test_moderate_nesting_is_still_accepted():
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet=st.sampled_from(list("def f(x):\n return-+*[]{}().a,=_'\"\\#@ ")),
-               max_size=300))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("def f(x):\n return-+*[]{}().a,=_'\"\\#@ ")), max_size=300
+    )
+)
 def test_validation_only_ever_raises_coercion_error(text):
     try:
         out = validate_code(F, text)
@@ -103,10 +118,14 @@ def test_validation_only_ever_raises_coercion_error(text):
 DEFINITION_TIME = {
     "default-call": ("def f(x, _=open('/etc/passwd')):\n    return x\n", "default value"),
     "default-lambda": ("def f(x, key=lambda v: v):\n    return x\n", "default value"),
-    "kwonly-default-call": ("def f(x, *, n=__import__('os').system('true')):\n    return x\n",
-                            "default value"),
-    "default-comprehension": ("def f(x, y=[i for i in range(10**9)]):\n    return x\n",
-                              "default value"),
+    "kwonly-default-call": (
+        "def f(x, *, n=__import__('os').system('true')):\n    return x\n",
+        "default value",
+    ),
+    "default-comprehension": (
+        "def f(x, y=[i for i in range(10**9)]):\n    return x\n",
+        "default value",
+    ),
     "default-walrus": ("def f(x, y=(z := 1)):\n    return x\n", "default value"),
     "annotation-call": ("def f(x: print('pwned')):\n    return x\n", "annotation of 'x'"),
     "return-annotation-call": ("def f(x) -> exec('1'):\n    return x\n", "annotation of 'return'"),
@@ -115,12 +134,16 @@ DEFINITION_TIME = {
     "decorator-call": ("@(lambda g: g)\ndef f(x):\n    return x\n", "decorator"),
     "top-level-call": ("import os\nos.system('true')\ndef f(x):\n    return x\n", "function call"),
     "top-level-loop": ("while True:\n    pass\ndef f(x):\n    return x\n", "'while' statement"),
-    "top-level-assign-call": ("X = open('/etc/passwd').read()\ndef f(x):\n    return x\n",
-                              "not a constant"),
+    "top-level-assign-call": (
+        "X = open('/etc/passwd').read()\ndef f(x):\n    return x\n",
+        "not a constant",
+    ),
     "top-level-annotated-call": ("X: print(1) = 3\ndef f(x):\n    return x\n", "not a constant"),
     "top-level-with": ("with open('x') as fh:\n    pass\ndef f(x):\n    return x\n", "'with'"),
-    "top-level-try": ("try:\n    import os\nexcept Exception:\n    pass\ndef f(x):\n    return x\n",
-                      "'try'"),
+    "top-level-try": (
+        "try:\n    import os\nexcept Exception:\n    pass\ndef f(x):\n    return x\n",
+        "'try'",
+    ),
     "class-beside": ("class A:\n    print(1)\ndef f(x):\n    return x\n", "a class 'A'"),
     "aug-assign": ("X = 1\nX += 2\ndef f(x):\n    return x\n", "not a constant"),
     "del": ("X = 1\ndel X\ndef f(x):\n    return x\n", "'delete'"),
@@ -169,7 +192,7 @@ def test_refused_code_never_runs_through_propose(fake_server, tmp_path):
 
     x = node(3, name="robust_code_in")
     shape(x).backward("make it bigger")
-    evil = (f"def shape(v, _=open({str(marker)!r}, 'w')):\n    return v * 2\n")
+    evil = f"def shape(v, _=open({str(marker)!r}, 'w')):\n    return v * 2\n"
     top = f"open({str(marker)!r}, 'w')\ndef shape(v):\n    return v * 2\n"
     body = f"def shape(v):\n    open({str(marker)!r}, 'w')\n    return v * 2\n"
     name = shape.parameter.name
@@ -190,7 +213,9 @@ def test_refused_code_never_runs_through_propose(fake_server, tmp_path):
 
 
 def test_validate_source_refuses_decorators_and_other_names_without_a_current():
-    assert validate_source("def g(a, b=2):\n    return a\n", "g") == "def g(a, b=2):\n    return a\n"
+    assert (
+        validate_source("def g(a, b=2):\n    return a\n", "g") == "def g(a, b=2):\n    return a\n"
+    )
     for code, fragment in [
         ("@wrap\ndef g(a):\n    return a\n", "decorator"),
         ("def h(a):\n    return a\n", "'h' but the parameter is the function 'g'"),
@@ -218,8 +243,12 @@ def test_any_failure_of_the_check_itself_is_a_reason():
 
 @pytest.mark.parametrize(
     "code",
-    ["def f(x):\n    return x\nf = 5\n", "f = 5\ndef f(x):\n    return x\n",
-     "from os import path as f\ndef f(x):\n    return x\n", "import f\ndef f(x):\n    return x\n"],
+    [
+        "def f(x):\n    return x\nf = 5\n",
+        "f = 5\ndef f(x):\n    return x\n",
+        "from os import path as f\ndef f(x):\n    return x\n",
+        "import f\ndef f(x):\n    return x\n",
+    ],
     ids=["constant-after", "constant-before", "import-as", "import"],
 )
 def test_rebinding_the_function_name_is_refused(code):
@@ -227,12 +256,15 @@ def test_rebinding_the_function_name_is_refused(code):
 
 
 def test_top_level_imports_must_be_installed():
-    assert validate_code(F, "import json\nfrom os import path\nimport xml.dom\ndef f(x):\n"
-                            "    return x\n")
+    assert validate_code(
+        F, "import json\nfrom os import path\nimport xml.dom\ndef f(x):\n    return x\n"
+    )
     assert "imports 'no_such_module_xyz'" in refused(
-        "import no_such_module_xyz\ndef f(x):\n    return x\n")
+        "import no_such_module_xyz\ndef f(x):\n    return x\n"
+    )
     assert "imports 'no_such_pkg_xyz.sub'" in refused(
-        "from no_such_pkg_xyz.sub import thing\ndef f(x):\n    return x\n")
+        "from no_such_pkg_xyz.sub import thing\ndef f(x):\n    return x\n"
+    )
     assert "relative import" in refused("from . import sibling\ndef f(x):\n    return x\n")
     # Inside the body an import only runs when called: not checked here.
     assert validate_code(F, "def f(x):\n    import no_such_module_xyz\n    return x\n")
@@ -241,5 +273,6 @@ def test_top_level_imports_must_be_installed():
 def test_the_current_functions_own_annotations_may_be_kept():
     current = "def f(x: Annotated[int, Field(gt=0)]) -> int:\n    return x\n"
     assert validate_code(current, "def f(x: Annotated[int, Field(gt=0)]) -> int:\n    return 2\n")
-    assert "annotation of 'x'" in refused("def f(x: Annotated[int, Field(gt=1)]):\n    return x\n",
-                                          current)
+    assert "annotation of 'x'" in refused(
+        "def f(x: Annotated[int, Field(gt=1)]):\n    return x\n", current
+    )

@@ -29,8 +29,12 @@ def clean_env(monkeypatch, tmp_path):
 
 
 def completion(message, usage=None, **extra):
-    body = {"id": "c", "object": "chat.completion", "model": "fake-model",
-            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}
+    body = {
+        "id": "c",
+        "object": "chat.completion",
+        "model": "fake-model",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+    }
     if usage is not None:
         body["usage"] = usage
     body.update(extra)
@@ -51,7 +55,7 @@ BROKEN_BODIES = {
     "body-string": "just a string",
     "body-number": 42,
     "body-null": None,
-    "not-json": b"{\"choices\": [",
+    "not-json": b'{"choices": [',
     "binary": b"\xff\xfe\x00garbage",
     "deep": b"[" * 100_000,
 }
@@ -119,8 +123,10 @@ def test_negative_prices_are_refused():
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        ([{"type": "text", "text": "part one, "}, {"type": "text", "text": "part two"}],
-         "part one, part two"),
+        (
+            [{"type": "text", "text": "part one, "}, {"type": "text", "text": "part two"}],
+            "part one, part two",
+        ),
         (["a", "b"], "ab"),
     ],
 )
@@ -131,8 +137,13 @@ def test_content_parts_are_joined(fake_server, content, expected):
 
 def test_tool_call_arguments_are_the_reply(fake_server):
     args = '{"suggestion": {"x": 2}}'
-    message = {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "t", "type": "function", "function": {"name": "reply", "arguments": args}}]}
+    message = {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "t", "type": "function", "function": {"name": "reply", "arguments": args}}
+        ],
+    }
     fake_server.fault("body", body=completion(message))
     assert make_llm(fake_server, max_retries=0).chat(MSG).text == args
 
@@ -148,8 +159,9 @@ def test_refusal_is_returned_but_never_cached(fake_server, tmp_path):
     assert len(fake_server.requests) == 2
 
 
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "soon", "1e400", "",
-                                   "Wed, 99 Foo 2024 25:61:61 GMT"])
+@pytest.mark.parametrize(
+    "value", ["nan", "inf", "-inf", "NaN", "soon", "1e400", "", "Wed, 99 Foo 2024 25:61:61 GMT"]
+)
 def test_retry_after_garbage_is_ignored(fake_server, value):
     assert retry_after({"retry-after": value}) is None
     fake_server.fault("status", code=429, retry_after=value)
@@ -189,9 +201,16 @@ def test_bad_timeouts_are_config_errors():
         completion({"role": "assistant", "content": ""}),
         completion({"role": "assistant", "content": "   \n"}),
         completion({"role": "assistant", "content": None}),
-        {**completion({"role": "assistant", "content": '{"suggestion": {"x": 1'}),
-         "choices": [{"index": 0, "finish_reason": "length",
-                      "message": {"role": "assistant", "content": '{"suggestion": {"x": 1'}}]},
+        {
+            **completion({"role": "assistant", "content": '{"suggestion": {"x": 1'}),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "length",
+                    "message": {"role": "assistant", "content": '{"suggestion": {"x": 1'},
+                }
+            ],
+        },
         completion({"role": "assistant", "content": "Sure! Here you go: x = 5"}),
     ],
     ids=["empty", "blank", "null-content", "cut-off", "not-json-under-schema"],
@@ -221,8 +240,15 @@ def test_a_bad_reply_cached_earlier_is_not_replayed(fake_server, tmp_path):
     from trace_nb.llm.cache import CachedReply, cache_key
 
     llm = make_llm(fake_server, cache=tmp_path / "c.sqlite")
-    key = cache_key(base_url=llm.base_url, model=llm.model, messages=MSG, temperature=0.0,
-                    seed=None, max_tokens=None, json_schema=None)
+    key = cache_key(
+        base_url=llm.base_url,
+        model=llm.model,
+        messages=MSG,
+        temperature=0.0,
+        seed=None,
+        max_tokens=None,
+        json_schema=None,
+    )
     llm.cache.put(key, CachedReply("", "fake-model", 1, 1, "none"))
     fake_server.add_replies("fresh")
     assert llm.chat(MSG).text == "fresh"
@@ -309,8 +335,11 @@ def test_pickle_keeps_cache_and_usage(fake_server, tmp_path):
 
 
 def test_parse_completion_never_raises_other_errors():
-    for body in ['{"choices": [{"message": {"content": 5}}]}', '{"choices": [{"message": {}}]}',
-                 '{"choices": [{"message": {"content": "x"}}], "model": 7}']:
+    for body in [
+        '{"choices": [{"message": {"content": 5}}]}',
+        '{"choices": [{"message": {}}]}',
+        '{"choices": [{"message": {"content": "x"}}], "model": 7}',
+    ]:
         done = parse_completion(body, "m", 8)
         assert isinstance(done.text, str) and done.model in ("m",)
 
@@ -347,8 +376,7 @@ def test_llm_errors_scrub_their_own_message():
 
 def test_a_key_hidden_by_json_escapes_is_scrubbed_once_decoded(fake_server):
     escaped = "".join(f"\\u{ord(c):04x}" for c in CANARY)  # the raw body never shows it
-    body = ('{"choices": [{"message": {"role": "assistant", "content": "key: ' + escaped
-            + '"}}]}')
+    body = '{"choices": [{"message": {"role": "assistant", "content": "key: ' + escaped + '"}}]}'
     fake_server.fault("body", body=body)
     llm = make_llm(fake_server, max_retries=0)
     llm.set_api_key(CANARY)
@@ -357,18 +385,27 @@ def test_a_key_hidden_by_json_escapes_is_scrubbed_once_decoded(fake_server):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
 
 @settings(max_examples=300, deadline=None)
-@given(message=json_values, usage=json_values, choice=json_values, model=json_values,
-       where=st.sampled_from(["message", "usage", "choice", "content", "model", "body"]))
+@given(
+    message=json_values,
+    usage=json_values,
+    choice=json_values,
+    model=json_values,
+    where=st.sampled_from(["message", "usage", "choice", "content", "model", "body"]),
+)
 def test_parse_completion_reads_or_refuses_any_shape(message, usage, choice, model, where):
-    body: object = {"choices": [{"message": {"role": "assistant", "content": "hi"}}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": 1}, "model": "m"}
+    body: object = {
+        "choices": [{"message": {"role": "assistant", "content": "hi"}}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 1},
+        "model": "m",
+    }
     if where == "message":
         body["choices"][0]["message"] = message
     elif where == "usage":

@@ -53,6 +53,7 @@ def call_with(f, x):
 
 # -- 1. a bundle that calls a bundle ----------------------------------------------------------
 
+
 def test_nested_bundle_runs_and_hides_the_inner_graph():
     x = node(1, name="nest_x")
     out = inc_twice(x)
@@ -174,6 +175,7 @@ def test_an_error_in_a_nested_bundle_names_the_real_error():
 
 # -- 2. containers of nodes -------------------------------------------------------------------
 
+
 def test_node_of_a_list_of_nodes_holds_values():
     a, b = node(1), node(2)
     xs = node([a, b])
@@ -223,16 +225,20 @@ def test_attribute_holding_a_node_is_its_value():
 
 # -- 3. errors are always ExecutionError --------------------------------------------------------
 
-@pytest.mark.parametrize("action, original", [
-    (lambda: node(1) / node(0), ZeroDivisionError),
-    (lambda: node("a") + 1, TypeError),
-    (lambda: node({})["missing"], KeyError),
-    (lambda: node(1).no_such_attribute, AttributeError),
-    (lambda: node(1)(), TypeError),
-    (lambda: node(lambda: 1 / 0)(), ZeroDivisionError),
-    (lambda: node("abc").index("z"), ValueError),
-    (lambda: -node("a"), TypeError),
-])
+
+@pytest.mark.parametrize(
+    "action, original",
+    [
+        (lambda: node(1) / node(0), ZeroDivisionError),
+        (lambda: node("a") + 1, TypeError),
+        (lambda: node({})["missing"], KeyError),
+        (lambda: node(1).no_such_attribute, AttributeError),
+        (lambda: node(1)(), TypeError),
+        (lambda: node(lambda: 1 / 0)(), ZeroDivisionError),
+        (lambda: node("abc").index("z"), ValueError),
+        (lambda: -node("a"), TypeError),
+    ],
+)
 def test_operator_failures_raise_execution_error(action, original):
     with pytest.raises(ExecutionError) as info:
         action()
@@ -272,6 +278,7 @@ def test_printing_a_node_inside_a_bundle_is_not_a_dependency(capsys):
 
 
 # -- 4. async bundles ---------------------------------------------------------------------
+
 
 @bundle()
 async def slow_add(a, b):
@@ -328,6 +335,7 @@ def test_concurrent_awaits_keep_their_graphs_apart():
 
 # -- 5. copies -----------------------------------------------------------------------------
 
+
 def test_deepcopy_of_an_operator_output_is_a_fresh_root():
     x = node([1, 2], name="copy_x", trainable=True)
     z = x + [3]
@@ -366,6 +374,7 @@ def test_pickle_keeps_history_and_clone_detach_are_as_documented():
 
 # -- 6. trainable methods expose their parameter ---------------------------------------------
 
+
 def test_trainable_methods_expose_their_parameter():
     one, two = Helper(), Helper()
     assert one.act.parameter is not None and one.act.parameter is not two.act.parameter
@@ -376,6 +385,7 @@ def test_trainable_methods_expose_their_parameter():
 
 
 # -- 8. the reference's everyday spellings --------------------------------------------------
+
 
 def test_backward_visualize_returns_a_digraph():
     graphviz = pytest.importorskip("graphviz")
@@ -421,8 +431,11 @@ def test_an_operator_error_in_a_trace_cell_names_the_cell_line():
     import trace_nb
 
     ip = ipython_shell()
-    ip.run_cell_magic("trace", "--name sem_op_error --param ratio --no-panel",
-                      "ratio = 1.0\nscaled = ratio * 2\nz = scaled / (ratio - 1.0)\nz")
+    ip.run_cell_magic(
+        "trace",
+        "--name sem_op_error --param ratio --no-panel",
+        "ratio = 1.0\nscaled = ratio * 2\nz = scaled / (ratio - 1.0)\nz",
+    )
     exc = trace_nb.session("sem_op_error").exception
     assert exc is not None and isinstance(exc.data, ZeroDivisionError)
     assert exc.describe().endswith("at line 3: z = scaled / (ratio - 1.0)")

@@ -60,8 +60,15 @@ def prompt(srv, i=0):
 # -- the loop --------------------------------------------------------------------------
 def test_training_follows_the_feedback_and_improves_the_validation_score(server):
     param, workflow, opt = setup(server)
-    result = train(workflow, th.make_examples(8), th.offset_feedback, opt, batch_size=4,
-                   validation=th.make_examples(4, start=100), **FAST)
+    result = train(
+        workflow,
+        th.make_examples(8),
+        th.offset_feedback,
+        opt,
+        batch_size=4,
+        validation=th.make_examples(4, start=100),
+        **FAST,
+    )
     assert result.stopped_reason == "completed"
     assert [r["step"] for r in result.history] == [0, 1, 2]
     assert result.history[0]["val_score"] == pytest.approx(1 / 6)
@@ -145,8 +152,16 @@ def test_feedback_function_errors_are_raised_not_hidden(server):
 @pytest.mark.parametrize("server", [th.saboteur], indirect=True)
 def test_budget_on_calls_stops_cleanly_and_keeps_the_best(server):
     param, workflow, opt = setup(server)
-    result = train(workflow, th.make_examples(8), th.offset_feedback, opt, batch_size=2,
-                   validation=th.make_examples(3, start=50), budget={"calls": 2}, **FAST)
+    result = train(
+        workflow,
+        th.make_examples(8),
+        th.offset_feedback,
+        opt,
+        batch_size=2,
+        validation=th.make_examples(3, start=50),
+        budget={"calls": 2},
+        **FAST,
+    )
     assert result.stopped_reason == "budget"
     assert len(server.requests) == result.usage["calls"] == 2
     assert param.data == 55  # step 2 broke it
@@ -160,8 +175,15 @@ def test_budget_on_calls_stops_cleanly_and_keeps_the_best(server):
 
 def test_budget_too_small_for_the_first_step_makes_no_call(server):
     param, workflow, opt = setup(server)
-    result = train(workflow, th.make_examples(4), th.offset_feedback, opt, batch_size=2,
-                   budget=Budget(tokens=100), **FAST)
+    result = train(
+        workflow,
+        th.make_examples(4),
+        th.offset_feedback,
+        opt,
+        batch_size=2,
+        budget=Budget(tokens=100),
+        **FAST,
+    )
     assert result.stopped_reason == "budget" and server.requests == []
     assert result.projection.optimizer_call.prompt_tokens > 100
     assert param.data == 0 and not param.feedback
@@ -178,8 +200,9 @@ def test_early_stopping_with_patience(server):
     assert result.best_step == 1
 
     param, workflow, opt = setup(server)
-    result = train(workflow, th.make_examples(8), th.offset_feedback, opt, patience=1,
-                   restore_best=True, **kw)
+    result = train(
+        workflow, th.make_examples(8), th.offset_feedback, opt, patience=1, restore_best=True, **kw
+    )
     assert result.stopped_reason == "patience" and result.steps == 2
     assert result.parameters[param.name] == 55 and param.data == 5  # the best put back
 
@@ -192,8 +215,10 @@ def test_without_validation_the_minibatch_score_picks_the_values_it_measured(ser
 
 
 def test_projection_matches_the_first_prompt_and_counts_workflow_calls():
-    with FakeOpenAIServer(replies=th.fixer) as opt_srv, \
-         FakeOpenAIServer(replies=lambda req: "fine") as wf_srv:
+    with (
+        FakeOpenAIServer(replies=th.fixer) as opt_srv,
+        FakeOpenAIServer(replies=lambda req: "fine") as wf_srv,
+    ):
         wf_llm = fake_llm(wf_srv)
 
         @bundle()
@@ -203,9 +228,17 @@ def test_projection_matches_the_first_prompt_and_counts_workflow_calls():
             return value
 
         param, _, opt = setup(opt_srv)
-        result = train(lambda ex: ask(node(ex["x"], name="x") + param), th.make_examples(4),
-                       th.offset_feedback, opt, batch_size=2, validation=th.make_examples(2),
-                       calls_per_example=1, workflow_llm=wf_llm, **FAST)
+        result = train(
+            lambda ex: ask(node(ex["x"], name="x") + param),
+            th.make_examples(4),
+            th.offset_feedback,
+            opt,
+            batch_size=2,
+            validation=th.make_examples(2),
+            calls_per_example=1,
+            workflow_llm=wf_llm,
+            **FAST,
+        )
     proj = result.projection
     assert proj.optimizer_calls == 2
     assert proj.optimizer_call.prompt_tokens == opt.log[0].usage.prompt_tokens
@@ -221,8 +254,9 @@ def test_interrupt_returns_the_result_so_far(server):
     def stop(row):
         raise KeyboardInterrupt
 
-    result = train(workflow, th.make_examples(4), th.offset_feedback, opt, batch_size=2,
-                   callback=stop, **FAST)
+    result = train(
+        workflow, th.make_examples(4), th.offset_feedback, opt, batch_size=2, callback=stop, **FAST
+    )
     assert result.stopped_reason == "interrupted" and result.steps == 1 and param.data == 5
 
 
@@ -232,8 +266,15 @@ def test_runs_inside_a_running_event_loop_like_jupyters(server):
     param, workflow, opt = setup(server)
 
     async def cell():  # a notebook cell runs while the kernel's event loop is running
-        return train(workflow, th.make_examples(4), th.offset_feedback, opt, batch_size=2,
-                     validation=th.make_examples(2), **FAST)
+        return train(
+            workflow,
+            th.make_examples(4),
+            th.offset_feedback,
+            opt,
+            batch_size=2,
+            validation=th.make_examples(2),
+            **FAST,
+        )
 
     assert asyncio.run(cell()).best_score == 1.0 and param.data == 5
 
@@ -247,8 +288,11 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(server, tmp_path):
     param, workflow, opt = setup(server, memory_size=2)
     full = train(workflow, data, th.offset_feedback, opt, checkpoint=tmp_path / "a.json", **kw)
     assert full.stopped_reason == "completed" and full.steps == 6
-    expected = (full.parameters[param.name], [(r["train_score"], r["val_score"])
-                                              for r in full.history], full.best_score)
+    expected = (
+        full.parameters[param.name],
+        [(r["train_score"], r["val_score"]) for r in full.history],
+        full.best_score,
+    )
     full_prompts = [log.messages[-1]["content"] for log in opt.log]
     full_name = param.name
     del param, workflow, opt, full
@@ -269,15 +313,19 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(server, tmp_path):
 
     fresh, workflow2, opt2 = setup(server, memory_size=2)  # "after the restart"
     resumed = train(workflow2, data, th.offset_feedback, opt2, checkpoint=path, resume=True, **kw)
-    got = (resumed.parameters[fresh.name], [(r["train_score"], r["val_score"])
-                                            for r in resumed.history], resumed.best_score)
+    got = (
+        resumed.parameters[fresh.name],
+        [(r["train_score"], r["val_score"]) for r in resumed.history],
+        resumed.best_score,
+    )
     assert got == expected
     assert len(opt2.log) == 2  # only steps 5 and 6 ran after the restart
     first_after = opt2.log[0].messages[-1]["content"]  # the optimizer memory came back
     assert first_after.startswith("Earlier values") and first_after.count('{"variables"') == 2
     # Same prompt as the uninterrupted run's step 5, up to node names allocated differently.
-    assert th.section(first_after, "Variables") == th.section(full_prompts[4], "Variables") \
-        .replace(full_name, fresh.name)
+    assert th.section(first_after, "Variables") == th.section(full_prompts[4], "Variables").replace(
+        full_name, fresh.name
+    )
     assert first_after.count("too small by") == full_prompts[4].count("too small by")
     assert resumed.stopped_reason == "completed" and fresh.data == expected[0]
 
@@ -285,15 +333,39 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(server, tmp_path):
 def test_max_steps_then_resume_and_config_mismatch(server, tmp_path):
     path = tmp_path / "run.json"
     param, workflow, opt = setup(server, value=1)
-    first = train(workflow, th.make_examples(6), th.offset_feedback, opt, batch_size=2,
-                  checkpoint=path, max_steps=1, **FAST)
+    first = train(
+        workflow,
+        th.make_examples(6),
+        th.offset_feedback,
+        opt,
+        batch_size=2,
+        checkpoint=path,
+        max_steps=1,
+        **FAST,
+    )
     assert first.stopped_reason == "max_steps" and first.steps == 1
-    rest = train(workflow, th.make_examples(6), th.offset_feedback, opt, batch_size=2,
-                 checkpoint=path, resume=True, **FAST)
+    rest = train(
+        workflow,
+        th.make_examples(6),
+        th.offset_feedback,
+        opt,
+        batch_size=2,
+        checkpoint=path,
+        resume=True,
+        **FAST,
+    )
     assert rest.stopped_reason == "completed" and rest.steps == 3 and len(server.requests) == 3
     with pytest.raises(CheckpointError, match="batch_size"):
-        train(workflow, th.make_examples(6), th.offset_feedback, opt, batch_size=3,
-              checkpoint=path, resume=True, **FAST)
+        train(
+            workflow,
+            th.make_examples(6),
+            th.offset_feedback,
+            opt,
+            batch_size=3,
+            checkpoint=path,
+            resume=True,
+            **FAST,
+        )
 
 
 # -- executors -------------------------------------------------------------------------
@@ -307,8 +379,16 @@ def test_a_custom_thread_pool_runs_the_examples(server):
 
     opt = OptoPrime([param], llm=fake_llm(server))
     with ThreadPoolExecutor(3, thread_name_prefix="custom-pool") as pool:
-        result = train(workflow, th.make_examples(6), th.offset_feedback, opt, batch_size=3,
-                       validation=th.make_examples(3), executor=pool, progress=False)
+        result = train(
+            workflow,
+            th.make_examples(6),
+            th.offset_feedback,
+            opt,
+            batch_size=3,
+            validation=th.make_examples(3),
+            executor=pool,
+            progress=False,
+        )
     assert result.best_score == 1.0 and param.data == 5
     assert threads and all(t.startswith("custom-pool") for t in threads)
 
@@ -324,32 +404,54 @@ def test_evaluate_threads_match_sequential():
 
 def test_dask_process_cluster_scores_validation_remotely(server):
     distributed = pytest.importorskip("dask.distributed", reason="dask.distributed not installed")
-    with distributed.LocalCluster(processes=True, n_workers=2, threads_per_worker=1,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            processes=True, n_workers=2, threads_per_worker=1, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         ex = client.get_executor()
-        pids = {r.output for r in evaluate(th.pid_workflow, range(6), th.pid_feedback,
-                                           executor=ex).results}
+        pids = {
+            r.output
+            for r in evaluate(th.pid_workflow, range(6), th.pid_feedback, executor=ex).results
+        }
         assert pids and os.getpid() not in pids
 
         # A workflow from an importable module: pickled by value with its module's parameter,
         # so the worker's workflow uses the very parameter that gets the values.
         th.OFFSET._set(0)
         opt = OptoPrime([th.OFFSET], llm=fake_llm(server))
-        result = train(th.offset_workflow, th.make_examples(4), th.offset_feedback, opt,
-                       batch_size=4, validation=th.make_examples(4, start=10), executor=ex,
-                       **FAST)
+        result = train(
+            th.offset_workflow,
+            th.make_examples(4),
+            th.offset_feedback,
+            opt,
+            batch_size=4,
+            validation=th.make_examples(4, start=10),
+            executor=ex,
+            **FAST,
+        )
         assert [r["val_score"] for r in result.history] == pytest.approx([1 / 6, 1.0])
         assert th.OFFSET.data == 5
 
         # A closure pickled by value: the unpickled parameter gets the values.
         local = node(2, name="closure_offset", trainable=True)
-        report = evaluate(lambda e: node(e["x"]) + local, th.make_examples(3),
-                          th.offset_feedback, executor=ex, parameters=[local])
+        report = evaluate(
+            lambda e: node(e["x"]) + local,
+            th.make_examples(3),
+            th.offset_feedback,
+            executor=ex,
+            parameters=[local],
+        )
         assert [r.score for r in report.results] == pytest.approx([0.25] * 3)
         local._set(5)
-        report = evaluate(lambda e: node(e["x"]) + local, th.make_examples(3),
-                          th.offset_feedback, executor=ex, parameters=[local])
+        report = evaluate(
+            lambda e: node(e["x"]) + local,
+            th.make_examples(3),
+            th.offset_feedback,
+            executor=ex,
+            parameters=[local],
+        )
         assert report.mean_score == 1.0
 
 
@@ -357,8 +459,16 @@ def test_dask_process_cluster_scores_validation_remotely(server):
 def test_train_view_and_tqdm_output(server, capsys):
     param, workflow, opt = setup(server)
     view = TrainView()
-    result = train(workflow, th.make_examples(4), th.offset_feedback, opt, batch_size=2,
-                   epochs=2, validation=th.make_examples(2), view=view)
+    result = train(
+        workflow,
+        th.make_examples(4),
+        th.offset_feedback,
+        opt,
+        batch_size=2,
+        epochs=2,
+        validation=th.make_examples(2),
+        view=view,
+    )
     out, err = capsys.readouterr()
     assert "projected for 4 steps: 4 optimizer calls" in out + err
     assert "stopped: completed" in out + err and "4/4" in err
@@ -386,7 +496,9 @@ def test_training_does_not_import_ipywidgets():
     import subprocess
     import sys
 
-    code = ("import sys, trace_nb.training, trace_nb.training.loop, trace_nb.training.progress; "
-            "print('ipywidgets' in sys.modules)")
+    code = (
+        "import sys, trace_nb.training, trace_nb.training.loop, trace_nb.training.progress; "
+        "print('ipywidgets' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

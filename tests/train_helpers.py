@@ -67,14 +67,17 @@ def _variable(text: str) -> tuple[str, float]:
 
 def _diffs(text: str) -> list[int]:
     fb = section(text, "Feedback")
-    return [int(n) * (1 if w == "small" else -1)
-            for w, n in re.findall(r"too (small|large) by (\d+)", fb)]
+    return [
+        int(n) * (1 if w == "small" else -1)
+        for w, n in re.findall(r"too (small|large) by (\d+)", fb)
+    ]
 
 
 def _reply(name: str, value: float) -> str:
     value = int(value) if float(value).is_integer() else value
-    return json.dumps({"reasoning": "follow the feedback", "answer": "",
-                       "suggestion": {name: value}})
+    return json.dumps(
+        {"reasoning": "follow the feedback", "answer": "", "suggestion": {name: value}}
+    )
 
 
 def fixer(request: dict) -> str:

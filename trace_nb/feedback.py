@@ -30,8 +30,9 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
     if isinstance(value, Mapping):
         unknown = set(value) - {"score", "feedback", "text"}
         if unknown:
-            raise FeedbackError(f"feedback dict has unknown keys {sorted(unknown)}; "
-                                "use 'score' and 'feedback'")
+            raise FeedbackError(
+                f"feedback dict has unknown keys {sorted(unknown)}; use 'score' and 'feedback'"
+            )
         score = value.get("score")
         text = value.get("feedback", value.get("text", "")) or ""
         return (None if score is None else float(score)), str(text)
@@ -43,4 +44,5 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
             return (None if a is None else float(a)), b
     raise FeedbackError(
         f"feedback must return text, a score, (score, text) or {{'score', 'feedback'}}; "
-        f"got {type(value).__name__}: {value!r:.80}")
+        f"got {type(value).__name__}: {value!r:.80}"
+    )

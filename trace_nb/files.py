@@ -61,7 +61,7 @@ def sweep_temp_files(path: str | os.PathLike) -> list[Path]:
         name = entry.name
         if not (name.startswith(prefix) and name.endswith(".tmp")):
             continue
-        parts = name[len(prefix):-len(".tmp")].split(".")
+        parts = name[len(prefix) : -len(".tmp")].split(".")
         if len(parts) >= 3 and parts[0] == _HOST and parts[1].isdigit():
             pid = int(parts[1])
             if pid == os.getpid() or _alive(pid):
@@ -92,8 +92,9 @@ def atomic_write(path: str | os.PathLike, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_temp_files(path)
     data = text.encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.{_HOST}.{os.getpid()}.", suffix=".tmp", dir=path.parent
+    )
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -156,18 +157,23 @@ def dumps_json(data: Any, what: str, indent: int | None = 1) -> str:
     try:
         return json.dumps(data, indent=indent, allow_nan=False)
     except TypeError as e:
-        raise TypeError(f"{what} holds a value that JSON cannot store ({e}); values must be "
-                        "str, numbers, bools, None, lists or dicts") from None
+        raise TypeError(
+            f"{what} holds a value that JSON cannot store ({e}); values must be "
+            "str, numbers, bools, None, lists or dicts"
+        ) from None
     except ValueError:
         where = _nonfinite_path(data) or "a value"
-        raise ValueError(f"{what} holds NaN or infinity at {where}, which JSON cannot store; "
-                         "set a finite number (or None) first") from None
+        raise ValueError(
+            f"{what} holds NaN or infinity at {where}, which JSON cannot store; "
+            "set a finite number (or None) first"
+        ) from None
     except RecursionError:
         raise ValueError(f"{what} is nested too deeply to save as JSON") from None
 
 
-def read_json(path: str | os.PathLike, error: Callable[[str], Exception],
-              what: str = "file") -> Any:
+def read_json(
+    path: str | os.PathLike, error: Callable[[str], Exception], what: str = "file"
+) -> Any:
     """Read a JSON state file, raising ``error(message)`` for anything but a missing file.
 
     Not UTF-8, not JSON, nested too deeply, or too large: each becomes one exception
@@ -183,16 +189,22 @@ def read_json(path: str | os.PathLike, error: Callable[[str], Exception],
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise error(f"{path} is not a UTF-8 text file ({e.reason} at byte {e.start}); "
-                    f"it is not a trace_nb {what}") from None
+        raise error(
+            f"{path} is not a UTF-8 text file ({e.reason} at byte {e.start}); "
+            f"it is not a trace_nb {what}"
+        ) from None
     try:
         return json.loads(text, parse_constant=lambda _word: None)
     except json.JSONDecodeError as e:
-        raise error(f"{path} is not valid JSON ({e.msg}, line {e.lineno} column {e.colno}); "
-                    f"the {what} is damaged") from None
+        raise error(
+            f"{path} is not valid JSON ({e.msg}, line {e.lineno} column {e.colno}); "
+            f"the {what} is damaged"
+        ) from None
     except (ValueError, RecursionError, MemoryError) as e:
-        raise error(f"{path} cannot be read as JSON ({type(e).__name__}); the {what} is "
-                    "damaged or nested too deeply") from None
+        raise error(
+            f"{path} cannot be read as JSON ({type(e).__name__}); the {what} is "
+            "damaged or nested too deeply"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- copies

@@ -32,8 +32,10 @@ BIN = pathlib.Path(sys.executable).parent
 
 def _missing() -> str | None:
     if not os.path.exists(CHROMIUM):
-        return (f"Chromium not found at {CHROMIUM}: on Debian `apt-get install chromium`; "
-                "elsewhere set TRACE_NB_CHROMIUM to a Chromium binary")
+        return (
+            f"Chromium not found at {CHROMIUM}: on Debian `apt-get install chromium`; "
+            "elsewhere set TRACE_NB_CHROMIUM to a Chromium binary"
+        )
     for tool in ("voila", "jupyter-lab", "jupyter-notebook"):
         if not (BIN / tool).exists() and shutil.which(tool) is None:
             return f"{tool} is not installed (pip install -e '.[browser]')"
@@ -106,7 +108,9 @@ def stop(proc: subprocess.Popen) -> None:
         _signal_group(pid, signal.SIGKILL)
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, log: pathlib.Path, timeout: float = 60) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen, log: pathlib.Path, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -123,15 +127,20 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Environment with every Jupyter/IPython dir in a temporary directory."""
     root = tmp_path_factory.mktemp("jupyter")
     env = dict(os.environ)
-    for var, sub in [("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"),
-                     ("JUPYTER_DATA_DIR", "data"), ("IPYTHONDIR", "ipython"),
-                     ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")]:
+    for var, sub in [
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("IPYTHONDIR", "ipython"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"),
+    ]:
         (root / sub).mkdir()
         env[var] = str(root / sub)
     # No "Would you like to receive Jupyter news?" toast over the notebook.
     (root / "config" / "labconfig").mkdir()
-    (root / "config" / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (root / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"  # the kernel is this venv's python
     # The kernel imports trace_nb from this checkout, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parents[1]), env.get("PYTHONPATH")]))
@@ -139,10 +148,13 @@ def jupyter_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def _serve(cmd: list[str], env: dict[str, str], port: int, log: pathlib.Path, cwd: pathlib.Path) -> subprocess.Popen:
+def _serve(
+    cmd: list[str], env: dict[str, str], port: int, log: pathlib.Path, cwd: pathlib.Path
+) -> subprocess.Popen:
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         wait_for_port(port, proc, log)
     except Exception:
@@ -155,9 +167,15 @@ def _serve(cmd: list[str], env: dict[str, str], port: int, log: pathlib.Path, cw
 def voila_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
     """URL of the panel demo notebook rendered by a fresh Voila server."""
     port, token = free_port(), secrets.token_hex(12)
-    cmd = [str(BIN / "voila"), str(NOTEBOOKS / "panel_demo.ipynb"), "--no-browser",
-           f"--port={port}", "--Voila.ip=127.0.0.1", f"--Voila.token={token}",
-           "--VoilaConfiguration.show_tracebacks=True"]
+    cmd = [
+        str(BIN / "voila"),
+        str(NOTEBOOKS / "panel_demo.ipynb"),
+        "--no-browser",
+        f"--port={port}",
+        "--Voila.ip=127.0.0.1",
+        f"--Voila.token={token}",
+        "--VoilaConfiguration.show_tracebacks=True",
+    ]
     env = dict(jupyter_env, TRACE_NB_STATE_DIR=str(tmp_path / "state"))
     proc = _serve(cmd, env, port, tmp_path / "voila.log", NOTEBOOKS)
     try:
@@ -166,8 +184,14 @@ def voila_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[s
         stop(proc)
 
 
-def _jupyter(app: str, path: str, jupyter_env: dict[str, str], tmp_path: pathlib.Path,
-             notebook: str = "panel_demo.ipynb", settings: dict | None = None) -> Iterator[str]:
+def _jupyter(
+    app: str,
+    path: str,
+    jupyter_env: dict[str, str],
+    tmp_path: pathlib.Path,
+    notebook: str = "panel_demo.ipynb",
+    settings: dict | None = None,
+) -> Iterator[str]:
     """A fresh JupyterLab or Notebook 7 server on a copy of ``notebook``, with default
     settings except ``settings`` (plugin id -> values, as a user's settings files)."""
     root = tmp_path / app
@@ -183,8 +207,15 @@ def _jupyter(app: str, path: str, jupyter_env: dict[str, str], tmp_path: pathlib
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(values))
         env["JUPYTERLAB_SETTINGS_DIR"] = str(user)
-    cmd = [str(BIN / f"jupyter-{app}"), "--allow-root", "--no-browser", "--ip=127.0.0.1",
-           f"--port={port}", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    cmd = [
+        str(BIN / f"jupyter-{app}"),
+        "--allow-root",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     proc = _serve(cmd, env, port, tmp_path / f"{app}.log", root)
     try:
         yield f"http://127.0.0.1:{port}/{path}/{notebook}?token={token}"
@@ -201,8 +232,13 @@ def lab_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str
 @pytest.fixture
 def lab_dark_url(jupyter_env: dict[str, str], tmp_path: pathlib.Path) -> Iterator[str]:
     """The demo notebook in a fresh JupyterLab whose user picked the JupyterLab Dark theme."""
-    yield from _jupyter("lab", "lab/tree", jupyter_env, tmp_path,
-                        settings={"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}})
+    yield from _jupyter(
+        "lab",
+        "lab/tree",
+        jupyter_env,
+        tmp_path,
+        settings={"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}},
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,9 @@ TIMINGS: dict[str, dict[str, list[float]]] = {}
 
 def node(page, name: str):
     """The DAG node whose <title> is ``name``."""
-    return page.locator("g.node").filter(has=page.locator("title", has_text=re.compile(f"^{name}$")))
+    return page.locator("g.node").filter(
+        has=page.locator("title", has_text=re.compile(f"^{name}$"))
+    )
 
 
 def button(scope, label: str):
@@ -120,8 +122,12 @@ def review_loop(page, frontend: str, screenshots) -> None:
 
     for i, word in enumerate(["Ahoy", "Avast", "Aye"]):
         box.fill(f"Please start with A, like a sailor. WANT {word}")
-        timed(frontend, "propose", lambda: button(panel, "Propose").click(),
-              lambda w=word: expect(card).to_contain_text(f"{w} there"))
+        timed(
+            frontend,
+            "propose",
+            lambda: button(panel, "Propose").click(),
+            lambda w=word: expect(card).to_contain_text(f"{w} there"),
+        )
         expect(status).to_contain_text("1 proposal(s), 1 valid")
         expect(card).to_contain_text(f"a sailor would say {word}")  # the reasoning
         if i == 0:
@@ -133,11 +139,21 @@ def review_loop(page, frontend: str, screenshots) -> None:
             # subshell path is driven directly in tests/test_kernel_subshell.py).
             probe = page.locator(".callback-thread")
             expect(probe).to_contain_text("callbacks on ")
-            expect(probe).to_contain_text("subshells: 0" if frontend == "voila" else re.compile(r"subshells: [1-9]"))
-        timed(frontend, "approve", lambda: button(card, "Approve").click(),
-              lambda: expect(card).to_contain_text("approved by human"))
-        timed(frontend, "run again", lambda: button(panel, "Run again").click(),
-              lambda w=word: expect(output).to_contain_text(f"{w.upper()} THERE"))
+            expect(probe).to_contain_text(
+                "subshells: 0" if frontend == "voila" else re.compile(r"subshells: [1-9]")
+            )
+        timed(
+            frontend,
+            "approve",
+            lambda: button(card, "Approve").click(),
+            lambda: expect(card).to_contain_text("approved by human"),
+        )
+        timed(
+            frontend,
+            "run again",
+            lambda: button(panel, "Run again").click(),
+            lambda w=word: expect(output).to_contain_text(f"{w.upper()} THERE"),
+        )
         expect(box).to_have_value(re.compile("WANT Auto"))  # the --feedback function's text
         expect(panel.locator(".trace-nb-historyview")).to_contain_text(f"{i + 1} LLM calls")
         expect(errors).to_have_text("")
@@ -150,8 +166,12 @@ def review_loop(page, frontend: str, screenshots) -> None:
     button(card, "Edit").click()
     editor = card.locator("textarea")
     editor.fill(typed)
-    timed(frontend, "save edit", lambda: button(card, "Save edit").click(),
-          lambda: expect(card).to_contain_text("edited"))
+    timed(
+        frontend,
+        "save edit",
+        lambda: button(card, "Save edit").click(),
+        lambda: expect(card).to_contain_text("edited"),
+    )
     expect(card).to_contain_text("welcome aboard the good ship Trace")
     button(card, "Approve").click()
     expect(card).to_contain_text("approved by human")
@@ -163,8 +183,12 @@ def review_loop(page, frontend: str, screenshots) -> None:
     box.fill("WANT Nope")
     button(panel, "Propose").click()
     expect(card).to_contain_text("Nope there")
-    timed(frontend, "reject", lambda: button(card, "Reject").click(),
-          lambda: expect(card).to_contain_text("rejected by human"))
+    timed(
+        frontend,
+        "reject",
+        lambda: button(card, "Reject").click(),
+        lambda: expect(card).to_contain_text("rejected by human"),
+    )
     button(panel, "Run again").click()
     expect(output).to_contain_text(typed.upper())
     expect(box).to_have_value(re.compile("WANT Auto"))
@@ -173,8 +197,14 @@ def review_loop(page, frontend: str, screenshots) -> None:
     steps = panel.locator(".widget-inline-hbox", has_text="Auto N steps").locator("input")
     steps.fill("2")
     steps.press("Tab")
-    timed(frontend, "auto 2 steps", lambda: button(panel, "Auto").click(),
-          lambda: expect(status).to_contain_text("auto run finished after 2 of 2 step(s)", timeout=120_000))
+    timed(
+        frontend,
+        "auto 2 steps",
+        lambda: button(panel, "Auto").click(),
+        lambda: expect(status).to_contain_text(
+            "auto run finished after 2 of 2 step(s)", timeout=120_000
+        ),
+    )
     expect(output).to_contain_text(re.compile(r"AUTO\d+ THERE"))
     expect(panel.locator(".trace-nb-historyview")).to_contain_text("2 approved by auto")
 
@@ -184,8 +214,12 @@ def review_loop(page, frontend: str, screenshots) -> None:
     expect(status).to_contain_text("working… asking the LLM")
     expect(status.locator(".trace-nb-elapsed")).to_contain_text(re.compile(r"[1-9]\d* s"))
     expect(button(panel, "Propose")).to_be_disabled()
-    timed(frontend, "cancel", lambda: button(panel, "Cancel").click(),
-          lambda: expect(status).to_contain_text("cancelled"))
+    timed(
+        frontend,
+        "cancel",
+        lambda: button(panel, "Cancel").click(),
+        lambda: expect(status).to_contain_text("cancelled"),
+    )
     expect(button(panel, "Propose")).to_be_enabled()
     expect(card).to_have_count(0)
     expect(errors).to_have_text("")

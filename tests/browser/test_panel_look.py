@@ -111,9 +111,12 @@ def clipped_buttons(page) -> list:
 
 
 def overflow(page, sel: str) -> dict:
-    return page.evaluate("""(sel) => { const e = document.querySelector(sel);
+    return page.evaluate(
+        """(sel) => { const e = document.querySelector(sel);
         return {scroll: e.scrollWidth, client: e.clientWidth,
-                style: getComputedStyle(e).overflowX}; }""", sel)
+                style: getComputedStyle(e).overflowX}; }""",
+        sel,
+    )
 
 
 @pytest.mark.parametrize("width", [800, 1400])
@@ -128,15 +131,29 @@ def test_layout_adapts_to_the_window(page, request, screenshots, width):
         propose_once(page, "Ahoy" + "_matey" * 30)
         panel = page.locator(".trace-nb-panel")
         assert clipped_buttons(page) == [], "buttons with cut labels"
-        for label in ("Propose", "Approve all", "Reject all", "Run again", "Auto", "Stop", "Cancel",
-                      "Send feedback", "Approve", "Edit", "Reject"):
+        for label in (
+            "Propose",
+            "Approve all",
+            "Reject all",
+            "Run again",
+            "Auto",
+            "Stop",
+            "Cancel",
+            "Send feedback",
+            "Approve",
+            "Edit",
+            "Reject",
+        ):
             expect(button(panel, label).first).to_be_visible()
         # Nothing spills out of the panel: wide parts scroll inside their own box.
         whole = overflow(page, ".trace-nb-panel")
         assert whole["scroll"] <= whole["client"] + 1, (whole, page.evaluate(WIDEST_JS))
         for sel in (".trace-nb-diff", ".trace-nb-table", ".trace-nb-dag-svg"):
             box = overflow(page, sel)
-            assert box["scroll"] <= box["client"] + 1 or box["style"] in ("auto", "scroll"), (sel, box)
+            assert box["scroll"] <= box["client"] + 1 or box["style"] in ("auto", "scroll"), (
+                sel,
+                box,
+            )
         dag = page.locator(".trace-nb-dag-svg").bounding_box()
         svg = page.locator(".trace-nb-dag-svg svg").bounding_box()
         assert svg["width"] <= dag["width"] + 1, (svg, dag)  # the drawing fits its box
@@ -149,7 +166,9 @@ def test_layout_adapts_to_the_window(page, request, screenshots, width):
         before = svg["width"]
         page.locator(".trace-nb-dag-zoom", has_text="+").click()
         page.locator(".trace-nb-dag-zoom", has_text="+").click()
-        expect(page.locator(".trace-nb-dag-zoom", has_text="Fit")).to_have_attribute("aria-pressed", "false")
+        expect(page.locator(".trace-nb-dag-zoom", has_text="Fit")).to_have_attribute(
+            "aria-pressed", "false"
+        )
         assert page.locator(".trace-nb-dag-svg svg").bounding_box()["width"] > before
         page.locator(".trace-nb-dag-zoom", has_text="Fit").click()
         assert abs(page.locator(".trace-nb-dag-svg svg").bounding_box()["width"] - before) < 2
@@ -174,11 +193,15 @@ def test_kernel_restart_disables_the_panel_and_offers_the_saved_values(page, req
         page.get_by_role("menuitem", name="Kernel", exact=True).click()
         page.get_by_role("menuitem", name=re.compile(r"^Restart Kernel…")).click()
         page.locator(".jp-Dialog button", has_text=re.compile(r"^\s*Restart\s*$")).click()
-        expect(page.locator(".trace-nb-panel.jupyter-widgets-disconnected")).to_have_count(1, timeout=60_000)
+        expect(page.locator(".trace-nb-panel.jupyter-widgets-disconnected")).to_have_count(
+            1, timeout=60_000
+        )
         note = page.evaluate("""() => getComputedStyle(document.querySelector(
             '.trace-nb-panel.jupyter-widgets-disconnected'), '::before').content""")
         assert "re-run the %%trace cell" in note, note
-        page.locator(".trace-nb-panel").first.screenshot(path=str(screenshots / "panel_lab_restarted.png"))
+        page.locator(".trace-nb-panel").first.screenshot(
+            path=str(screenshots / "panel_lab_restarted.png")
+        )
         # Run All again: the cell's values, and an offer to restore the approved ones.
         dismiss_dialogs(page)
         page.get_by_role("menuitem", name="Run", exact=True).click()

@@ -16,8 +16,11 @@ from __future__ import annotations
 from .node import CallFrame, Node
 
 
-def classify(frame: CallFrame, inputs: dict[int, Node], result_nodes: dict[int, Node],
-             ) -> tuple[list[Node], list[Node]]:
+def classify(
+    frame: CallFrame,
+    inputs: dict[int, Node],
+    result_nodes: dict[int, Node],
+) -> tuple[list[Node], list[Node]]:
     """``(hidden, external)`` dependencies of one call, each in order of discovery."""
     hidden: list[Node] = []
     external: list[Node] = []

@@ -47,10 +47,16 @@ def _mixed_class(original: type) -> type:
             cls = ExecutionError
         else:
             try:
-                cls = type("ExecutionError", (ExecutionError, original),
-                           {"__module__": __name__, "__qualname__": "ExecutionError",
-                            "__init__": ExecutionError.__init__,
-                            "__str__": ExecutionError.__str__})
+                cls = type(
+                    "ExecutionError",
+                    (ExecutionError, original),
+                    {
+                        "__module__": __name__,
+                        "__qualname__": "ExecutionError",
+                        "__init__": ExecutionError.__init__,
+                        "__str__": ExecutionError.__str__,
+                    },
+                )
             except TypeError:  # e.g. a layout conflict between built-in exception types
                 cls = ExecutionError
         _MIXED[original] = cls
@@ -79,7 +85,10 @@ def _failing_line(exc: BaseException, filenames: set[str]) -> tuple[str, int | N
 
 
 def make_exception_node(
-    exc: BaseException, op: Any, args: tuple, parents: tuple[Node, ...],
+    exc: BaseException,
+    op: Any,
+    args: tuple,
+    parents: tuple[Node, ...],
     filenames: set[str] | None,
 ) -> ExceptionNode:
     """Record ``exc`` raised by ``op`` as an :class:`ExceptionNode`.
@@ -96,13 +105,23 @@ def make_exception_node(
         tb = "".join(traceback.format_exception_only(type(recorded), recorded))
     else:
         line, lineno, tb = _failing_line(exc, filenames)
-    info = {"type": type(recorded).__name__, "message": str(recorded), "line": line,
-            "lineno": lineno, "traceback": tb}
+    info = {
+        "type": type(recorded).__name__,
+        "message": str(recorded),
+        "line": line,
+        "lineno": lineno,
+        "traceback": tb,
+    }
     return ExceptionNode(recorded, op, args, parents, info=info)
 
 
-def raise_traced(exc: BaseException, op: Any, args: tuple, parents: tuple[Node, ...],
-                 filenames: set[str] | None = None) -> None:
+def raise_traced(
+    exc: BaseException,
+    op: Any,
+    args: tuple,
+    parents: tuple[Node, ...],
+    filenames: set[str] | None = None,
+) -> None:
     """Raise the :class:`ExecutionError` for ``exc`` raised by ``op`` (chained to ``exc``)."""
     node = make_exception_node(exc, op, args, parents, filenames)
     raise execution_error(node).with_traceback(exc.__traceback__) from exc

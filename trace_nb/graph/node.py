@@ -42,7 +42,8 @@ class CallFrame:
 # A context variable, not a thread-local: concurrent awaits of async bundles each run in
 # their own task context, so their frames never mix.
 _frames: contextvars.ContextVar[tuple[CallFrame, ...]] = contextvars.ContextVar(
-    "trace_nb_frames", default=())
+    "trace_nb_frames", default=()
+)
 
 
 def _note_use(node: Node) -> None:
@@ -68,7 +69,8 @@ def pop_frame(frame: CallFrame, token: contextvars.Token) -> None:
 
 # Nodes unpickled in this context (a remote worker loading its payload), kept by reference.
 _unpickled: contextvars.ContextVar[list | None] = contextvars.ContextVar(
-    "trace_nb_unpickled", default=None)
+    "trace_nb_unpickled", default=None
+)
 
 
 def collect_unpickled() -> tuple[list, contextvars.Token]:
@@ -176,8 +178,15 @@ class Node:
         else:
             self._feedback.append(record)
 
-    def backward(self, feedback: str = "", score: float | None = None, *,
-                 visualize: bool = False, retain_graph: bool = True, **render: Any) -> Any:
+    def backward(
+        self,
+        feedback: str = "",
+        score: float | None = None,
+        *,
+        visualize: bool = False,
+        retain_graph: bool = True,
+        **render: Any,
+    ) -> Any:
         """Send ``feedback`` on this output to every parameter it depends on.
 
         Runs in time linear in the size of the graph. Each trainable ancestor (and this
@@ -405,8 +414,9 @@ def node(
     if found:
         from .ops import container_op
 
-        out = MessageNode(value, container_op(type(value)), tuple(found.values()),
-                          tuple(found.values()))
+        out = MessageNode(
+            value, container_op(type(value)), tuple(found.values()), tuple(found.values())
+        )
         out.description = description
         if name is not None:
             out._base = names.sanitize(name)

@@ -199,8 +199,9 @@ OPS["divmod"] = _op("divmod", "divmod(a, b): quotient and remainder.", ("a", "b"
 OPS["iter_item"] = _op("iter_item", "the i-th item produced by iterating over x.", ("x", "i"))
 OPS["clone"] = _op("clone", "a copy of x.", ("x",))
 for _kind in ("list", "tuple", "dict", "set", "frozenset"):
-    OPS[f"make_{_kind}"] = Op(f"make_{_kind}", f"a {_kind} made of the given values.", (),
-                              base_name=f"make_{_kind}")
+    OPS[f"make_{_kind}"] = Op(
+        f"make_{_kind}", f"a {_kind} made of the given values.", (), base_name=f"make_{_kind}"
+    )
 
 
 def container_op(kind: type) -> Op:
@@ -307,8 +308,9 @@ class TracedMethod:
     def __call__(self, *args: Any, **kwargs: Any) -> MessageNode:
         op = _method_op(type(self.node._data), self.method, self.fn)
         name = self.method
-        return traced(op, lambda obj, *a, **k: getattr(obj, name)(*a, **k), (self.node, *args),
-                      kwargs)
+        return traced(
+            op, lambda obj, *a, **k: getattr(obj, name)(*a, **k), (self.node, *args), kwargs
+        )
 
     def __repr__(self) -> str:
         return f"<traced method {type(self.node._data).__name__}.{self.method} of {self.node.name}>"
@@ -323,12 +325,17 @@ def _node_getattr(self: Node, key: str) -> Any:
     except AttributeError as exc:
         err = AttributeError(
             f"{type(self).__name__} {self.name!r} has no attribute {key!r} and neither has its "
-            f"value of type {type(self._data).__name__}")
+            f"value of type {type(self._data).__name__}"
+        )
         err.__traceback__ = exc.__traceback__
         raise_traced(err, OPS["getattr"], (self, key), (self,))
     if isinstance(value, Node):  # an attribute holding a node: its value, and it is a parent
-        return MessageNode(value._data, OPS["getattr"], (self, key),
-                           (self, value) if value is not self else (self,))
+        return MessageNode(
+            value._data,
+            OPS["getattr"],
+            (self, key),
+            (self, value) if value is not self else (self,),
+        )
     if callable(value):
         return TracedMethod(self, key, value)
     if type(value) in CONTAINERS:

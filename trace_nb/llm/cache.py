@@ -183,8 +183,9 @@ class ResponseCache:
         if row is None:
             return None
         try:
-            return CachedReply(str(row[0]), str(row[1]), max(int(row[2]), 0), max(int(row[3]), 0),
-                               str(row[4]))
+            return CachedReply(
+                str(row[0]), str(row[1]), max(int(row[2]), 0), max(int(row[3]), 0), str(row[4])
+            )
         except (TypeError, ValueError, OverflowError):
             return None  # a row written by something else: a miss, not a crash
 
@@ -239,8 +240,10 @@ class ResponseCache:
                     with conn:
                         conn.execute("DELETE FROM replies")
             except sqlite3.Error as exc:
-                raise OSError(f"trace_nb LLM cache {self.path} is not a readable cache ({exc}); "
-                              "delete the file to start afresh") from None
+                raise OSError(
+                    f"trace_nb LLM cache {self.path} is not a readable cache ({exc}); "
+                    "delete the file to start afresh"
+                ) from None
 
     def close(self) -> None:
         """Close the connection; a later call reopens it."""

@@ -145,12 +145,15 @@ class LLM:
                 + _HOW_TO_CONFIGURE
             )
         if json_mode != "auto" and json_mode not in JSON_MODES:
-            raise LLMConfigError(f"json_mode must be 'auto' or one of {JSON_MODES}, got {json_mode!r}")
+            raise LLMConfigError(
+                f"json_mode must be 'auto' or one of {JSON_MODES}, got {json_mode!r}"
+            )
         if max_retries < 0:
             raise LLMConfigError(f"max_retries must be >= 0, got {max_retries}")
         for label, value in (("timeout", timeout), ("deadline", deadline)):
-            if value is not None and not (isinstance(value, (int, float)) and value > 0
-                                          and math.isfinite(value)):
+            if value is not None and not (
+                isinstance(value, (int, float)) and value > 0 and math.isfinite(value)
+            ):
                 raise LLMConfigError(f"{label} must be a positive number of seconds, got {value!r}")
         register_secret(api_key)
         self.model = str(model)
@@ -189,8 +192,11 @@ class LLM:
     def describe(self) -> dict[str, Any]:
         """Configuration summary safe to print or log (no API key)."""
         in_use = {
-            name: (mode_ladder(self.base_url, self.json_mode, has)[self._learned[has]]
-                   if has in self._learned else None)
+            name: (
+                mode_ladder(self.base_url, self.json_mode, has)[self._learned[has]]
+                if has in self._learned
+                else None
+            )
             for name, has in (("with_schema", True), ("without_schema", False))
         }
         return {
@@ -254,19 +260,30 @@ class LLM:
         max_tokens = self.max_tokens if max_tokens is None else max_tokens
         key = None
         if self._cache is not None:
-            key = cache_key(base_url=self.base_url, model=self.model, messages=messages,
-                            temperature=temperature, seed=self.seed, max_tokens=max_tokens,
-                            json_schema=json_schema)
+            key = cache_key(
+                base_url=self.base_url,
+                model=self.model,
+                messages=messages,
+                temperature=temperature,
+                seed=self.seed,
+                max_tokens=max_tokens,
+                json_schema=json_schema,
+            )
             hit = self._cache.get(key)
             if hit is not None and cacheable(hit.text, json_schema, cache_if):
                 return self._finish(hit, start, cached=True)
         client = self._openai()
         start = time.perf_counter()  # latency excludes the one-off SDK import
         done, mode = request(self, client, messages, json_schema, temperature, max_tokens)
-        stored = CachedReply(done.text, done.model, done.prompt_tokens,
-                             done.completion_tokens, mode)
-        if (self._cache is not None and key is not None and done.complete
-                and cacheable(done.text, json_schema, cache_if)):
+        stored = CachedReply(
+            done.text, done.model, done.prompt_tokens, done.completion_tokens, mode
+        )
+        if (
+            self._cache is not None
+            and key is not None
+            and done.complete
+            and cacheable(done.text, json_schema, cache_if)
+        ):
             self._cache.put(key, stored)
         return self._finish(stored, start, cached=False, done=done)
 
@@ -287,8 +304,9 @@ class LLM:
     # LLMConfigError until set_api_key() is called. Client, locks and the cache connection
     # are re-created on the other side.
     def __getstate__(self) -> dict[str, Any]:
-        state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("_key", "_client", "_client_lock")}
+        state = {
+            k: v for k, v in self.__dict__.items() if k not in ("_key", "_client", "_client_lock")
+        }
         state["_had_key"] = self._key.value != _PLACEHOLDER_KEY
         state["_cache"] = str(self._cache.path) if self._cache is not None else None
         return state
@@ -332,20 +350,32 @@ class LLM:
         self.close()
 
     # -- internals -----------------------------------------------------------
-    def _finish(self, reply: CachedReply, start: float, *, cached: bool,
-                done: Completion | None = None) -> ChatReply:
-        cost, known = compute_cost([self.model, reply.model], reply.prompt_tokens,
-                                   reply.completion_tokens, self.prices)
+    def _finish(
+        self, reply: CachedReply, start: float, *, cached: bool, done: Completion | None = None
+    ) -> ChatReply:
+        cost, known = compute_cost(
+            [self.model, reply.model], reply.prompt_tokens, reply.completion_tokens, self.prices
+        )
         usage = CallUsage(
-            prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens,
-            latency_s=time.perf_counter() - start, cost=0.0 if cached else cost,
-            cost_known=known, cached=cached, model=reply.model,
+            prompt_tokens=reply.prompt_tokens,
+            completion_tokens=reply.completion_tokens,
+            latency_s=time.perf_counter() - start,
+            cost=0.0 if cached else cost,
+            cost_known=known,
+            cached=cached,
+            model=reply.model,
         )
         self._usage.add(usage)
         report_usage(usage)  # to collect_usage() blocks around this call (remote workers)
-        return ChatReply(reply.text, reply.model, usage, reply.json_mode, cached,
-                         done.finish_reason if done is not None else None,
-                         bool(done is not None and done.refused))
+        return ChatReply(
+            reply.text,
+            reply.model,
+            usage,
+            reply.json_mode,
+            cached,
+            done.finish_reason if done is not None else None,
+            bool(done is not None and done.refused),
+        )
 
     def _openai(self) -> Any:
         with self._client_lock:
@@ -353,15 +383,21 @@ class LLM:
                 raise LLMConfigError(
                     f"this LLM (model {self.model!r}) was unpickled, and API keys are never "
                     "pickled; set OPENAI_API_KEY before unpickling, or call "
-                    "llm.set_api_key('sk-...')")
+                    "llm.set_api_key('sk-...')"
+                )
             if self._client is None:
                 try:
                     import openai
                 except ImportError as exc:
-                    raise LLMConfigError("trace_nb.llm needs the openai package: "
-                                         "pip install 'openai>=1.30'") from exc
-                self._client = openai.OpenAI(api_key=self._key.value, base_url=self.base_url,
-                                             timeout=self.timeout, max_retries=0)
+                    raise LLMConfigError(
+                        "trace_nb.llm needs the openai package: pip install 'openai>=1.30'"
+                    ) from exc
+                self._client = openai.OpenAI(
+                    api_key=self._key.value,
+                    base_url=self.base_url,
+                    timeout=self.timeout,
+                    max_retries=0,
+                )
             return self._client
 
     def _inbound_secret(self) -> str | None:

@@ -14,8 +14,17 @@ import os
 import re
 import threading
 
-__all__ = ["MIN_SECRET_CHARS", "LLMError", "LLMConfigError", "LLMResponseError", "LLMTimeoutError",
-           "SCRUB_FILTER", "register_secret", "scrub_secret", "secrets_in"]
+__all__ = [
+    "MIN_SECRET_CHARS",
+    "LLMError",
+    "LLMConfigError",
+    "LLMResponseError",
+    "LLMTimeoutError",
+    "SCRUB_FILTER",
+    "register_secret",
+    "scrub_secret",
+    "secrets_in",
+]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
 # partially masked form ("sk-abc***xyz") that OpenAI puts into 401 messages.
@@ -57,8 +66,7 @@ def secrets_in(data: bytes) -> list[str]:
     if _KEY_BYTES.search(data):
         found.append("text shaped like an OpenAI key (sk-...)")
     for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS \
-                and value.encode() in data:
+        if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS and value.encode() in data:
             found.append(f"the value of ${name}")
     return found
 

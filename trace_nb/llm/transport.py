@@ -34,8 +34,14 @@ class AttemptTimeout(Exception):
     """One attempt ran past its time limit."""
 
 
-def send(client: Any, kwargs: dict[str, Any], limit: float, model: str, prompt_chars: int,
-         secret: str | None) -> Completion:
+def send(
+    client: Any,
+    kwargs: dict[str, Any],
+    limit: float,
+    model: str,
+    prompt_chars: int,
+    secret: str | None,
+) -> Completion:
     """One HTTP attempt of a chat completion, bounded by ``limit`` seconds in all.
 
     The body is streamed and the clock checked between chunks; the attempt also runs in
@@ -55,7 +61,8 @@ def send(client: Any, kwargs: dict[str, Any], limit: float, model: str, prompt_c
     def work() -> None:
         try:
             with client.chat.completions.with_streaming_response.create(
-                    **kwargs, timeout=limit) as response:
+                **kwargs, timeout=limit
+            ) as response:
                 chunks, size = [], 0
                 for chunk in response.iter_bytes():
                     chunks.append(chunk)
@@ -91,9 +98,19 @@ def clean_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for message in messages:
         if isinstance(message, dict):
-            message = {k: ([{kk: _clean(vv) for kk, vv in p.items()} if isinstance(p, dict)
-                            else _clean(p) for p in v] if isinstance(v, list) else _clean(v))
-                       for k, v in message.items()}
+            message = {
+                k: (
+                    [
+                        {kk: _clean(vv) for kk, vv in p.items()}
+                        if isinstance(p, dict)
+                        else _clean(p)
+                        for p in v
+                    ]
+                    if isinstance(v, list)
+                    else _clean(v)
+                )
+                for k, v in message.items()
+            }
         out.append(message)
     return out
 
@@ -110,8 +127,9 @@ def prompt_chars_of(messages: Any) -> int:
     return total
 
 
-def cacheable(text: str, schema: dict[str, Any] | None,
-              cache_if: Callable[[str], bool] | None) -> bool:
+def cacheable(
+    text: str, schema: dict[str, Any] | None, cache_if: Callable[[str], bool] | None
+) -> bool:
     """Whether a reply may be stored or replayed (see :meth:`trace_nb.llm.LLM.chat`)."""
     if not isinstance(text, str) or not text.strip():
         return False

@@ -115,8 +115,9 @@ class UsageTotals:
 
     def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy: the lock stays here
         with self._lock:
-            return {k: (list(v) if k == "records" else v)
-                    for k, v in vars(self).items() if k != "_lock"}
+            return {
+                k: (list(v) if k == "records" else v) for k, v in vars(self).items() if k != "_lock"
+            }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -236,8 +237,7 @@ def merge_prices(
                 f"prices[{name!r}] must be (input_usd_per_1M, output_usd_per_1M), got {pair!r}"
             ) from exc
         if not all(math.isfinite(x) and x >= 0 for x in (in_price, out_price)):
-            raise ValueError(
-                f"prices[{name!r}] must be finite and not negative, got {pair!r}")
+            raise ValueError(f"prices[{name!r}] must be finite and not negative, got {pair!r}")
         table[str(name)] = (in_price, out_price)
     return table
 
@@ -248,7 +248,8 @@ def merge_prices(
 # block runs in this context (this thread or task; threads the block starts itself are not
 # seen unless they copy the context).
 _collectors: contextvars.ContextVar[tuple[UsageTotals, ...]] = contextvars.ContextVar(
-    "trace_nb_usage_collectors", default=())
+    "trace_nb_usage_collectors", default=()
+)
 
 
 @contextmanager

@@ -150,8 +150,11 @@ class Completion:
     @property
     def complete(self) -> bool:
         """A usable, finished answer: not empty, not refused, not cut off by max_tokens."""
-        return bool(self.text.strip()) and not self.refused and self.finish_reason not in (
-            "length", "content_filter")
+        return (
+            bool(self.text.strip())
+            and not self.refused
+            and self.finish_reason not in ("length", "content_filter")
+        )
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -236,9 +239,15 @@ def parse_completion(body: str, requested_model: str, prompt_chars: int = 0) -> 
         c_tok = estimate_tokens(len(text))
     model = data.get("model")
     finish = choices[0].get("finish_reason")
-    return Completion(text, model if isinstance(model, str) and model else requested_model,
-                      p_tok, c_tok, refused, finish if isinstance(finish, str) else None,
-                      estimated)
+    return Completion(
+        text,
+        model if isinstance(model, str) and model else requested_model,
+        p_tok,
+        c_tok,
+        refused,
+        finish if isinstance(finish, str) else None,
+        estimated,
+    )
 
 
 def mentions_response_format(text: str) -> bool:

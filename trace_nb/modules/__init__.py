@@ -11,5 +11,14 @@ from .model import model
 from .module import Module, module_parameters
 from .persist import export, learned, load, load_state_dict, save, state_dict
 
-__all__ = ["Module", "model", "module_parameters", "state_dict", "load_state_dict", "save",
-           "load", "export", "learned"]
+__all__ = [
+    "Module",
+    "model",
+    "module_parameters",
+    "state_dict",
+    "load_state_dict",
+    "save",
+    "load",
+    "export",
+    "learned",
+]

@@ -103,8 +103,9 @@ def _walk(obj: Any, path: tuple, seen: set[int], nodes: set[int], out: list[Entr
             _visit(value, (*path, ("attr", attr)), obj, seen, nodes, out)
 
 
-def _visit(value: Any, path: tuple, owner: Any, seen: set[int], nodes: set[int],
-           out: list[Entry]) -> None:
+def _visit(
+    value: Any, path: tuple, owner: Any, seen: set[int], nodes: set[int], out: list[Entry]
+) -> None:
     if isinstance(value, ParameterNode):
         _add(Entry(path, value, owner), nodes, out)
     elif isinstance(value, BundledFunction) and value.parameter is not None:
@@ -230,8 +231,9 @@ class Module:
         for key, bundled in vars(self).items():
             if key.startswith(BUNDLE_KEY) and bundled.parameter is not None:
                 p = bundled.parameter
-                code[key[len(BUNDLE_KEY):]] = _FrozenParam(p._data, p._base, p.description,
-                                                           p.constraint, True)
+                code[key[len(BUNDLE_KEY) :]] = _FrozenParam(
+                    p._data, p._base, p.description, p.constraint, True
+                )
         state[_CODE_STATE] = code
         return state
 
@@ -272,8 +274,9 @@ def _freeze(value: Any, memo: dict[int, Any]) -> Any:
     if id(value) in memo:
         return memo[id(value)]
     if isinstance(value, ParameterNode):
-        out: Any = _FrozenParam(value._data, value._base, value.description, value.constraint,
-                                value.is_code)
+        out: Any = _FrozenParam(
+            value._data, value._base, value.description, value.constraint, value.is_code
+        )
     elif type(value) in (list, tuple):
         out = type(value)(_freeze(v, memo) for v in value)
     elif type(value) is dict:
@@ -288,8 +291,13 @@ def _thaw(value: Any, memo: dict[int, Any]) -> Any:
     if id(value) in memo:
         return memo[id(value)]
     if isinstance(value, _FrozenParam):
-        out: Any = ParameterNode(value.value, name=value.base, description=value.description,
-                                 constraint=value.constraint, is_code=value.is_code)
+        out: Any = ParameterNode(
+            value.value,
+            name=value.base,
+            description=value.description,
+            constraint=value.constraint,
+            is_code=value.is_code,
+        )
     elif type(value) in (list, tuple):
         out = type(value)(_thaw(v, memo) for v in value)
     elif type(value) is dict:

@@ -15,8 +15,14 @@ from ..graph import Node
 from .runner import _sync_namespace, execute
 
 
-def train_session(session: Any, dataset: Any, feedback: Callable | None = None, *,
-                  input: str = "example", **kwargs: Any) -> Any:
+def train_session(
+    session: Any,
+    dataset: Any,
+    feedback: Callable | None = None,
+    *,
+    input: str = "example",
+    **kwargs: Any,
+) -> Any:
     """Run :func:`trace_nb.train` with the session's cell as the workflow.
 
     Parameters
@@ -38,14 +44,19 @@ def train_session(session: Any, dataset: Any, feedback: Callable | None = None, 
             "a %%trace cell runs in this kernel's namespace, so it cannot run on a remote "
             "engine: train it here (threads), or write the workflow as a function of the "
             "example and call trace_nb.train(workflow, dataset, feedback, optimizer, "
-            "executor=...)")
+            "executor=...)"
+        )
     if session.compiled is None or session.shell is None:
-        raise RuntimeError(f"session {session.name!r} has no cell to train: run its %%trace cell first")
+        raise RuntimeError(
+            f"session {session.name!r} has no cell to train: run its %%trace cell first"
+        )
     shell = session.shell
     if feedback is None:
         if not session.spec.feedback:
-            raise ValueError("give feedback=fn(example, output), or name a --feedback function "
-                             "in the %%trace line")
+            raise ValueError(
+                "give feedback=fn(example, output), or name a --feedback function "
+                "in the %%trace line"
+            )
         fn = shell.user_ns[session.spec.feedback]
 
         def feedback(example: Any, output: Any) -> Any:
@@ -55,8 +66,10 @@ def train_session(session: Any, dataset: Any, feedback: Callable | None = None, 
         shell.user_ns[input] = example
         value, _ = execute(shell, session, session.compiled)
         if not isinstance(value, Node):
-            raise ValueError("the cell's output does not depend on any parameter, so training "
-                             "cannot improve it; make its last expression use a --param value")
+            raise ValueError(
+                "the cell's output does not depend on any parameter, so training "
+                "cannot improve it; make its last expression use a --param value"
+            )
         return value
 
     kwargs["max_workers"] = 1

@@ -46,27 +46,37 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
         if name not in info.assigned and not _is_module(shell.user_ns.get(name)):
             raise UsageError(
                 f"--param {name}: the cell never assigns {name!r}. Write `{name} = <initial value>` "
-                f"in the cell, or use `{name} = param(<value>)`.")
+                f"in the cell, or use `{name} = param(<value>)`."
+            )
     ns = shell.user_ns
     for name in spec.code:
         if name in info.functions:
             continue
         obj = ns.get(name)
         if obj is None:
-            raise UsageError(f"--code {name}: no function {name!r} is defined in this cell or the "
-                             "notebook; define it with `def` first")
+            raise UsageError(
+                f"--code {name}: no function {name!r} is defined in this cell or the "
+                "notebook; define it with `def` first"
+            )
         if not inspect.isfunction(obj):
-            raise UsageError(f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
-                             "defined with `def`")
+            raise UsageError(
+                f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
+                "defined with `def`"
+            )
     if spec.feedback and spec.feedback not in info.functions:
         fb = ns.get(spec.feedback)
         if not callable(fb):
-            raise UsageError(f"--feedback {spec.feedback}: no function of that name; define "
-                             f"`def {spec.feedback}(output): return 'text' or score or (score, text)`")
+            raise UsageError(
+                f"--feedback {spec.feedback}: no function of that name; define "
+                f"`def {spec.feedback}(output): return 'text' or score or (score, text)`"
+            )
     from .tracer import param as trace_param
 
-    ours = ("param" not in info.functions and "param" not in info.assigned
-            and ns.get("param", trace_param) is trace_param)
+    ours = (
+        "param" not in info.functions
+        and "param" not in info.assigned
+        and ns.get("param", trace_param) is trace_param
+    )
     tree, last = rewrite(tree, set(spec.params), param_calls=ours)
     # Register the cell text so tracebacks and inspect.getsource can read its lines.
     filename = shell.compile.cache(source, shell.execution_count)

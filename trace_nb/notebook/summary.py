@@ -25,11 +25,15 @@ class Summary:
             text, score = s.last_feedback
             lines.append(f"feedback: {text}" + (f" (score {score:g})" if score is not None else ""))
         for name, (cell, cur) in s.differences().items():
-            lines.append(f"note: {name} differs from the cell ({preview(cell, 40)} -> "
-                         f"{preview(cur, 40)}); %trace_writeback {s.name} writes it back")
+            lines.append(
+                f"note: {name} differs from the cell ({preview(cell, 40)} -> "
+                f"{preview(cur, 40)}); %trace_writeback {s.name} writes it back"
+            )
         for p in s.proposals:
             state = p.status if p.valid else f"invalid: {p.reason}"
-            lines.append(f"proposal {p.name}: {preview(p.old, 60)} -> {preview(p.new, 60)} [{state}]")
+            lines.append(
+                f"proposal {p.name}: {preview(p.old, 60)} -> {preview(p.new, 60)} [{state}]"
+            )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -39,8 +43,7 @@ class Summary:
             picture = svg(self.session.graph())
         except RuntimeError as e:
             picture = f"<p>{html.escape(str(e))}</p>"
-        return (f"<div class='trace-nb-summary'>{picture}"
-                f"<pre>{html.escape(self.text())}</pre></div>")
+        return f"<div class='trace-nb-summary'>{picture}<pre>{html.escape(self.text())}</pre></div>"
 
     def __repr__(self) -> str:
         return self.text()

@@ -40,7 +40,9 @@ def scan(tree: ast.Module) -> CellInfo:
         for node in ast.walk(stmt):  # also assignments inside top-level for/if/with
             if isinstance(node, ast.Assign):
                 info.assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
-            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(node.target, ast.Name):
+            elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(
+                node.target, ast.Name
+            ):
                 info.assigned.add(node.target.id)
     return info
 
@@ -75,18 +77,24 @@ class _Rewriter(ast.NodeTransformer):
             if self.param_calls and _is_param_call(node.value):
                 # ``x = param(3.0)`` is named after its variable.
                 if not any(k.arg == "name" for k in node.value.keywords):
-                    node.value.keywords.append(ast.keyword(arg="name", value=ast.Constant(target.id)))
+                    node.value.keywords.append(
+                        ast.keyword(arg="name", value=ast.Constant(target.id))
+                    )
             elif target.id in self.params and target.id not in self.initialized:
                 self.initialized.add(target.id)
                 node.value = ast.copy_location(
-                    ast.Call(func=_rt("param"), args=[ast.Constant(target.id), node.value],
-                             keywords=[]), node.value)
+                    ast.Call(
+                        func=_rt("param"), args=[ast.Constant(target.id), node.value], keywords=[]
+                    ),
+                    node.value,
+                )
         return node
 
     def visit_Call(self, node):  # noqa: N802
         self.generic_visit(node)
         return ast.copy_location(
-            ast.Call(func=_rt("call"), args=[node.func, *node.args], keywords=node.keywords), node)
+            ast.Call(func=_rt("call"), args=[node.func, *node.args], keywords=node.keywords), node
+        )
 
     def visit_JoinedStr(self, node):  # noqa: N802
         pieces: list[ast.expr] = []
@@ -96,8 +104,16 @@ class _Rewriter(ast.NodeTransformer):
                 if spec is not None and not all(isinstance(v, ast.Constant) for v in spec.values):
                     return node  # dynamic format specs: leave the f-string as Python wrote it
                 spec_text = "".join(v.value for v in spec.values) if spec is not None else ""
-                pieces.append(ast.Tuple(elts=[self.visit(part.value), ast.Constant(part.conversion),
-                                              ast.Constant(spec_text)], ctx=ast.Load()))
+                pieces.append(
+                    ast.Tuple(
+                        elts=[
+                            self.visit(part.value),
+                            ast.Constant(part.conversion),
+                            ast.Constant(spec_text),
+                        ],
+                        ctx=ast.Load(),
+                    )
+                )
             else:
                 pieces.append(part)
         return ast.copy_location(ast.Call(func=_rt("fstring"), args=pieces, keywords=[]), node)
@@ -105,13 +121,19 @@ class _Rewriter(ast.NodeTransformer):
 
 def _is_param_call(value: ast.expr) -> bool:
     # After visit_Call the user's ``param(...)`` reads ``__trace_nb__.call(param, ...)``.
-    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
-            and value.func.attr == "call" and value.args
-            and isinstance(value.args[0], ast.Name) and value.args[0].id == "param")
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Attribute)
+        and value.func.attr == "call"
+        and value.args
+        and isinstance(value.args[0], ast.Name)
+        and value.args[0].id == "param"
+    )
 
 
-def rewrite(tree: ast.Module, params: set[str],
-            param_calls: bool = True) -> tuple[ast.Module, ast.expr | None]:
+def rewrite(
+    tree: ast.Module, params: set[str], param_calls: bool = True
+) -> tuple[ast.Module, ast.expr | None]:
     """Rewrite ``tree`` in place; split off the last expression (the cell's output).
 
     ``param_calls=False`` leaves calls of a function named ``param`` alone: the notebook's

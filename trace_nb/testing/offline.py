@@ -22,8 +22,9 @@ def real_model_configured() -> bool:
     return bool(os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"))
 
 
-def tutorial_llm(replies: list | Callable[[dict], Any], *, set_default: bool = True,
-                 quiet: bool = False) -> Any:
+def tutorial_llm(
+    replies: list | Callable[[dict], Any], *, set_default: bool = True, quiet: bool = False
+) -> Any:
     """An LLM for a tutorial: real when configured, else scripted offline replies.
 
     Parameters
@@ -42,9 +43,11 @@ def tutorial_llm(replies: list | Callable[[dict], Any], *, set_default: bool = T
         srv = FakeOpenAIServer(replies=replies, model="scripted-offline").start()
         _servers.append(srv)
         llm = LLM(model="scripted-offline", base_url=srv.base_url, cache=False)
-        message = ("Running OFFLINE: no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the optimizer "
-                   "talks to a local server on 127.0.0.1 that sends replies written for this "
-                   "tutorial. Set those variables (and TRACE_NB_MODEL) to use a real model.")
+        message = (
+            "Running OFFLINE: no OPENAI_API_KEY or OPENAI_BASE_URL is set, so the optimizer "
+            "talks to a local server on 127.0.0.1 that sends replies written for this "
+            "tutorial. Set those variables (and TRACE_NB_MODEL) to use a real model."
+        )
     if set_default:
         from ..llm.default import set_default_llm
 

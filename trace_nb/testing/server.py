@@ -312,8 +312,16 @@ class FakeOpenAIServer:
             return  # a client that timed out must not eat the next scripted reply
         rejection = self._rejection(body.get("response_format"))
         if rejection:
-            handler.send_json(400, {"error": {"message": rejection, "type": "invalid_request_error",
-                                              "param": "response_format"}})
+            handler.send_json(
+                400,
+                {
+                    "error": {
+                        "message": rejection,
+                        "type": "invalid_request_error",
+                        "param": "response_format",
+                    }
+                },
+            )
             return
         try:
             text = self._next_reply(body)
@@ -354,12 +362,17 @@ class FakeOpenAIServer:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model") or self.model,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "finish_reason": "stop",
-                "logprobs": None,
-            }],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion},
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
         }

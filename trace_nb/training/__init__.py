@@ -14,7 +14,21 @@ from .loop import TrainResult, train
 from .progress import ProgressListener, TqdmProgress
 
 __all__ = [
-    "Budget", "CheckpointError", "EvalReport", "ExampleResult", "FeedbackError", "Projection",
-    "ProgressListener", "RayEngine", "TqdmProgress", "TrainResult", "Usage", "evaluate",
-    "load_checkpoint", "parse_feedback", "restore_best", "save_checkpoint", "train",
+    "Budget",
+    "CheckpointError",
+    "EvalReport",
+    "ExampleResult",
+    "FeedbackError",
+    "Projection",
+    "ProgressListener",
+    "RayEngine",
+    "TqdmProgress",
+    "TrainResult",
+    "Usage",
+    "evaluate",
+    "load_checkpoint",
+    "parse_feedback",
+    "restore_best",
+    "save_checkpoint",
+    "train",
 ]

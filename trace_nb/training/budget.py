@@ -36,20 +36,32 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(self.calls + other.calls, self.prompt_tokens + other.prompt_tokens,
-                     self.completion_tokens + other.completion_tokens, self.cost + other.cost,
-                     self.cached_calls + other.cached_calls)
+        return Usage(
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost + other.cost,
+            self.cached_calls + other.cached_calls,
+        )
 
     def __sub__(self, other: Usage) -> Usage:
-        return Usage(self.calls - other.calls, self.prompt_tokens - other.prompt_tokens,
-                     self.completion_tokens - other.completion_tokens, self.cost - other.cost,
-                     self.cached_calls - other.cached_calls)
+        return Usage(
+            self.calls - other.calls,
+            self.prompt_tokens - other.prompt_tokens,
+            self.completion_tokens - other.completion_tokens,
+            self.cost - other.cost,
+            self.cached_calls - other.cached_calls,
+        )
 
     def scaled(self, factor: float) -> Usage:
         """This usage times ``factor`` (token counts rounded up)."""
-        return Usage(math.ceil(self.calls * factor), math.ceil(self.prompt_tokens * factor),
-                     math.ceil(self.completion_tokens * factor), self.cost * factor,
-                     math.ceil(self.cached_calls * factor))
+        return Usage(
+            math.ceil(self.calls * factor),
+            math.ceil(self.prompt_tokens * factor),
+            math.ceil(self.completion_tokens * factor),
+            self.cost * factor,
+            math.ceil(self.cached_calls * factor),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "tokens": self.tokens}
@@ -60,8 +72,9 @@ class Usage:
         numbers read as 0, so a damaged file cannot make spending negative or crash."""
         names = {f.name for f in fields(cls)}
         data = data if isinstance(data, Mapping) else {}
-        values = {k: _amount(v, float if k == "cost" else int)
-                  for k, v in data.items() if k in names}
+        values = {
+            k: _amount(v, float if k == "cost" else int) for k, v in data.items() if k in names
+        }
         return cls(**values)
 
 
@@ -79,8 +92,13 @@ def snapshot(llm: Any) -> Usage:
     u = getattr(llm, "usage", None)
     if u is None:
         return Usage()
-    return Usage(int(u.calls), int(u.prompt_tokens), int(u.completion_tokens), float(u.cost),
-                 int(getattr(u, "cached_calls", 0)))
+    return Usage(
+        int(u.calls),
+        int(u.prompt_tokens),
+        int(u.completion_tokens),
+        float(u.cost),
+        int(getattr(u, "cached_calls", 0)),
+    )
 
 
 class UsageMeter:
@@ -136,10 +154,14 @@ class Budget:
             limit = getattr(self, name)
             if limit is None:
                 continue
-            if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not (
-                    math.isfinite(limit) and limit >= 0):
-                raise ValueError(f"budget {name} must be a number >= 0 (or None for no limit), "
-                                 f"got {limit!r}")
+            if (
+                isinstance(limit, bool)
+                or not isinstance(limit, (int, float))
+                or not (math.isfinite(limit) and limit >= 0)
+            ):
+                raise ValueError(
+                    f"budget {name} must be a number >= 0 (or None for no limit), got {limit!r}"
+                )
 
     @classmethod
     def coerce(cls, value: Budget | Mapping[str, Any] | None) -> Budget | None:
@@ -168,16 +190,26 @@ def estimate_next_step(history: Iterable[Mapping[str, Any]]) -> Usage | None:
 
     None before any step has run (row 0, the first validation, does not count).
     """
-    seen = [Usage(_amount(r.get("step_calls")), _amount(r.get("step_tokens")), 0,
-                  _amount(r.get("step_cost"), float))
-            for r in history if isinstance(r, Mapping) and _amount(r.get("step")) > 0]
+    seen = [
+        Usage(
+            _amount(r.get("step_calls")),
+            _amount(r.get("step_tokens")),
+            0,
+            _amount(r.get("step_cost"), float),
+        )
+        for r in history
+        if isinstance(r, Mapping) and _amount(r.get("step")) > 0
+    ]
     if not seen:
         return None
     n = len(seen)
     last = seen[-1]
-    return Usage(max(last.calls, math.ceil(sum(u.calls for u in seen) / n)),
-                 max(last.prompt_tokens, math.ceil(sum(u.prompt_tokens for u in seen) / n)), 0,
-                 max(last.cost, sum(u.cost for u in seen) / n))
+    return Usage(
+        max(last.calls, math.ceil(sum(u.calls for u in seen) / n)),
+        max(last.prompt_tokens, math.ceil(sum(u.prompt_tokens for u in seen) / n)),
+        0,
+        max(last.cost, sum(u.cost for u in seen) / n),
+    )
 
 
 @dataclass
@@ -219,8 +251,9 @@ class Projection:
         usage = self.optimizer_call
         n = (self.calls_per_example or 0) * examples
         if n:
-            usage = usage + (self.workflow_call.scaled(n) if self.workflow_call is not None
-                             else Usage(calls=n))
+            usage = usage + (
+                self.workflow_call.scaled(n) if self.workflow_call is not None else Usage(calls=n)
+            )
         return usage
 
     def describe(self) -> str:
@@ -236,10 +269,15 @@ class Projection:
         return f"projected for {self.steps} steps: {calls}, {tokens}, {cost} [{self.basis}]"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"steps": self.steps, "optimizer_calls": self.optimizer_calls,
-                "workflow_calls": self.workflow_calls, "basis": self.basis,
-                **{k: v for k, v in self.total.as_dict().items() if k != "calls"},
-                "calls": self.calls, "cost_known": self.cost_known}
+        return {
+            "steps": self.steps,
+            "optimizer_calls": self.optimizer_calls,
+            "workflow_calls": self.workflow_calls,
+            "basis": self.basis,
+            **{k: v for k, v in self.total.as_dict().items() if k != "calls"},
+            "calls": self.calls,
+            "cost_known": self.cost_known,
+        }
 
 
 def _k(n: int) -> str:
@@ -255,10 +293,19 @@ def _price(llm: Any, prompt: int, completion: int) -> tuple[float, bool]:
     return compute_cost([str(model)], prompt, completion, getattr(llm, "prices", None))
 
 
-def project(*, steps: int, batch_size: int, n_validation: int, initial_validation: bool,
-            calls_per_example: int | None, optimizer_llm: Any, workflow_llm: Any = None,
-            prompt_chars: int | None = None, parameter_chars: int = 0,
-            tokens_per_call: int | None = None) -> Projection:
+def project(
+    *,
+    steps: int,
+    batch_size: int,
+    n_validation: int,
+    initial_validation: bool,
+    calls_per_example: int | None,
+    optimizer_llm: Any,
+    workflow_llm: Any = None,
+    prompt_chars: int | None = None,
+    parameter_chars: int = 0,
+    tokens_per_call: int | None = None,
+) -> Projection:
     """Estimate the LLM usage of ``steps`` training steps.
 
     Parameters
@@ -299,7 +346,9 @@ def project(*, steps: int, batch_size: int, n_validation: int, initial_validatio
         if measured.calls:
             wf_call = measured.scaled(1 / measured.calls)
             wf_call = Usage(1, wf_call.prompt_tokens, wf_call.completion_tokens, wf_call.cost)
-            known = known and all(getattr(r, "cost_known", True) for r in
-                                  getattr(workflow_llm.usage, "records", ()))
-    return Projection(steps, steps, workflow_calls, opt_call, wf_call, calls_per_example,
-                      basis, known)
+            known = known and all(
+                getattr(r, "cost_known", True) for r in getattr(workflow_llm.usage, "records", ())
+            )
+    return Projection(
+        steps, steps, workflow_calls, opt_call, wf_call, calls_per_example, basis, known
+    )

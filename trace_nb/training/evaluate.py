@@ -29,8 +29,17 @@ from .engines import engine_for
 from .inprocess import ExampleResult, Traced, forward, in_process, mean_score, run_one
 from .remote import RemoteRunner
 
-__all__ = ["EvalReport", "ExampleResult", "FeedbackError", "Traced", "evaluate", "forward",
-           "in_process", "parse_feedback", "run_one"]
+__all__ = [
+    "EvalReport",
+    "ExampleResult",
+    "FeedbackError",
+    "Traced",
+    "evaluate",
+    "forward",
+    "in_process",
+    "parse_feedback",
+    "run_one",
+]
 
 
 @dataclass
@@ -53,9 +62,15 @@ class EvalReport:
         return pd.DataFrame([asdict(r) for r in self.results])
 
 
-def evaluate(workflow: Callable, examples: Iterable[Any], feedback: Callable, *,
-             max_workers: int = 4, executor: Any = None,
-             parameters: Iterable[ParameterNode] | Any = ()) -> EvalReport:
+def evaluate(
+    workflow: Callable,
+    examples: Iterable[Any],
+    feedback: Callable,
+    *,
+    max_workers: int = 4,
+    executor: Any = None,
+    parameters: Iterable[ParameterNode] | Any = (),
+) -> EvalReport:
     """Run ``workflow`` on every example and score each output with ``feedback``.
 
     Parameters

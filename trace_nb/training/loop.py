@@ -37,10 +37,22 @@ __all__ = ["TrainResult", "train"]
 class _Trainer:
     """The state and steps of one :func:`train` call."""
 
-    def __init__(self, workflow: Callable, data: list, feedback: Callable, optimizer: Any,
-                 val: list | None, opts: TrainConfig):
+    def __init__(
+        self,
+        workflow: Callable,
+        data: list,
+        feedback: Callable,
+        optimizer: Any,
+        val: list | None,
+        opts: TrainConfig,
+    ):
         self.workflow, self.data, self.feedback, self.opt, self.val = (
-            workflow, data, feedback, optimizer, val)
+            workflow,
+            data,
+            feedback,
+            optimizer,
+            val,
+        )
         self.o = opts
         self.params = list(optimizer.parameters)
         self.bs = opts.batch_size
@@ -51,19 +63,25 @@ class _Trainer:
         self.last_val: EvalReport | None = None
         self.shown: list[ExampleResult] = []
         self.steps_here = 0
-        config = {"batch_size": self.bs, "dataset_size": len(data),
-                  "validation_size": len(val) if val is not None else None,
-                  "shuffle_seed": opts.shuffle_seed,
-                  "parameters": [p.name for p in self.params]}
+        config = {
+            "batch_size": self.bs,
+            "dataset_size": len(data),
+            "validation_size": len(val) if val is not None else None,
+            "shuffle_seed": opts.shuffle_seed,
+            "parameters": [p.name for p in self.params],
+        }
         self.state, self.resumed = open_run(opts.checkpoint, opts.resume, config, optimizer)
-        self.meter = UsageMeter([getattr(optimizer, "llm", None), opts.workflow_llm],
-                                Usage.from_dict(self.state.usage))
+        self.meter = UsageMeter(
+            [getattr(optimizer, "llm", None), opts.workflow_llm], Usage.from_dict(self.state.usage)
+        )
         engine = engine_for(opts.executor)
         # A remote engine runs minibatches (traces shipped back) and validation examples.
         self.remote = RemoteRunner(engine, workflow, feedback, self.params) if engine else None
         self.own_pool = None
         if opts.executor is None and opts.max_workers > 1:
-            self.own_pool = ThreadPoolExecutor(opts.max_workers, thread_name_prefix="trace_nb-train")
+            self.own_pool = ThreadPoolExecutor(
+                opts.max_workers, thread_name_prefix="trace_nb-train"
+            )
         self.pool = opts.executor if engine is None and opts.executor is not None else self.own_pool
         self.listeners: list[ProgressListener] = []
         self.waiting: list = []  # proposals a review rule kept for a human
@@ -98,10 +116,18 @@ class _Trainer:
             if self.own_pool is not None:
                 self.own_pool.shutdown(wait=True)
         result = TrainResult(
-            list(st.history), plain_copy(st.best_parameters) or _values(self.params),
-            st.best_score, st.best_step, reason, _values(self.params),
-            self._usage(), self.projection, self.shown, self.opt,
-            [p for p in self.waiting if p.status == "pending"])
+            list(st.history),
+            plain_copy(st.best_parameters) or _values(self.params),
+            st.best_score,
+            st.best_step,
+            reason,
+            _values(self.params),
+            self._usage(),
+            self.projection,
+            self.shown,
+            self.opt,
+            [p for p in self.waiting if p.status == "pending"],
+        )
         if self.o.restore_best:
             result.restore()
         for listener in self.listeners:
@@ -133,19 +159,30 @@ class _Trainer:
         if self.o.max_steps is not None:
             remaining = min(remaining, self.o.max_steps - self.steps_here)
         self.projection = project(
-            steps=remaining, batch_size=self.bs, n_validation=len(self.val or ()),
+            steps=remaining,
+            batch_size=self.bs,
+            n_validation=len(self.val or ()),
             initial_validation=self.val is not None and not self.state.history,
             calls_per_example=self.o.calls_per_example,
-            optimizer_llm=getattr(self.opt, "llm", None), workflow_llm=self.o.workflow_llm,
-            prompt_chars=prompt_chars, parameter_chars=sum(len(repr(p._data)) for p in self.params),
-            tokens_per_call=self.o.tokens_per_call)
+            optimizer_llm=getattr(self.opt, "llm", None),
+            workflow_llm=self.o.workflow_llm,
+            prompt_chars=prompt_chars,
+            parameter_chars=sum(len(repr(p._data)) for p in self.params),
+            tokens_per_call=self.o.tokens_per_call,
+        )
         for listener in self.listeners:
             listener.projection(self.projection)
 
     def _validate(self) -> EvalReport:
         if self.remote is None:
-            return evaluate(self.workflow, self.val, self.feedback, executor=self.pool,
-                            max_workers=1, parameters=self.params)
+            return evaluate(
+                self.workflow,
+                self.val,
+                self.feedback,
+                executor=self.pool,
+                max_workers=1,
+                parameters=self.params,
+            )
         start = time.perf_counter()
         results, usage = self.remote.evaluate(list(enumerate(self.val)))
         self.meter.add_remote(usage)
@@ -166,8 +203,9 @@ class _Trainer:
         self.shown = self.last_val.results
         score = self.last_val.mean_score
         st.best_score, st.best_step, st.best_parameters = score, 0, _values(self.params)
-        st.history.append(self._row(0, [], None, score, True, [], [], Usage(),
-                                    self.last_val.seconds))
+        st.history.append(
+            self._row(0, [], None, score, True, [], [], Usage(), self.last_val.seconds)
+        )
         self._save()
 
     def _step(self) -> bool:
@@ -176,7 +214,7 @@ class _Trainer:
         epoch, pos = divmod(st.step, self.spe)
         if st.epoch != epoch or not st.order:
             st.epoch, st.order = epoch, epoch_order(len(self.data), self.o.shuffle_seed, epoch)
-        batch = st.order[pos * self.bs:(pos + 1) * self.bs]
+        batch = st.order[pos * self.bs : (pos + 1) * self.bs]
         used_before = self.meter.total()
         opt.zero_feedback()
         traced = self.forward_batch(batch)
@@ -185,8 +223,10 @@ class _Trainer:
                 t.node.backward(t.result.feedback, t.result.score)
         if not any(p._feedback for p in self.params):
             opt.zero_feedback()
-            raise ValueError("no parameter of the optimizer received feedback: the workflow's "
-                             "outputs must be nodes computed from the optimizer's parameters")
+            raise ValueError(
+                "no parameter of the optimizer received feedback: the workflow's "
+                "outputs must be nodes computed from the optimizer's parameters"
+            )
         if self.projection is None:
             messages = getattr(opt, "messages", None)
             chars = sum(len(str(m.get("content", ""))) for m in messages()) if messages else None
@@ -203,8 +243,9 @@ class _Trainer:
         undo = self._undo_point()
         proposals = opt.propose()
         try:
-            return self._commit(st, epoch, batch, start, used_before, train_results,
-                                train_score, before, proposals)
+            return self._commit(
+                st, epoch, batch, start, used_before, train_results, train_score, before, proposals
+            )
         except BaseException:
             # A step is recorded or rolled back, never half: parameters, optimizer state
             # and run state go back to what they were before propose().
@@ -214,9 +255,14 @@ class _Trainer:
     def _undo_point(self) -> dict[str, Any]:
         st = self.state
         opt_state = self.opt.state() if hasattr(self.opt, "state") else None
-        return {"values": _values(self.params), "fields": dataclasses.replace(st),
-                "history": len(st.history), "optimizer": plain_copy(opt_state),
-                "last_val": self.last_val, "shown": self.shown}
+        return {
+            "values": _values(self.params),
+            "fields": dataclasses.replace(st),
+            "history": len(st.history),
+            "optimizer": plain_copy(opt_state),
+            "last_val": self.last_val,
+            "shown": self.shown,
+        }
 
     def _roll_back(self, undo: dict[str, Any]) -> None:
         st = self.state
@@ -224,21 +270,34 @@ class _Trainer:
         for f in dataclasses.fields(st):
             if f.name != "history":
                 setattr(st, f.name, getattr(undo["fields"], f.name))
-        del st.history[undo["history"]:]
+        del st.history[undo["history"] :]
         if undo["optimizer"] is not None and hasattr(self.opt, "load_state"):
             self.opt.load_state(undo["optimizer"])
         self.last_val, self.shown = undo["last_val"], undo["shown"]
         self.opt.zero_feedback()
 
-    def _commit(self, st: Any, epoch: int, batch: list[int], start: float, used_before: Usage,
-                train_results: list, train_score: float | None, before: dict[str, Any],
-                proposals: list) -> bool:
+    def _commit(
+        self,
+        st: Any,
+        epoch: int,
+        batch: list[int],
+        start: float,
+        used_before: Usage,
+        train_results: list,
+        train_score: float | None,
+        before: dict[str, Any],
+        proposals: list,
+    ) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
         self.chosen_candidate, proposals = pick_candidate(self, proposals, batch)
         if self.o.review is not None:  # a review rule keeps some proposals for a human
-            held = review_hold(self.o.review, proposals, st.step + 1,
-                               lambda p: preview_on_batch(self, p, batch, train_results))
+            held = review_hold(
+                self.o.review,
+                proposals,
+                st.step + 1,
+                lambda p: preview_on_batch(self, p, batch, train_results),
+            )
             self.waiting.extend(held)
             proposals = [p for p in proposals if p not in held]
         applied = opt.apply(proposals, approve_code=self.o.approve_code)  # see optim.approval
@@ -249,8 +308,11 @@ class _Trainer:
                 self.last_val = self._validate()
             val_score, self.shown = self.last_val.mean_score, self.last_val.results
         # Without validation the minibatch score judges the values it was measured with.
-        monitored, candidate, at = ((val_score, None, st.step + 1) if self.val is not None
-                                    else (train_score, before, st.step))
+        monitored, candidate, at = (
+            (val_score, None, st.step + 1)
+            if self.val is not None
+            else (train_score, before, st.step)
+        )
         improved = monitored is not None and (st.best_score is None or monitored > st.best_score)
         if improved:
             st.best_score, st.best_step = monitored, at
@@ -259,8 +321,17 @@ class _Trainer:
         else:
             st.stale += 1
         st.step += 1
-        row = self._row(epoch + 1, batch, train_score, val_score, improved, applied, proposals,
-                        used_before, time.perf_counter() - start)
+        row = self._row(
+            epoch + 1,
+            batch,
+            train_score,
+            val_score,
+            improved,
+            applied,
+            proposals,
+            used_before,
+            time.perf_counter() - start,
+        )
         st.history.append(row)
         st.parameters = _values(self.params)
         st.optimizer_state = opt.state() if hasattr(opt, "state") else {}
@@ -277,35 +348,74 @@ class _Trainer:
         if self.o.callback is not None:
             self.o.callback(row)
 
-    def _row(self, epoch: int, batch: list[int], train_score: float | None,
-             val_score: float | None, improved: bool, applied: list, proposals: list,
-             used_before: Usage, seconds: float) -> dict[str, Any]:
+    def _row(
+        self,
+        epoch: int,
+        batch: list[int],
+        train_score: float | None,
+        val_score: float | None,
+        improved: bool,
+        applied: list,
+        proposals: list,
+        used_before: Usage,
+        seconds: float,
+    ) -> dict[str, Any]:
         """One history row: scores, what changed, and usage (running totals and this step's)."""
         used = self.meter.total()
         spent = used - used_before
-        return {"step": self.state.step, "epoch": epoch, "batch": list(batch),
-                "train_score": train_score, "val_score": val_score,
-                "best_score": self.state.best_score, "improved": improved,
-                "changed": [p.name for p in applied], "invalid": sum(not p.valid for p in proposals),
-                "calls": used.calls, "tokens": used.tokens, "cost": used.cost,
-                "step_calls": spent.calls, "step_tokens": spent.tokens, "step_cost": spent.cost,
-                "seconds": seconds, "candidate": self.chosen_candidate}
+        return {
+            "step": self.state.step,
+            "epoch": epoch,
+            "batch": list(batch),
+            "train_score": train_score,
+            "val_score": val_score,
+            "best_score": self.state.best_score,
+            "improved": improved,
+            "changed": [p.name for p in applied],
+            "invalid": sum(not p.valid for p in proposals),
+            "calls": used.calls,
+            "tokens": used.tokens,
+            "cost": used.cost,
+            "step_calls": spent.calls,
+            "step_tokens": spent.tokens,
+            "step_cost": spent.cost,
+            "seconds": seconds,
+            "candidate": self.chosen_candidate,
+        }
 
     def _save(self) -> None:
         if self.o.checkpoint is not None:
             save_checkpoint(self.o.checkpoint, self.state)
 
 
-def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimizer: Any, *,
-          batch_size: int = 4, epochs: int = 1, validation: Iterable[Any] | None = None,
-          max_workers: int = 4, executor: Any = None,
-          budget: Budget | Mapping[str, Any] | None = None, checkpoint: str | Path | None = None,
-          resume: bool = False, patience: int | None = None, shuffle_seed: int | None = 0,
-          progress: bool = True, view: ProgressListener | None = None,
-          max_steps: int | None = None, calls_per_example: int | None = None,
-          workflow_llm: Any = None, tokens_per_call: int | None = None,
-          restore_best: bool = False, callback: Callable[[dict], Any] | None = None,
-          approve_code: bool = False, review: Any = None, gate: str | None = None) -> TrainResult:
+def train(
+    workflow: Callable,
+    dataset: Iterable[Any],
+    feedback: Callable,
+    optimizer: Any,
+    *,
+    batch_size: int = 4,
+    epochs: int = 1,
+    validation: Iterable[Any] | None = None,
+    max_workers: int = 4,
+    executor: Any = None,
+    budget: Budget | Mapping[str, Any] | None = None,
+    checkpoint: str | Path | None = None,
+    resume: bool = False,
+    patience: int | None = None,
+    shuffle_seed: int | None = 0,
+    progress: bool = True,
+    view: ProgressListener | None = None,
+    max_steps: int | None = None,
+    calls_per_example: int | None = None,
+    workflow_llm: Any = None,
+    tokens_per_call: int | None = None,
+    restore_best: bool = False,
+    callback: Callable[[dict], Any] | None = None,
+    approve_code: bool = False,
+    review: Any = None,
+    gate: str | None = None,
+) -> TrainResult:
     """Train ``optimizer``'s parameters on a dataset, a minibatch per optimizer step.
 
     Parameters
@@ -386,18 +496,33 @@ def train(workflow: Callable, dataset: Iterable[Any], feedback: Callable, optimi
         raise ValueError(
             f"the optimizer has code parameters ({', '.join(code)}); training would run the "
             "LLM's code without your review. Pass approve_code=True to allow that, or train "
-            "with value parameters only and review code changes in the panel.")
+            "with value parameters only and review code changes in the panel."
+        )
     data = list(dataset)
     if not data:
         raise ValueError("the dataset is empty")
     if batch_size < 1 or epochs < 1 or max_workers < 1:
         raise ValueError("batch_size, epochs and max_workers must be at least 1")
     val = None if validation is None else list(validation)
-    opts = TrainConfig(batch_size=batch_size, epochs=epochs, max_workers=max_workers, executor=executor,
-                budget=budget, checkpoint=checkpoint, resume=resume, patience=patience,
-                shuffle_seed=shuffle_seed, progress=progress, view=view, max_steps=max_steps,
-                calls_per_example=calls_per_example, workflow_llm=workflow_llm,
-                tokens_per_call=tokens_per_call, restore_best=restore_best, callback=callback,
-                approve_code=approve_code,
-                review=[r for r in (review, gate) if r is not None] or None)
+    opts = TrainConfig(
+        batch_size=batch_size,
+        epochs=epochs,
+        max_workers=max_workers,
+        executor=executor,
+        budget=budget,
+        checkpoint=checkpoint,
+        resume=resume,
+        patience=patience,
+        shuffle_seed=shuffle_seed,
+        progress=progress,
+        view=view,
+        max_steps=max_steps,
+        calls_per_example=calls_per_example,
+        workflow_llm=workflow_llm,
+        tokens_per_call=tokens_per_call,
+        restore_best=restore_best,
+        callback=callback,
+        approve_code=approve_code,
+        review=[r for r in (review, gate) if r is not None] or None,
+    )
     return _Trainer(workflow, data, feedback, optimizer, val or None, opts).run()

@@ -37,9 +37,18 @@ class AutoRun:
         Gets this run when it finished, stopped or paused.
     """
 
-    def __init__(self, session: Any, total: int, start_job: Callable, approve_code: Callable[[], bool],
-                 status: Callable[[str], None], progress: Callable[[int], None],
-                 ended: Callable[[AutoRun], None], review: Any = None, pause: bool = False):
+    def __init__(
+        self,
+        session: Any,
+        total: int,
+        start_job: Callable,
+        approve_code: Callable[[], bool],
+        status: Callable[[str], None],
+        progress: Callable[[int], None],
+        ended: Callable[[AutoRun], None],
+        review: Any = None,
+        pause: bool = False,
+    ):
         from ...optim.gates import resolve
 
         self.session, self.total, self.done = session, total, 0
@@ -64,8 +73,11 @@ class AutoRun:
     @property
     def waiting_for(self) -> list[str]:
         """Names of the code proposals a paused run waits on (still pending)."""
-        return [p.name for p in self.session.proposals
-                if p.is_code and p.valid and p.status == "pending"]
+        return [
+            p.name
+            for p in self.session.proposals
+            if p.is_code and p.valid and p.status == "pending"
+        ]
 
     def _next(self) -> None:
         if self.stopping or self.done >= self.total:
@@ -74,8 +86,11 @@ class AutoRun:
             self._ended(self)
             return
         _ = self.session.optimizer  # made here, on the main thread: config errors show at once
-        self._start_job(f"auto step {self.done + 1}/{self.total}: asking the LLM…",
-                        self.session.request_proposals, self._proposed)
+        self._start_job(
+            f"auto step {self.done + 1}/{self.total}: asking the LLM…",
+            self.session.request_proposals,
+            self._proposed,
+        )
 
     def _proposed(self, result: tuple[list, Any]) -> None:
         self.session.adopt(*result)
@@ -86,22 +101,28 @@ class AutoRun:
 
         s = self.session
         self._pick_candidate()
-        pending = [p for p in s.proposals if p.status == "pending" and p.valid
-                   and p not in s.waiting]
+        pending = [
+            p for p in s.proposals if p.status == "pending" and p.valid and p not in s.waiting
+        ]
         ctx = GateContext(self.done + 1, lambda p: s.preview(s.display_name(p.parameter)))
         human = [p for p in pending if self.review(p, ctx)]
         code = [p for p in pending if p.is_code and p not in human and not self._approve_code()]
         rest = [p for p in pending if p not in human and p not in code]
         if rest:
-            s.approve([s.display_name(p.parameter) for p in rest], decided_by="auto",
-                      approve_code=self._approve_code())
+            s.approve(
+                [s.display_name(p.parameter) for p in rest],
+                decided_by="auto",
+                approve_code=self._approve_code(),
+            )
         if code or (human and self.pause):
             names = [s.display_name(p.parameter) for p in code + human]
             self.paused = True
             why = "the code proposal" if code and not human else "the proposals"
-            self._status(f"paused at step {self.done + 1}/{self.total}: {why} for "
-                         f"{', '.join(names)} waits for you. Approve or reject it, then click "
-                         "Auto to go on")
+            self._status(
+                f"paused at step {self.done + 1}/{self.total}: {why} for "
+                f"{', '.join(names)} waits for you. Approve or reject it, then click "
+                "Auto to go on"
+            )
             self._ended(self)
             return
         if human:
@@ -115,15 +136,19 @@ class AutoRun:
         """With several candidates, apply the one whose preview scores best (the history
         records which); the rest are rejected."""
         s = self.session
-        pending = [p for p in s.proposals if p.status == "pending" and p.valid
-                   and p.candidate is not None]
+        pending = [
+            p for p in s.proposals if p.status == "pending" and p.valid and p.candidate is not None
+        ]
         numbers = sorted({p.candidate for p in pending})
         if len(numbers) < 2:
             return
 
         def score(k: int) -> float:
-            means = [s.preview(s.display_name(p.parameter), candidate=k).mean_after
-                     for p in pending if p.candidate == k]
+            means = [
+                s.preview(s.display_name(p.parameter), candidate=k).mean_after
+                for p in pending
+                if p.candidate == k
+            ]
             got = [m for m in means if m is not None]
             return sum(got) / len(got) if got else float("-inf")
 

@@ -57,7 +57,9 @@ class DagView(anywidget.AnyWidget):
             return
         self.data = data
         # Count what the grey boxes hold, so the note agrees with their labels.
-        self.hidden = sum(len(n.get("members", ())) for n in data["nodes"] if n.get("kind") == "collapsed")
+        self.hidden = sum(
+            len(n.get("members", ())) for n in data["nodes"] if n.get("kind") == "collapsed"
+        )
         if not data["nodes"]:
             self.svg, self.message = "", "(no trace yet: the output does not depend on a parameter)"
             return

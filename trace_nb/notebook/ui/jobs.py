@@ -49,8 +49,13 @@ class Job:
         ``time.monotonic()`` when the job was submitted.
     """
 
-    def __init__(self, fn: Callable[[], Any], then: Callable[[Any], None] | None,
-                 on_error: Callable[[BaseException], None] | None, label: str = ""):
+    def __init__(
+        self,
+        fn: Callable[[], Any],
+        then: Callable[[Any], None] | None,
+        on_error: Callable[[BaseException], None] | None,
+        label: str = "",
+    ):
         self.fn = fn
         self.then = then
         self.on_error = on_error
@@ -91,8 +96,12 @@ class Jobs:
         The home loop; found with :func:`home_loop` when not given.
     """
 
-    def __init__(self, on_error: Callable[[BaseException], None] | None = None,
-                 lock: Any = None, loop: asyncio.AbstractEventLoop | None = None):
+    def __init__(
+        self,
+        on_error: Callable[[BaseException], None] | None = None,
+        lock: Any = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ):
         self.on_error = on_error
         self.lock = lock if lock is not None else threading.RLock()
         self.loop = loop if loop is not None else home_loop()
@@ -102,9 +111,13 @@ class Jobs:
         self._jobs: list[Job] = []
 
     # -- submitting -------------------------------------------------------------------
-    def submit(self, fn: Callable[[], Any], then: Callable[[Any], None] | None = None,
-               on_error: Callable[[BaseException], None] | None = None,
-               label: str = "") -> Job:
+    def submit(
+        self,
+        fn: Callable[[], Any],
+        then: Callable[[Any], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+        label: str = "",
+    ) -> Job:
         """Run ``fn()`` in a worker thread, then ``then(result)`` on the home loop.
 
         Parameters
@@ -225,8 +238,13 @@ class Ticker:
     """Calls ``update()`` every ``interval`` seconds (holding ``lock``, never waiting long
     for it) while ``alive()`` is true, on a daemon timer thread; :meth:`cancel` stops it."""
 
-    def __init__(self, alive: Callable[[], bool], update: Callable[[], None], lock: Any,
-                 interval: float = 1.0):
+    def __init__(
+        self,
+        alive: Callable[[], bool],
+        update: Callable[[], None],
+        lock: Any,
+        interval: float = 1.0,
+    ):
         self.alive, self.update, self.lock, self.interval = alive, update, lock, interval
         self._timer: threading.Timer | None = None
         self._cancelled = False
