@@ -73,3 +73,12 @@ def test_a_reference_reply_without_json_counts_as_a_parse_failure(reference_pyth
         record = run_one("code_debug", "trace_opt", 0, 2, make_llm(server))
     assert record["status"] == "ok" and not record["success"]
     assert record["parse_failures"] == 2 and record["applied"] == 0 and record["llm_calls"] == 2
+
+
+def test_a_reference_suggestion_for_an_unknown_name_counts_as_invalid(reference_python):
+    reply = json.dumps({"reasoning": "", "suggestion": {"running_max": "def running_max(xs): ..."}})
+    with FakeOpenAIServer(replies=lambda request: reply) as server:
+        record = run_one("code_debug", "trace_opt", 0, 1, make_llm(server))
+    assert record["status"] == "ok" and record["invalid_proposals"] == 1
+    assert record["applied"] == 0 and record["parse_failures"] == 0
+    assert any("no variable named 'running_max'" in r for r in record["reasons"])

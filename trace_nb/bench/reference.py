@@ -174,6 +174,22 @@ class ReferenceOptimizer:
                     )
                 )
             ref._data = p.data  # the mirror holds what was applied
+        known = {ref.py_name for ref in self.mirror.values()}
+        for key in suggestion:
+            if key not in known:  # the reference ignores it; it is still a wasted proposal
+                proposals.append(
+                    Proposal(
+                        str(key),
+                        None,
+                        None,
+                        suggestion[key],
+                        "",
+                        response,
+                        False,
+                        f"there is no variable named {str(key)!r} "
+                        f"(variables: {', '.join(sorted(known))})",
+                    )
+                )
         if not proposals and not suggestion:
             reason = (
                 "the reply suggests no changes"
