@@ -47,16 +47,16 @@ def test_trainable_code_is_parameter_and_new_code_runs():
     out = poly(x)
     assert out.data == 10 and p in out.parents
     old = p.data
-    p._set("def poly(v):\n    return v * 7 + OFFSET\n")
+    p.set_value("def poly(v):\n    return v * 7 + OFFSET\n")
     globals()["OFFSET"] = 1  # new code sees the module's globals
     assert poly(x).data == 36
-    p._set("def poly(v):\n    return v *\n")
+    p.set_value("def poly(v):\n    return v *\n")
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
         assert poly(x).data == 36  # the last code that compiled keeps working
     assert "does not compile" in str(w[0].message) and "line 2" in str(w[0].message)
     assert "does not compile" in poly.compile_error
-    p._set(old)
+    p.set_value(old)
     assert poly(x).data == 10 and poly.compile_error is None
 
 
@@ -129,7 +129,7 @@ def test_trainable_methods_are_per_instance():
 
     OptoPrime([p1, p2], llm=lambda messages: "")  # an optimizer numbers repeated names
     assert (p1.name, p2.name) == ("agent_act", "agent_act_1")
-    p1._set("def act(self, v):\n    return v + 100\n")
+    p1.set_value("def act(self, v):\n    return v + 100\n")
     assert a1.act(node(1)).data == 101 and a2.act(node(1)).data == 2
 
 
@@ -145,7 +145,7 @@ def test_code_with_imports_above_the_def_sees_them():
     def root(v):
         return v
 
-    root.parameter._set("import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n")
+    root.parameter.set_value("import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n")
     assert root(node(16)).data == 12.0
 
 
@@ -168,7 +168,7 @@ def test_an_error_in_trainable_code_is_numbered_within_the_shown_source():
     assert exc.describe().endswith("at line 4: return total / (count - 2)")
 
     # New code (compiled from the parameter's text) is numbered the same way.
-    _ratio_of.parameter._set("def _ratio_of(total, parts):\n    return total / (len(parts) - 2)\n")
+    _ratio_of.parameter.set_value("def _ratio_of(total, parts):\n    return total / (len(parts) - 2)\n")
     try:
         with pytest.raises(ExecutionError) as info:
             _ratio_of(node(6.0), node([1, 2]))
@@ -176,4 +176,4 @@ def test_an_error_in_trainable_code_is_numbered_within_the_shown_source():
             "at line 2: return total / (len(parts) - 2)"
         )
     finally:
-        _ratio_of.parameter._set("".join(shown_line + "\n" for shown_line in shown))
+        _ratio_of.parameter.set_value("".join(shown_line + "\n" for shown_line in shown))

@@ -94,7 +94,7 @@ def test_trainable_methods_are_per_instance():
     p1, p2 = a1.named_parameters()["agent.act"], a2.named_parameters()["agent.act"]
     assert p1 is not p2 and p1.name == p2.name == "agent_act" and p1.is_code
     assert "return plan * 2" in p1.data
-    p1._set(NEW_ACT)
+    p1.set_value(NEW_ACT)
     assert a1.forward(1).data == 23 and a2.forward(1).data == 4
     assert a1.forward(node(1)).parents[-1] is p1  # the new code is a parent of the output
     assert mh.Agent().forward(1).data == 4  # the class is untouched
@@ -118,7 +118,7 @@ def test_forward_call_and_model_keeps_class_identity():
 
 def test_pickling_a_model_instance():
     agent = mh.Agent("hey")
-    code_of(agent, "act")._set(NEW_ACT)
+    code_of(agent, "act").set_value(NEW_ACT)
     clone = pickle.loads(pickle.dumps(agent))
     assert type(clone) is mh.Agent and clone.greeting.data == "hey"
     assert clone.forward(1).data == agent.forward(1).data == 23
@@ -126,7 +126,7 @@ def test_pickling_a_model_instance():
     # fresh nodes with the same labels: training the copy leaves the original alone
     assert code_of(clone, "act") is not code_of(agent, "act")
     assert code_of(clone, "act").name == code_of(agent, "act").name == "agent_act"
-    code_of(clone, "act")._set("def act(self, plan):\n    return -1\n")
+    code_of(clone, "act").set_value("def act(self, plan):\n    return -1\n")
     assert clone.forward(1).data == -1 and agent.forward(1).data == 23
     # decorated by a call: the module attribute is the plain class, the registry finds it
     greeter = pickle.loads(pickle.dumps(mh.Greeter()))
@@ -137,10 +137,10 @@ def test_pickling_a_model_instance():
 
 def test_save_then_load_into_a_fresh_instance(tmp_path):
     team = mh.Team()
-    team.planner.weights._set((0.25, 4.0))
-    team.bias._set(-2.5)
-    code_of(team.tools[0], "run")._set("def run(self, x):\n    return clip(x * SCALE + 7)\n")
-    code_of(team.planner, "plan")._set("def plan(self, x):\n    return math.ceil(x / 3)\n")
+    team.planner.weights.set_value((0.25, 4.0))
+    team.bias.set_value(-2.5)
+    code_of(team.tools[0], "run").set_value("def run(self, x):\n    return clip(x * SCALE + 7)\n")
+    code_of(team.planner, "plan").set_value("def plan(self, x):\n    return math.ceil(x / 3)\n")
     path = tmp_path / "team.json"
     team.save(path)
     doc = json.loads(path.read_text())
@@ -179,14 +179,14 @@ def test_load_refuses_mismatched_files_and_changes_nothing(tmp_path):
         agent.load(tmp_path / "x.json")
     with pytest.raises(TypeError, match="JSON cannot store"):
         bad = mh.Agent()
-        bad.greeting._set({1, 2})
+        bad.greeting.set_value({1, 2})
         bad.save(tmp_path / "bad.json")
 
 
 def test_export_writes_learned_code_into_the_class(tmp_path):
     agent = mh.Agent()
-    code_of(agent, "act")._set(NEW_ACT)
-    agent.greeting._set("ahoy")
+    code_of(agent, "act").set_value(NEW_ACT)
+    agent.greeting.set_value("ahoy")
     path = agent.export(tmp_path / "agent_export.py")
     text = open(path).read()
     assert (
@@ -206,9 +206,9 @@ def test_export_writes_learned_code_into_the_class(tmp_path):
 
 def test_export_of_nested_modules_with_different_instance_code(tmp_path):
     team = mh.Team()
-    code_of(team.tools[0], "run")._set("def run(self, x):\n    return clip(x * SCALE * 2)\n")
-    team.by_name["lookup"].prompt._set("find")
-    team.bias._set(0.5)
+    code_of(team.tools[0], "run").set_value("def run(self, x):\n    return clip(x * SCALE * 2)\n")
+    team.by_name["lookup"].prompt.set_value("find")
+    team.bias.set_value(0.5)
     exported = import_file(team.export(tmp_path / "team_export.py"), "team_export_1")
     rebuilt = exported.Team()
     assert rebuilt.state_dict() == team.state_dict()
@@ -270,9 +270,9 @@ def notebook_module():
 
 def test_export_from_a_notebook_defined_class(tmp_path, notebook_module):
     bot = notebook_module.Bot()
-    code_of(bot, "act")._set("def act(self, x):\n    return helper(x) + LIMIT * 10\n")
-    code_of(bot.memory, "recall")._set("def recall(self, x):\n    return x + OFFSET[0] * 5\n")
-    bot.tone._set("bold")
+    code_of(bot, "act").set_value("def act(self, x):\n    return helper(x) + LIMIT * 10\n")
+    code_of(bot.memory, "recall").set_value("def recall(self, x):\n    return x + OFFSET[0] * 5\n")
+    bot.tone.set_value("bold")
     path = bot.export(tmp_path / "bot.py")
     text = open(path).read()
     assert "def helper(v):" in text and "LIMIT = 4" in text and "import math" in text

@@ -180,7 +180,7 @@ def test_nan_parameters_are_refused_and_nan_scores_saved_as_null(tmp_path):
     path = tmp_path / "n.json"
     save_session(s, str(path))
     assert json.loads(path.read_text())["history"][0]["score"] is None
-    s._params["level"]._set(float("nan"))
+    s._params["level"].set_value(float("nan"))
     with pytest.raises(ValueError, match=r"NaN or infinity at \['parameters'\]\['level'\]"):
         save_session(s, str(path))
     with pytest.raises(ValueError, match="NaN"):
@@ -249,12 +249,12 @@ def test_export_escapes_the_session_name_and_refuses_non_literals(tmp_path):
             return "__import__('os').system('true')"
 
     for bad in (Evil(), float("nan"), float("inf")):
-        s._params["level"]._set(bad)
+        s._params["level"].set_value(bad)
         with pytest.raises(SessionFileError, match="has no Python literal"):
             export_session(s, str(path))
         with pytest.raises(SessionFileError):
             writeback_with(s)
-    s._params["level"]._set(1)
+    s._params["level"].set_value(1)
     s._params["x = 1\nimport os\ny"] = s._params.pop("level")
     with pytest.raises(SessionFileError, match="not a Python identifier"):
         export_session(s, str(path))
@@ -270,7 +270,7 @@ def writeback_with(s):
 
 def test_export_refuses_code_that_runs_at_import(tmp_path):
     s = make_session("robust_exp_code")
-    s._code["double"].parameter._set("import os\nos.system('true')\n" + CODE)
+    s._code["double"].parameter.set_value("import os\nos.system('true')\n" + CODE)
     with pytest.raises(SessionFileError, match="function call"):
         export_session(s, str(tmp_path / "x.py"))
     assert not (tmp_path / "x.py").exists()
@@ -410,7 +410,7 @@ def test_deep_values_checkpoint_without_recursion(fake_server, tmp_path):
         inner = inner[0]
     assert plain_copy(deep) == deep
     param = node([], name="deep_value", trainable=True)
-    param._set(deep)  # (node() itself walks nested values recursively)
+    param.set_value(deep)  # (node() itself walks nested values recursively)
     counter = node(0, name="deep_counter", trainable=True)
     fake_server.add_replies(json.dumps({"suggestion": {"deep_counter": 1}}))
     opt = OptoPrime([param, counter], llm=make_llm(fake_server))

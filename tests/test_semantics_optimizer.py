@@ -87,7 +87,7 @@ class SlowSet(ParameterNode):
     def _set(self, value):
         self.writes = getattr(self, "writes", 0) + 1
         time.sleep(0.02)
-        super()._set(value)
+        super().set_value(value)
 
 
 def test_two_threads_approving_one_proposal_apply_it_once():

@@ -168,7 +168,7 @@ def test_budget_on_calls_stops_cleanly_and_keeps_the_best(server):
     assert result.best_parameters == {param.name: 5} and result.best_step == 1
     result.restore()
     assert param.data == 5
-    param._set(99)
+    param.set_value(99)
     restore_best(opt, result)
     assert param.data == 5
 
@@ -395,7 +395,7 @@ def test_a_custom_thread_pool_runs_the_examples(server):
 
 def test_evaluate_threads_match_sequential():
     data = th.make_examples(5)
-    th.OFFSET._set(3)
+    th.OFFSET.set_value(3)
     one = evaluate(th.offset_workflow, data, th.offset_feedback, max_workers=1)
     many = evaluate(th.offset_workflow, data, th.offset_feedback, max_workers=4)
     assert [r.score for r in one.results] == [r.score for r in many.results] == [1 / 3] * 5
@@ -419,7 +419,7 @@ def test_dask_process_cluster_scores_validation_remotely(server):
 
         # A workflow from an importable module: pickled by value with its module's parameter,
         # so the worker's workflow uses the very parameter that gets the values.
-        th.OFFSET._set(0)
+        th.OFFSET.set_value(0)
         opt = OptoPrime([th.OFFSET], llm=fake_llm(server))
         result = train(
             th.offset_workflow,
@@ -444,7 +444,7 @@ def test_dask_process_cluster_scores_validation_remotely(server):
             parameters=[local],
         )
         assert [r.score for r in report.results] == pytest.approx([0.25] * 3)
-        local._set(5)
+        local.set_value(5)
         report = evaluate(
             lambda e: node(e["x"]) + local,
             th.make_examples(3),
