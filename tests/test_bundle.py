@@ -145,7 +145,9 @@ def test_code_with_imports_above_the_def_sees_them():
     def root(v):
         return v
 
-    root.parameter.set_value("import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n")
+    root.parameter.set_value(
+        "import math\nSCALE = 3\n\ndef root(v):\n    return math.sqrt(v) * SCALE\n"
+    )
     assert root(node(16)).data == 12.0
 
 
@@ -168,7 +170,9 @@ def test_an_error_in_trainable_code_is_numbered_within_the_shown_source():
     assert exc.describe().endswith("at line 4: return total / (count - 2)")
 
     # New code (compiled from the parameter's text) is numbered the same way.
-    _ratio_of.parameter.set_value("def _ratio_of(total, parts):\n    return total / (len(parts) - 2)\n")
+    _ratio_of.parameter.set_value(
+        "def _ratio_of(total, parts):\n    return total / (len(parts) - 2)\n"
+    )
     try:
         with pytest.raises(ExecutionError) as info:
             _ratio_of(node(6.0), node([1, 2]))
