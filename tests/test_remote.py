@@ -26,6 +26,7 @@ from trace_nb.graph.portable import (
     rebuild_trace,
     recording_existing,
 )
+from trace_nb.notebook.ui.train_view import TrainView
 from trace_nb.optim import OptoPrime
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.training import Budget, evaluate, train
@@ -330,6 +331,7 @@ def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_cli
 
         opt_llm = LLM(model="fake", base_url=fixer.base_url, cache=False)
         opt = OptoPrime(params, llm=opt_llm)
+        view = TrainView()
         data = [{"q": f"w{i}", "want": "THE ANSWER IS!"} for i in range(4)]
         result = train(
             workflow,
@@ -341,6 +343,7 @@ def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_cli
             validation=data[:2],
             progress=False,
             workflow_llm=llm,
+            view=view,
         )
         assert params[1].data == "upper" and result.best_score == 1.0
         # 2 steps x 2 examples + 2 validations x 2 examples ran on workers, each one LLM call;
@@ -348,6 +351,7 @@ def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_cli
         assert result.usage["calls"] == 10
         assert sum(w["calls"] for w in result.usage["workers"].values()) == 8
         assert result.usage["engine"] == "dask"
+        assert "on dask:" in view.totals.value and "examples" in view.totals.value
         # The budget sees worker calls: the first step costs 5 calls (2 examples, 1 optimizer
         # call, 2 validation examples) on top of the initial validation's 2; a second step
         # would take the total past 7.

@@ -52,6 +52,15 @@ def fmt_score(score: float | None) -> str:
     return score_text(score)
 
 
+def workers_text(usage: dict) -> str:
+    """Where a remote run's examples ran: the engine, and examples and LLM calls per worker."""
+    workers = usage.get("workers") or {}
+    if not workers:
+        return ""
+    parts = [f"{w}: {v['examples']} examples, {v['calls']} LLM calls" for w, v in workers.items()]
+    return f"on {usage.get('engine', 'a remote engine')}: " + "; ".join(parts)
+
+
 def usage_text(u: Usage) -> str:
     """Calls, tokens and cost in one short line."""
     return _usage_text(u)
@@ -119,4 +128,7 @@ class TqdmProgress(ProgressListener):
                 f"stopped: {result.stopped_reason}; best score "
                 f"{score_text(result.best_score)} at step {result.best_step}"
             )
+            where = workers_text(result.usage)
+            if where:
+                self.bar.write(where)
             self.bar.close()

@@ -12,7 +12,7 @@ from typing import Any
 from ...text import value_text
 from ...training.budget import Projection, Usage
 from ...training.evaluate import ExampleResult
-from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text
+from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text, workers_text
 from .plots import score_plot_svg
 
 __all__ = ["TrainView", "plot_svg", "results_html"]
@@ -118,6 +118,9 @@ class TrainView(ProgressListener):
             f"<b>training finished</b>: {_esc(result.stopped_reason)}, best "
             f"score {fmt_score(result.best_score)} at step {result.best_step}"
         )
+        where = workers_text(result.usage)
+        if where:
+            self.totals.value += f"<br><small>{_esc(where)}</small>"
 
 
 def _esc(text: str) -> str:
