@@ -215,9 +215,9 @@ def test_ci_fails_when_the_model_cannot_be_fetched(tmp_path, monkeypatch):
 
 
 def test_ci_fails_when_the_server_does_not_start(tmp_path):
-    from trace_nb.bench import ci
-
     import importlib.util
+
+    from trace_nb.bench import ci
 
     if not weights.is_cached():
         pytest.skip("the model is not in the cache here (make bench-ci fetches it)")
