@@ -497,3 +497,23 @@ def test_parameters_can_be_set_by_hand():
     assert (
         "param" in dir(trace_nb) and "importlib" not in dir(trace_nb) and "Any" not in dir(trace_nb)
     )
+
+
+def test_a_library_call_with_star_args_is_labelled_as_in_a_bundle():
+    ip = ipython_shell()
+    ip.run_cell("import os")
+    with FakeOpenAIServer(replies=[]) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        try:
+            ip.run_cell_magic(
+                "trace",
+                "--name star_args --param folder --no-panel",
+                "folder = 'data'\nout = os.path.join(folder, 'a', 'b')\nout\n",
+            )
+            s = trace_nb.session("star_args")
+            s.feedback("wrong folder")
+            code = s.optimizer.messages()[1]["content"].split("#Code")[1].split("#Doc")[0]
+        finally:
+            sessions.set_default_llm(None)
+    # os.path.join(a, *p): the variadic part is one tuple, not p='a', arg2='b'.
+    assert "join(a=folder, p=('a', 'b'))" in code, code

@@ -170,10 +170,13 @@ def _is_module(value: Any) -> bool:
 
 
 def _arg_names(func: Any) -> tuple[str, ...]:
+    """#Code labels for ``func``'s arguments; variadic ones keep their star, as in a bundle."""
     try:
-        return tuple(p for p in inspect.signature(func).parameters)
+        params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
         return ()
+    stars = {inspect.Parameter.VAR_POSITIONAL: "*", inspect.Parameter.VAR_KEYWORD: "**"}
+    return tuple(stars.get(p.kind, "") + p.name for p in params)
 
 
 def param(
