@@ -19,7 +19,7 @@ DEBIAN_CHROMIUM := /usr/lib/chromium/chromium
 TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
 export TRACE_NB_CHROMIUM
 
-.PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint format-todo constraints \
+.PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint constraints \
         local-llm bench-ci llama-wheel mutation binder-check clean
 
 # --- system packages ---------------------------------------------------------------------
@@ -98,14 +98,10 @@ bench: venv-lab
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_scale.py
 
-# pyproject.toml lists the files not yet formatted ([tool.ruff.format] exclude); that list
-# must shrink. `make format-todo` rewrites it from what `ruff format` would change now.
+# Every Python file and notebook is formatted with `ruff format`; CI checks that it stays so.
 lint: venv-test
 	$(VENV)/bin/ruff check trace_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks
-
-format-todo: venv-test
-	$(PY) .ci/ruff_format_todo.py
 
 # Rewrite the constraints from the venvs that pass the tests, after a dependency change:
 # constraints/ci.txt from .venv (trace_nb left out), constraints/llm.txt from .venv-llm

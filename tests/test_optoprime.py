@@ -154,9 +154,13 @@ def test_code_parameter_proposal_changes_behaviour():
     new_code = "def clip(v):\n    return min(v, 10)\n"
     bad_code = "def clip(v):\n    return min(v,\n"
     renamed = "def clamp(v):\n    return min(v, 10)\n"
-    with FakeOpenAIServer(replies=[reply({clip.parameter.name: bad_code}),
-                                   reply({clip.parameter.name: renamed}),
-                                   reply({clip.parameter.name: new_code})]) as srv:
+    with FakeOpenAIServer(
+        replies=[
+            reply({clip.parameter.name: bad_code}),
+            reply({clip.parameter.name: renamed}),
+            reply({clip.parameter.name: new_code}),
+        ]
+    ) as srv:
         opt = OptoPrime([clip.parameter], llm=make_llm(srv))
         bad = opt.step()
         assert not bad[0].valid and "line" in bad[0].reason
@@ -226,7 +230,11 @@ def test_reply_schema_types_each_variable():
     def f(v):
         return v
 
-    n, s, b = node(1, name="sch_n", trainable=True), node("a", name="sch_s", trainable=True), node(True, name="sch_b", trainable=True)
+    n, s, b = (
+        node(1, name="sch_n", trainable=True),
+        node("a", name="sch_s", trainable=True),
+        node(True, name="sch_b", trainable=True),
+    )
     f(n + len(s.data) + int(b.data)).backward("more")
     for p in (s, b):
         (p * 1).backward("more")
@@ -234,8 +242,12 @@ def test_reply_schema_types_each_variable():
         OptoPrime([n, s, b, f.parameter], llm=make_llm(srv)).propose()
         fmt = srv.requests[0]["response_format"]
     props = fmt["schema"]["properties"]["suggestion"]["properties"]
-    assert props == {"sch_n": {"type": "integer"}, "sch_s": {"type": "string"},
-                     "sch_b": {"type": "boolean"}, f.parameter.name: {"type": "string"}}
+    assert props == {
+        "sch_n": {"type": "integer"},
+        "sch_s": {"type": "string"},
+        "sch_b": {"type": "boolean"},
+        f.parameter.name: {"type": "string"},
+    }
 
 
 def test_only_replies_the_optimizer_can_read_are_cached(tmp_path):

@@ -56,7 +56,11 @@ def test_corpus_reply_through_propose(server, case_id, text, names, expected):
     for prop in props:
         assert prop.valid or (prop.reason and len(prop.reason) > 10), prop
     applied = opt.apply(props)
-    changed = {p.name for p in nodes if p.data != before[p.name] or type(p.data) is not type(before[p.name])}
+    changed = {
+        p.name
+        for p in nodes
+        if p.data != before[p.name] or type(p.data) is not type(before[p.name])
+    }
     assert changed == {a.name for a in applied}
     for a in applied:
         assert a.valid and a.parameter.data == a.new

@@ -64,15 +64,19 @@ def test_truncated_replies_never_yield_fragments(text):
 
 suggestion_values = st.recursive(
     st.integers(-5, 5) | st.text(alphabet="ab {}\"'", max_size=6) | st.booleans(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES), inner,
-                                                                max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(NAMES), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(suggestion=st.dictionaries(st.sampled_from(NAMES), suggestion_values, min_size=1),
-       reasoning=st.text(alphabet="ab {}\"'", max_size=8), data=st.data())
+@given(
+    suggestion=st.dictionaries(st.sampled_from(NAMES), suggestion_values, min_size=1),
+    reasoning=st.text(alphabet="ab {}\"'", max_size=8),
+    data=st.data(),
+)
 def test_every_cut_inside_the_suggestion_gives_no_suggestion(suggestion, reasoning, data):
     text = json.dumps({"reasoning": reasoning, "suggestion": suggestion})
     opened = text.index('"suggestion": {') + len('"suggestion": ')
@@ -141,7 +145,7 @@ def test_brace_scanning_has_a_budget():
 
 
 def test_a_reply_exhausting_the_budget_says_so():
-    text = "{\"k\": '" + "{'" * 100_000
+    text = '{"k": \'' + "{'" * 100_000
     parsed = parse_reply(text[: MAX_SEARCH_CHARS - 10], NAMES)
     assert parsed.suggestion == {} and parsed.error
 
@@ -174,8 +178,24 @@ def test_lone_surrogates_are_repaired_at_parse_time(text, expected):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from(["\\ud800", "\\udc00", "\\ud83d\\ude00", "\\\\", "a", "\\u0041",
-                                 "\\uDBFF", "\\U0000d800", '\\"']), max_size=12).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "\\ud800",
+                "\\udc00",
+                "\\ud83d\\ude00",
+                "\\\\",
+                "a",
+                "\\u0041",
+                "\\uDBFF",
+                "\\U0000d800",
+                '\\"',
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)
 def test_parsed_strings_are_always_encodable(body):
     text = '{"reasoning": "' + body + '", "suggestion": {"prompt": "' + body + '"}}'
     parsed = parse_reply(text, NAMES)
@@ -186,8 +206,9 @@ def test_parsed_strings_are_always_encodable(body):
 def test_a_surrogate_reply_applies_and_the_next_call_still_works(fake_server, tmp_path):
     p = node("start", name="sur_prompt", trainable=True)
     (p + "!").backward("better")
-    fake_server.add_replies('{"suggestion": {"sur_prompt": "bad \\ud800 char"}}',
-                            '{"suggestion": {}}')
+    fake_server.add_replies(
+        '{"suggestion": {"sur_prompt": "bad \\ud800 char"}}', '{"suggestion": {}}'
+    )
     opt = OptoPrime([p], llm=make_llm(fake_server, cache=tmp_path / "c.sqlite"), memory_size=2)
     (prop,) = opt.propose()
     opt.apply([prop])
@@ -211,9 +232,22 @@ def test_tool_call_replies_are_read(fake_server):
     x = node(1, name="tool_x", trainable=True)
     (x + 1).backward("more")
     arguments = json.dumps({"reasoning": "r", "suggestion": {"tool_x": 4}})
-    fake_server.fault("body", body={"choices": [{"message": {
-        "role": "assistant", "content": None,
-        "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": arguments}}]}}]})
+    fake_server.fault(
+        "body",
+        body={
+            "choices": [
+                {
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"type": "function", "function": {"name": "f", "arguments": arguments}}
+                        ],
+                    }
+                }
+            ]
+        },
+    )
     (prop,) = OptoPrime([x], llm=make_llm(fake_server)).propose()
     assert prop.valid and prop.new == 4
 
@@ -248,8 +282,14 @@ def test_refusals_say_what_was_wrong(text, fragment):
         ([1], '{"suggestion": {"x": "[' + "[" * 150 + "]" * 150 + ']"}}', "nested more than"),
         ([1], '{"suggestion": {"x": [' + ", ".join(["0"] * 100_001) + "]}}", "more than 100,000"),
     ],
-    ids=["deep-list", "nan-in-dict", "inf-in-list", "untyped-inf", "deep-list-in-string",
-         "too-many-items"],
+    ids=[
+        "deep-list",
+        "nan-in-dict",
+        "inf-in-list",
+        "untyped-inf",
+        "deep-list-in-string",
+        "too-many-items",
+    ],
 )
 def test_values_that_would_break_saving_or_prompts_are_refused(current, text, fragment):
     from trace_nb.graph import ParameterNode

@@ -51,6 +51,7 @@ class Unequal:
 
 # -- apply: identity, atomicity, idempotence ------------------------------------------------
 
+
 def test_apply_refuses_an_outside_node_with_an_equal_value():
     owned = node(1.0, name="own_a", trainable=True)
     stranger = node(1.0, name="stranger_a", trainable=True)  # == owned by value
@@ -119,6 +120,7 @@ def test_same_node_twice_is_one_parameter_and_names_must_be_unique():
 
 # -- openai is imported in the background when an optimizer is made -------------------------
 
+
 def test_creating_an_optimizer_starts_importing_openai():
     code = (
         "import sys\n"
@@ -149,6 +151,7 @@ def test_a_custom_llm_does_not_import_openai():
 
 
 # -- the reference's spellings and options -------------------------------------------------
+
 
 def fresh_problem(name: str, value: float = 1.0):
     x = node(value, name=name, trainable=True)
@@ -251,11 +254,21 @@ def test_log_is_json_serializable():
     data = json.loads(json.dumps(opt.log_json()))
     assert data[0]["response"] == reply({"log_x": 2.0})
     assert "#Variables" in data[0]["user_prompt"] and data[0]["system_prompt"]
-    assert data[0]["proposals"] == [{"name": "log_x", "old": 1.0, "new": 2.0, "valid": True,
-                                     "reason": None, "status": "approved", "decided_by": "auto"}]
+    assert data[0]["proposals"] == [
+        {
+            "name": "log_x",
+            "old": 1.0,
+            "new": 2.0,
+            "valid": True,
+            "reason": None,
+            "status": "approved",
+            "decided_by": "auto",
+        }
+    ]
 
 
 # -- copies and pickles ---------------------------------------------------------------------
+
 
 def test_deepcopy_and_pickle_of_an_optimizer():
     x, y = fresh_problem("cp_x")

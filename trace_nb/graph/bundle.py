@@ -78,15 +78,17 @@ class BundledFunction:
         except (TypeError, ValueError):
             arg_names = labels = ()
         self.signature_names = arg_names
-        self.op = Op(fname, description or doc or f"the function {fname}.", labels,
-                     base_name=sanitize(fname))
+        self.op = Op(
+            fname, description or doc or f"the function {fname}.", labels, base_name=sanitize(fname)
+        )
         self.parameter: ParameterNode | None = None
         self._compiled: tuple[str, Callable] | None = None
         self.compile_error: str | None = None
         if trainable:
             source = function_source(fn)
             self.parameter = ParameterNode(
-                source, name=code_name or f"code_{fname}",
+                source,
+                name=code_name or f"code_{fname}",
                 description=f"the source code of the function {fname}",
                 constraint=f"Python source of one function that keeps the name and call signature of {fname}.",
                 is_code=True,
@@ -105,8 +107,12 @@ class BundledFunction:
         Raises :class:`CodeCompileError` saying why when it does not compile or load (an
         import that fails, no function of the right name); changes nothing either way.
         """
-        return compile_function(source, self._fn.__name__, self._namespace(),
-                                filename=f"<trace_nb code {self.parameter.name if self.parameter else ''}>")
+        return compile_function(
+            source,
+            self._fn.__name__,
+            self._namespace(),
+            filename=f"<trace_nb code {self.parameter.name if self.parameter else ''}>",
+        )
 
     @property
     def function(self) -> Callable:
@@ -124,8 +130,13 @@ class BundledFunction:
         previous = self._compiled[1] if self._compiled else None
         own = current is not None and (current is self._fn or current is previous)
         try:
-            fn = compile_function(source, name, namespace, bind_name=own,
-                                  filename=f"<trace_nb code {self.parameter.name}>")
+            fn = compile_function(
+                source,
+                name,
+                namespace,
+                bind_name=own,
+                filename=f"<trace_nb code {self.parameter.name}>",
+            )
         except CodeCompileError as e:
             # Keep the last code that worked; say so loudly and remember why.
             self.compile_error = str(e)
@@ -158,7 +169,9 @@ class BundledFunction:
             bound = instance.__dict__.get(key)
             if bound is None:
                 bound = BundledFunction(
-                    self._fn, description=self.op.description, trainable=True,
+                    self._fn,
+                    description=self.op.description,
+                    trainable=True,
                     catch_execution_error=self.catch_execution_error,
                     allow_external_dependencies=self.allow_external_dependencies,
                     code_name=f"{type(instance).__name__.lower()}_{self._fn.__name__}",
@@ -232,8 +245,9 @@ class BundledFunction:
             tree = ast.parse(textwrap.dedent("".join(lines)))
         except (OSError, TypeError, SyntaxError):
             return
-        first = next((s for s in tree.body
-                      if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+        first = next(
+            (s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)), None
+        )
         if lineno is None or first is None:
             return
         source = self.parameter._data.splitlines()
@@ -242,14 +256,18 @@ class BundledFunction:
             node.info["lineno"] = shown
             node.info["line"] = source[shown - 1]
 
-    def _finish(self, result: Any, frame: CallFrame, args: tuple, kwargs: dict,
-                inputs: dict[int, Node]) -> MessageNode:
+    def _finish(
+        self, result: Any, frame: CallFrame, args: tuple, kwargs: dict, inputs: dict[int, Node]
+    ) -> MessageNode:
         result_nodes: dict[int, Node] = {}
         if isinstance(result, Node) or type(result) in CONTAINERS:
             result = unwrap_deep(result, result_nodes)
         if not result_nodes and not frame.used:  # the common case: plain values in and out
-            parents = (*inputs.values(), self.parameter) if self.parameter is not None \
+            parents = (
+                (*inputs.values(), self.parameter)
+                if self.parameter is not None
                 else tuple(inputs.values())
+            )
             return MessageNode(result, self.op, tuple(args), parents, kwargs or None)
         given = dict(inputs)
         if self.parameter is not None:
@@ -342,11 +360,25 @@ def bundle(
         return BundledFunction(description)
 
     def decorate(fn: Callable) -> BundledFunction:
-        return BundledFunction(fn, description, trainable, catch_execution_error,
-                               allow_external_dependencies, traceable_code=traceable_code)
+        return BundledFunction(
+            fn,
+            description,
+            trainable,
+            catch_execution_error,
+            allow_external_dependencies,
+            traceable_code=traceable_code,
+        )
 
     return decorate
 
 
-__all__ = ["bundle", "BoundBundle", "BundledFunction", "ExecutionError", "ExternalDependencyError",
-           "CodeCompileError", "compile_function", "function_source"]
+__all__ = [
+    "bundle",
+    "BoundBundle",
+    "BundledFunction",
+    "ExecutionError",
+    "ExternalDependencyError",
+    "CodeCompileError",
+    "compile_function",
+    "function_source",
+]

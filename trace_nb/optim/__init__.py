@@ -9,7 +9,18 @@ from .problem import ProblemInstance, build_problem
 from .proposal import Proposal, check
 
 __all__ = [
-    "OPRO", "CoercionError", "ExtractionError", "Optimizer", "OptoPrime", "ParsedReply", "ProblemInstance",
-    "Proposal", "StepLog", "build_problem", "check", "coerce_value", "parse_reply",
+    "OPRO",
+    "CoercionError",
+    "ExtractionError",
+    "Optimizer",
+    "OptoPrime",
+    "ParsedReply",
+    "ProblemInstance",
+    "Proposal",
+    "StepLog",
+    "build_problem",
+    "check",
+    "coerce_value",
+    "parse_reply",
     "validate_code",
 ]

@@ -185,6 +185,7 @@ def repair_surrogates(text: str) -> str:
     decode to one real character, are kept.
     """
     if "\\" in text and ("\\u" in text or "\\U" in text):
+
         def fix(match: re.Match[str]) -> str:
             escape = match.group(2)
             keep = len(escape) == 12 and escape[1] == "u"

@@ -36,14 +36,16 @@ def prewarm_openai() -> threading.Thread | None:
         return None
     with _prewarm_lock:
         if _prewarm_thread is None:
+
             def run() -> None:
                 try:
                     import openai  # noqa: F401
                 except Exception:  # pragma: no cover - reported on first use instead
                     pass
 
-            _prewarm_thread = threading.Thread(target=run, name="trace_nb-openai-import",
-                                               daemon=True)
+            _prewarm_thread = threading.Thread(
+                target=run, name="trace_nb-openai-import", daemon=True
+            )
             _prewarm_thread.start()
         return _prewarm_thread
 
@@ -64,9 +66,14 @@ def uses_openai(llm: Any) -> bool:
     return type(llm).__module__.startswith("trace_nb.llm")
 
 
-def ask(llm: Any, messages: list[dict], schema: dict | None = None,
-        max_tokens: int | None = None, cache_if: Any = None,
-        temperature: float | None = None) -> Answer:
+def ask(
+    llm: Any,
+    messages: list[dict],
+    schema: dict | None = None,
+    max_tokens: int | None = None,
+    cache_if: Any = None,
+    temperature: float | None = None,
+) -> Answer:
     """Send ``messages`` to ``llm`` (either kind, see the module docstring) and read the text.
 
     ``cache_if(text)`` decides whether a trace_nb ``LLM`` may cache the reply.

@@ -85,14 +85,29 @@ class StepLog:
         user = next((m["content"] for m in reversed(self.messages) if m.get("role") == "user"), "")
         usage = self.usage
         if usage is not None and not isinstance(usage, dict):
-            usage = {k: _plain(v) for k, v in vars(usage).items()} if hasattr(usage, "__dict__") \
+            usage = (
+                {k: _plain(v) for k, v in vars(usage).items()}
+                if hasattr(usage, "__dict__")
                 else _plain(usage)
+            )
         return {
-            "system_prompt": system, "user_prompt": user, "response": self.reply,
-            "json_mode": self.json_mode, "usage": usage,
-            "proposals": [{"name": p.name, "old": _plain(p.old), "new": _plain(p.new),
-                           "valid": p.valid, "reason": p.reason, "status": p.status,
-                           "decided_by": p.decided_by} for p in self.proposals],
+            "system_prompt": system,
+            "user_prompt": user,
+            "response": self.reply,
+            "json_mode": self.json_mode,
+            "usage": usage,
+            "proposals": [
+                {
+                    "name": p.name,
+                    "old": _plain(p.old),
+                    "new": _plain(p.new),
+                    "valid": p.valid,
+                    "reason": p.reason,
+                    "status": p.status,
+                    "decided_by": p.decided_by,
+                }
+                for p in self.proposals
+            ],
         }
 
 
@@ -145,16 +160,18 @@ class Optimizer:
         for p in self.parameters:
             p.zero_feedback()
 
-    def backward(self, node: Node, feedback: str = "", score: float | None = None,
-                 **kwargs: Any) -> Any:
+    def backward(
+        self, node: Node, feedback: str = "", score: float | None = None, **kwargs: Any
+    ) -> Any:
         """``node.backward(feedback, score)``: the reference Trace's ``optimizer.backward`` spelling."""
         return node.backward(feedback, score=score, **kwargs)
 
     def propose(self, **kwargs: Any) -> list[Proposal]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def apply(self, proposals: Iterable[Proposal], decided_by: str = "auto",
-              approve_code: bool = False) -> list[Proposal]:
+    def apply(
+        self, proposals: Iterable[Proposal], decided_by: str = "auto", approve_code: bool = False
+    ) -> list[Proposal]:
         """Apply the valid, pending proposals; return those applied by this call.
 
         Code proposals follow :mod:`.approval`: with ``decided_by="auto"`` they stay pending
@@ -188,8 +205,9 @@ class Optimizer:
                 prop.decided_by = decided_by
             return todo
 
-    def step(self, verbose: bool | str = False, approve_code: bool = False,
-             **kwargs: Any) -> list[Proposal]:
+    def step(
+        self, verbose: bool | str = False, approve_code: bool = False, **kwargs: Any
+    ) -> list[Proposal]:
         """Propose and apply at once, with no human review. Value proposals are applied;
         code proposals only with ``approve_code=True`` (see :mod:`.approval`), otherwise they
         stay pending, with a warning, for :meth:`apply` ``(..., decided_by="human")`` or the
@@ -213,7 +231,9 @@ class Optimizer:
                 f"step() did not apply the LLM's code for {', '.join(p.name or '?' for p in waiting)}: "
                 "code is applied only after review. Look at it, then call "
                 "apply(proposals, decided_by='human'), or pass approve_code=True to step() to "
-                "apply code unreviewed.", stacklevel=2)
+                "apply code unreviewed.",
+                stacklevel=2,
+            )
         return proposals
 
     def log_json(self) -> list[dict]:
@@ -235,8 +255,12 @@ class Optimizer:
             self._llm = LLM()
         return self._llm
 
-    def _ask(self, messages: list[dict], max_tokens: int | str | None = None,
-             temperature: float | None = None) -> tuple[str, Any, str | None]:
+    def _ask(
+        self,
+        messages: list[dict],
+        max_tokens: int | str | None = None,
+        temperature: float | None = None,
+    ) -> tuple[str, Any, str | None]:
         if max_tokens == AUTO:
             max_tokens = reply_token_cap(self.parameters)
         types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
@@ -246,8 +270,14 @@ class Optimizer:
             # Only a reply this optimizer can read goes into the response cache.
             return parse_reply(text, names).error is None
 
-        answer = ask(self.llm, messages, prompts.reply_schema(types), max_tokens, cache_if=readable,
-                     temperature=temperature)
+        answer = ask(
+            self.llm,
+            messages,
+            prompts.reply_schema(types),
+            max_tokens,
+            cache_if=readable,
+            temperature=temperature,
+        )
         return answer.text, answer.usage, answer.json_mode
 
 
@@ -284,11 +314,20 @@ class OptoPrime(Optimizer):
         (or a review rule) picks one, as with the reference's OptoPrimeMulti.
     """
 
-    def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None, memory_size: int = 0,
-                 objective: str | None = None, prompt_budget: int | None = 30_000,
-                 max_tokens: int | str | None = AUTO, ignore_extraction_error: bool = True,
-                 include_example: bool = False, candidates: int = 1,
-                 temperatures: tuple[float, float] = (0.0, 1.0), **reference_options: Any):
+    def __init__(
+        self,
+        parameters: Iterable[ParameterNode],
+        llm: Any = None,
+        memory_size: int = 0,
+        objective: str | None = None,
+        prompt_budget: int | None = 30_000,
+        max_tokens: int | str | None = AUTO,
+        ignore_extraction_error: bool = True,
+        include_example: bool = False,
+        candidates: int = 1,
+        temperatures: tuple[float, float] = (0.0, 1.0),
+        **reference_options: Any,
+    ):
         _refuse_reference_options(reference_options)
         super().__init__(parameters)
         self._setup_llm(llm)
@@ -308,8 +347,9 @@ class OptoPrime(Optimizer):
         params = [p for p in self.parameters if p._feedback]
         return build_problem(params, self.prompt_budget, self.objective, first=self.parameters)
 
-    def messages(self, problem: ProblemInstance | None = None,
-                 mask: Iterable[str] | None = None) -> list[dict]:
+    def messages(
+        self, problem: ProblemInstance | None = None, mask: Iterable[str] | None = None
+    ) -> list[dict]:
         """The chat messages ``propose()`` would send now; ``mask`` blanks sections."""
         problem = problem or self.problem()
         user = problem.render(mask)
@@ -362,7 +402,7 @@ class OptoPrime(Optimizer):
 
 _REFERENCE_OPTIONS = {
     "propagator": "trace_nb has one propagation (the minimal subgraph from each parameter "
-                  "to the outputs); leave propagator out",
+    "to the outputs); leave propagator out",
     "prompt_symbols": "the section names are fixed; blank sections with step(mask=[...])",
     "log": "the log is always kept: optimizer.log, or optimizer.log_json() as plain data",
 }
@@ -378,9 +418,14 @@ def _refuse_reference_options(options: dict) -> None:
 class OPRO(Optimizer):
     """OPRO baseline: the LLM sees only the history of values and their feedback/scores."""
 
-    def __init__(self, parameters: Iterable[ParameterNode], llm: Any = None,
-                 objective: str | None = None, history_size: int = 20,
-                 max_tokens: int | str | None = AUTO):
+    def __init__(
+        self,
+        parameters: Iterable[ParameterNode],
+        llm: Any = None,
+        objective: str | None = None,
+        history_size: int = 20,
+        max_tokens: int | str | None = AUTO,
+    ):
         super().__init__(parameters)
         self._setup_llm(llm)
         self.max_tokens = max_tokens  # as OptoPrime's
@@ -396,10 +441,16 @@ class OPRO(Optimizer):
         self._pending = {"variables": current, "feedback": feedback}
         lines = [f"#Objective\n{self.objective}", "#History"]
         lines += [json.dumps(h, default=repr) for h in self.history] or ["(none yet)"]
-        lines += ["#Current values", json.dumps(current, default=repr),
-                  "#Feedback on the current values", feedback]
-        return [{"role": "system", "content": prompts.OPRO_SYSTEM},
-                {"role": "user", "content": "\n".join(lines)}]
+        lines += [
+            "#Current values",
+            json.dumps(current, default=repr),
+            "#Feedback on the current values",
+            feedback,
+        ]
+        return [
+            {"role": "system", "content": prompts.OPRO_SYSTEM},
+            {"role": "user", "content": "\n".join(lines)},
+        ]
 
     def propose(self) -> list[Proposal]:
         messages = self.messages()

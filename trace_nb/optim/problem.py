@@ -72,8 +72,10 @@ def normalize_mask(mask: Iterable[str] | None) -> list[str]:
     for item in mask:
         key = str(item).strip().lstrip("#").strip().lower()
         if key not in known:
-            raise ValueError(f"cannot mask {item!r}: the sections are "
-                             f"{', '.join('#' + s for s in prompts.SECTIONS)}")
+            raise ValueError(
+                f"cannot mask {item!r}: the sections are "
+                f"{', '.join('#' + s for s in prompts.SECTIONS)}"
+            )
         out.append(known[key])
     return out
 
@@ -109,8 +111,12 @@ def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> s
     return f"({type_name(n)}) {names(n)}={value}"
 
 
-def code_line(n: MessageNode, names: Names = _own_name, arg_limit: int | None = None,
-              taken: Container[str] = ()) -> str:
+def code_line(
+    n: MessageNode,
+    names: Names = _own_name,
+    arg_limit: int | None = None,
+    taken: Container[str] = (),
+) -> str:
     """``result = op(arg=name_or_constant, ...)`` for one operator node.
 
     Arguments are labelled by the operator's parameter names; the positional arguments a
@@ -204,8 +210,10 @@ def _node_ids(a: Any, out: set[int]) -> None:
             _node_ids(v, out)
 
 
-def feedback_text(params: list[ParameterNode], names: Names = _own_name,
-                  ) -> tuple[list[Node], str]:
+def feedback_text(
+    params: list[ParameterNode],
+    names: Names = _own_name,
+) -> tuple[list[Node], str]:
     """The outputs that sent feedback to ``params`` and the #Feedback section for them."""
     outputs = outputs_of(params)
     records = {}
@@ -256,13 +264,30 @@ def build_problem(
 
     variables = "\n".join(value_line(p, None, names) for p in params)
     constraints = "\n".join(f"{names(p)}: {p.constraint}" for p in params if p.constraint)
-    limit, arg_limit = _limits(ops, outputs, budget, in_sub, param_ids, names,
-                               len(instruction) + len(variables) + len(constraints) + len(feedback))
+    limit, arg_limit = _limits(
+        ops,
+        outputs,
+        budget,
+        in_sub,
+        param_ids,
+        names,
+        len(instruction) + len(variables) + len(constraints) + len(feedback),
+    )
     out_text = "\n".join(value_line(o, limit, names) for o in outputs)
 
     fixed = len(instruction) + len(variables) + len(constraints) + len(out_text) + len(feedback)
-    chosen = _fit(ops, params, outputs, budget - fixed - 400 if budget else None, in_sub,
-                  param_ids, names, limit, arg_limit, table)
+    chosen = _fit(
+        ops,
+        params,
+        outputs,
+        budget - fixed - 400 if budget else None,
+        in_sub,
+        param_ids,
+        names,
+        limit,
+        arg_limit,
+        table,
+    )
 
     code_lines, docs, inputs, others = [], {}, {}, []
     skipped = 0
@@ -284,8 +309,10 @@ def build_problem(
         code_lines.append(f"# ... {skipped} operations not shown ...")
     omitted = ""
     if len(chosen) < len(ops):
-        omitted = (f"{len(ops) - len(chosen)} of {len(ops)} operations are not shown to fit the "
-                   f"prompt budget; shown are those nearest to the variables and outputs")
+        omitted = (
+            f"{len(ops) - len(chosen)} of {len(ops)} operations are not shown to fit the "
+            f"prompt budget; shown are those nearest to the variables and outputs"
+        )
     return ProblemInstance(
         instruction=instruction,
         code="\n".join(code_lines),
@@ -302,8 +329,15 @@ def build_problem(
     )
 
 
-def _limits(ops: list[MessageNode], outputs: list[Node], budget: int | None, in_sub: set[int],
-            param_ids: set[int], names: Names, fixed: int) -> tuple[int | None, int | None]:
+def _limits(
+    ops: list[MessageNode],
+    outputs: list[Node],
+    budget: int | None,
+    in_sub: set[int],
+    param_ids: set[int],
+    names: Names,
+    fixed: int,
+) -> tuple[int | None, int | None]:
     """The cuts for values and inline constants: none when everything fits ``budget``
     uncut (or there is no budget), else :data:`VALUE_SHARE` and :data:`ARG_SHARE` of it."""
     if budget is None:
@@ -322,10 +356,18 @@ def _limits(ops: list[MessageNode], outputs: list[Node], budget: int | None, in_
     return None, None
 
 
-def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
-         budget: int | None, in_sub: set[int], param_ids: set[int],
-         names: Names = _own_name, limit: int | None = None,
-         arg_limit: int | None = None, taken: Container[str] = ()) -> set[int]:
+def _fit(
+    ops: list[MessageNode],
+    params: list[ParameterNode],
+    outputs: list[Node],
+    budget: int | None,
+    in_sub: set[int],
+    param_ids: set[int],
+    names: Names = _own_name,
+    limit: int | None = None,
+    arg_limit: int | None = None,
+    taken: Container[str] = (),
+) -> set[int]:
     """Ids of the operations to show: all of them, or the nearest ones that fit ``budget``."""
     if budget is None:
         return {id(n) for n in ops}
@@ -333,8 +375,11 @@ def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node
     total = 0
     for n in ops:
         c = len(code_line(n, names, arg_limit, taken)) + len(n.op.doc()) // 4 + 1
-        c += sum(len(value_line(p, limit, names)) for p in n._parents
-                 if id(p) not in in_sub and id(p) not in param_ids)
+        c += sum(
+            len(value_line(p, limit, names))
+            for p in n._parents
+            if id(p) not in in_sub and id(p) not in param_ids
+        )
         c += len(value_line(n, limit, names))
         cost[id(n)] = c
         total += c
@@ -352,8 +397,9 @@ def _fit(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node
     return chosen
 
 
-def _distances(ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node],
-               in_sub: set[int]) -> dict[int, int]:
+def _distances(
+    ops: list[MessageNode], params: list[ParameterNode], outputs: list[Node], in_sub: set[int]
+) -> dict[int, int]:
     """Hops from the nearest parameter (forward) or output (backward), inside the subgraph."""
     children: dict[int, list[Node]] = {}
     for n in ops:

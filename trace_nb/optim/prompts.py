@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-SECTIONS = ("Instruction", "Code", "Documentation", "Variables", "Constraints", "Inputs",
-            "Others", "Outputs", "Feedback")
+SECTIONS = (
+    "Instruction",
+    "Code",
+    "Documentation",
+    "Variables",
+    "Constraints",
+    "Inputs",
+    "Others",
+    "Outputs",
+    "Feedback",
+)
 
 OPTOPRIME_SYSTEM = """\
 You improve a program by changing the values of its variables.
@@ -34,9 +43,7 @@ OPTOPRIME_INSTRUCTION = (
     "Change the values in #Variables to improve #Outputs according to #Feedback."
 )
 
-MEMORY_HEADER = (
-    "Earlier values of the variables and the feedback they received (oldest first):"
-)
+MEMORY_HEADER = "Earlier values of the variables and the feedback they received (oldest first):"
 
 OPRO_SYSTEM = """\
 You optimize the values of some variables. You see the objective, the current values, and
@@ -81,6 +88,7 @@ def reply_schema(types: dict[str, dict]) -> dict:
         },
         "required": ["reasoning", "suggestion"],
     }
+
 
 # Shown after OPTOPRIME_SYSTEM when OptoPrime(include_example=True): one worked problem.
 OPTOPRIME_EXAMPLE = """\

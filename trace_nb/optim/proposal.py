@@ -77,15 +77,35 @@ def _unknown(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) ->
         for name, value in unknown.items():
             close = difflib.get_close_matches(str(name)[:200], list(params)[:1000], n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            out.append(Proposal(str(name), None, None, value, parsed.reasoning, raw, False,
-                                f"there is no variable named {_cut(name)!r}{hint} "
-                                f"(variables: {_listing(params)})"))
+            out.append(
+                Proposal(
+                    str(name),
+                    None,
+                    None,
+                    value,
+                    parsed.reasoning,
+                    raw,
+                    False,
+                    f"there is no variable named {_cut(name)!r}{hint} "
+                    f"(variables: {_listing(params)})",
+                )
+            )
         return out
     shown = ", ".join(repr(_cut(k, 40)) for k in list(unknown)[:10])
-    return [Proposal(None, None, None, None, parsed.reasoning, raw, False,
-                     f"the reply names {len(unknown):,} variables that do not exist ({shown}"
-                     f"{', ...' if len(unknown) > 10 else ''}); they were ignored "
-                     f"(variables: {_listing(params)})")]
+    return [
+        Proposal(
+            None,
+            None,
+            None,
+            None,
+            parsed.reasoning,
+            raw,
+            False,
+            f"the reply names {len(unknown):,} variables that do not exist ({shown}"
+            f"{', ...' if len(unknown) > 10 else ''}); they were ignored "
+            f"(variables: {_listing(params)})",
+        )
+    ]
 
 
 def _cut(name: object, limit: int = 80) -> str:
@@ -109,7 +129,9 @@ def _same(new: Any, old: Any) -> bool:
 
 
 # The prefix #Variables writes before a value: "(float) x=" or "(code) name:" (then a newline).
-_SHOWN_PREFIX = re.compile(r"\A\s*\((?P<type>[A-Za-z_]\w*)\)[ \t]*(?:(?P<name>[A-Za-z_]\w*)[ \t]*[=:])?[ \t]*\n?")
+_SHOWN_PREFIX = re.compile(
+    r"\A\s*\((?P<type>[A-Za-z_]\w*)\)[ \t]*(?:(?P<name>[A-Za-z_]\w*)[ \t]*[=:])?[ \t]*\n?"
+)
 
 
 def strip_shown_prefix(param: ParameterNode, value: Any) -> Any:
@@ -124,7 +146,7 @@ def strip_shown_prefix(param: ParameterNode, value: Any) -> Any:
     match = _SHOWN_PREFIX.match(value)
     if match is None or (match.group("name") and match.group("name") != param.name):
         return value
-    return value[match.end():]
+    return value[match.end() :]
 
 
 def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") -> Proposal:
@@ -144,18 +166,28 @@ def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") 
                 return retry
         return Proposal(param.name, param, param._data, value, reasoning, raw, False, str(e))
     except Exception as e:  # noqa: BLE001 - a value that breaks the check is refused, not raised
-        return Proposal(param.name, param, param._data, value, reasoning, raw, False,
-                        f"the value could not be checked ({type(e).__name__}: {str(e)[:200]})")
+        return Proposal(
+            param.name,
+            param,
+            param._data,
+            value,
+            reasoning,
+            raw,
+            False,
+            f"the value could not be checked ({type(e).__name__}: {str(e)[:200]})",
+        )
     if isinstance(new, str) and not param.is_code:
         match = _SHOWN_PREFIX.match(new)
         if match and match.group("name") == param.name:
-            new = new[match.end():]
+            new = new[match.end() :]
     if _same(new, param._data):
         return Proposal(param.name, param, param._data, new, reasoning, raw, False, SAME_VALUE)
     return Proposal(param.name, param, param._data, new, reasoning, raw)
 
 
-def proposals_from_reply(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) -> list[Proposal]:
+def proposals_from_reply(
+    parsed: ParsedReply, params: dict[str, ParameterNode], raw: str
+) -> list[Proposal]:
     """Turn a parsed reply into proposals: one per suggested name, valid or not."""
     out: list[Proposal] = []
     if parsed.error and not parsed.suggestion:
@@ -164,6 +196,16 @@ def proposals_from_reply(parsed: ParsedReply, params: dict[str, ParameterNode], 
         out.append(check(params[name], value, parsed.reasoning, raw))
     out += _unknown(parsed, params, raw)
     if not out:
-        out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False,
-                            "the reply suggests no changes"))
+        out.append(
+            Proposal(
+                None,
+                None,
+                None,
+                None,
+                parsed.reasoning,
+                raw,
+                False,
+                "the reply suggests no changes",
+            )
+        )
     return out

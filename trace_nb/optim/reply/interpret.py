@@ -197,8 +197,6 @@ def interpret_dict(
     return OTHER, base
 
 
-
-
 def no_suggestion_error(base: ParsedReply, names: Names) -> str:
     if TERMINATE_RE.search(base.answer) or base.reasoning.rstrip(" .!*`\"'\n").endswith(
         "TERMINATE"
@@ -208,5 +206,3 @@ def no_suggestion_error(base: ParsedReply, names: Names) -> str:
         "the reply has no 'suggestion' (it only gives reasoning/answer); "
         f"expected JSON like {names.example()}"
     )
-
-

@@ -78,5 +78,3 @@ def recover_meta(text: str, reply: ParsedReply) -> None:
             tagged = tag(text, attr)
             if tagged is not None:
                 setattr(reply, attr, xml_text(tagged))
-
-

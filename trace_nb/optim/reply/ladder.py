@@ -67,14 +67,15 @@ def parse_reply(text: str, names: Collection[str]) -> ParsedReply:
             text = str(text)
         return _parse(repair_surrogates(text), Names(names), depth=0)
     except (RecursionError, MemoryError) as exc:
-        return ParsedReply(error=f"the reply is nested too deeply or too large to read "
-                           f"({type(exc).__name__}); expected flat JSON like "
-                           f"{Names(names).example()}")
+        return ParsedReply(
+            error=f"the reply is nested too deeply or too large to read "
+            f"({type(exc).__name__}); expected flat JSON like "
+            f"{Names(names).example()}"
+        )
     except Exception as exc:  # noqa: BLE001 - the contract is "never raises"
-        return ParsedReply(error=f"could not read the reply ({type(exc).__name__}: "
-                           f"{_show(str(exc), 200)})")
-
-
+        return ParsedReply(
+            error=f"could not read the reply ({type(exc).__name__}: {_show(str(exc), 200)})"
+        )
 
 
 def _too_deep(text: str) -> bool:
@@ -88,8 +89,6 @@ def _too_deep(text: str) -> bool:
     except (ValueError, MemoryError):
         return False
     return False
-
-
 
 
 # ---------------------------------------------------------------------------- main
@@ -162,8 +161,11 @@ def _parse(raw: str, names: Names, depth: int) -> ParsedReply:
     if truncated:
         # Kept: objects before the cut-off one, and a suggestion object that closed
         # ('{"reasoning": "r", "suggestion": {"x": 5}' lost only the outer brace).
-        spans = [(a, b) for a, b in spans
-                 if a < truncated_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)]
+        spans = [
+            (a, b)
+            for a, b in spans
+            if a < truncated_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)
+        ]
     span_texts = [text[a:b] for a, b in spans]
 
     # 2. Code fences; 3. balanced objects embedded in prose, from the left.
@@ -239,4 +241,3 @@ def _parse(raw: str, names: Names, depth: int) -> ParsedReply:
         error=f"the reply contains no JSON object (expected JSON like {names.example()}); "
         f"it begins: {_show(stripped[:60])}"
     )
-

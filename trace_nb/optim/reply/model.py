@@ -59,7 +59,6 @@ class ParsedReply:
         return self.error is None
 
 
-
 # --------------------------------------------------------------------------- helpers
 
 

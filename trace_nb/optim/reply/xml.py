@@ -113,9 +113,11 @@ def parse_xml(text: str, names: Names) -> ParsedReply | None:
         return None
     if _xml_cut_off(body if body is not None else text):
         base = ParsedReply(reasoning=xml_text(reasoning or ""), format="xml")
-        base.error = ("the reply looks truncated (a <variable> or <value> tag is never "
-                      "closed), so no complete suggestion could be read; was the max_tokens "
-                      "limit too small?")
+        base.error = (
+            "the reply looks truncated (a <variable> or <value> tag is never "
+            "closed), so no complete suggestion could be read; was the max_tokens "
+            "limit too small?"
+        )
         return base
     base = ParsedReply(
         reasoning=xml_text(reasoning or ""), answer=xml_text(answer or ""), format="xml"
@@ -161,5 +163,3 @@ def parse_xml(text: str, names: Names) -> ParsedReply | None:
         "<variable><name>...</name><value>...</value></variable> entries"
     )
     return base
-
-
