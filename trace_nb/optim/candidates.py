@@ -26,7 +26,7 @@ def propose_candidates(
     opt: Any, messages: list[dict], problem: Any, params: dict[str, Any]
 ) -> list[Proposal]:
     """Ask ``opt.candidates`` times in parallel; return every candidate's proposals."""
-    from .optimizer import StepLog
+    from .base import StepLog
 
     temps = temperatures(opt.candidates, *opt.temperatures)
     with ThreadPoolExecutor(
