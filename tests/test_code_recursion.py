@@ -100,3 +100,23 @@ def test_a_method_does_not_capture_a_global_of_its_own_name():
         assert agent.step(1)._data == 102  # the global, not the method itself
     finally:
         del globals()["step"]
+
+
+def flatten(nested):
+    """A module-level function that a bundle wraps without rebinding its name (as the
+    benchmark's code-debugging tasks do)."""
+    return list(nested)
+
+
+def test_a_wrapped_module_function_recurses_into_its_new_code():
+    fixer = bundle(trainable=True)(flatten)  # the module's name still holds the plain one
+    fixer.parameter.set_value(
+        textwrap.dedent("""\
+        def flatten(nested):
+            out = []
+            for item in nested:
+                out.extend(flatten(item) if isinstance(item, list) else [item])
+            return out
+    """)
+    )
+    assert fixer([1, [2, [3, [4]]]])._data == [1, 2, 3, 4]
