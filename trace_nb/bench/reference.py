@@ -196,7 +196,7 @@ class ReferenceOptimizer:
                 if '"suggestion"' in response
                 else "no suggestion could be read from the reply"
             )
-            proposals.append(Proposal(None, None, None, None, "", response, False, reason))
+            proposals.append(Proposal.refusal("", response, reason))
         return proposals
 
     def _mirror_and_backward(self) -> None:

@@ -38,6 +38,11 @@ class Proposal:
     edited: bool = False
     candidate: int | None = None  # which of several alternative replies it came from
 
+    @classmethod
+    def refusal(cls, reasoning: str, raw: str, reason: str) -> Proposal:
+        """An invalid proposal about the whole reply (no parameter, no value)."""
+        return cls(None, None, None, None, reasoning, raw, False, reason)
+
     @property
     def is_code(self) -> bool:
         return bool(self.parameter is not None and self.parameter.is_code)
@@ -93,14 +98,9 @@ def _unknown(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) ->
         return out
     shown = ", ".join(repr(_cut(k, 40)) for k in list(unknown)[:10])
     return [
-        Proposal(
-            None,
-            None,
-            None,
-            None,
+        Proposal.refusal(
             parsed.reasoning,
             raw,
-            False,
             f"the reply names {len(unknown):,} variables that do not exist ({shown}"
             f"{', ...' if len(unknown) > 10 else ''}); they were ignored "
             f"(variables: {_listing(params)})",
@@ -191,21 +191,10 @@ def proposals_from_reply(
     """Turn a parsed reply into proposals: one per suggested name, valid or not."""
     out: list[Proposal] = []
     if parsed.error and not parsed.suggestion:
-        out.append(Proposal(None, None, None, None, parsed.reasoning, raw, False, parsed.error))
+        out.append(Proposal.refusal(parsed.reasoning, raw, parsed.error))
     for name, value in parsed.suggestion.items():
         out.append(check(params[name], value, parsed.reasoning, raw))
     out += _unknown(parsed, params, raw)
     if not out:
-        out.append(
-            Proposal(
-                None,
-                None,
-                None,
-                None,
-                parsed.reasoning,
-                raw,
-                False,
-                "the reply suggests no changes",
-            )
-        )
+        out.append(Proposal.refusal(parsed.reasoning, raw, "the reply suggests no changes"))
     return out
