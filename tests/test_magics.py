@@ -188,9 +188,16 @@ def test_feedback_function_shapes(ip, server, ret, expected):
 
 
 def test_feedback_function_bad_shape(ip, server):
+    """The run is kept and the summary says why there is no feedback (issue 23, item 19;
+    the panel's side is in tests/test_feedback_errors.py)."""
     ip.run_cell("def grade_bad(out):\n    return [1, 2]\n")
-    with pytest.raises(TypeError, match="--feedback grade_bad: feedback must return text, a score"):
-        trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
+    shown = trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
+    s = trace_nb.session("fbbad")
+    assert len(s.rows) == 1 and s.output == 4 and s.last_feedback is None
+    assert "no feedback: --feedback grade_bad: feedback must return text, a score" in repr(shown)
+    with pytest.raises(TypeError, match="--feedback grade_bad: feedback must return text"):
+        s.run()
+    assert len(s.rows) == 2
 
 
 def test_trace_feedback_magic_and_writeback(ip, server):

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..feedback import FeedbackError, parse_feedback
+from ..feedback import FeedbackError, call_feedback
 from ..graph import ExecutionError
 from ..graph.bundle import make_exception_node
 from ..graph.ops import Op
@@ -133,11 +133,12 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         session.feedback(session.default_feedback())
         return
     if spec.feedback:
-        fn = ns[spec.feedback]
         try:
-            score, text = parse_feedback(fn(session.output_value))
+            score, text = call_feedback(ns.get(spec.feedback), session.output_value, spec.feedback)
         except FeedbackError as e:
-            raise FeedbackError(f"--feedback {spec.feedback}: {e}") from None
+            # The run stays recorded; the panel shows the error, session.run() raises it.
+            session.feedback_failed(e)
+            return
         if session.output_node is not None:
             session.feedback(text, score)
         elif session.rows:
