@@ -97,6 +97,7 @@ bench: venv-lab
 	$(PY) bench/bench_optim.py
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_blame.py
 
 # Every Python file and notebook is formatted with `ruff format`; CI checks that it stays so.
 lint: venv-test

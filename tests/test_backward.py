@@ -101,3 +101,48 @@ def test_bundle_output_feeds_backward_to_code_parameter():
     out.backward("bigger")
     assert scale.parameter.feedback[0].text == "bigger"
     assert names(subgraph(scale.parameter)) == {scale.parameter.name, out.parents[0].name, out.name}
+
+
+# -- keywords (issue 23, item 21): a misspelt or reference-only option is a TypeError ----------
+
+
+def test_a_misspelt_keyword_is_a_type_error_and_sends_nothing():
+    x = node(1.0, name="kw_x", trainable=True)
+    y = x * 2
+    with pytest.raises(TypeError, match=r"'scroe'.*did you mean score="):
+        y.backward("fb", scroe=0.5)
+    assert x.feedback == [] and y.feedback == []  # refused before anything was sent
+
+
+@pytest.mark.parametrize(
+    "option, advice",
+    [
+        ("propagator", "one propagation"),
+        ("print_limit", "value_limit="),
+        ("reverse_plot", "rankdir='BT'"),
+        ("simple_visualization", "leave it out"),
+        ("colour", "backward takes feedback, score, visualize"),
+    ],
+)
+def test_reference_and_unknown_options_say_what_to_use(option, advice):
+    from trace_nb import OptoPrime
+
+    x = node(1.0, name="kw_y", trainable=True)
+    y = x + 1
+    with pytest.raises(TypeError, match=rf"unexpected keyword argument '{option}'.*{advice}"):
+        y.backward("fb", **{option: object()})
+    opt = OptoPrime([x], llm=lambda messages: "{}")
+    with pytest.raises(TypeError, match=rf"'{option}'"):  # the optimizer's spelling too
+        opt.backward(y, "fb", **{option: object()})
+    assert x.feedback == []
+
+
+def test_drawing_options_reach_the_drawing():
+    pytest.importorskip("graphviz")
+    x = node("a rather long value for a label", name="kw_z", trainable=True)
+    y = x + "!"
+    short = y.backward("fb", visualize=True, value_limit=8, rankdir="LR").source
+    assert "rankdir=LR" in short
+    default = y.backward("fb", visualize=True).source
+    assert "a rather long value" not in short and "a rather long value" in default
+    assert "rankdir=TB" in default

@@ -188,9 +188,16 @@ def test_feedback_function_shapes(ip, server, ret, expected):
 
 
 def test_feedback_function_bad_shape(ip, server):
+    """The run is kept and the summary says why there is no feedback (issue 23, item 19;
+    the panel's side is in tests/test_feedback_errors.py)."""
     ip.run_cell("def grade_bad(out):\n    return [1, 2]\n")
-    with pytest.raises(TypeError, match="--feedback grade_bad: feedback must return text, a score"):
-        trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
+    shown = trace(ip, "--name fbbad --param x --feedback grade_bad", "x = 3\nx + 1\n")
+    s = trace_nb.session("fbbad")
+    assert len(s.rows) == 1 and s.output == 4 and s.last_feedback is None
+    assert "no feedback: --feedback grade_bad: feedback must return text, a score" in repr(shown)
+    with pytest.raises(TypeError, match="--feedback grade_bad: feedback must return text"):
+        s.run()
+    assert len(s.rows) == 2
 
 
 def test_trace_feedback_magic_and_writeback(ip, server):
@@ -517,3 +524,79 @@ def test_a_library_call_with_star_args_is_labelled_as_in_a_bundle():
             sessions.set_default_llm(None)
     # os.path.join(a, *p): the variadic part is one tuple, not p='a', arg2='b'.
     assert "join(a=folder, p=('a', 'b'))" in code, code
+
+
+# -- issue 23, item 20: what the cell says is checked when it runs --------------------------
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("--param x --llm nosuchllm", "--llm nosuchllm: no variable 'nosuchllm' in the notebook"),
+        ("--param x --llm not_an_llm", "'not_an_llm' is a int, not an LLM"),
+        ("--param x --optimizer Unknown", "--optimizer Unknown: no such optimizer; use OptoPrime"),
+    ],
+)
+def test_llm_and_optimizer_are_checked_when_the_cell_runs(ip, line, message):
+    ip.user_ns["not_an_llm"] = 3
+    ip.user_ns.pop("nosuchllm", None)
+    with pytest.raises(UsageError, match=message):
+        ip.run_cell_magic("trace", f"--name chk {line} --no-panel", "x = 1\nx\n")
+    ip.user_ns.pop("chk_ran", None)
+    with pytest.raises(UsageError):  # before the cell's code runs
+        ip.run_cell_magic("trace", f"--name chk {line} --no-panel", "chk_ran = 1\nx = 1\nx\n")
+    assert "chk_ran" not in ip.user_ns
+
+
+def test_an_llm_variable_the_cell_assigns_and_any_case_of_optimizer_are_accepted(ip, server):
+    trace(
+        ip, "--name chk2 --param x --llm cell_llm --optimizer opro", "cell_llm = print\nx = 1\nx\n"
+    )
+    s = trace_nb.session("chk2")
+    assert s.parameters == {"x": 1}
+    assert type(s.optimizer).__name__ == "OPRO"
+
+
+@pytest.mark.parametrize(
+    "cell, values",
+    [
+        ('prompt, other = "a", "b"\nprompt + other\n', {"prompt": "a"}),
+        ('[prompt, *rest] = ["a", "b", "c"]\nprompt\n', {"prompt": "a"}),
+        ('other = prompt = "a"\nprompt\n', {"prompt": "a"}),
+        ('prompt: str = "a"\nprompt\n', {"prompt": "a"}),
+    ],
+    ids=["tuple", "starred-list", "chained", "annotated"],
+)
+def test_unpacking_and_other_assignments_make_the_parameter(ip, server, cell, values):
+    trace(ip, "--name unpack --param prompt --reset", cell)
+    s = trace_nb.session("unpack")
+    assert s.parameters == values
+    s.feedback("more")  # the output depends on the parameter: feedback reaches it
+    assert s.parameter_nodes[0].feedback
+
+
+def test_tuple_unpacking_keeps_the_approved_value_on_reruns(ip, server):
+    cell = 'prompt, other = "a", "b"\nout = prompt + other\nout\n'
+    trace(ip, "--name unpack2 --param prompt --reset", cell)
+    s = trace_nb.session("unpack2")
+    s.feedback("longer")
+    server.add_replies(reply({"prompt": "aaa"}))
+    s.propose()
+    s.approve("prompt")
+    trace(ip, "--name unpack2 --param prompt", cell)
+    assert s.output == "aaab" and s.cell_values == {"prompt": "a"}
+
+
+def test_a_parameter_assigned_only_in_a_branch_that_did_not_run_is_an_error(ip, server):
+    cell = 'if False:\n    prompt = "a"\nout = "fixed"\nout\n'
+    with pytest.raises(UsageError, match="ran without assigning 'prompt'.*nothing to optimize"):
+        trace(ip, "--name branch --param prompt --reset", cell)
+    # Once the session has a value, a run that skips the assignment keeps it, with a warning.
+    ip.user_ns["use_cell_value"] = True
+    cell = 'if use_cell_value:\n    prompt = "a"\nout = prompt + "!"\nout\n'
+    trace(ip, "--name branch --param prompt --reset", cell)
+    s = trace_nb.session("branch")
+    ip.user_ns["use_cell_value"] = False
+    with pytest.warns(UserWarning, match="did not assign 'prompt'.*kept the current value"):
+        s.run()
+    assert s.parameters == {"prompt": "a"} and s.output == "a!"

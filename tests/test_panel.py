@@ -272,8 +272,9 @@ def test_errors_from_user_code_in_callbacks_are_shown(ip, servers):
     panel = trace(ip, GREETING)
     ip.user_ns["FAIL_GRADE"] = True
     panel.run_button.click()  # the --feedback function raises inside the run
-    assert "RuntimeError: grader broke" in panel.error_area.value
-    assert panel.errors and isinstance(panel.errors[-1], RuntimeError)
+    assert "raised RuntimeError: grader broke" in panel.error_area.value
+    # Named after the function, with the user's error as its cause (issue 23, item 19).
+    assert panel.errors and isinstance(panel.errors[-1].__cause__, RuntimeError)
 
 
 def test_session_changes_from_python_refresh_the_panel(ip, servers):

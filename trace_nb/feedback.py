@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from enum import Enum
 from numbers import Real
 from typing import Any
 
 from .graph import Node
 
+SHAPES = "text, a score, or (score, text)"  # what a feedback function returns, in words
+
+
+class FeedbackProblem(str, Enum):
+    """Why a feedback function gave no feedback (the reason code of :class:`FeedbackError`)."""
+
+    MISSING = "missing"  # no such function (any more)
+    SIGNATURE = "signature"  # it cannot be called with one argument, the output
+    RAISED = "raised"  # it raised
+    SHAPE = "shape"  # it returned something that is not feedback
+
 
 class FeedbackError(TypeError):
-    """The user's feedback function raised or returned something unusable."""
+    """The user's feedback function raised or returned something unusable.
+
+    ``reason`` is a :class:`FeedbackProblem` (None where a caller did not say)."""
+
+    def __init__(self, message: str, reason: FeedbackProblem | None = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 def parse_feedback(value: Any) -> tuple[float | None, str]:
@@ -31,7 +50,8 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
         unknown = set(value) - {"score", "feedback", "text"}
         if unknown:
             raise FeedbackError(
-                f"feedback dict has unknown keys {sorted(unknown)}; use 'score' and 'feedback'"
+                f"feedback dict has unknown keys {sorted(unknown)}; use 'score' and 'feedback'",
+                FeedbackProblem.SHAPE,
             )
         score = value.get("score")
         text = value.get("feedback", value.get("text", "")) or ""
@@ -44,5 +64,50 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
             return (None if a is None else float(a)), b
     raise FeedbackError(
         f"feedback must return text, a score, (score, text) or {{'score', 'feedback'}}; "
-        f"got {type(value).__name__}: {value!r:.80}"
+        f"got {type(value).__name__}: {value!r:.80}",
+        FeedbackProblem.SHAPE,
     )
+
+
+def call_feedback(fn: Any, output: Any, name: str) -> tuple[float | None, str]:
+    """Call the feedback function ``fn`` (called ``name`` in messages) on ``output`` and
+    normalize what it returns with :func:`parse_feedback`.
+
+    Raises :class:`FeedbackError` naming the function and the shape it must return when
+    ``fn`` is not a function, cannot take the output as its one argument, raises (the
+    original exception is the ``__cause__``), or returns something else.
+    """
+    must = f"{name}(output) must take the cell's output and return {SHAPES}"
+    if not callable(fn):
+        raise FeedbackError(
+            f"--feedback {name}: {name!r} is a {type(fn).__name__}, not a function; {must}",
+            FeedbackProblem.MISSING,
+        )
+    try:
+        inspect.signature(fn).bind(output)
+    except TypeError:
+        raise FeedbackError(
+            f"--feedback {name}: {name}{_signature(fn)} cannot be called with the output; "
+            f"write `def {name}(output): ...`: {must}",
+            FeedbackProblem.SIGNATURE,
+        ) from None
+    except ValueError:  # no signature to read (a builtin): calling it will tell
+        pass
+    try:
+        value = fn(output)
+    except Exception as e:
+        raise FeedbackError(
+            f"--feedback {name}: {name}(output) raised {type(e).__name__}: {e}. {must}",
+            FeedbackProblem.RAISED,
+        ) from e
+    try:
+        return parse_feedback(value)
+    except FeedbackError as e:
+        raise FeedbackError(f"--feedback {name}: {e}", FeedbackProblem.SHAPE) from None
+
+
+def _signature(fn: Any) -> str:
+    try:
+        return str(inspect.signature(fn))
+    except (TypeError, ValueError):
+        return "(...)"

@@ -201,56 +201,104 @@ _SCALARS = {
 }
 STRING, ARRAY = 8, 9
 MAX_STRING = 1 << 24
+MAX_DEPTH = 16  # arrays of arrays: real files nest one level at most
+# The fewest bytes one item of each kind takes, to refuse counts the file cannot hold
+# before looping over them: a string is at least its uint64 length, an array its uint32
+# item type and uint64 count.
+_MIN_SIZE = {**{k: struct.calcsize(v) for k, v in _SCALARS.items()}, STRING: 8, ARRAY: 12}
+_MIN_ENTRY = 8 + 4 + 1  # a metadata entry: key length, value type, the smallest value
+_MIN_TENSOR = 8  # a tensor's description starts with its name's uint64 length
 
 
-def _read(f: BinaryIO, fmt: str) -> Any:
-    size = struct.calcsize(fmt)
-    data = f.read(size)
-    if len(data) != size:
-        raise WeightsError("the GGUF header ends early")
-    return struct.unpack(fmt, data)[0]
+class _Header:
+    """Reads one GGUF header from an open file, never past its end (``size``)."""
 
+    def __init__(self, f: BinaryIO, size: int):
+        self.f, self.size = f, size
 
-def _string(f: BinaryIO) -> str:
-    n = _read(f, "<Q")
-    if n > MAX_STRING:
-        raise WeightsError(f"a GGUF string claims {n} bytes")
-    return f.read(n).decode("utf-8", errors="replace")
+    def left(self) -> int:
+        return self.size - self.f.tell()
 
+    def read(self, fmt: str) -> Any:
+        size = struct.calcsize(fmt)
+        data = self.f.read(size)
+        if len(data) != size:
+            raise WeightsError("the GGUF header ends early")
+        return struct.unpack(fmt, data)[0]
 
-def _value(f: BinaryIO, kind: int, keep: bool) -> Any:
-    if kind in _SCALARS:
-        return _read(f, _SCALARS[kind])
-    if kind == STRING:
-        return _string(f)
-    if kind == ARRAY:
-        item, count = _read(f, "<I"), _read(f, "<Q")
-        if item in _SCALARS and not keep:  # skip fixed-size items without reading them one by one
-            f.seek(struct.calcsize(_SCALARS[item]) * count, os.SEEK_CUR)
-            return f"<array of {count}>"
-        values = [_value(f, item, keep) for _ in range(count)]
-        return values if keep else f"<array of {count}>"
-    raise WeightsError(f"unknown GGUF value type {kind}")
+    def string(self) -> str:
+        n = self.read("<Q")
+        if n > MAX_STRING:
+            raise WeightsError(f"a GGUF string claims {n} bytes")
+        data = self.f.read(n)
+        if len(data) != n:
+            raise WeightsError(f"the GGUF header ends early (in a string of {n} bytes)")
+        return data.decode("utf-8", errors="replace")
+
+    def value(self, kind: int, depth: int = 0) -> Any:
+        """One metadata value of type ``kind``; arrays are summarized, not kept."""
+        if kind in _SCALARS:
+            return self.read(_SCALARS[kind])
+        if kind == STRING:
+            return self.string()
+        if kind != ARRAY:
+            raise WeightsError(f"unknown GGUF value type {kind}")
+        if depth >= MAX_DEPTH:
+            raise WeightsError(f"GGUF arrays nested deeper than {MAX_DEPTH} levels")
+        item, count = self.read("<I"), self.read("<Q")
+        if item not in _MIN_SIZE:
+            raise WeightsError(f"unknown GGUF value type {item} (the items of an array)")
+        if count * _MIN_SIZE[item] > self.left():
+            raise WeightsError(
+                f"the GGUF header ends early: an array claims {count} items, more than "
+                f"the {self.left()} bytes left in the file can hold"
+            )
+        if item in _SCALARS:  # skip fixed-size items without reading them one by one
+            self.f.seek(_MIN_SIZE[item] * count, os.SEEK_CUR)
+        else:
+            for _ in range(count):
+                self.value(item, depth + 1)
+        return f"<array of {count}>"
 
 
 def gguf_header(path: str | os.PathLike) -> dict[str, Any]:
     """The GGUF header of ``path``: ``version``, ``tensors`` and the scalar ``metadata``.
 
     Arrays (the tokenizer's vocabulary) are summarized as ``"<array of N>"``. Raises
-    :class:`WeightsError` when the file is not GGUF.
+    :class:`WeightsError` when the file cannot be read or is not a well-formed GGUF
+    header: a wrong magic or version, a string, array or count that runs past the end of
+    the file, an unknown value type, or arrays nested deeper than ``MAX_DEPTH``.
     """
-    with open(path, "rb") as f:
-        magic = f.read(4)
-        if magic != b"GGUF":
-            raise WeightsError(f"{path} is not a GGUF file (it starts with {magic!r})")
-        version = _read(f, "<I")
-        if version not in (2, 3):
-            raise WeightsError(f"unsupported GGUF version {version}")
-        tensors, count = _read(f, "<Q"), _read(f, "<Q")
-        metadata = {}
-        for _ in range(count):
-            key = _string(f)
-            metadata[key] = _value(f, _read(f, "<I"), keep=False)
+    try:
+        with open(path, "rb") as f:
+            return _read_header(f, os.fstat(f.fileno()).st_size, path)
+    except OSError as e:
+        raise WeightsError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def _read_header(f: BinaryIO, size: int, path: Any) -> dict[str, Any]:
+    h = _Header(f, size)
+    magic = f.read(4)
+    if magic != b"GGUF":
+        raise WeightsError(f"{path} is not a GGUF file (it starts with {magic!r})")
+    version = h.read("<I")
+    if version not in (2, 3):
+        raise WeightsError(f"unsupported GGUF version {version}")
+    tensors, count = h.read("<Q"), h.read("<Q")
+    if count * _MIN_ENTRY > h.left():
+        raise WeightsError(
+            f"the GGUF header ends early: it claims {count} metadata entries, more than "
+            f"the {h.left()} bytes left in the file can hold"
+        )
+    metadata = {}
+    for _ in range(count):
+        key = h.string()
+        metadata[key] = h.value(h.read("<I"))
+    if tensors * _MIN_TENSOR > h.left():
+        raise WeightsError(
+            f"the GGUF header ends early: it claims {tensors} tensors, more than the "
+            f"{h.left()} bytes after its metadata can describe"
+        )
     return {"version": version, "tensors": tensors, "metadata": metadata}
 
 

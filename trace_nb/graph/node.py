@@ -37,6 +37,30 @@ from .frames import (  # noqa: F401 - bundle and portable import them from here 
     stop_collecting,
 )
 
+_BACKWARD_OPTIONS = ("feedback", "score", "visualize", "retain_graph", "value_limit", "rankdir")
+# The reference Trace's options of backward that trace_nb does not take, and what to do.
+_REFERENCE_BACKWARD = {
+    "propagator": "trace_nb has one propagation (the minimal subgraph from the output to "
+    "each parameter); leave propagator out",
+    "print_limit": "use value_limit= (characters of each value in the drawing)",
+    "reverse_plot": "use rankdir='BT' to draw the output at the top",
+    "simple_visualization": "trace_nb draws one style; leave it out",
+}
+
+
+def _refuse_backward_options(options: dict[str, Any]) -> None:
+    """Unknown keywords of :meth:`Node.backward`: a TypeError that says what to write."""
+    import difflib
+
+    key = next(iter(options))
+    hint = _REFERENCE_BACKWARD.get(key)
+    if hint is None:
+        close = difflib.get_close_matches(key, _BACKWARD_OPTIONS, n=1)
+        hint = (f"did you mean {close[0]}=? " if close else "") + (
+            "backward takes " + ", ".join(_BACKWARD_OPTIONS)
+        )
+    raise TypeError(f"backward() got an unexpected keyword argument {key!r}: {hint}")
+
 
 @dataclass(frozen=True, eq=False)
 class Feedback:
@@ -134,7 +158,9 @@ class Node:
         *,
         visualize: bool = False,
         retain_graph: bool = True,
-        **render: Any,
+        value_limit: int = 40,
+        rankdir: str = "TB",
+        **unknown: Any,
     ) -> Any:
         """Send ``feedback`` on this output to every parameter it depends on.
 
@@ -146,11 +172,15 @@ class Node:
         the reference Trace and changes nothing).
 
         Returns the :class:`Feedback` record, or with ``visualize=True`` a
-        ``graphviz.Digraph`` of the graph behind this node (``render`` options such as
-        ``value_limit`` go to :func:`.render.to_dot`).
+        ``graphviz.Digraph`` of the graph behind this node, drawn by
+        :func:`.render.to_dot` with ``value_limit`` (characters of each value shown) and
+        ``rankdir``. Any other keyword raises TypeError, ``propagator=`` and the reference
+        Trace's drawing options included (the message says what to use instead).
         """
         from .traverse import topo_ancestors
 
+        if unknown:
+            _refuse_backward_options(unknown)
         if not isinstance(feedback, str):
             raise TypeError(
                 f"feedback must be text, got {type(feedback).__name__}; pass a number as score="
@@ -166,7 +196,7 @@ class Node:
             from .data import graph_data
             from .render import to_dot
 
-            return to_dot(graph_data([self]), **render)
+            return to_dot(graph_data([self]), value_limit=value_limit, rankdir=rankdir)
         return record
 
     def zero_feedback(self) -> None:

@@ -4,7 +4,9 @@ Each parameter of a session has a chain of :class:`Version` records: the cell's 
 (version 0), then one per approved proposal, edit or restore, each with its parent, the run
 it was decided after, the LLM's reasoning, who approved it and whether a human edited it.
 A version collects the scores of the runs that used it. :func:`blame` tells, for a text or
-code parameter, which version brought each line of the current value.
+code parameter, which version brought each line of the current value: each version is
+compared with its parent once (:func:`~.linediff.match_lines`, fast on long values), and
+the answer is kept, so showing it again (a click in the panel) compares nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .linediff import match_lines
+
 __all__ = ["Lineage", "Version", "blame"]
+
+_KEEP_ORIGINS = 16  # blame answers kept per parameter (each is one int per line)
 
 
 @dataclass
@@ -66,6 +72,9 @@ class Lineage:
     def __init__(self) -> None:
         self.versions: dict[str, list[Version]] = {}
         self.current: dict[str, int] = {}
+        # name -> version number -> (that Version, the version number that brought each line)
+        self._origins: dict[str, dict[int, tuple[Version, list[int]]]] = {}
+        self.blame_diffs = 0  # versions compared with their parent so far (each once)
 
     def start(self, name: str, value: Any) -> None:
         """Record the cell's value of a new parameter (version 0), once."""
@@ -132,6 +141,44 @@ class Lineage:
             )
         )
 
+    # -- blame ---------------------------------------------------------------------
+    def origins(self, name: str, number: int | None = None) -> tuple[list[str], list[int]]:
+        """The lines of version ``number`` (current by default) of ``name`` and, for each,
+        the number of the version that brought it.
+
+        Each version is compared with its parent once; the last ``_KEEP_ORIGINS`` answers
+        per parameter are kept, and a version whose answer was dropped is worked out from
+        its nearest kept ancestor. Raises KeyError for an unknown name or number and
+        ValueError when the versions' parents form a cycle.
+        """
+        target = self.get(name, number)
+        if target is None:
+            raise KeyError(f"no versions of {name!r}")
+        chain, kept = self.versions[name], self._origins.setdefault(name, {})
+        path: list[Version] = []  # from target up to (not including) a known ancestor
+        seen: set[int] = set()
+        v: Version | None = target
+        while v is not None and not _known(kept, v):
+            if v.number in seen:
+                raise ValueError(f"the versions of {name!r} have a parent cycle at v{v.number}")
+            seen.add(v.number)
+            path.append(v)
+            v = chain[v.parent] if v.parent is not None and 0 <= v.parent < len(chain) else None
+        lines, origin = (_lines(v.value), kept[v.number][1]) if v is not None else ([], [])
+        for step in reversed(path):
+            new = _lines(step.value)
+            if v is None:  # the root: every line is its own
+                origin = [step.number] * len(new)
+            else:
+                match = match_lines(lines, new)
+                origin = [step.number if i is None else origin[i] for i in match]
+                self.blame_diffs += 1
+            lines, v = new, step
+            kept[step.number] = (step, origin)
+            while len(kept) > _KEEP_ORIGINS:
+                del kept[next(iter(kept))]
+        return lines, origin
+
     # -- saving --------------------------------------------------------------------
     def to_data(self) -> dict:
         """Plain JSON-ready data."""
@@ -172,37 +219,35 @@ def _lines(value: Any) -> list[str]:
         return repr(value).splitlines()
 
 
-def blame(lineage: Lineage, name: str) -> list[dict]:
+def _known(kept: dict[int, tuple[Version, list[int]]], v: Version) -> bool:
+    entry = kept.get(v.number)
+    return entry is not None and entry[0] is v
+
+
+def blame(lineage: Lineage, name: str, limit: int | None = None) -> list[dict]:
     """For each line of the current value of ``name``: the version that brought it.
 
     Returns a list of dicts: ``line`` (1-based), ``text``, ``version``, ``source``, ``step``,
-    ``reasoning``, ``decided_by``, ``edited`` (the line came from a human edit).
+    ``reasoning``, ``decided_by``, ``edited`` (the line came from a human edit); with
+    ``limit``, only the first ``limit`` lines. Worked out once per version (see
+    :meth:`Lineage.origins`).
     """
-    chain = lineage.chain(name)
-    if not chain:
-        raise KeyError(f"no versions of {name!r}")
-    lines = _lines(chain[0].value)
-    origin = [chain[0]] * len(lines)
-    for v in chain[1:]:
-        new = _lines(v.value)
-        matcher = difflib.SequenceMatcher(a=lines, b=new, autojunk=False)
-        new_origin: list[Version] = []
-        for op, i1, i2, j1, j2 in matcher.get_opcodes():
-            if op == "equal":
-                new_origin.extend(origin[i1:i2])
-            elif op in ("replace", "insert"):
-                new_origin.extend([v] * (j2 - j1))
-        lines, origin = new, new_origin
-    return [
-        {
-            "line": i + 1,
-            "text": text,
-            "version": v.number,
-            "source": v.source,
-            "step": v.step,
-            "reasoning": v.reasoning,
-            "decided_by": v.decided_by,
-            "edited": v.source == "edit",
-        }
-        for i, (text, v) in enumerate(zip(lines, origin, strict=True))
-    ]
+    lines, origin = lineage.origins(name)
+    chain = lineage.versions[name]
+    count = len(lines) if limit is None else max(0, min(limit, len(lines)))
+    out = []
+    for i in range(count):
+        v = chain[origin[i]]
+        out.append(
+            {
+                "line": i + 1,
+                "text": lines[i],
+                "version": v.number,
+                "source": v.source,
+                "step": v.step,
+                "reasoning": v.reasoning,
+                "decided_by": v.decided_by,
+                "edited": v.source == "edit",
+            }
+        )
+    return out

@@ -9,6 +9,16 @@ from ..llm.default import default_llm
 from ..optim import Proposal
 from .locking import serialized as _serialized
 
+OPTIMIZERS = ("OptoPrime", "OPRO")  # what ``%%trace --optimizer`` may name
+
+
+def optimizer_kind(name: str | None) -> str:
+    """The optimizer ``name`` names (any case; None: OptoPrime); ValueError for others."""
+    for kind in OPTIMIZERS:
+        if (name or "OptoPrime").lower() == kind.lower():
+            return kind
+    raise ValueError(f"unknown optimizer {name!r}; use {' or '.join(OPTIMIZERS)}")
+
 
 class ReviewMixin:
     """Proposals and decisions of :class:`~.session.TraceSession` (approve / reject / edit /
@@ -22,19 +32,17 @@ class ReviewMixin:
             from ..optim import OPRO, OptoPrime
 
             spec = self.spec
-            kind = (spec.optimizer if spec else None) or "OptoPrime"
+            kind = optimizer_kind(spec.optimizer if spec else None)
             llm = self._resolve_llm()
-            if kind.lower() == "opro":
+            if kind == "OPRO":
                 self._optimizer = OPRO(self.parameter_nodes, llm=llm)
-            elif kind.lower() == "optoprime":
+            else:
                 self._optimizer = OptoPrime(
                     self.parameter_nodes,
                     llm=llm,
                     memory_size=(spec.memory if spec else 0) or 0,
                     candidates=getattr(spec, "candidates", 1) or 1,
                 )
-            else:
-                raise ValueError(f"unknown optimizer {kind!r}; use OptoPrime or OPRO")
             if self._pending_optimizer_state:
                 self._optimizer.load_state(self._pending_optimizer_state)
                 self._pending_optimizer_state = None

@@ -14,7 +14,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..feedback import FeedbackError, parse_feedback
+from ..feedback import FeedbackError, call_feedback
 from ..graph import ExecutionError
 from ..graph.bundle import make_exception_node
 from ..graph.ops import Op
@@ -63,6 +63,7 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
                 f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
                 "defined with `def`"
             )
+    _check_optimizer_and_llm(spec, info, ns)
     if spec.feedback and spec.feedback not in info.functions:
         fb = ns.get(spec.feedback)
         if not callable(fb):
@@ -83,6 +84,34 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
     body = compile(tree, filename, "exec")
     last_code = compile(last, filename, "eval") if last is not None else None
     return CompiledCell(body, last_code, filename)
+
+
+def _check_optimizer_and_llm(spec: Any, info: Any, ns: dict) -> None:
+    """``--optimizer`` must name one we have, ``--llm`` a variable holding an LLM (one the
+    cell itself assigns is checked when Propose uses it)."""
+    from ..optim.llm_call import is_llm
+    from .review import OPTIMIZERS, optimizer_kind
+
+    try:
+        optimizer_kind(spec.optimizer)
+    except ValueError:
+        raise UsageError(
+            f"--optimizer {spec.optimizer}: no such optimizer; use {' or '.join(OPTIMIZERS)}"
+        ) from None
+    name = spec.llm_var
+    if not name or name in info.assigned:
+        return
+    if name not in ns:
+        raise UsageError(
+            f"--llm {name}: no variable {name!r} in the notebook; make the LLM first, e.g. "
+            f"`{name} = trace_nb.LLM(model=..., base_url=...)`, or leave --llm out to use "
+            "the default"
+        )
+    if not is_llm(ns[name]):
+        raise UsageError(
+            f"--llm {name}: {name!r} is a {type(ns[name]).__name__}, not an LLM; use a "
+            "trace_nb.LLM, an object with a chat() method, or a callable taking messages=[...]"
+        )
 
 
 def execute(shell: Any, session: Any, cell: CompiledCell) -> tuple[Any, CellTracer]:
@@ -125,6 +154,8 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
             raise
         exception = make_exception_node(e, _CELL_OP, (), (), {cell.filename})
     tracer = tracer or ns[RUNTIME]
+    if exception is None:
+        _check_assigned(session, tracer, ns)
     session.cell_values = dict(tracer.cell_values)
     _sync_namespace(session, ns)
     session._record_run(value, exception)
@@ -133,15 +164,47 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         session.feedback(session.default_feedback())
         return
     if spec.feedback:
-        fn = ns[spec.feedback]
         try:
-            score, text = parse_feedback(fn(session.output_value))
+            score, text = call_feedback(ns.get(spec.feedback), session.output_value, spec.feedback)
         except FeedbackError as e:
-            raise FeedbackError(f"--feedback {spec.feedback}: {e}") from None
+            # The run stays recorded; the panel shows the error, session.run() raises it.
+            session.feedback_failed(e)
+            return
         if session.output_node is not None:
             session.feedback(text, score)
         elif session.rows:
             session.rows[-1].update(feedback=text, score=score)
+
+
+def _check_assigned(session: Any, tracer: CellTracer, ns: dict) -> None:
+    """Every ``--param`` must have been assigned while the cell ran: one assigned only in a
+    branch or loop that did not run is an error when the session has no value for it yet
+    (there would be nothing to optimize), and a warning when it keeps the one it has."""
+    known = session.parameters
+    missing = [
+        name
+        for name in session.spec.params
+        if name not in tracer.cell_values
+        and name not in session.modules
+        and not _is_module(ns.get(name))
+    ]
+    new = [name for name in missing if name not in known]
+    if new:
+        names = ", ".join(repr(n) for n in new)
+        raise UsageError(
+            f"--param {new[0]}: the cell ran without assigning {names}: the assignment is "
+            "in a branch or loop that did not run (`if False:`, say), so there is nothing to "
+            f"optimize. Assign it where it always runs: `{new[0]} = <initial value>`."
+        )
+    if missing:
+        import warnings
+
+        warnings.warn(
+            f"this run of the cell did not assign {', '.join(repr(n) for n in missing)} "
+            "(a branch or loop that did not run); the session kept the current value",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _sync_namespace(session: Any, ns: dict) -> None:

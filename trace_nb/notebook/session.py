@@ -53,6 +53,8 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self.output_value: Any = None
         self.exception: ExceptionNode | None = None
         self.last_feedback: tuple[str, float | None] | None = None
+        # Why the --feedback function gave no feedback on the last run (a FeedbackError).
+        self.feedback_error: Any = None
         self.lineage = Lineage()  # every accepted value of every parameter (see lineage.py)
         self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
         self.waiting: list[Proposal] = []  # proposals a review rule kept for a human
@@ -80,17 +82,32 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
     @_serialized
     def run(self) -> Any:
         """Run the traced cell again with the current values; give feedback if a
-        ``--feedback`` function was named. Returns the output value."""
+        ``--feedback`` function was named. Returns the output value.
+
+        When the ``--feedback`` function fails (raises, cannot take the output, returns
+        something that is not feedback), the run is still recorded and the
+        :class:`~trace_nb.feedback.FeedbackError` (also kept as :attr:`feedback_error`) is
+        raised after it.
+        """
         if self.runner is None:
             raise RuntimeError(f"session {self.name!r} has no cell to run; run its %%trace cell")
         self.runner()
+        if self.feedback_error is not None:
+            raise self.feedback_error
         return self.output
+
+    def feedback_failed(self, error: Exception) -> None:
+        """Record that the ``--feedback`` function gave no feedback on the last run (the
+        run itself is kept); views are told with the event ``"feedback_error"``."""
+        self.feedback_error = error
+        self._notify("feedback_error")
 
     def _record_run(self, value: Any, exception: ExceptionNode | None) -> None:
         self.output_node = value if isinstance(value, Node) else None
         self.output_value = value._data if isinstance(value, Node) else value
         self.exception = exception
         self.last_feedback = None
+        self.feedback_error = None
         self.node_feedback = {}
         self.waiting = [p for p in self.waiting if p.status == "pending"]
         self.proposals = list(self.waiting)  # proposals kept for a human stay on offer

@@ -21,6 +21,8 @@ class Summary:
         lines.append(f"output: {preview(s.output, 200)}")
         if s.exception is not None:
             lines.append("exception: " + s.exception.describe())
+        if s.feedback_error is not None:
+            lines.append(f"no feedback: {s.feedback_error}")
         if s.last_feedback is not None:
             text, score = s.last_feedback
             lines.append(f"feedback: {text}" + (f" (score {score:g})" if score is not None else ""))

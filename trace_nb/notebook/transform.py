@@ -39,12 +39,24 @@ def scan(tree: ast.Module) -> CellInfo:
             continue
         for node in ast.walk(stmt):  # also assignments inside top-level for/if/with
             if isinstance(node, ast.Assign):
-                info.assigned.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                for target in node.targets:  # ``a = b = ...`` and ``a, b = ...`` too
+                    info.assigned.update(bound_names(target))
             elif isinstance(node, ast.AnnAssign | ast.AugAssign) and isinstance(
                 node.target, ast.Name
             ):
                 info.assigned.add(node.target.id)
     return info
+
+
+def bound_names(target: ast.expr) -> list[str]:
+    """The variables an assignment target binds: ``x``, ``x, (y, *z)``, ``[x, y]``."""
+    if isinstance(target, ast.Name):
+        return [target.id]
+    if isinstance(target, ast.Starred):
+        return bound_names(target.value)
+    if isinstance(target, ast.Tuple | ast.List):
+        return [n for elt in target.elts for n in bound_names(elt)]
+    return []  # attributes and subscripts bind no variable
 
 
 def _rt(attr: str) -> ast.Attribute:
@@ -82,13 +94,39 @@ class _Rewriter(ast.NodeTransformer):
                     )
             elif target.id in self.params and target.id not in self.initialized:
                 self.initialized.add(target.id)
-                node.value = ast.copy_location(
-                    ast.Call(
-                        func=_rt("param"), args=[ast.Constant(target.id), node.value], keywords=[]
-                    ),
-                    node.value,
-                )
+                node.value = self._initial(target.id, node.value)
+            return node
+        # ``a, b = ...`` or ``a = b = ...``: the names are bound first, then each parameter
+        # among them becomes ``a = __trace_nb__.param("a", a)`` (on the same line).
+        names = [n for t in node.targets for n in bound_names(t)]
+        fresh = [n for n in dict.fromkeys(names) if n in self.params and n not in self.initialized]
+        self.initialized.update(fresh)
+        after = [
+            ast.copy_location(
+                ast.Assign(
+                    targets=[ast.Name(id=n, ctx=ast.Store())],
+                    value=self._initial(n, ast.Name(id=n, ctx=ast.Load())),
+                ),
+                node,
+            )
+            for n in fresh
+        ]
+        return [node, *after] if after else node
+
+    def visit_AnnAssign(self, node):  # noqa: N802
+        if node.value is not None:
+            node.value = self.visit(node.value)
+            name = node.target.id if isinstance(node.target, ast.Name) else None
+            if name in self.params and name not in self.initialized:
+                self.initialized.add(name)
+                node.value = self._initial(name, node.value)
         return node
+
+    def _initial(self, name: str, value: ast.expr) -> ast.expr:
+        """``__trace_nb__.param(name, value)``: the parameter's initial value."""
+        return ast.copy_location(
+            ast.Call(func=_rt("param"), args=[ast.Constant(name), value], keywords=[]), value
+        )
 
     def visit_Call(self, node):  # noqa: N802
         self.generic_visit(node)

@@ -50,10 +50,11 @@ class VersionsMixin:
         """Unified diff of version ``a`` → ``b`` (the current one by default) of ``name``."""
         return self.lineage.diff(self._readable(name), a, b)
 
-    def blame(self, name: str) -> list[dict]:
+    def blame(self, name: str, limit: int | None = None) -> list[dict]:
         """Where each line of ``name``'s current value came from: version, run, source
-        (``edit`` when a human changed the LLM's text), who approved it, the reasoning."""
-        return blame(self.lineage, self._readable(name))
+        (``edit`` when a human changed the LLM's text), who approved it, the reasoning
+        (the first ``limit`` lines with ``limit``). Worked out once per version."""
+        return blame(self.lineage, self._readable(name), limit)
 
     @_serialized
     def restore_version(self, name: str, number: int) -> Any:

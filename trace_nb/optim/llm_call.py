@@ -59,6 +59,12 @@ class Answer:
     json_mode: str | None = None
 
 
+def is_llm(obj: Any) -> bool:
+    """Whether an optimizer can talk to ``obj`` (see the module docstring): it has a
+    ``chat()`` method or is itself callable."""
+    return callable(getattr(obj, "chat", None)) or callable(obj)
+
+
 def uses_openai(llm: Any) -> bool:
     """Whether calling ``llm`` will need the openai package (trace_nb's own client)."""
     if llm is None:

@@ -62,7 +62,7 @@ def lineage_html(session: Any, name: str) -> str:
     )
     blame_rows = ""
     if isinstance(lin.get(name).value, str):
-        lines = session.blame(name)[:60]
+        lines = session.blame(name, limit=60)
         blame_rows = (
             "<div class='trace-nb-label'>where each line came from</div><pre>"
             + "\n".join(

@@ -173,6 +173,8 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         session.on_change(self._on_change)
         session.attach_view(self)
         self.refresh(prefill=True)
+        if session.feedback_error is not None:  # the run that made this panel
+            self._feedback_failed()
 
     # -- actions (the buttons call these) ------------------------------------------------
     @_action
@@ -308,7 +310,14 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         # inside the session's lock: widgets may be updated from any thread.
         if self._closed:
             return
-        if self._job is None and self._auto is None and self._paused is None and event in _DONE:
+        if event == "feedback_error":  # no feedback follows the run: empty the box for a human
+            self._quietly(lambda: self.refresh(prefill=True))
+            self._feedback_failed()
+            return
+        idle = self._job is None and self._auto is None
+        if event == "run" and idle and self._depth == 0:
+            self.clear_errors()  # the cell ran again (not from a button): old errors are stale
+        if idle and self._paused is None and event in _DONE:
             self._set_status(_DONE[event].format(n=len(self.session.rows) - 1))
         # After a run the --feedback function's text follows at once: fill the box once, then.
         spec = self.session.spec
@@ -364,6 +373,14 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.status.value = html.escape(text)
 
     # -- errors -------------------------------------------------------------------------
+    def _feedback_failed(self) -> None:
+        """The --feedback function gave no feedback on the run just recorded: say so."""
+        self._show_error(self.session.feedback_error)
+        self._set_status(
+            "ran the cell, but the feedback function failed (see below); type feedback "
+            "here or fix the function and click Run again"
+        )
+
     def _show_error(self, error: BaseException) -> None:
         if self.errors and self.errors[-1] is error:
             return  # already shown by an inner call
