@@ -208,6 +208,11 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         if value is None and candidate is not None:
             if not mine:
                 raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
+            if not mine[0].valid:  # never previewed: its code could run in the loader
+                raise ValueError(
+                    f"candidate {candidate}'s proposal for {name!r} is invalid, so it is not "
+                    f"previewed: {mine[0].reason}"
+                )
             value = mine[0].new
         result = preview(self, name, value, input=input)
         for p in mine:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...optim.policy import HoldReason, decide
+
 __all__ = ["AutoRun"]
 
 
@@ -54,6 +56,7 @@ class AutoRun:
         self.session, self.total, self.done = session, total, 0
         self.review, self.pause = resolve(review), pause
         self.stopping = self.paused = False
+        self._held: list = []  # what a paused run waits on
         self._start_job, self._approve_code = start_job, approve_code
         self._status, self._progress, self._ended = status, progress, ended
 
@@ -72,12 +75,8 @@ class AutoRun:
 
     @property
     def waiting_for(self) -> list[str]:
-        """Names of the code proposals a paused run waits on (still pending)."""
-        return [
-            p.name
-            for p in self.session.proposals
-            if p.is_code and p.valid and p.status == "pending"
-        ]
+        """Names of the proposals a paused run waits on (still pending)."""
+        return list(dict.fromkeys(p.name for p in self._held if p.status == "pending"))
 
     def _next(self) -> None:
         if self.stopping or self.done >= self.total:
@@ -97,26 +96,25 @@ class AutoRun:
         self._decide()
 
     def _decide(self) -> None:
-        from ...optim.gates import GateContext
-
+        """One round's choice, by :func:`trace_nb.optim.policy.decide`: the code held
+        (never previewed) unless ``approve_code()``, one candidate (the best by preview),
+        and the proposals the review rule keeps for a human."""
         s = self.session
-        self._pick_candidate()
-        pending = [
-            p for p in s.proposals if p.status == "pending" and p.valid and p not in s.waiting
-        ]
-        ctx = GateContext(self.done + 1, lambda p: s.preview(s.display_name(p.parameter)))
-        human = [p for p in pending if self.review(p, ctx)]
-        code = [p for p in pending if p.is_code and p not in human and not self._approve_code()]
-        rest = [p for p in pending if p not in human and p not in code]
-        if rest:
-            s.approve(
-                [s.display_name(p.parameter) for p in rest],
-                decided_by="auto",
-                approve_code=self._approve_code(),
-            )
+        approve_code = self._approve_code()
+        decision = decide(
+            [p for p in s.proposals if p not in s.waiting],
+            self.review,
+            approve_code,
+            self._score_candidate,
+            round=self.done + 1,
+            previewer=lambda p: s.preview(s.display_name(p.parameter), candidate=p.candidate),
+        )
+        s.apply_decision(decision, "auto", approve_code)
+        code = decision.held(HoldReason.CODE)
+        human = decision.held(HoldReason.REVIEW)
         if code or (human and self.pause):
-            names = [s.display_name(p.parameter) for p in code + human]
-            self.paused = True
+            names = list(dict.fromkeys(s.display_name(p.parameter) for p in code + human))
+            self.paused, self._held = True, code + human
             why = "the code proposal" if code and not human else "the proposals"
             self._status(
                 f"paused at step {self.done + 1}/{self.total}: {why} for "
@@ -132,25 +130,13 @@ class AutoRun:
         self._progress(self.done)
         self._next()
 
-    def _pick_candidate(self) -> None:
-        """With several candidates, apply the one whose preview scores best (the history
-        records which); the rest are rejected."""
+    def _score_candidate(self, proposals: list) -> float | None:
+        """A candidate's score: the mean over its proposals of the preview's mean after
+        (the policy calls this only for candidates that may run)."""
         s = self.session
-        pending = [
-            p for p in s.proposals if p.status == "pending" and p.valid and p.candidate is not None
+        means = [
+            s.preview(s.display_name(p.parameter), candidate=p.candidate).mean_after
+            for p in proposals
         ]
-        numbers = sorted({p.candidate for p in pending})
-        if len(numbers) < 2:
-            return
-
-        def score(k: int) -> float:
-            means = [
-                s.preview(s.display_name(p.parameter), candidate=k).mean_after
-                for p in pending
-                if p.candidate == k
-            ]
-            got = [m for m in means if m is not None]
-            return sum(got) / len(got) if got else float("-inf")
-
-        best = max(numbers, key=score)
-        s.choose(best, decided_by="auto", approve_code=self._approve_code())
+        got = [m for m in means if m is not None]
+        return sum(got) / len(got) if got else None
