@@ -2,7 +2,8 @@
 
 A rule is a plain callable ``rule(proposal, context) -> bool`` (True: a human decides) or
 the name of a preset; a list of rules waits when any of them says so. Code proposals also
-wait unless the run has the one opt-in ``approve_code`` (:mod:`trace_nb.optim.approval`).
+wait unless the run has the one opt-in ``approve_code``, and a rule never sees them then:
+:func:`trace_nb.optim.policy.decide` holds them first, so no rule previews unapproved code.
 
 Presets:
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GateContext", "PRESETS", "Regressions", "resolve", "review_hold"]
+__all__ = ["GateContext", "PRESETS", "Regressions", "resolve"]
 
 
 @dataclass
@@ -56,19 +57,6 @@ class Regressions:
 
     regressions: int
     mean_after: float | None = None
-
-
-def review_hold(
-    rule: Any, proposals: Sequence[Any], round: int, previewer: Callable[[Any], Any] | None = None
-) -> list[Any]:
-    """The valid, pending proposals that ``rule`` keeps for a human."""
-    check = resolve(rule)
-    ctx = GateContext(round, previewer)
-    return [
-        p
-        for p in proposals
-        if p.parameter is not None and p.valid and p.status == "pending" and check(p, ctx)
-    ]
 
 
 def _changed_lines(p: Any) -> int:
