@@ -118,3 +118,16 @@ def test_a_missing_import_is_a_clear_compile_error_not_a_raw_one():
     with pytest.raises(trace_nb.graph.CodeCompileError, match="does not load: ImportError"):
         halve.load(MISSING_IMPORT)
     assert halve(3).data == 6  # load() adopted nothing
+
+
+def test_approve_code_without_auto_is_an_error_that_asks_nothing(ip, srv):
+    from IPython.core.error import UsageError
+
+    s = run_cell(ip, "optin_without_auto")
+    s.feedback("halve it")
+    srv.add_replies(reply({"code_halve": FIXED}))
+    with pytest.raises(UsageError, match=r"--approve-code only means something with --auto"):
+        ip.run_line_magic("trace_step", f"--name {s.name} --approve-code")
+    with pytest.raises(ValueError, match=r"only means something with auto_approve=True"):
+        s.step(approve_code=True)
+    assert srv.requests == [] and s.proposals == [] and "x * 2" in s.parameters["halve"]

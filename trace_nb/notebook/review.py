@@ -255,6 +255,11 @@ class ReviewMixin:
         """Propose; with ``auto_approve`` also apply what :func:`trace_nb.optim.policy.decide`
         allows: every valid value proposal, code proposals only with ``approve_code=True``
         (the one opt-in for unreviewed code), and of several candidates the first."""
+        if approve_code and not auto_approve:
+            raise ValueError(
+                "step(approve_code=True) only means something with auto_approve=True: pass "
+                "both to apply code unreviewed, or neither and approve the code yourself"
+            )
         proposals = self.propose()
         if auto_approve:
             self.apply_decision(decide(proposals, approve_code=approve_code), "auto", approve_code)

@@ -92,9 +92,16 @@ def resolve(rule: str | Rule | Sequence[str | Rule] | None) -> Rule:
         if m and int(m.group(1)) > 0:
             k = int(m.group(1))
             return lambda p, ctx: ctx.round % k == 0
-        raise ValueError(
-            f"unknown review rule {rule!r}: use a callable(proposal, context) -> bool "
-            f"or one of {', '.join(PRESETS)}, 'no_regression', 'diff>N', 'every:K'"
+        raise ValueError(f"unknown review rule {rule!r}: {_VALID_RULES}")
+    if not isinstance(rule, list | tuple):
+        raise TypeError(
+            f"review rule {rule!r} ({type(rule).__name__}) is not a rule: {_VALID_RULES}"
         )
     rules = [resolve(r) for r in rule]
     return lambda p, ctx: any(r(p, ctx) for r in rules)
+
+
+_VALID_RULES = (
+    "use a callable(proposal, context) -> bool, one of 'none', 'code', 'regression', "
+    "'no_regression', 'diff>N', 'every:K', or a list of those"
+)

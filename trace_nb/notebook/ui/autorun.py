@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...optim.gates import resolve
 from ...optim.policy import HoldReason, decide
 
 __all__ = ["AutoRun"]
@@ -51,8 +52,6 @@ class AutoRun:
         review: Any = None,
         pause: bool = False,
     ):
-        from ...optim.gates import resolve
-
         self.session, self.total, self.done = session, total, 0
         self.review, self.pause = resolve(review), pause
         self.stopping = self.paused = False
@@ -68,6 +67,30 @@ class AutoRun:
         """Finish the paused round (a human decided on its code proposals), then go on."""
         self.paused = False
         self._decide()
+
+    def change(
+        self, total: int | None = None, review: Any = None, pause: bool | None = None
+    ) -> None:
+        """Change a paused run before it resumes: its total number of rounds (counting
+        those done), its review rule, whether the rule pauses. Arguments left None stay.
+        Raises ValueError, changing nothing, when ``total`` would end the run before the
+        round it is paused in."""
+        if total is not None:
+            total = int(total)
+            if total <= self.done:
+                raise ValueError(
+                    f"this auto run is paused in step {self.done + 1} of {self.total}: "
+                    f"steps={total} would end it before that step. Give at least "
+                    f"{self.done + 1} (the steps already done count), or click Stop "
+                    "(panel.stop()) and start a new run"
+                )
+        rule = None if review is None else resolve(review)
+        if total is not None:
+            self.total = total
+        if rule is not None:
+            self.review = rule
+        if pause is not None:
+            self.pause = bool(pause)
 
     def stop(self) -> None:
         """End after the current round."""
