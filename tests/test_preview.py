@@ -98,3 +98,59 @@ def test_the_card_previews_in_the_panel(s):
         assert s.parameters["prefix"] == "Hello there "
     finally:
         panel.close()
+
+
+def test_a_preview_from_another_thread_waits_for_training(s):
+    """A Preview click (the widget thread) during ``session.train()`` must not put the
+    unapproved value into the minibatch being scored: training holds the session lock."""
+    import threading
+
+    ip = s.shell
+    ip.user_ns.update(seen=[], in_preview=threading.Event(), release=threading.Event())
+    ip.run_cell(
+        textwrap.dedent('''
+        import threading
+        def look(prefix, example):
+            """Record who ran the cell with which prefix."""
+            main = threading.current_thread() is threading.main_thread()
+            seen.append((main, prefix))
+            if not main and prefix == "Hi ":  # the preview, with the proposal: stay inside
+                in_preview.set()
+                release.wait(10)
+            return prefix + example
+        ''')
+    )
+    suggest = [{"prefix": "Hi "}, {"prefix": "Yo "}]  # Propose's, then training's
+    server = FakeOpenAIServer(
+        replies=[json.dumps({"reasoning": "r", "suggestion": x}) for x in suggest]
+    ).start()
+    sessions.set_default_llm(make_llm(server))
+    ip.run_cell_magic(
+        "trace",
+        "--name preview --param prefix --feedback fits --no-panel --reset",
+        "example = 'Al'\nprefix = 'Hello there '\nout = look(prefix, example)\nout\n",
+    )
+    s = trace_nb.session("preview")
+    s.feedback("too long")
+    s.propose()  # pending: prefix "Hi ", not approved
+    threads = []
+
+    def feedback(example, output):
+        if not threads:  # the first example scored: a Preview arrives from another thread
+            t = threading.Thread(target=s.preview, args=("prefix",))
+            threads.append(t)
+            t.start()
+            ip.user_ns["in_preview"].wait(3)  # unlocked, the preview is inside its run now
+        return (1.0 if len(output) <= 12 else 0.0, "fit in 12")
+
+    ip.user_ns["seen"].clear()
+    try:
+        s.train(["Al", "Bob", "Cy"], feedback, batch_size=3, epochs=1, progress=False)
+    finally:
+        ip.user_ns["release"].set()
+        for t in threads:
+            t.join(30)
+        server.close()
+    trained = [prefix for main, prefix in ip.user_ns["seen"] if main]
+    assert trained and "Hi " not in trained  # the minibatch never saw the unapproved value
+    assert (False, "Hi ") in ip.user_ns["seen"]  # the preview did run, after training

@@ -226,6 +226,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
             return None
         return "The code raised an exception:\n" + self.exception.describe()
 
+    @_serialized
     def train(
         self,
         dataset: Any,
@@ -235,7 +236,11 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         **kwargs: Any,
     ) -> Any:
         """Optimize over a dataset: the cell runs once per example, with the example in
-        the variable ``input``. See :func:`.cell_training.train_session`."""
+        the variable ``input``. See :func:`.cell_training.train_session`.
+
+        Holds the session lock throughout: a Preview or a decision from the panel (the
+        widget thread) waits until training ends, so no value that nobody approved can
+        reach the examples being scored."""
         from .cell_training import train_session
 
         return train_session(self, dataset, feedback, input=input, **kwargs)
