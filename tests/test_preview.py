@@ -154,3 +154,44 @@ def test_a_preview_from_another_thread_waits_for_training(s):
     trained = [prefix for main, prefix in ip.user_ns["seen"] if main]
     assert trained and "Hi " not in trained  # the minibatch never saw the unapproved value
     assert (False, "Hi ") in ip.user_ns["seen"]  # the preview did run, after training
+
+
+def test_previewing_a_module_parameter_measures_it_and_changes_nothing(s):
+    """A cell that builds its module anew each run: the preview's "after" run uses the
+    proposed value, and the session keeps its module, its optimizer and an approvable
+    proposal (issue 23 item 16)."""
+    ip = s.shell
+    ip.run_cell(
+        textwrap.dedent("""
+        import trace_nb
+        class Greeter(trace_nb.Module):
+            def __init__(self):
+                self.greeting = trace_nb.node("Hello there", trainable=True)
+            def forward(self, who):
+                return self.greeting + " " + who
+        """)
+    )
+    server = FakeOpenAIServer(
+        replies=[json.dumps({"reasoning": "r", "suggestion": {"g_greeting": "Hi"}})]
+    ).start()
+    sessions.set_default_llm(make_llm(server))
+    try:
+        ip.run_cell_magic(
+            "trace",
+            "--name modprev --feedback fits --no-panel --reset",
+            "g = Greeter()\nout = g(trace_nb.node('Al'))\nout\n",
+        )
+        m = trace_nb.session("modprev")
+        module, optimizer = m.modules["g"], m.optimizer
+        m.feedback("shorter")
+        m.propose()
+        result = m.preview("g.greeting")
+        row = result.rows[0]
+        assert (row.before, row.after) == ("'Hello there Al'", "'Hi Al'")
+        assert (row.before_score, row.after_score) == (0.0, 1.0)
+        assert m.modules["g"] is module and m.optimizer is optimizer and ip.user_ns["g"] is module
+        assert m.parameters["g.greeting"] == "Hello there" and len(m.rows) == 1
+        m.approve("g.greeting")  # still approvable
+        assert m.parameters["g.greeting"] == "Hi" and m.run() == "Hi Al"
+    finally:
+        server.close()

@@ -110,35 +110,38 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
     start = time.monotonic()
     old = node._data
     saved_ns = dict(ns)  # the runs rebind the cell's names: the notebook gets its own back
-    try:
-        for example in examples:
-            if example is not None:
-                ns[input] = example
-            before = _run(execute, session, grade)
-            node._set(value)
-            try:
-                after = _run(execute, session, grade)
-            finally:
-                node._set(old)
-            out.runs += 2
-            out.rows.append(
-                PreviewRow(
-                    example="(the cell as it is)" if example is None else short_repr(example, 80),
-                    before=before[0],
-                    after=after[0],
-                    before_score=before[1],
-                    after_score=after[1],
-                    after_feedback=after[2],
-                    error=after[3] if not before[3] else "",
+    with session.trial_runs():  # a module the cell rebuilds is not adopted
+        try:
+            for example in examples:
+                if example is not None:
+                    ns[input] = example
+                before = _run(execute, session, grade)
+                node._set(value)
+                try:
+                    after = _run(execute, session, grade)
+                finally:
+                    node._set(old)
+                out.runs += 2
+                out.rows.append(
+                    PreviewRow(
+                        example="(the cell as it is)"
+                        if example is None
+                        else short_repr(example, 80),
+                        before=before[0],
+                        after=after[0],
+                        before_score=before[1],
+                        after_score=after[1],
+                        after_feedback=after[2],
+                        error=after[3] if not before[3] else "",
+                    )
                 )
-            )
-    finally:
-        node._set(old)
-        for key in [k for k in ns if k not in saved_ns]:
-            del ns[key]  # names the runs added
-        for key, value in saved_ns.items():
-            if ns.get(key, _GONE) is not value:
-                ns[key] = value  # names the runs rebound
+        finally:
+            node._set(old)
+            for key in [k for k in ns if k not in saved_ns]:
+                del ns[key]  # names the runs added
+            for key, value in saved_ns.items():
+                if ns.get(key, _GONE) is not value:
+                    ns[key] = value  # names the runs rebound
     out.rows.sort(key=lambda r: (not r.regression, r.example))
     out.seconds = time.monotonic() - start
     return out

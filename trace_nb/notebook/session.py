@@ -48,6 +48,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self._code: dict[str, BundledFunction] = {}
         self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
         self._saved_modules: dict[str, dict] = {}  # from load_session, until the cell runs
+        self._trial_depth = 0  # see trial_runs(): previews adopt no module
         self.cell_values: dict[str, Any] = {}
         self.output_node: Node | None = None
         self.output_value: Any = None
