@@ -205,3 +205,22 @@ def test_a_rule_that_is_not_one_names_the_valid_rules():
         resolve(42)
     with pytest.raises(TypeError, match="is not a rule"):
         resolve(["code", 3.5])
+
+
+def test_train_refuses_a_rule_that_is_not_one_before_running_anything():
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(0, name="rule_offset", trainable=True)
+    ran = []
+
+    def workflow(example):
+        ran.append(example)
+        return offset + example
+
+    opt = trace_nb.OptoPrime([offset], llm=object())
+    with pytest.raises(TypeError, match=r"review rule 42 \(int\) is not a rule"):
+        train(workflow, [1, 2], lambda e, o: 1.0, opt, review=42, progress=False)
+    with pytest.raises(ValueError, match=r"unknown review rule 'bogus'"):
+        train(workflow, [1, 2], lambda e, o: 1.0, opt, gate="bogus", progress=False)
+    assert ran == []
