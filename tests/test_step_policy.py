@@ -182,6 +182,8 @@ def test_preview_of_an_invalid_candidate_is_refused_and_runs_nothing(ip):
             assert bad, [p.reason for p in s.proposals]
             with pytest.raises(ValueError, match=r"candidate \d's proposal for 'shout' is invalid"):
                 s.preview("shout", candidate=bad[0].candidate)
+            with pytest.raises(ValueError, match=r"the code given for 'shout' is refused"):
+                s.preview("shout", refused)  # the same code, given by hand
             assert ip.user_ns["RAN"] == []
         finally:
             panel.close()

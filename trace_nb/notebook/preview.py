@@ -15,6 +15,7 @@ from typing import Any
 
 from ..feedback import parse_feedback
 from ..graph import Node
+from ..optim.proposal import SAME_VALUE, check
 from ..text import cut, short_repr
 
 __all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
@@ -101,6 +102,10 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         if not pending[0].valid:
             raise ValueError(f"the proposal for {name!r} is invalid: {pending[0].reason}")
         value = pending[0].new
+    elif node.is_code:  # code given here passes the proposal checks before it may load
+        checked = check(node, value)
+        if not checked.valid and checked.reason != SAME_VALUE:
+            raise ValueError(f"the code given for {name!r} is refused: {checked.reason}")
     if node.is_code and getattr(node, "loader", None) is not None:
         node.loader(value)  # code that does not load is refused before anything runs
     ns = session.shell.user_ns
