@@ -85,6 +85,8 @@ def test_the_panel_shows_candidates_side_by_side_and_a_pick_wins(panel):
     rows[0].children[1].approve_button.click()
     assert panel.errors == [] and s.parameters["greeting"] == "Avast there"
     assert sorted(p.status for p in s.proposals) == ["approved", "not_chosen", "not_chosen"]
+    cards = [c for c in panel.proposals_box.children if "trace-nb-candidates" in c._dom_classes]
+    assert "not chosen by human" in cards[0].children[0].header.value
     assert s.rows[-1]["candidate"] == 1 and s.history["calls"].iloc[-1] == 3
 
 

@@ -130,7 +130,8 @@ class ProposalView(w.VBox):
         kind = (
             "code" if p.is_code else type(p.old).__name__ if p.parameter is not None else "unknown"
         )
-        badge = p.status if not p.decided_by else f"{p.status} by {p.decided_by}"
+        shown = p.status.replace("_", " ")  # "not_chosen" reads "not chosen"
+        badge = shown if not p.decided_by else f"{shown} by {p.decided_by}"
         edited = " · edited" if p.edited else ""
         self.header = w.HTML(
             f"{cand}<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
