@@ -171,6 +171,9 @@ def test_train_picks_the_best_candidate_on_the_minibatch():
             workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
         )
     assert offset.data == 5 and result.history[-1]["candidate"] == 1
+    # The candidate that lost is recorded as not chosen, not applied and not deleted.
+    statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
+    assert sorted(statuses) == ["approved", "not_chosen"]
 
 
 def test_auto_on_a_paused_run_takes_new_settings_or_says_why(panel):
