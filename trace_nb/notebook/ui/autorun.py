@@ -135,6 +135,16 @@ class AutoRun:
         s.apply_decision(decision, "auto", approve_code)
         code = decision.held(HoldReason.CODE)
         human = decision.held(HoldReason.REVIEW)
+        broken = [p for p in decision.apply if not p.valid]  # code that did not load
+        if broken:
+            self.paused, self._held = True, broken
+            self._status(
+                f"paused at step {self.done + 1}/{self.total}: the code for "
+                f"{s.display_name(broken[0].parameter)} was not applied ({broken[0].reason}). "
+                "Reject it (or edit it), then click Auto to go on"
+            )
+            self._ended(self)
+            return
         if code or (human and self.pause):
             names = list(dict.fromkeys(s.display_name(p.parameter) for p in code + human))
             self.paused, self._held = True, code + human
