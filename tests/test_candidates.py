@@ -84,7 +84,9 @@ def test_the_panel_shows_candidates_side_by_side_and_a_pick_wins(panel):
     )
     rows[0].children[1].approve_button.click()
     assert panel.errors == [] and s.parameters["greeting"] == "Avast there"
-    assert sorted(p.status for p in s.proposals) == ["approved", "rejected", "rejected"]
+    assert sorted(p.status for p in s.proposals) == ["approved", "not_chosen", "not_chosen"]
+    cards = [c for c in panel.proposals_box.children if "trace-nb-candidates" in c._dom_classes]
+    assert "not chosen by human" in cards[0].children[0].header.value
     assert s.rows[-1]["candidate"] == 1 and s.history["calls"].iloc[-1] == 3
 
 
@@ -96,3 +98,23 @@ def test_auto_picks_the_best_candidate_by_preview(panel):
     # "Ahoy" and "Avast" both score 1 and "Yo" 0: the first best (candidate 0) wins.
     assert s.rows[-2]["candidate"] == 0 and s.parameters["greeting"] == "Ahoy there"
     assert s.rows[-2]["decided_by"] == "auto"
+
+
+def test_step_applies_one_candidate_and_records_the_others_as_not_chosen():
+    g = node("hi there", name="greeting", trainable=True)
+    (g + "!").backward("start with A")
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        opt = OptoPrime([g], llm=make_llm(srv), candidates=3)
+        props = opt.step()
+    # The first candidate (lowest temperature) is applied; the last one no longer wins.
+    assert g.data == "Ahoy there"
+    assert [(p.candidate, p.status, p.decided_by) for p in props] == [
+        (0, "approved", "auto"),
+        (1, "not_chosen", "auto"),
+        (2, "not_chosen", "auto"),
+    ]
+    assert [p["status"] for e in opt.log_json() for p in e["proposals"]] == [
+        "approved",
+        "not_chosen",
+        "not_chosen",
+    ]

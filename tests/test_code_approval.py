@@ -118,3 +118,37 @@ def test_a_missing_import_is_a_clear_compile_error_not_a_raw_one():
     with pytest.raises(trace_nb.graph.CodeCompileError, match="does not load: ImportError"):
         halve.load(MISSING_IMPORT)
     assert halve(3).data == 6  # load() adopted nothing
+
+
+def test_approve_code_without_auto_is_an_error_that_asks_nothing(ip, srv):
+    from IPython.core.error import UsageError
+
+    s = run_cell(ip, "optin_without_auto")
+    s.feedback("halve it")
+    srv.add_replies(reply({"code_halve": FIXED}))
+    with pytest.raises(UsageError, match=r"--approve-code only means something with --auto"):
+        ip.run_line_magic("trace_step", f"--name {s.name} --approve-code")
+    with pytest.raises(ValueError, match=r"only means something with auto_approve=True"):
+        s.step(approve_code=True)
+    assert srv.requests == [] and s.proposals == [] and "x * 2" in s.parameters["halve"]
+
+
+def test_auto_with_the_opt_in_pauses_on_code_that_does_not_load(ip, srv):
+    from trace_nb.notebook.ui.panel import Panel
+
+    s = run_cell(ip, "auto_missing_import")
+    s.feedback("halve it")
+    before = s.parameters["halve"]
+    panel = Panel(s)
+    ip.user_ns["grade_fn"] = lambda out: (0.0, "halve it")
+    s.spec.feedback = "grade_fn"
+    panel.auto_code.value = True
+    srv.add_replies(reply({"code_halve": MISSING_IMPORT}))
+    panel.auto(2)
+    assert panel.wait(30)
+    assert "paused at step 1/2" in panel.status.value
+    assert "no_such_name_for_trace_nb" in panel.status.value
+    assert s.parameters["halve"] == before and len(s.rows) == 1  # nothing applied, no run
+    s.reject("halve")
+    assert "click Auto" in panel.status.value
+    panel.close()

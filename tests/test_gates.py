@@ -171,3 +171,59 @@ def test_train_picks_the_best_candidate_on_the_minibatch():
             workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
         )
     assert offset.data == 5 and result.history[-1]["candidate"] == 1
+    # The candidate that lost is recorded as not chosen, not applied and not deleted.
+    statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
+    assert sorted(statuses) == ["approved", "not_chosen"]
+
+
+def test_auto_on_a_paused_run_takes_new_settings_or_says_why(panel):
+    s = panel.session
+    panel.auto(2, review="diff>2", pause=True)
+    assert panel.wait(60) and "paused at step 1/2" in panel.status.value
+    # Rules that are not rules, and too few steps, are refused; the run stays paused.
+    with pytest.raises(ValueError, match=r"unknown review rule 'bogus'.*'diff>N', 'every:K'"):
+        panel.auto(review="bogus")
+    with pytest.raises(TypeError, match=r"review rule 42 \(int\) is not a rule.*'regression'"):
+        panel.auto(review=42)
+    assert "not a rule" in panel.error_area.value
+    # New settings apply to the paused run: no rule now, and three steps in all.
+    panel.auto(3, review="none")
+    assert panel.wait(60)
+    assert "auto run finished after 3 of 3" in panel.status.value
+    assert s.parameters["style"].startswith("Long") and s.parameters["tone"] == "calmest!"
+    assert panel.progress.max == 3
+
+
+def test_steps_that_would_end_a_paused_run_early_are_refused(panel):
+    panel.auto(2, review="diff>2", pause=True)
+    assert panel.wait(60) and "paused at step 1/2" in panel.status.value
+    with pytest.raises(ValueError, match=r"paused in step 1 of 2: steps=0 would end it"):
+        panel.auto(0)
+    panel.auto()  # resumes as it was: still paused on the rule
+    assert panel.wait(60) and "paused at step 1/2" in panel.status.value
+
+
+def test_a_rule_that_is_not_one_names_the_valid_rules():
+    with pytest.raises(TypeError, match=r"review rule 42 \(int\) is not a rule: use a callable"):
+        resolve(42)
+    with pytest.raises(TypeError, match="is not a rule"):
+        resolve(["code", 3.5])
+
+
+def test_train_refuses_a_rule_that_is_not_one_before_running_anything():
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(0, name="rule_offset", trainable=True)
+    ran = []
+
+    def workflow(example):
+        ran.append(example)
+        return offset + example
+
+    opt = trace_nb.OptoPrime([offset], llm=object())
+    with pytest.raises(TypeError, match=r"review rule 42 \(int\) is not a rule"):
+        train(workflow, [1, 2], lambda e, o: 1.0, opt, review=42, progress=False)
+    with pytest.raises(ValueError, match=r"unknown review rule 'bogus'"):
+        train(workflow, [1, 2], lambda e, o: 1.0, opt, gate="bogus", progress=False)
+    assert ran == []

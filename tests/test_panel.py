@@ -360,6 +360,10 @@ def test_auto_pauses_on_code_until_a_human_decides(ip, servers):
     assert s.parameters["salutation"] == "hey"  # the non-code proposal was auto-approved
     code_card = panel.proposal_view("code_embellish")
     assert code_card.proposal.status == "pending" and not code_card.approve_button.disabled
+    # Previewing code runs it: the button says so (a value card's does not need to).
+    assert code_card.preview_button.description == "Preview — runs this code"
+    assert "runs the LLM's code" in code_card.preview_button.tooltip
+    assert panel.proposal_view("salutation").preview_button.description == "Preview"
     assert not panel.stop_button.disabled and not panel.auto_button.disabled
     panel.auto_button.click()  # undecided: it pauses again
     assert panel.wait(60) and "paused at step 1/3" in panel.status.value and len(s.rows) == 1

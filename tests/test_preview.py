@@ -98,3 +98,100 @@ def test_the_card_previews_in_the_panel(s):
         assert s.parameters["prefix"] == "Hello there "
     finally:
         panel.close()
+
+
+def test_a_preview_from_another_thread_waits_for_training(s):
+    """A Preview click (the widget thread) during ``session.train()`` must not put the
+    unapproved value into the minibatch being scored: training holds the session lock."""
+    import threading
+
+    ip = s.shell
+    ip.user_ns.update(seen=[], in_preview=threading.Event(), release=threading.Event())
+    ip.run_cell(
+        textwrap.dedent('''
+        import threading
+        def look(prefix, example):
+            """Record who ran the cell with which prefix."""
+            main = threading.current_thread() is threading.main_thread()
+            seen.append((main, prefix))
+            if not main and prefix == "Hi ":  # the preview, with the proposal: stay inside
+                in_preview.set()
+                release.wait(10)
+            return prefix + example
+        ''')
+    )
+    suggest = [{"prefix": "Hi "}, {"prefix": "Yo "}]  # Propose's, then training's
+    server = FakeOpenAIServer(
+        replies=[json.dumps({"reasoning": "r", "suggestion": x}) for x in suggest]
+    ).start()
+    sessions.set_default_llm(make_llm(server))
+    ip.run_cell_magic(
+        "trace",
+        "--name preview --param prefix --feedback fits --no-panel --reset",
+        "example = 'Al'\nprefix = 'Hello there '\nout = look(prefix, example)\nout\n",
+    )
+    s = trace_nb.session("preview")
+    s.feedback("too long")
+    s.propose()  # pending: prefix "Hi ", not approved
+    threads = []
+
+    def feedback(example, output):
+        if not threads:  # the first example scored: a Preview arrives from another thread
+            t = threading.Thread(target=s.preview, args=("prefix",))
+            threads.append(t)
+            t.start()
+            ip.user_ns["in_preview"].wait(3)  # unlocked, the preview is inside its run now
+        return (1.0 if len(output) <= 12 else 0.0, "fit in 12")
+
+    ip.user_ns["seen"].clear()
+    try:
+        s.train(["Al", "Bob", "Cy"], feedback, batch_size=3, epochs=1, progress=False)
+    finally:
+        ip.user_ns["release"].set()
+        for t in threads:
+            t.join(30)
+        server.close()
+    trained = [prefix for main, prefix in ip.user_ns["seen"] if main]
+    assert trained and "Hi " not in trained  # the minibatch never saw the unapproved value
+    assert (False, "Hi ") in ip.user_ns["seen"]  # the preview did run, after training
+
+
+def test_previewing_a_module_parameter_measures_it_and_changes_nothing(s):
+    """A cell that builds its module anew each run: the preview's "after" run uses the
+    proposed value, and the session keeps its module, its optimizer and an approvable
+    proposal (issue 23 item 16)."""
+    ip = s.shell
+    ip.run_cell(
+        textwrap.dedent("""
+        import trace_nb
+        class Greeter(trace_nb.Module):
+            def __init__(self):
+                self.greeting = trace_nb.node("Hello there", trainable=True)
+            def forward(self, who):
+                return self.greeting + " " + who
+        """)
+    )
+    server = FakeOpenAIServer(
+        replies=[json.dumps({"reasoning": "r", "suggestion": {"g_greeting": "Hi"}})]
+    ).start()
+    sessions.set_default_llm(make_llm(server))
+    try:
+        ip.run_cell_magic(
+            "trace",
+            "--name modprev --feedback fits --no-panel --reset",
+            "g = Greeter()\nout = g(trace_nb.node('Al'))\nout\n",
+        )
+        m = trace_nb.session("modprev")
+        module, optimizer = m.modules["g"], m.optimizer
+        m.feedback("shorter")
+        m.propose()
+        result = m.preview("g.greeting")
+        row = result.rows[0]
+        assert (row.before, row.after) == ("'Hello there Al'", "'Hi Al'")
+        assert (row.before_score, row.after_score) == (0.0, 1.0)
+        assert m.modules["g"] is module and m.optimizer is optimizer and ip.user_ns["g"] is module
+        assert m.parameters["g.greeting"] == "Hello there" and len(m.rows) == 1
+        m.approve("g.greeting")  # still approvable
+        assert m.parameters["g.greeting"] == "Hi" and m.run() == "Hi Al"
+    finally:
+        server.close()

@@ -30,7 +30,7 @@ from trace_nb.notebook.ui.train_view import TrainView
 from trace_nb.optim import OptoPrime
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.training import Budget, evaluate, train
-from trace_nb.training.engines import engine_for
+from trace_nb.training.engines import ExecutorEngine, engine_for
 from trace_nb.training.inprocess import forward
 from trace_nb.training.remote import Payload, RemoteRunner, stable_names
 
@@ -415,3 +415,69 @@ def test_a_failing_feedback_function_stops_the_tasks_still_queued(tmp_path):
     go.touch()
     engine.shutdown(wait=True)
     assert (tmp_path / "ran-0").exists() and not (tmp_path / "ran-2").exists()
+
+
+# Every length of an OpenAI-shaped key: pickle writes the string's length in the byte just
+# before it, and lengths 45-57, 65-90, 95 and 97-122 are the bytes "-", digits, letters and
+# "_" that a word-boundary pattern on the raw bytes took for part of a longer word.
+KEY_LENGTHS = range(15, 130)
+
+
+def shaped_key(length: int) -> str:
+    return "sk-" + ("Ab3" * 50)[: length - 3]
+
+
+@pytest.mark.parametrize("length", [45, 51, 57, 65, 90, 95, 97, 122])
+def test_an_sk_key_of_any_length_in_a_payload_is_refused(server, length):
+    params, _, feedback, _ = ra.build(server.base_url)
+    held = {"key": shaped_key(length)}
+
+    def leaky(example):
+        return node(held["key"])
+
+    with pytest.raises(ValueError, match=r"shaped like an OpenAI key"):
+        Payload(leaky, feedback, params)
+
+
+def test_the_secret_check_reads_what_a_pickle_holds_not_its_bytes():
+    import cloudpickle
+
+    from trace_nb.llm.errors import secrets_in_pickle
+
+    for length in KEY_LENGTHS:
+        key = shaped_key(length)
+        for obj in (key, {"v": key}, [1, key.encode()], ("x", {"deep": [key]})):
+            for dump in (pickle.dumps, cloudpickle.dumps):
+                data = dump(obj)
+                assert secrets_in_pickle(data), (length, obj)
+                assert secrets_in_pickle(pickle.dumps(data)), (length, "nested")
+    # Ordinary words with "sk-" inside are not keys.
+    assert not secrets_in_pickle(pickle.dumps(["a task-oriented-workflow-step", "risk-averse"]))
+
+
+def test_a_key_in_an_example_or_a_value_is_refused_before_any_task_is_sent(server):
+    params, workflow, feedback, _ = ra.build(server.base_url)
+    with ThreadPoolExecutor(1) as pool:
+        engine = _counting(ExecutorEngine(pool))
+        runner = RemoteRunner(engine, workflow, feedback, params)
+        key = shaped_key(51)
+        with pytest.raises(ValueError, match=r"example 1 holds text shaped like an OpenAI key"):
+            runner.forward([(0, {"q": "w0", "want": "x"}), (1, {"q": key, "want": "x"})])
+        assert engine.submitted == 0
+        params[0].set_value(f"Answer. {key}")
+        with pytest.raises(ValueError, match=r"the parameters' values hold text shaped like"):
+            runner.forward([(0, {"q": "w0", "want": "x"})])
+        assert engine.submitted == 0
+
+
+def _counting(engine):
+    """``engine``, counting the tasks it was given."""
+    submit = engine.submit
+    engine.submitted = 0
+
+    def counted(*args, **kwargs):
+        engine.submitted += 1
+        return submit(*args, **kwargs)
+
+    engine.submit = counted
+    return engine

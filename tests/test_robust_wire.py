@@ -468,3 +468,22 @@ def test_a_corrupt_cache_file_never_breaks_a_call(fake_server, tmp_path):
         assert len(llm.cache) == 0
     with pytest.raises(OSError, match="delete the file"):
         llm.cache.clear()
+
+
+@pytest.mark.parametrize("code", [401, 500])
+def test_a_key_straddling_the_300_character_cut_is_scrubbed_first(fake_server, caplog, code):
+    # The body is cut to 300 characters for the message: scrubbing after the cut left 44 of
+    # the key's 45 characters in the error (401: at once) and the retry log (500: retried).
+    key = "canary-" + "k9" * 19  # 45 characters, not shaped like sk-... (only known by value)
+    body = {"error": {"message": "x" * (300 - 44) + key + " tail", "type": "auth"}}
+    fake_server.fault("body", code=code, body=body, times=3)
+    llm = make_llm(fake_server, max_retries=2)
+    llm.set_api_key(key)
+    with caplog.at_level(logging.DEBUG, logger="trace_nb"):
+        with pytest.raises(LLMError) as info:
+            llm.chat(MSG)
+    for text in (str(info.value), caplog.text):
+        assert key[:12] not in text and key[-20:-1] not in text
+    assert "xxxx" in str(info.value)  # the body itself is shown
+    if code == 500:
+        assert "retrying" in caplog.text

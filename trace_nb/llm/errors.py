@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
+import pickletools
 import re
 import threading
+from collections.abc import Iterator
 
 __all__ = [
     "MIN_SECRET_CHARS",
@@ -24,6 +26,7 @@ __all__ = [
     "register_secret",
     "scrub_secret",
     "secrets_in",
+    "secrets_in_pickle",
 ]
 
 # OpenAI-style secret keys ("sk-...", "sk-proj-..."), including the
@@ -57,18 +60,60 @@ def secrets_in(data: bytes) -> list[str]:
     """What in ``data`` looks like a secret, described without the secret itself: keys
     registered with :func:`register_secret`, anything shaped like an OpenAI key (``sk-…``),
     and the value of any environment variable whose name says key, token, secret,
-    password or credential (values of at least :data:`MIN_SECRET_CHARS` characters)."""
+    password or credential (values of at least :data:`MIN_SECRET_CHARS` characters).
+
+    ``data`` is read as raw bytes; for a pickle use :func:`secrets_in_pickle`."""
+    return _secrets(data, _KEY_BYTES.search(data) is not None)
+
+
+def _secrets(data: bytes, shaped: bool) -> list[str]:
     found = []
     with _SECRETS_LOCK:
         registered = list(_SECRETS)
     if any(value.encode() in data for value in registered):
         found.append("an API key an LLM client uses")
-    if _KEY_BYTES.search(data):
+    if shaped:
         found.append("text shaped like an OpenAI key (sk-...)")
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS and value.encode() in data:
             found.append(f"the value of ${name}")
     return found
+
+
+def _pickled_texts(data: bytes, depth: int = 0) -> Iterator[str]:
+    """Every string and bytes value pickled in ``data`` (bytes read as Latin-1), and those of
+    pickles nested in bytes values, a few levels deep. Raises ValueError when ``data`` is
+    not a pickle."""
+    for _op, arg, _pos in pickletools.genops(data):
+        if isinstance(arg, str):
+            yield arg
+        elif isinstance(arg, bytes | bytearray):
+            yield bytes(arg).decode("latin-1")
+            if depth < 4 and arg[:1] == b"\x80":  # a pickle inside (a payload, a task)
+                try:
+                    yield from _pickled_texts(bytes(arg), depth + 1)
+                except ValueError:
+                    pass  # bytes that only start like a pickle
+
+
+#: Without word boundaries: only for bytes that are not a pickle (see :func:`secrets_in_pickle`).
+_ANY_KEY_BYTES = re.compile(rb"sk-[A-Za-z0-9_\-]{12,}")
+
+
+def secrets_in_pickle(data: bytes) -> list[str]:
+    """:func:`secrets_in` for a pickle, read through its strings rather than its bytes.
+
+    Pickle frames each string with its length, and that byte can be a letter or a digit
+    (a 51-character key follows ``"3"``), so a pattern that wants a word boundary before
+    ``sk-`` misses it in the raw bytes. Here every string (and bytes value, and nested
+    pickle) is decoded first and checked as text; bytes that are not a pickle are checked
+    with no boundary at all (a false alarm there is better than a key sent away).
+    """
+    try:
+        shaped = any(_KEY_PATTERN.search(text) for text in _pickled_texts(data))
+    except ValueError:  # not a pickle after all
+        shaped = _ANY_KEY_BYTES.search(data) is not None
+    return _secrets(data, shaped)
 
 
 def scrub_secret(text: str, secret: str | None = None) -> str:

@@ -101,7 +101,7 @@ def request(
             return done, mode
         except openai.APIStatusError as exc:
             status = exc.status_code
-            detail = scrub_secret(error_detail(exc), llm._key.value)
+            detail = error_detail(exc, llm._key.value)  # scrubbed, then cut
             what = f"HTTP {status}: {detail}"
             mentions = mentions_response_format(f"{detail} {exc.body}")
             rejected = status in (400, 422) or (status == 500 and mentions)

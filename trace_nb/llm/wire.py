@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from .errors import scrub_secret
 from .usage import estimate_tokens
 
 __all__ = [
@@ -105,8 +106,12 @@ def retry_after(headers: Any) -> float | None:
     return min(max(seconds, 0.0), _MAX_RETRY_AFTER_S)
 
 
-def error_detail(exc: Any) -> str:
-    """Short readable reason from an SDK status error (JSON error body or HTML page)."""
+def error_detail(exc: Any, secret: str | None = None) -> str:
+    """Short readable reason from an SDK status error (JSON error body or HTML page).
+
+    Keys are scrubbed (``secret`` and every registered one) *before* the text is cut to
+    300 characters: a key straddling the cut would no longer be found whole afterwards.
+    """
     body = exc.body
     if isinstance(body, dict):
         detail = str(body.get("message") or json.dumps(body))
@@ -114,7 +119,7 @@ def error_detail(exc: Any) -> str:
         detail = " ".join(re.sub(r"<[^>]+>", " ", body).split())  # strip HTML tags
     else:
         detail = str(exc.message)
-    return detail[:300]
+    return scrub_secret(detail, secret)[:300]
 
 
 @dataclass(frozen=True)

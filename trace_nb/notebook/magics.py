@@ -171,6 +171,12 @@ class TraceMagics(Magics):
         """Ask the optimizer for proposals: ``%trace_step [--name N] [--auto [--approve-code]]``;
         shows the panel."""
         args = parse_argstring(self.trace_step, line)
+        if args.approve_code and not args.auto:
+            raise UsageError(
+                "%trace_step --approve-code only means something with --auto (it lets the "
+                "automatic approval apply code too): use `%trace_step --auto --approve-code`, "
+                "or `%trace_step` and approve the code yourself. Nothing was asked."
+            )
         s = _get(args.name)
         s.step(auto_approve=args.auto, approve_code=args.approve_code)
         return _panel(s)

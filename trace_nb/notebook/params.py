@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..graph import BundledFunction, ParameterNode
@@ -17,6 +19,7 @@ class ParamsMixin:
     _params: dict[str, ParameterNode]
     _code: dict[str, BundledFunction]
     _modules: dict[str, Any]
+    _trial_depth: int  # > 0 inside trial_runs()
 
     @property
     def parameter_nodes(self) -> list[ParameterNode]:
@@ -64,11 +67,26 @@ class ParamsMixin:
             p.constraint = constraint or p.constraint
         return p
 
+    @contextmanager
+    def trial_runs(self) -> Iterator[None]:
+        """Runs of the cell inside this block change no parameter set: a module the cell
+        builds anew gets the values of the session's module (a trial value included) and
+        is used for that run only; the session keeps its module and its optimizer, so
+        pending proposals stay approvable (a preview runs the cell this way)."""
+        self._trial_depth += 1
+        try:
+            yield
+        finally:
+            self._trial_depth -= 1
+
     def _register_module(self, name: str, obj: Any) -> Any:
         if self._modules.get(name) is not obj:
             from ..modules import load_state_dict, state_dict
 
             old = self._modules.get(name)
+            if old is not None and self._trial_depth:
+                load_state_dict(obj, state_dict(old))  # the values on trial, this run only
+                return obj
             if old is not None:
                 # Re-running the cell made a new instance: keep the approved values.
                 load_state_dict(obj, state_dict(old))

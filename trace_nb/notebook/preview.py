@@ -15,6 +15,7 @@ from typing import Any
 
 from ..feedback import parse_feedback
 from ..graph import Node
+from ..optim.proposal import SAME_VALUE, check
 from ..text import cut, short_repr
 
 __all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
@@ -101,6 +102,10 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         if not pending[0].valid:
             raise ValueError(f"the proposal for {name!r} is invalid: {pending[0].reason}")
         value = pending[0].new
+    elif node.is_code:  # code given here passes the proposal checks before it may load
+        checked = check(node, value)
+        if not checked.valid and checked.reason != SAME_VALUE:
+            raise ValueError(f"the code given for {name!r} is refused: {checked.reason}")
     if node.is_code and getattr(node, "loader", None) is not None:
         node.loader(value)  # code that does not load is refused before anything runs
     ns = session.shell.user_ns
@@ -110,35 +115,38 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
     start = time.monotonic()
     old = node._data
     saved_ns = dict(ns)  # the runs rebind the cell's names: the notebook gets its own back
-    try:
-        for example in examples:
-            if example is not None:
-                ns[input] = example
-            before = _run(execute, session, grade)
-            node._set(value)
-            try:
-                after = _run(execute, session, grade)
-            finally:
-                node._set(old)
-            out.runs += 2
-            out.rows.append(
-                PreviewRow(
-                    example="(the cell as it is)" if example is None else short_repr(example, 80),
-                    before=before[0],
-                    after=after[0],
-                    before_score=before[1],
-                    after_score=after[1],
-                    after_feedback=after[2],
-                    error=after[3] if not before[3] else "",
+    with session.trial_runs():  # a module the cell rebuilds is not adopted
+        try:
+            for example in examples:
+                if example is not None:
+                    ns[input] = example
+                before = _run(execute, session, grade)
+                node._set(value)
+                try:
+                    after = _run(execute, session, grade)
+                finally:
+                    node._set(old)
+                out.runs += 2
+                out.rows.append(
+                    PreviewRow(
+                        example="(the cell as it is)"
+                        if example is None
+                        else short_repr(example, 80),
+                        before=before[0],
+                        after=after[0],
+                        before_score=before[1],
+                        after_score=after[1],
+                        after_feedback=after[2],
+                        error=after[3] if not before[3] else "",
+                    )
                 )
-            )
-    finally:
-        node._set(old)
-        for key in [k for k in ns if k not in saved_ns]:
-            del ns[key]  # names the runs added
-        for key, value in saved_ns.items():
-            if ns.get(key, _GONE) is not value:
-                ns[key] = value  # names the runs rebound
+        finally:
+            node._set(old)
+            for key in [k for k in ns if k not in saved_ns]:
+                del ns[key]  # names the runs added
+            for key, value in saved_ns.items():
+                if ns.get(key, _GONE) is not value:
+                    ns[key] = value  # names the runs rebound
     out.rows.sort(key=lambda r: (not r.regression, r.example))
     out.seconds = time.monotonic() - start
     return out

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..llm.default import default_llm
 from ..optim import Proposal
+from ..optim.policy import NOT_CHOSEN, Decision, decide
 from .locking import serialized as _serialized
 
 OPTIMIZERS = ("OptoPrime", "OPRO")  # what ``%%trace --optimizer`` may name
@@ -115,7 +116,8 @@ class ReviewMixin:
         self, candidate: int, decided_by: str = "human", approve_code: bool = False
     ) -> list[Proposal]:
         """Pick candidate ``candidate`` (from ``OptoPrime(candidates=k)``): apply its valid
-        proposals and reject the other candidates'; the history records the winner."""
+        proposals; the other candidates' get the status ``"not_chosen"``; the history
+        records the winner."""
         ours = [p for p in self.proposals if p.status == "pending" and p.candidate == candidate]
         if not ours:
             known = sorted(
@@ -135,10 +137,25 @@ class ReviewMixin:
         ]
         applied = self._apply([p for p in ours if p.valid], decided_by, approve_code)
         for p in others:
-            p.status, p.decided_by = "rejected", decided_by
+            p.status, p.decided_by = NOT_CHOSEN, decided_by
         self._mark_row(applied, "approved", decided_by)
         if self.rows:
             self.rows[-1]["candidate"] = candidate
+        self._notify("approve")
+        return applied
+
+    @_serialized
+    def apply_decision(
+        self, decision: Decision, decided_by: str = "auto", approve_code: bool = False
+    ) -> list[Proposal]:
+        """Carry out an automatic step's :class:`~trace_nb.optim.policy.Decision`: apply
+        ``decision.apply``, mark the candidates that lost ``"not_chosen"`` and record the
+        winner in the history. Held proposals stay pending (the caller says what waits)."""
+        decision.mark_not_chosen(decided_by)
+        applied = self._apply(decision.apply, decided_by, approve_code)
+        self._mark_row(applied, "approved", decided_by)
+        if decision.candidate is not None and self.rows:
+            self.rows[-1]["candidate"] = decision.candidate
         self._notify("approve")
         return applied
 
@@ -243,11 +260,17 @@ class ReviewMixin:
 
     @_serialized
     def step(self, auto_approve: bool = False, approve_code: bool = False) -> list[Proposal]:
-        """Propose; with ``auto_approve`` also apply every valid value proposal, and code
-        proposals too only with ``approve_code=True`` (the one opt-in for unreviewed code)."""
+        """Propose; with ``auto_approve`` also apply what :func:`trace_nb.optim.policy.decide`
+        allows: every valid value proposal, code proposals only with ``approve_code=True``
+        (the one opt-in for unreviewed code), and of several candidates the first."""
+        if approve_code and not auto_approve:
+            raise ValueError(
+                "step(approve_code=True) only means something with auto_approve=True: pass "
+                "both to apply code unreviewed, or neither and approve the code yourself"
+            )
         proposals = self.propose()
         if auto_approve:
-            self.approve(decided_by="auto", approve_code=approve_code)
+            self.apply_decision(decide(proposals, approve_code=approve_code), "auto", approve_code)
         return proposals
 
     def _apply(self, props: list[Proposal], decided_by: str, approve_code: bool) -> list[Proposal]:

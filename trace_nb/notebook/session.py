@@ -48,6 +48,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self._code: dict[str, BundledFunction] = {}
         self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
         self._saved_modules: dict[str, dict] = {}  # from load_session, until the cell runs
+        self._trial_depth = 0  # see trial_runs(): previews adopt no module
         self.cell_values: dict[str, Any] = {}
         self.output_node: Node | None = None
         self.output_value: Any = None
@@ -225,6 +226,11 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         if value is None and candidate is not None:
             if not mine:
                 raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
+            if not mine[0].valid:  # never previewed: its code could run in the loader
+                raise ValueError(
+                    f"candidate {candidate}'s proposal for {name!r} is invalid, so it is not "
+                    f"previewed: {mine[0].reason}"
+                )
             value = mine[0].new
         result = preview(self, name, value, input=input)
         for p in mine:
@@ -238,6 +244,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
             return None
         return "The code raised an exception:\n" + self.exception.describe()
 
+    @_serialized
     def train(
         self,
         dataset: Any,
@@ -247,7 +254,11 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         **kwargs: Any,
     ) -> Any:
         """Optimize over a dataset: the cell runs once per example, with the example in
-        the variable ``input``. See :func:`.cell_training.train_session`."""
+        the variable ``input``. See :func:`.cell_training.train_session`.
+
+        Holds the session lock throughout: a Preview or a decision from the panel (the
+        widget thread) waits until training ends, so no value that nobody approved can
+        reach the examples being scored."""
         from .cell_training import train_session
 
         return train_session(self, dataset, feedback, input=input, **kwargs)

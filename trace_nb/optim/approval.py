@@ -3,8 +3,9 @@
 Every path that applies proposals on its own (``Optimizer.step``, ``Optimizer.apply`` with
 ``decided_by="auto"``, ``TraceSession.step(auto_approve=True)``, ``%trace_step --auto``,
 the panel's Auto, ``trace_nb.train``) holds code proposals for review unless the caller
-passes ``approve_code=True`` (the panel: the "auto-approve code" box). A human's decision
-(``decided_by="human"``) is the approval. Value proposals (text, numbers...) are not code:
+passes ``approve_code=True`` (the panel: the "auto-approve code" box); which proposals an
+automatic step applies, holds or leaves out is :func:`trace_nb.optim.policy.decide`'s call.
+A human's decision (``decided_by="human"``) is the approval. Value proposals (text, numbers...) are not code:
 they never run.
 
 Before any code proposal is applied it must load: compile, run its definition (imports
@@ -14,7 +15,6 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from .proposal import Proposal
@@ -25,15 +25,6 @@ OPT_IN = "approve_code"
 def needs_review(prop: Proposal, decided_by: str, approve_code: bool) -> bool:
     """True when ``prop`` is code that nobody approved: held, not applied."""
     return prop.is_code and decided_by != "human" and not approve_code
-
-
-def held(proposals: Iterable[Proposal], decided_by: str, approve_code: bool) -> list[Proposal]:
-    """The valid, pending code proposals that :func:`needs_review` holds back."""
-    return [
-        p
-        for p in proposals
-        if p.valid and p.status == "pending" and needs_review(p, decided_by, approve_code)
-    ]
 
 
 def check_loads(prop: Proposal) -> bool:

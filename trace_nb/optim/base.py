@@ -13,9 +13,10 @@ from typing import Any
 from ..graph import Node, ParameterNode
 from ..graph.names import NameTable, index_parameter
 from . import prompts
-from .approval import check_loads, held, needs_review
+from .approval import check_loads, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
 from .parse import parse_reply
+from .policy import HoldReason, decide
 from .problem import ProblemInstance
 from .proposal import Proposal
 
@@ -208,10 +209,13 @@ class Optimizer:
     def step(
         self, verbose: bool | str = False, approve_code: bool = False, **kwargs: Any
     ) -> list[Proposal]:
-        """Propose and apply at once, with no human review. Value proposals are applied;
-        code proposals only with ``approve_code=True`` (see :mod:`.approval`), otherwise they
-        stay pending, with a warning, for :meth:`apply` ``(..., decided_by="human")`` or the
-        panel. Use :meth:`propose` and :meth:`apply` to review everything first.
+        """Propose and apply at once, with no human review, as :func:`.policy.decide` says.
+        Value proposals are applied; code proposals only with ``approve_code=True``,
+        otherwise they stay pending, with a warning, for :meth:`apply`
+        ``(..., decided_by="human")`` or the panel. With several candidates
+        (``candidates=k``) only the first (the lowest temperature) is applied; the others
+        get the status ``"not_chosen"``. Use :meth:`propose` and :meth:`apply` to review
+        everything first.
 
         ``verbose=True`` prints the prompt and the reply, ``verbose="output"`` the reply only.
         """
@@ -222,13 +226,16 @@ class Optimizer:
                 for m in entry.messages:
                     print(f"--- {m['role']} ---\n{m['content']}")
             print(f"--- reply ---\n{entry.reply}")
-        waiting = held(proposals, "auto", approve_code)
-        self.apply(proposals, approve_code=approve_code)
+        decision = decide(proposals, approve_code=approve_code)
+        decision.mark_not_chosen()
+        self.apply(decision.apply, approve_code=approve_code)
+        waiting = decision.held(HoldReason.CODE)
         if waiting:
             import warnings
 
             warnings.warn(
-                f"step() did not apply the LLM's code for {', '.join(p.name or '?' for p in waiting)}: "
+                f"step() did not apply the LLM's code for "
+                f"{', '.join(dict.fromkeys(p.name or '?' for p in waiting))}: "
                 "code is applied only after review. Look at it, then call "
                 "apply(proposals, decided_by='human'), or pass approve_code=True to step() to "
                 "apply code unreviewed.",

@@ -2,7 +2,8 @@
 
 A rule is a plain callable ``rule(proposal, context) -> bool`` (True: a human decides) or
 the name of a preset; a list of rules waits when any of them says so. Code proposals also
-wait unless the run has the one opt-in ``approve_code`` (:mod:`trace_nb.optim.approval`).
+wait unless the run has the one opt-in ``approve_code``, and a rule never sees them then:
+:func:`trace_nb.optim.policy.decide` holds them first, so no rule previews unapproved code.
 
 Presets:
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GateContext", "PRESETS", "Regressions", "resolve", "review_hold"]
+__all__ = ["GateContext", "PRESETS", "Regressions", "resolve"]
 
 
 @dataclass
@@ -56,19 +57,6 @@ class Regressions:
 
     regressions: int
     mean_after: float | None = None
-
-
-def review_hold(
-    rule: Any, proposals: Sequence[Any], round: int, previewer: Callable[[Any], Any] | None = None
-) -> list[Any]:
-    """The valid, pending proposals that ``rule`` keeps for a human."""
-    check = resolve(rule)
-    ctx = GateContext(round, previewer)
-    return [
-        p
-        for p in proposals
-        if p.parameter is not None and p.valid and p.status == "pending" and check(p, ctx)
-    ]
 
 
 def _changed_lines(p: Any) -> int:
@@ -104,9 +92,16 @@ def resolve(rule: str | Rule | Sequence[str | Rule] | None) -> Rule:
         if m and int(m.group(1)) > 0:
             k = int(m.group(1))
             return lambda p, ctx: ctx.round % k == 0
-        raise ValueError(
-            f"unknown review rule {rule!r}: use a callable(proposal, context) -> bool "
-            f"or one of {', '.join(PRESETS)}, 'no_regression', 'diff>N', 'every:K'"
+        raise ValueError(f"unknown review rule {rule!r}: {_VALID_RULES}")
+    if not isinstance(rule, list | tuple):
+        raise TypeError(
+            f"review rule {rule!r} ({type(rule).__name__}) is not a rule: {_VALID_RULES}"
         )
     rules = [resolve(r) for r in rule]
     return lambda p, ctx: any(r(p, ctx) for r in rules)
+
+
+_VALID_RULES = (
+    "use a callable(proposal, context) -> bool, one of 'none', 'code', 'regression', "
+    "'no_regression', 'diff>N', 'every:K', or a list of those"
+)

@@ -1,5 +1,6 @@
-"""Choices a training step makes on its own minibatch: which of several candidates to apply,
-and whether a proposal's value would make any example score worse (the review gate)."""
+"""What a training step measures on its own minibatch for the step policy
+(:mod:`trace_nb.optim.policy`): a candidate's score, and whether a proposal's value would
+make any example score worse (the review gate)."""
 
 from __future__ import annotations
 
@@ -36,25 +37,9 @@ def preview_on_batch(trainer: Any, prop: Any, batch: list[int], before: list) ->
     return Regressions(worse, mean_score(after))
 
 
-def pick_candidate(trainer: Any, proposals: list, batch: list[int]) -> tuple[int | None, list]:
-    """With several candidates (``OptoPrime(candidates=k)``): the one whose values score best
-    on the minibatch, and the proposals left to apply (the others are rejected)."""
-    numbers = sorted(
-        {
-            p.candidate
-            for p in proposals
-            if p.candidate is not None and p.valid and p.status == "pending"
-        }
+def score_on_batch(trainer: Any, proposals: list, batch: list[int]) -> float | None:
+    """The minibatch's mean score with ``proposals``' values in place (one candidate's, for
+    :func:`trace_nb.optim.policy.decide`, which calls this only for values that may run)."""
+    return mean_score(
+        _scores_with(trainer, [p for p in proposals if p.parameter is not None], batch)
     )
-    if len(numbers) < 2:
-        return None, proposals
-    scores = {}
-    for k in numbers:
-        mine = [p for p in proposals if p.candidate == k and p.valid and p.parameter is not None]
-        score = mean_score(_scores_with(trainer, mine, batch))
-        scores[k] = float("-inf") if score is None else score
-    best = max(numbers, key=lambda k: scores[k])
-    for p in proposals:
-        if p.candidate is not None and p.candidate != best and p.status == "pending":
-            p.status, p.decided_by = "rejected", "auto"
-    return best, [p for p in proposals if p.candidate in (None, best)]

@@ -132,6 +132,10 @@ def train(
             "LLM's code without your review. Pass approve_code=True to allow that, or train "
             "with value parameters only and review code changes in the panel."
         )
+    from ..optim.gates import resolve
+
+    review = [r for r in (review, gate) if r is not None] or None
+    resolve(review)  # a rule that is not one is refused before anything runs
     data = list(dataset)
     if not data:
         raise ValueError("the dataset is empty")
@@ -157,6 +161,6 @@ def train(
         restore_best=restore_best,
         callback=callback,
         approve_code=approve_code,
-        review=[r for r in (review, gate) if r is not None] or None,
+        review=review,
     )
     return Trainer(workflow, data, feedback, optimizer, val or None, opts).run()

@@ -27,7 +27,9 @@ so: that is a set-up problem, not feedback for the optimizer.
 Secrets: LLM clients pickle without their key; the source lines shipped for tracebacks
 are only those of the pickled functions, scrubbed; and a payload that still holds
 something secret-looking (a registered key, ``sk-...``, the value of an environment
-variable named like a key, token or password) is refused before anything is sent.
+variable named like a key, token or password) is refused before anything is sent. So is
+a task (the parameters' current values and one example) that holds one. The check reads
+the strings a pickle holds, never its raw bytes, whose framing hides keys.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from ..graph import ParameterNode, topo_ancestors
 from ..graph.names import NameTable
 from ..graph.portable import export_trace, rebuild_trace, recording_existing
 from ..llm.default import default_llm, set_default_llm
-from ..llm.errors import scrub_secret, secrets_in
+from ..llm.errors import scrub_secret, secrets_in_pickle
 from ..llm.usage import collect_usage
 from .budget import Usage
 from .engines import Engine
@@ -264,7 +266,7 @@ class Payload:
         finally:
             self._unregister(modules)
         sources = _source_lines(pickler.lines)
-        found = secrets_in(data) + secrets_in(pickle.dumps(sources))
+        found = secrets_in_pickle(data) + secrets_in_pickle(pickle.dumps(sources))
         if found:
             raise ValueError(
                 f"the workflow, its feedback function or its parameters hold {found[0]}: it "
@@ -281,6 +283,28 @@ class Payload:
         for name, mod in modules.items():
             if name in cloudpickle.list_registry_pickle_by_value():
                 cloudpickle.unregister_pickle_by_value(mod)
+
+
+def _refuse_secrets(task: bytes, values: dict[str, Any], i: int, example: Any) -> None:
+    """Raise ValueError, before anything is sent, when a task holds something secret-looking
+    (see :func:`~trace_nb.llm.errors.secrets_in_pickle`): the parameters' current values
+    and the example travel with every task, not in the payload checked once."""
+    import cloudpickle
+
+    found = secrets_in_pickle(task)
+    if not found:
+        return
+    in_values = secrets_in_pickle(cloudpickle.dumps(values))
+    where, what = (
+        ("the parameters' values hold", in_values[0])
+        if in_values
+        else (f"example {i} holds", found[0])
+    )
+    raise ValueError(
+        f"{where} {what}: it would travel to a worker. Nothing was sent. Keep keys out of "
+        "the dataset and the parameters; read them from the environment on the worker "
+        "(LLM() reads OPENAI_API_KEY when no api_key is given)."
+    )
 
 
 def _cancel(futures: list[Any]) -> None:
@@ -319,12 +343,14 @@ class RemoteRunner:
         import cloudpickle
 
         values = {name: p._data for name, p in self.names.items()}
+        tasks = [cloudpickle.dumps((values, ex, i, trace)) for i, ex in items]
+        for task, (i, ex) in zip(tasks, items, strict=True):
+            _refuse_secrets(task, values, i, ex)
         futures: list[Any] = []
         try:
             if self.handle is None:
                 self.handle = self.engine.share(self.payload.data)
-            for i, ex in items:
-                task = cloudpickle.dumps((values, ex, i, trace))
+            for task in tasks:
                 futures.append(self.engine.submit(run_task, task, self.handle, self.payload.key))
         except Exception as e:
             _cancel(futures)

@@ -10,11 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..files import plain_copy
-from ..optim.gates import review_hold
+from ..optim.policy import decide
 from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
-from .choosing import pick_candidate, preview_on_batch
+from .choosing import preview_on_batch, score_on_batch
 from .config import TrainConfig
 from .engines import engine_for
 from .evaluate import EvalReport, ExampleResult, evaluate
@@ -282,17 +282,21 @@ class Trainer:
     ) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
         opt = self.opt
-        self.chosen_candidate, proposals = pick_candidate(self, proposals, batch)
-        if self.o.review is not None:  # a review rule keeps some proposals for a human
-            held = review_hold(
-                self.o.review,
-                proposals,
-                st.step + 1,
-                lambda p: preview_on_batch(self, p, batch, train_results),
-            )
-            self.waiting.extend(held)
-            proposals = [p for p in proposals if p not in held]
-        applied = opt.apply(proposals, approve_code=self.o.approve_code)  # see optim.approval
+        # The one step policy: code only with approve_code (never run to score or preview
+        # otherwise), one candidate (the best on the minibatch), the review rule's holds.
+        decision = decide(
+            proposals,
+            self.o.review,
+            self.o.approve_code,
+            lambda group: score_on_batch(self, group, batch),
+            round=st.step + 1,
+            previewer=lambda p: preview_on_batch(self, p, batch, train_results),
+        )
+        decision.mark_not_chosen()
+        self.chosen_candidate = decision.candidate
+        self.waiting.extend(decision.held())  # kept for a human
+        proposals = [p for p in proposals if p.candidate in (None, decision.candidate)]
+        applied = opt.apply(decision.apply, approve_code=self.o.approve_code)
         opt.zero_feedback()
         val_score, self.shown = None, train_results
         if self.val is not None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ...optim.gates import resolve
+from ...optim.policy import HoldReason, decide
+
 __all__ = ["AutoRun"]
 
 
@@ -49,11 +52,10 @@ class AutoRun:
         review: Any = None,
         pause: bool = False,
     ):
-        from ...optim.gates import resolve
-
         self.session, self.total, self.done = session, total, 0
         self.review, self.pause = resolve(review), pause
         self.stopping = self.paused = False
+        self._held: list = []  # what a paused run waits on
         self._start_job, self._approve_code = start_job, approve_code
         self._status, self._progress, self._ended = status, progress, ended
 
@@ -66,18 +68,38 @@ class AutoRun:
         self.paused = False
         self._decide()
 
+    def change(
+        self, total: int | None = None, review: Any = None, pause: bool | None = None
+    ) -> None:
+        """Change a paused run before it resumes: its total number of rounds (counting
+        those done), its review rule, whether the rule pauses. Arguments left None stay.
+        Raises ValueError, changing nothing, when ``total`` would end the run before the
+        round it is paused in."""
+        if total is not None:
+            total = int(total)
+            if total <= self.done:
+                raise ValueError(
+                    f"this auto run is paused in step {self.done + 1} of {self.total}: "
+                    f"steps={total} would end it before that step. Give at least "
+                    f"{self.done + 1} (the steps already done count), or click Stop "
+                    "(panel.stop()) and start a new run"
+                )
+        rule = None if review is None else resolve(review)
+        if total is not None:
+            self.total = total
+        if rule is not None:
+            self.review = rule
+        if pause is not None:
+            self.pause = bool(pause)
+
     def stop(self) -> None:
         """End after the current round."""
         self.stopping = True
 
     @property
     def waiting_for(self) -> list[str]:
-        """Names of the code proposals a paused run waits on (still pending)."""
-        return [
-            p.name
-            for p in self.session.proposals
-            if p.is_code and p.valid and p.status == "pending"
-        ]
+        """Names of the proposals a paused run waits on (still pending)."""
+        return list(dict.fromkeys(p.name for p in self._held if p.status == "pending"))
 
     def _next(self) -> None:
         if self.stopping or self.done >= self.total:
@@ -97,26 +119,35 @@ class AutoRun:
         self._decide()
 
     def _decide(self) -> None:
-        from ...optim.gates import GateContext
-
+        """One round's choice, by :func:`trace_nb.optim.policy.decide`: the code held
+        (never previewed) unless ``approve_code()``, one candidate (the best by preview),
+        and the proposals the review rule keeps for a human."""
         s = self.session
-        self._pick_candidate()
-        pending = [
-            p for p in s.proposals if p.status == "pending" and p.valid and p not in s.waiting
-        ]
-        ctx = GateContext(self.done + 1, lambda p: s.preview(s.display_name(p.parameter)))
-        human = [p for p in pending if self.review(p, ctx)]
-        code = [p for p in pending if p.is_code and p not in human and not self._approve_code()]
-        rest = [p for p in pending if p not in human and p not in code]
-        if rest:
-            s.approve(
-                [s.display_name(p.parameter) for p in rest],
-                decided_by="auto",
-                approve_code=self._approve_code(),
+        approve_code = self._approve_code()
+        decision = decide(
+            [p for p in s.proposals if p not in s.waiting],
+            self.review,
+            approve_code,
+            self._score_candidate,
+            round=self.done + 1,
+            previewer=lambda p: s.preview(s.display_name(p.parameter), candidate=p.candidate),
+        )
+        s.apply_decision(decision, "auto", approve_code)
+        code = decision.held(HoldReason.CODE)
+        human = decision.held(HoldReason.REVIEW)
+        broken = [p for p in decision.apply if not p.valid]  # code that did not load
+        if broken:
+            self.paused, self._held = True, broken
+            self._status(
+                f"paused at step {self.done + 1}/{self.total}: the code for "
+                f"{s.display_name(broken[0].parameter)} was not applied ({broken[0].reason}). "
+                "Reject it (or edit it), then click Auto to go on"
             )
+            self._ended(self)
+            return
         if code or (human and self.pause):
-            names = [s.display_name(p.parameter) for p in code + human]
-            self.paused = True
+            names = list(dict.fromkeys(s.display_name(p.parameter) for p in code + human))
+            self.paused, self._held = True, code + human
             why = "the code proposal" if code and not human else "the proposals"
             self._status(
                 f"paused at step {self.done + 1}/{self.total}: {why} for "
@@ -132,25 +163,13 @@ class AutoRun:
         self._progress(self.done)
         self._next()
 
-    def _pick_candidate(self) -> None:
-        """With several candidates, apply the one whose preview scores best (the history
-        records which); the rest are rejected."""
+    def _score_candidate(self, proposals: list) -> float | None:
+        """A candidate's score: the mean over its proposals of the preview's mean after
+        (the policy calls this only for candidates that may run)."""
         s = self.session
-        pending = [
-            p for p in s.proposals if p.status == "pending" and p.valid and p.candidate is not None
+        means = [
+            s.preview(s.display_name(p.parameter), candidate=p.candidate).mean_after
+            for p in proposals
         ]
-        numbers = sorted({p.candidate for p in pending})
-        if len(numbers) < 2:
-            return
-
-        def score(k: int) -> float:
-            means = [
-                s.preview(s.display_name(p.parameter), candidate=k).mean_after
-                for p in pending
-                if p.candidate == k
-            ]
-            got = [m for m in means if m is not None]
-            return sum(got) / len(got) if got else float("-inf")
-
-        best = max(numbers, key=score)
-        s.choose(best, decided_by="auto", approve_code=self._approve_code())
+        got = [m for m in means if m is not None]
+        return sum(got) / len(got) if got else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ...optim.gates import resolve
 from .actions import action as _action
 from .autorun import AutoRun
 from .header import proposal_status
@@ -29,7 +30,7 @@ class BackgroundMixin:
         self,
         steps: int | None = None,
         review: Any = None,
-        pause: bool = False,
+        pause: bool | None = None,
         gate: str | None = None,
     ) -> None:
         """Run ``steps`` rounds of propose → approve valid → run (feedback from --feedback).
@@ -41,6 +42,11 @@ class BackgroundMixin:
         (a count shows in the status) while the run goes on, or the run pauses with
         ``pause=True``. ``gate="no_regression"`` applies a value only when its preview
         shows no regression.
+
+        On a paused run, ``steps``, ``review``, ``gate`` and ``pause`` (when given) change
+        that run before it resumes: ``steps`` is then its new total, counting the steps
+        already done. A rule that is not one, or too few steps, is refused with the reason
+        and the run stays paused as it was.
         """
         self._idle()
         s = self.session
@@ -49,16 +55,20 @@ class BackgroundMixin:
                 "Auto needs a feedback function: add `--feedback FUNC` to the %%trace "
                 "line (FUNC(output) returns text, a score, or both)"
             )
-        paused, self._paused = self._paused, None
+        if gate is not None:  # gate="no_regression": a preview must show no regression
+            review = [r for r in (review, gate) if r is not None]
+        resolve(review)  # a rule that is not one is refused before anything changes
+        paused = self._paused
         if paused is not None and s.proposals:  # its proposals were not cleared by a run
-            self._auto = paused
+            paused.change(steps, review, pause)  # refused (still paused) or changed
+            self._paused, self._auto = None, paused
+            self.progress.max = paused.total
             self._guard_auto(paused.resume)
             return
+        self._paused = None
         steps = self.auto_steps.value if steps is None else int(steps)
         if steps < 1:
             raise ValueError(f"the number of auto steps must be at least 1, got {steps}")
-        if gate is not None:  # gate="no_regression": a preview must show no regression
-            review = [r for r in (review, gate) if r is not None]
         self._auto = AutoRun(
             s,
             steps,
@@ -68,7 +78,7 @@ class BackgroundMixin:
             lambda done: setattr(self.progress, "value", done),
             self._auto_ended,
             review=review,
-            pause=pause,
+            pause=bool(pause),
         )
         self.progress.max, self.progress.value = steps, 0
         self._guard_auto(self._auto.start)

@@ -14,6 +14,9 @@ import ipywidgets as w
 from ...optim import Proposal
 from ...text import bounded_html_diff, cut, score_text
 
+#: The Preview button of a code card: previewing runs the LLM's code, and says so.
+PREVIEW_CODE = "Preview — runs this code"
+
 
 def close_tree(widget: w.Widget) -> None:
     """Close a widget, everything inside it, and their layouts and styles.
@@ -127,7 +130,8 @@ class ProposalView(w.VBox):
         kind = (
             "code" if p.is_code else type(p.old).__name__ if p.parameter is not None else "unknown"
         )
-        badge = p.status if not p.decided_by else f"{p.status} by {p.decided_by}"
+        shown = p.status.replace("_", " ")  # "not_chosen" reads "not chosen"
+        badge = shown if not p.decided_by else f"{shown} by {p.decided_by}"
         edited = " · edited" if p.edited else ""
         self.header = w.HTML(
             f"{cand}<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
@@ -168,13 +172,19 @@ class ProposalView(w.VBox):
             layout=w.Layout(height="8em" if p.is_code else "4em"),
         )
         self.save_button = w.Button(description="Save edit", button_style="info", **auto)
+        # Previewing code runs the LLM's code: the click is consent, so the label says so.
         self.preview_button = w.Button(
-            description="Preview",
+            description=PREVIEW_CODE if p.is_code else "Preview",
             icon="eye",
             **auto,
             disabled=decided or not p.valid or not addressable,
-            tooltip="run the cell with this value on the examples, "
-            "scores before → after; changes nothing",
+            tooltip=(
+                "runs the LLM's code: the cell runs with it on the examples, scores before → "
+                "after; nothing is kept"
+                if p.is_code
+                else "run the cell with this value on the examples, scores before → after; "
+                "changes nothing"
+            ),
         )
         self.preview_view = w.HTML(preview_html(getattr(p, "preview", None)))
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
