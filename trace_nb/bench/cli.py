@@ -61,9 +61,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", type=int, default=3, help="number of seeds (0..N-1, N >= 1), default 3"
     )
-    p.add_argument(
-        "--steps", type=int, default=8, help="optimizer steps per run (>= 0), default 8"
-    )
+    p.add_argument("--steps", type=int, default=8, help="optimizer steps per run (>= 0), default 8")
     p.add_argument("--workers", type=int, default=4, help="runs in parallel (threads), default 4")
     p.add_argument(
         "--out",
