@@ -85,3 +85,28 @@ def test_every_readme_python_block_is_covered():
     covered = BLOCK.findall(section(ROOT / "README.md", "## Ten lines"))
     covered += BLOCK.findall(section(ROOT / "README.md", "## Pointing at a model"))
     assert sorted(python_blocks(ROOT / "README.md")) == sorted(covered)
+
+
+def test_coming_from_trace_quickstart_port_runs_offline(offline, capfd):
+    ip = offline
+    blocks = BLOCK.findall(
+        section(ROOT / "docs" / "coming_from_trace.md", "## The reference's QuickStart, ported")
+    )
+    assert len(blocks) == 3 and any("approve_code=True" in b for b in blocks)
+    for code in blocks:
+        run_block(ip, code)
+    printed = capfd.readouterr().out
+    assert "Running OFFLINE" in printed and "Training Epoch 1" in printed
+    assert printed.rstrip().endswith("[1, 4, 2, 3]")  # what the block's last comment says
+    ns = ip.user_ns
+    assert ns["strange_sort_list"]([5, 1, 4, 2, 3]).data == [1, 5, 2, 4, 3]
+    assert type(ns["z"].backward("again", visualize=True)).__name__ == "Digraph"
+
+
+def test_every_coming_from_trace_python_block_runs(offline):
+    # the import table is not Python (two columns); every other block must run
+    ip = offline
+    for code in python_blocks(ROOT / "docs" / "coming_from_trace.md"):
+        if code.startswith("# Trace  "):
+            continue
+        run_block(ip, code)
