@@ -73,9 +73,12 @@ def test_call_with_a_method_name_calls_that_method_traced():
 
 def test_getattr_method_call_parents_plain_and_bundled():
     obj, x = node(Counter(), name="obj"), node(2, name="x")
-    plain = getattr(obj, "bump")(x)
+    plain = getattr(obj, "bump")(x)  # noqa: B009 - the spelling the issue is about
     assert [p.name for p in plain.parents] == ["obj", "x"]  # two, as in the reference
-    learned = getattr(obj, "learned_bump")(x)
+    spelled = obj.getattr("bump")(x)  # the reference's spelling: getattr node, then call
+    assert [p.name for p in spelled.parents] == ["getattr", "x"]
+    assert [p.name for p in spelled.parents[0].parents] == ["obj"]
+    learned = getattr(obj, "learned_bump")(x)  # noqa: B009
     # the third parent is the bundled method's own call: it carries the method's code
     assert [p.name for p in learned.parents] == ["obj", "x", "learned_bump"]
     (code,) = learned.parents[2].parents
