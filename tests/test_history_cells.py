@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from conftest import ipython_shell
@@ -49,3 +50,18 @@ def test_rows_saved_with_none_read_as_no_feedback(ip):
     s = trace_nb.session("hist_old")
     s.rows[-1]["feedback"] = None  # as sessions saved before this change hold it
     assert s.history["feedback"].tolist() == [""]
+
+
+def test_a_long_diff_line_is_one_row_with_plain_spaces():
+    # difflib's column wrap cut words in two (rows marked '>'); the cells wrap at spaces now
+    from trace_nb.notebook.ui.proposal_view import diff_html
+
+    old = "Answer in full sentences " * 8
+    new = "Answer in one short sentence " * 8
+    table = diff_html(old, new)
+    assert "&nbsp;" not in table and "Answer in one short sentence Answer" in table
+    assert "&gt;</td>" not in table  # no continuation rows cut at a column
+    # a line longer than the diff's 200-character chunks is cut after a word, not inside one
+    cells = re.findall(r'<span class="diff_add">(.*?)</span>', table)
+    assert len(cells) == 2 and cells[0].endswith(" ") and cells[1].startswith("sentence")
+    assert "".join(cells) == new
