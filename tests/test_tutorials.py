@@ -150,3 +150,21 @@ def test_tutorial_runs_offline_and_checks_pass(name):
     client.execute(env=offline_env())  # raises CellExecutionError, with the cell, on failure
     ran = [c for c in nb.cells if c.get("id", "").startswith("check-")]
     assert len(ran) == len(CHECKS.get(name, []))
+
+
+def test_tutorial_state_stays_out_of_the_repository(tmp_path):
+    import shutil
+    import subprocess
+
+    root = NOTEBOOKS.parent
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    # a headless run (nbconvert, JupyterLab) autosaves beside the notebook: git ignores it
+    probe = subprocess.run(
+        ["git", "check-ignore", "-q", "notebooks/.trace_nb/quickstart.json"], cwd=root
+    )
+    assert probe.returncode == 0
+    # and the tests put it in a temporary folder (tests/conftest.py; kernels inherit it)
+    assert (
+        os.environ.get("TRACE_NB_STATE_DIR") and "notebooks" not in os.environ["TRACE_NB_STATE_DIR"]
+    )

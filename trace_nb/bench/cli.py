@@ -36,7 +36,10 @@ def parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", help="model name (env TRACE_NB_MODEL)")
+    p.add_argument(
+        "--model",
+        help="model name (env TRACE_NB_MODEL; without one, the only model the server serves)",
+    )
     p.add_argument("--base-url", help="OpenAI-compatible base URL (env OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="API key (env OPENAI_API_KEY; not needed for local servers)")
     p.add_argument(
