@@ -80,13 +80,13 @@ lab: graphviz venv-lab
 	$(VENV)/bin/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 # Every test: library, magics in a real InteractiveShell, widgets in-process and in a real
-# browser, the tutorials under nbval, and the local-LLM stage when `make local-llm` built it.
+# browser, the tutorials (tests/test_tutorials.py runs each offline and checks its results),
+# and the local-LLM stage when `make local-llm` built it.
 test: graphviz chromium venv-test
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests \
-	  --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests
 
 tutorials: graphviz venv-test
-	$(PY) -m pytest -q --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg notebooks
+	$(PY) -m pytest -q tests/test_tutorials.py
 
 # Binder's setup, checked without Docker: a fresh venv from binder/ runs every tutorial.
 binder-check:

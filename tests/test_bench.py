@@ -328,9 +328,27 @@ def test_resume_skips_finished_runs_and_retries_errors(tmp_path):
     assert frame.loc[1, "status"] == "ok" and frame.loc[1, "best_score"] == 1
     assert frame.loc[2, "status"] == "ok"
     assert len(json.loads(path.read_text())["runs"]) == 3
-    # more steps asked: the earlier results no longer count
-    frame = bench.run(**{**options, "steps": 3}).set_index("seed")
-    assert frame.loc[0, "best_score"] == 1 and (frame["steps"] == 3).all()
+    # another number of steps is another experiment: refused, the file is left as it was
+    before = path.read_text()
+    with pytest.raises(ValueError, match=r"holds runs with steps 2, and this run asks for steps 3"):
+        bench.run(**{**options, "steps": 3})
+    assert path.read_text() == before
+    frame = bench.run(**{**options, "steps": 3, "out": tmp_path / "three"})
+    assert (frame["steps"] == 3).all()
+
+
+def test_resume_with_other_steps_on_part_of_the_runs_is_refused(tmp_path, capsys):
+    # The issue's case: runs for seeds 0-1 at --steps 2, then seed 0 only at --steps 3 used to
+    # leave a file whose meta said 3 while seed 1's run had 2.
+    common = ["--offline", "--tasks", "code_debug", "--methods", "optoprime", "--no-progress"]
+    common += ["--out", str(tmp_path)]
+    assert cli.main([*common, "--seeds", "2", "--steps", "2"]) == 0
+    capsys.readouterr()
+    assert cli.main([*common, "--seeds", "1", "--steps", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "steps 2" in err and "--steps" in err and "--out" in err
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["meta"]["steps"] == 2 and {r["steps"] for r in data["runs"]} == {2}
 
 
 def test_time_budget_skips_runs_then_resume_runs_them(tmp_path):
@@ -423,6 +441,74 @@ def test_cli_time_budget_reaches_the_runner(tmp_path, capsys):
     assert cli.main(args) == 0
     (run,) = json.loads((out / "results.json").read_text())["runs"]
     assert run["status"] == "skipped: time budget"
+
+
+@pytest.mark.parametrize("seeds", ["0", "-2"])
+def test_cli_refuses_seeds_that_name_no_seed(tmp_path, capsys, seeds):
+    args = ["--offline", "--tasks", "numerical", "--methods", "optoprime", "--no-progress"]
+    assert cli.main([*args, "--seeds", seeds, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "seeds" in err and "at least 1" in err and f"got {seeds}" in err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_cli_refuses_a_negative_step_count(tmp_path, capsys):
+    args = ["--offline", "--tasks", "numerical", "--methods", "optoprime", "--no-progress"]
+    assert cli.main([*args, "--steps", "-1", "--out", str(tmp_path)]) == 2
+    assert "steps must be a whole number >= 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        (["--offline", "--model", "gpt-4o"], "model 'gpt-4o'"),
+        (["--offline", "--base-url", "http://127.0.0.1:9/v1"], "base_url"),
+        (["--model", "gpt-4o"], "model 'gpt-4o'"),  # no endpoint: offline by default
+    ],
+)
+def test_cli_offline_refuses_a_model_it_would_ignore(tmp_path, capsys, monkeypatch, extra, named):
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACE_NB_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    args = ["--tasks", "numerical", "--methods", "optoprime", "--no-progress"]
+    assert cli.main([*args, *extra, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert named in err and "would not be used" in err and "--offline" in err
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_cli_method_names_in_any_case(tmp_path, capsys):
+    args = ["--offline", "--tasks", "numerical", "--methods", "OPRO", "OptoPrime"]
+    args += ["--seeds", "1", "--steps", "1", "--no-progress", "--out", str(tmp_path)]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| numerical | opro | 1 |" in printed and "| numerical | optoprime | 1 |" in printed
+    meta = json.loads((tmp_path / "results.json").read_text())["meta"]
+    assert meta["methods"] == ["opro", "optoprime"]
+
+
+def test_an_unavailable_method_is_one_line_not_a_row_per_task(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TRACE_NB_REFERENCE_PYTHON", raising=False)
+    from trace_nb.bench import reference
+
+    if reference.unavailable() is None:
+        pytest.skip("trace-opt is importable here, so trace_opt is not unavailable")
+    args = ["--offline", "--tasks", "numerical,code_debug,format_constraints"]
+    args += ["--methods", "optoprime", "trace_opt", "--seeds", "2", "--steps", "1"]
+    assert cli.main([*args, "--no-progress", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("trace-opt is not installed") == 1
+    assert "trace_opt: not run (3 tasks, 6 runs): unavailable: trace-opt" in printed
+    assert "| trace_opt |" not in printed
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("trace-opt is not installed") == 1 and "| trace_opt |" not in report
+
+
+def test_offline_runs_create_no_response_cache(tmp_path):
+    # docs/benchmark.md and --help say the cache is for runs that call a model
+    bench.run(["numerical"], ["optoprime"], 1, 1, out=tmp_path, offline=True, progress=False)
+    assert (tmp_path / "results.json").exists()
+    assert not (tmp_path / "llm_cache.sqlite").exists()
+    assert "offline runs use none" in " ".join(cli.parser().format_help().split())
 
 
 def test_cli_help_says_code_is_applied_unreviewed():

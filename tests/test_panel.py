@@ -402,10 +402,35 @@ def test_cancel_slow_propose_discards_the_result(ip, servers):
     assert (
         not panel.busy and "cancelled" in panel.status.value and not panel.propose_button.disabled
     )
-    assert panel.wait(60)  # the worker ends; its result is thrown away
+    assert panel.wait(60)  # returns without waiting for the abandoned call
+    assert panel.jobs.wait(60, cancelled=True)  # its worker ends; the result is thrown away
     assert len(srv.requests) == 1
     assert panel.session.proposals == [] and panel.proposal_views == []
     assert panel.session.history["calls"].tolist() == [0]
+
+
+def test_wait_after_cancel_does_not_wait_for_the_abandoned_call(ip, servers):
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(request):
+        arrived.set()
+        release.wait(120)
+        return reply({"salutation": "Ahoy"})
+
+    srv = servers(answer)
+    panel = trace(ip, GREETING)
+    panel.propose()
+    assert panel.busy and arrived.wait(60)
+    panel.cancel()
+    try:
+        # the server is still holding the request: waiting for it would block until release
+        assert panel.wait(60) is True and not release.is_set()
+        assert len(srv.requests) == 1 and panel.session.proposals == []
+    finally:
+        release.set()
+    panel.propose()  # the panel is usable again; the abandoned answer changes nothing
+    assert panel.wait(60)
+    assert [p.new for p in panel.session.proposals] == ["Ahoy"]
 
 
 def test_expand_collapsed_graph(ip, servers):
@@ -447,8 +472,10 @@ def test_jobs_queue_continuations_until_wait():
     gate = threading.Event()
     job = jobs.submit(gate.wait, seen.append)
     job.cancel()
+    assert jobs.wait(10) and not job.done  # a cancelled job is not waited for
     gate.set()
-    assert jobs.wait(10) and len(seen) == 1 and job.done
+    assert jobs.wait(10, cancelled=True)  # unless asked: its continuation is skipped
+    assert job.done and len(seen) == 1
 
 
 def test_jobs_use_the_running_loop_of_the_main_thread():

@@ -123,8 +123,9 @@ def bounded_lines(
 ) -> list[str]:
     """``text`` as lines, each at most ``max_line_chars`` long, at most ``max_lines`` of them.
 
-    Long lines are split into consecutive chunks (so a change inside one still shows);
-    beyond ``max_lines`` one last line says how many characters were left out.
+    Long lines are split into consecutive chunks (so a change inside one still shows), each
+    ending after a space when one is in its second half (so words stay whole), else cut at
+    the limit; beyond ``max_lines`` one last line says how many characters were left out.
     """
     if not isinstance(text, str):
         text = str(text)
@@ -137,10 +138,14 @@ def bounded_lines(
         if len(line) <= max_line_chars:
             out.append(line)
             continue
-        for i in range(0, len(line), max_line_chars):
-            if len(out) >= max_lines:
-                break
-            out.append(line[i : i + max_line_chars])
+        start = 0
+        while start < len(line) and len(out) < max_lines:
+            end = min(start + max_line_chars, len(line))
+            if end < len(line):  # end the chunk after a space in its second half, if any
+                space = line.rfind(" ", start + max_line_chars // 2, end)
+                end = space + 1 if space != -1 else end
+            out.append(line[start:end])
+            start = end
     left = len(text) - consumed
     if left > 0:
         out.append(f"… ({left:,} more characters not shown)")
@@ -172,9 +177,10 @@ def bounded_html_diff(
 ) -> str:
     """A side-by-side ``difflib.HtmlDiff`` table of ``old`` → ``new``, bounded.
 
-    When the changed blocks are too large for HtmlDiff's pairwise line matching (or it
-    fails, e.g. on recursion), the result is the :func:`bounded_diff` text in a ``<pre>``.
-    Returns HTML (a ``<table>`` or a ``<pre>``).
+    ``wrapcolumn`` cuts lines at that column, inside words too (``0``: no cut; leave the
+    wrapping to CSS). When the changed blocks are too large for HtmlDiff's pairwise line
+    matching (or it fails, e.g. on recursion), the result is the :func:`bounded_diff` text
+    in a ``<pre>``. Returns HTML (a ``<table>`` or a ``<pre>``).
     """
     a = bounded_lines(old, max_line_chars, max_lines)
     b = bounded_lines(new, max_line_chars, max_lines)

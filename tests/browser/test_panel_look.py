@@ -57,6 +57,7 @@ CHECKED = {
     "badges": ".trace-nb-status",
     "reasoning": ".trace-nb-reasoning",
     "history": "table.trace-nb-history td",
+    "history headers": "table.trace-nb-history th",
     "dag labels": ".trace-nb-dag-svg svg text",
     "score plot": ".trace-nb-historyview svg text",
 }
@@ -102,6 +103,28 @@ WIDEST_JS = """() => { const p = document.querySelector('.trace-nb-panel');
   const right = p.getBoundingClientRect().left + p.clientWidth;
   return [...p.querySelectorAll('*')].filter(e => e.getBoundingClientRect().right > right + 0.5)
     .slice(0, 5).map(e => e.className.baseVal ?? e.className).map(String); }"""
+
+
+# Words (split at spaces and hyphens) whose letters lie on more than one line: a header
+# broken as "ste p", a diff cell wrapped inside a word.
+BROKEN_WORDS_JS = """(sel) => { const out = [];
+  for (const el of document.querySelectorAll(sel)) {
+    if (el.offsetParent === null) continue;
+    const walk = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+      const re = /[^\\s-]+/g; let m;
+      while ((m = re.exec(t.data))) {
+        const r = document.createRange(); r.setStart(t, m.index); r.setEnd(t, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].filter(x => x.width > 0).map(x => Math.round(x.top)));
+        if (tops.size > 1) out.push(m[0].slice(0, 30));
+      }
+    }
+  }
+  return out.slice(0, 10); }"""
+
+
+def broken_words(page, sel: str) -> list:
+    return page.evaluate(BROKEN_WORDS_JS, sel)
 
 
 def clipped_buttons(page) -> list:
@@ -154,6 +177,17 @@ def test_layout_adapts_to_the_window(page, request, screenshots, width):
                 sel,
                 box,
             )
+        # The history table: headers and cells never break inside a word; a table wider
+        # than its box scrolls sideways inside it (at 800 px it is).
+        expect(page.locator("table.trace-nb-history th").first).to_be_visible()
+        for sel in ("table.trace-nb-history th", "table.trace-nb-history td", ".trace-nb-diff td"):
+            assert broken_words(page, sel) == [], (sel, broken_words(page, sel))
+        table = overflow(page, ".trace-nb-historyview .trace-nb-table")
+        if width == 800:
+            assert table["scroll"] > table["client"] and table["style"] in ("auto", "scroll"), table
+        heights = page.evaluate("""() => [...document.querySelectorAll(
+            '.trace-nb-historyview table.trace-nb-history th')].map(e => e.getBoundingClientRect().height)""")
+        assert max(heights) < 2 * min(heights) + 1, heights  # every header on one line
         dag = page.locator(".trace-nb-dag-svg").bounding_box()
         svg = page.locator(".trace-nb-dag-svg svg").bounding_box()
         assert svg["width"] <= dag["width"] + 1, (svg, dag)  # the drawing fits its box
@@ -176,6 +210,12 @@ def test_layout_adapts_to_the_window(page, request, screenshots, width):
         panel = page.locator(".trace-nb-panel")
         if panel.count():
             panel.first.screenshot(path=str(screenshots / f"panel_lab_{width}px.png"))
+            for part, sel in (("history", ".trace-nb-historyview"), ("diff", ".trace-nb-diff")):
+                if page.locator(sel).count():
+                    page.locator(sel).first.scroll_into_view_if_needed()
+                    page.locator(sel).first.screenshot(
+                        path=str(screenshots / f"{part}_lab_{width}px.png")
+                    )
 
 
 def test_kernel_restart_disables_the_panel_and_offers_the_saved_values(page, request, screenshots):

@@ -36,7 +36,10 @@ def parser() -> argparse.ArgumentParser:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", help="model name (env TRACE_NB_MODEL)")
+    p.add_argument(
+        "--model",
+        help="model name (env TRACE_NB_MODEL; without one, the only model the server serves)",
+    )
     p.add_argument("--base-url", help="OpenAI-compatible base URL (env OPENAI_BASE_URL)")
     p.add_argument("--api-key", help="API key (env OPENAI_API_KEY; not needed for local servers)")
     p.add_argument(
@@ -56,10 +59,12 @@ def parser() -> argparse.ArgumentParser:
         nargs="+",
         default=DEFAULT_METHODS,
         metavar="METHOD",
-        help=f"methods to compare: {', '.join(METHODS)}",
+        help=f"methods to compare (any letter case): {', '.join(METHODS)}",
     )
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (0..N-1), default 3")
-    p.add_argument("--steps", type=int, default=8, help="optimizer steps per run, default 8")
+    p.add_argument(
+        "--seeds", type=int, default=3, help="number of seeds (0..N-1, N >= 1), default 3"
+    )
+    p.add_argument("--steps", type=int, default=8, help="optimizer steps per run (>= 0), default 8")
     p.add_argument("--workers", type=int, default=4, help="runs in parallel (threads), default 4")
     p.add_argument(
         "--out",
@@ -70,7 +75,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-cache",
         action="store_true",
-        help="do not use the LLM response cache (default: DIR/llm_cache.sqlite)",
+        help="do not use the LLM response cache (default: DIR/llm_cache.sqlite when a model "
+        "is called; offline runs use none)",
     )
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature")
     p.add_argument(
@@ -128,8 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    from .report import markdown_table, summarize
+    from .report import markdown_table, summarize, unavailable_lines
 
     print(markdown_table(summarize(frame)))
+    for line in unavailable_lines(frame):
+        print(line)
     print(f"\nwrote {args.out}/results.json and {args.out}/report.md")
     return 0

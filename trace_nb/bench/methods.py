@@ -87,8 +87,9 @@ METHODS: dict[str, Method] = {
 
 
 def get_method(name: str) -> Method:
+    """The method called ``name``, in any letter case (``OPRO`` is ``opro``, as in ``%%trace``)."""
     try:
-        return METHODS[name]
+        return METHODS[name.lower()]
     except KeyError:
         raise ValueError(
             f"unknown method {name!r}; the methods are: {', '.join(METHODS)}"

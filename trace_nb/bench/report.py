@@ -28,6 +28,8 @@ def summarize(frame: Any) -> Any:
     rows = []
     for (task, method), group in frame.groupby(["task", "method"], sort=False):
         ok = group[group["status"] == "ok"]
+        if ok.empty and _unavailable(group["status"]).all():
+            continue  # said once per method by unavailable_lines(), not once per task
         if ok.empty:
             status = str(group["status"].iloc[0])
             rows.append({"task": task, "method": method, "runs": 0, "success": status})
@@ -55,6 +57,23 @@ def summarize(frame: Any) -> Any:
             }
         )
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def _unavailable(status: Any) -> Any:
+    return status.astype(str).str.startswith("unavailable")
+
+
+def unavailable_lines(frame: Any) -> list[str]:
+    """One line per method that could not run here, with the reason (left out of the table)."""
+    lines = []
+    gone = frame[_unavailable(frame["status"])]
+    for (method, status), group in gone.groupby(["method", "status"], sort=False):
+        tasks = group["task"].nunique()
+        lines.append(
+            f"{method}: not run ({tasks} task{'s' if tasks != 1 else ''}, "
+            f"{len(group)} run{'s' if len(group) != 1 else ''}): {status}"
+        )
+    return lines
 
 
 def markdown_table(table: Any) -> str:
@@ -137,6 +156,8 @@ def write_report(frame: Any, out: Path, meta: dict) -> Path:
         markdown_table(summarize(frame)),
         "",
     ]
+    lines += [f"- {line}" for line in unavailable_lines(frame)]
+    lines += [""] if unavailable_lines(frame) else []
     if picture is not None:
         lines += ["## Score vs step (mean over seeds)", "", f"![score vs step]({picture.name})", ""]
     path = out / "report.md"

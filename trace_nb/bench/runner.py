@@ -234,6 +234,38 @@ def _reusable(record: dict, steps: int, model: str | None) -> bool:
     )
 
 
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a list: a count ``n`` is ``0..n-1``; refused when it names no seed."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(
+                f"seeds is how many seeds to run (0..N-1) and must be at least 1, got {seeds}"
+            )
+        return list(range(seeds))
+    seed_list = list(seeds)
+    if not seed_list:
+        raise ValueError("seeds is an empty list: name at least one seed")
+    return seed_list
+
+
+def _check_resume(earlier: list[dict], out_dir: Path | None, steps: int, model: str) -> None:
+    """Refuse to add runs of another ``steps`` or model to a results file.
+
+    ``meta`` describes every run in the file, so one file holds one configuration: a
+    different one would replace finished runs or mix two experiments in one table.
+    """
+    for label, wanted, flag in (("steps", steps, "--steps"), ("model", model, "--model")):
+        found = sorted({str(r.get(label)) for r in earlier if r.get(label) is not None})
+        others = [f for f in found if f != str(wanted)]
+        if others:
+            raise ValueError(
+                f"{out_dir}/results.json holds runs with {label} {', '.join(others)}, and this "
+                f"run asks for {label} {wanted}. One results file holds one experiment: to "
+                f"resume it, use the same {flag}; for a new one, pass another --out DIR (or "
+                "move results.json away)."
+            )
+
+
 def run(
     tasks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
@@ -262,7 +294,7 @@ def run(
         Names from :data:`~trace_nb.bench.tasks.TASKS` and :data:`~trace_nb.bench.methods.METHODS`
         (default: all).
     seeds
-        How many seeds (0..n-1), or the seeds themselves.
+        How many seeds (0..n-1, at least 1), or the seeds themselves.
     model, base_url, api_key
         The OpenAI-compatible endpoint, both optimizer and "student model" (env fallbacks as
         in :class:`trace_nb.llm.LLM`).
@@ -272,7 +304,8 @@ def run(
         plumbing, not a model.
     out
         Directory for ``results.json``, ``report.md`` and ``score_vs_step.png``. Runs already
-        in its ``results.json`` (same steps and model, finished) are not run again.
+        in its ``results.json`` (finished) are not run again. A file whose runs have another
+        ``steps`` or model is refused (``ValueError``): one file holds one experiment.
     workers
         Threads running (task, method, seed) triples at once.
     timeout
@@ -283,7 +316,8 @@ def run(
         recorded as ``"skipped: time budget"`` (and run on the next, resumed invocation).
     cache
         The LLM response cache: True (``out/llm_cache.sqlite``, or the default location
-        without ``out``), False, or a path. Not used offline.
+        without ``out``), False, or a path. Offline runs use none (their replies are
+        computed, not fetched), so they create no cache file.
 
     Code proposals are applied without review (``approve_code=True``), as a benchmark has
     no human in the loop: only point it at a model whose code you are willing to run.
@@ -296,10 +330,21 @@ def run(
         if name not in TASKS:
             make_task(name, 0)  # raises with the list of tasks
     method_objs = [get_method(m) for m in methods]
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    methods = [m.name for m in method_objs]
+    seed_list = _seed_list(seeds)
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a whole number >= 0 (0: evaluate only), got {steps!r}")
     if offline is None:
         offline = not (
             base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
+        )
+    named = [f"{k} {v!r}" for k, v in (("model", model), ("base_url", base_url)) if v]
+    if offline and (named or api_key):
+        raise ValueError(
+            f"{' and '.join(named) or 'an API key'} would not be used: offline runs answer "
+            "from scripted oracles on 127.0.0.1, not from a model. To call a model, give its "
+            "endpoint (--base-url, or OPENAI_BASE_URL / OPENAI_API_KEY in the environment) "
+            "without --offline; to run offline, leave out --model, --base-url and --api-key."
         )
     llm = None
     if not offline:
@@ -329,7 +374,9 @@ def run(
         "methods": methods,
         "seeds": seed_list,
     }
-    done = {(r["task"], r["method"], r["seed"]): r for r in load_results(out_dir)}
+    earlier = load_results(out_dir)
+    _check_resume(earlier, out_dir, steps, model)
+    done = {(r["task"], r["method"], r["seed"]): r for r in earlier}
     todo = [
         (t, m, s)
         for t in tasks

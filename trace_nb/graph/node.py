@@ -118,6 +118,22 @@ class Node:
         """The name given to this node, or None."""
         return self._base
 
+    def prompt_name(self, *outputs: Node, parameters: Any = ()) -> str:
+        """The name the LLM sees for this node (``y.name`` is ``my_fun``, this ``my_fun_1``).
+
+        Names are made per problem (see :mod:`.names`), so this is the name in a prompt, or
+        the DAG view, built from the graph behind ``outputs`` (default: this node's own
+        graph), with ``parameters`` named first as an optimizer names its parameters (pass
+        ``optimizer.parameters`` for that optimizer's prompt). A labelled node keeps its
+        label, so ``node(v, name="y")`` is ``y`` everywhere.
+        """
+        from .traverse import topo_ancestors
+
+        graph = topo_ancestors(list(outputs) or [self])
+        if not any(n is self for n in graph):
+            raise ValueError(f"{self.name!r} is not in the graph behind the outputs given")
+        return names.NameTable(graph, first=list(parameters)).name(self)
+
     def _default_base(self) -> str:
         return names.sanitize(type(self._data).__name__.lower())
 

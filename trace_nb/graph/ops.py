@@ -363,9 +363,16 @@ Node.eq = _eq_node
 Node.neq = _neq_node
 
 
-def _call_fn(self: Node, fn: Callable, *args: Any, **kwargs: Any) -> MessageNode:
-    """Traced ``fn(self, *args, **kwargs)`` for any plain function ``fn``."""
+def _call_fn(self: Node, fn: Callable | str, *args: Any, **kwargs: Any) -> MessageNode:
+    """Traced ``fn(self, *args, **kwargs)`` for any plain function ``fn``.
+
+    ``fn`` may also be a method's name, as in the reference Trace: ``x.call("append", 3)``
+    is ``x.append(3)``, traced the same way.
+    """
     from .names import sanitize
+
+    if isinstance(fn, str):
+        return getattr(self, fn)(*args, **kwargs)
 
     fname = getattr(fn, "__name__", "call")
     doc = (getattr(fn, "__doc__", None) or "").strip().splitlines()

@@ -26,6 +26,7 @@ from .errors import (
     LLMConfigError,
     register_secret,
 )
+from .models import OPENAI_BASE_URL, announce_once, discover_model
 from .response import ChatReply
 from .retrying import request
 from .transport import cacheable, clean_messages
@@ -41,7 +42,6 @@ __all__ = ["LLM", "ChatReply", "JSON_MODES"]
 log = logging.getLogger("trace_nb.llm")
 log.addFilter(SCRUB_FILTER)  # every record of this logger is scrubbed of keys
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 _PLACEHOLDER_KEY = "not-needed"  # local servers ignore the key but the SDK demands one
 
 _HOW_TO_CONFIGURE = (
@@ -50,7 +50,9 @@ _HOW_TO_CONFIGURE = (
     "  * environment variables TRACE_NB_MODEL=gpt-4o-mini and OPENAI_API_KEY=sk-...\n"
     "  * a local OpenAI-compatible server (Ollama, vLLM, llama.cpp, LM Studio) needs no key:\n"
     "    LLM(model='llama3.1', base_url='http://localhost:11434/v1') "
-    "or env OPENAI_BASE_URL=http://localhost:11434/v1"
+    "or env OPENAI_BASE_URL=http://localhost:11434/v1\n"
+    "    (with no model named, the one model the server lists is used)\n"
+    "  * for one %%trace cell: llm = LLM(...), then %%trace --llm llm"
 )
 
 
@@ -73,7 +75,11 @@ class LLM:
     ----------
     model, api_key, base_url
         Fall back to env ``TRACE_NB_MODEL``, ``OPENAI_API_KEY`` and
-        ``OPENAI_BASE_URL``. With a ``base_url`` no key is required.
+        ``OPENAI_BASE_URL``. With a ``base_url`` no key is required. With no model named
+        either way, the server is asked (``GET {base_url}/models``): when it serves exactly
+        one model, that one is used and a line on stderr says so (once per server and
+        model); otherwise :class:`LLMConfigError` says how to name one. OpenAI's own
+        endpoint serves many, so it is not asked.
     timeout
         Seconds per HTTP attempt, the whole attempt: connecting, headers and body (a
         server that trickles bytes cannot hold an attempt longer).
@@ -101,7 +107,8 @@ class LLM:
     Raises
     ------
     LLMConfigError
-        When no model is given, or neither a key nor a base URL.
+        When neither a key nor a base URL is given, or no model is named and the server
+        does not serve exactly one.
 
     Notes
     -----
@@ -116,6 +123,8 @@ class LLM:
     :class:`LLMConfigError` until :meth:`set_api_key` is called. The cache file path,
     settings and usage totals travel with it.
     """
+
+    model_source = "argument"  # what an LLM pickled before model_source existed reads
 
     def __init__(
         self,
@@ -134,16 +143,22 @@ class LLM:
         json_mode: str = "auto",
         deadline: float | None = None,
     ) -> None:
-        model = model or os.environ.get("TRACE_NB_MODEL")
+        named = model or os.environ.get("TRACE_NB_MODEL")
         api_key = api_key or os.environ.get("OPENAI_API_KEY")
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        if not model:
-            raise LLMConfigError("No model set for trace_nb.llm.LLM.\n" + _HOW_TO_CONFIGURE)
         if not api_key and not base_url:
+            what = f"model {named!r}" if named else "and no model"
             raise LLMConfigError(
-                f"No API key or base URL set for trace_nb.llm.LLM (model {model!r}).\n"
-                + _HOW_TO_CONFIGURE
+                f"No API key or base URL set for trace_nb.llm.LLM ({what}).\n" + _HOW_TO_CONFIGURE
             )
+        #: Where the model name came from: "argument", "TRACE_NB_MODEL" or "server" (the
+        #: only model ``GET /models`` listed; see :mod:`trace_nb.llm.models`).
+        self.model_source = "argument" if model else "TRACE_NB_MODEL" if named else "server"
+        if not named:
+            server = str(base_url or OPENAI_BASE_URL).rstrip("/")
+            named = discover_model(server, api_key, timeout=min(float(timeout), 10.0))
+            announce_once(named, server)
+        model = named
         if json_mode != "auto" and json_mode not in JSON_MODES:
             raise LLMConfigError(
                 f"json_mode must be 'auto' or one of {JSON_MODES}, got {json_mode!r}"

@@ -173,7 +173,7 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
         if session.output_node is not None:
             session.feedback(text, score)
         elif session.rows:
-            session.rows[-1].update(feedback=text, score=score)
+            session.rows[-1].update(feedback=text or "", score=score)
 
 
 def _check_assigned(session: Any, tracer: CellTracer, ns: dict) -> None:

@@ -16,7 +16,7 @@ from ..graph import BundledFunction, ExceptionNode, Node, ParameterNode
 from ..graph.data import graph_data
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
-from ..text import preview
+from ..text import cut, preview
 from .lineage import Lineage
 from .locking import serialized as _serialized
 from .params import ParamsMixin
@@ -118,8 +118,8 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         row.update({k: _cell(v) for k, v in self.parameters.items()})
         row.update(
             {
-                "output": preview(self.output, 200),
-                "feedback": None,
+                "output": _output_text(self.output, exception),
+                "feedback": "",  # no feedback: "" here and NaN under score, in every row
                 "score": None,
                 "approved": "",
                 "rejected": "",
@@ -266,10 +266,18 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
     # -- views ------------------------------------------------------------------------
     @property
     def history(self):
-        """One row per run: values used, output, feedback, score, decisions, tokens, cost."""
+        """One row per run: values used, output, feedback, score, decisions, tokens, cost.
+
+        A run without feedback text has ``feedback == ""`` and one without a score has
+        ``score`` NaN (the text columns are never NaN). A run that raised shows
+        ``"ZeroDivisionError: division by zero"`` as its output.
+        """
         import pandas as pd
 
-        return pd.DataFrame(self.rows)
+        frame = pd.DataFrame(self.rows)
+        if "feedback" in frame:  # rows saved before "" meant "no feedback text" held None
+            frame["feedback"] = frame["feedback"].fillna("")
+        return frame
 
     def graph(self, max_nodes: int | None = 300) -> dict:
         """The last run's trace as plain data (see :func:`trace_nb.graph.graph_data`)."""
@@ -350,3 +358,10 @@ def load_session(path: str) -> TraceSession:
     from .persist import load_session as load
 
     return load(path)
+
+
+def _output_text(value: Any, exception: ExceptionNode | None) -> str:
+    """The history's ``output`` cell: the value's preview, or ``Type: message`` for an error."""
+    if exception is None:
+        return preview(value, 200)
+    return cut(f"{type(value).__name__}: {value}", 200)

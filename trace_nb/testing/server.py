@@ -72,8 +72,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            model = {"id": self.fake.model, "object": "model", "created": 0, "owned_by": "trace_nb"}
-            self.send_json(200, {"object": "list", "data": [model]})
+            with self.fake._lock:
+                self.fake.model_list_requests += 1
+            models = [
+                {"id": name, "object": "model", "created": 0, "owned_by": "trace_nb"}
+                for name in self.fake.models
+            ]
+            self.send_json(200, {"object": "list", "data": models})
         else:
             self.send_json(404, {"error": {"message": f"unknown path {self.path}"}})
 
@@ -136,12 +141,18 @@ class FakeOpenAIServer:
         ``"schema"``: reject only formats carrying a schema (a ``"schema"``
         key or ``type: json_schema``), accepting plain ``json_object``.
     model
-        Model reported by ``GET /v1/models`` and used when a request names none.
+        Model used when a request names none, and the one ``GET /v1/models`` lists unless
+        ``models`` is given.
+    models
+        The model ids ``GET /v1/models`` lists (default ``[model]``; ``[]`` lists none).
+        The attribute of that name may be changed while the server runs.
 
     Attributes
     ----------
     requests : list of dict
         Parsed bodies of all chat requests received, faulted ones included.
+    model_list_requests : int
+        How many times ``GET /v1/models`` was asked.
     """
 
     def __init__(
@@ -151,6 +162,7 @@ class FakeOpenAIServer:
         latency: float = 0.0,
         reject_response_format: bool | str = False,
         model: str = "fake-model",
+        models: list[str] | None = None,
     ) -> None:
         if reject_response_format not in (True, False, "schema"):
             raise ValueError("reject_response_format must be True, False or 'schema'")
@@ -159,7 +171,9 @@ class FakeOpenAIServer:
         self.latency = float(latency)
         self.reject_response_format = reject_response_format
         self.model = model
+        self.models = [model] if models is None else list(models)
         self.requests: list[dict[str, Any]] = []
+        self.model_list_requests = 0
         self._faults: deque[Fault] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -103,7 +103,11 @@ class BackgroundMixin:
             self._sync()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until background work is done and its follow-up ran (for tests, scripts)."""
+        """Block until background work is done and its follow-up ran (for tests, scripts).
+
+        A call given up with :meth:`cancel` is not waited for: ``wait()`` returns as soon as
+        nothing else runs, and the abandoned answer is discarded whenever it arrives.
+        """
         return self.jobs.wait(timeout)
 
     @property

@@ -189,14 +189,19 @@ class Jobs:
                 fn()
             n += 1
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every job finished and its continuation ran (jobs started by
-        continuations included). Not needed in a kernel, where the home loop runs them.
+    def wait(self, timeout: float | None = None, *, cancelled: bool = False) -> bool:
+        """Block until every job that was not cancelled finished and its continuation ran
+        (jobs started by continuations included). Not needed in a kernel, where the home
+        loop runs them. A cancelled job is not waited for: its result is discarded whenever
+        its worker ends (a later :meth:`wait` or :meth:`drain`, or the home loop, skips it).
 
         Parameters
         ----------
         timeout : float, optional
             Seconds to wait at most; None waits as long as it takes.
+        cancelled : bool
+            Also wait for the workers of cancelled jobs to end (their results are then
+            discarded), e.g. before checking that an abandoned call changed nothing.
 
         Returns
         -------
@@ -207,8 +212,9 @@ class Jobs:
         while True:
             self.drain()
             with self._state:
-                if self._pending == 0:
-                    return True
+                left_over = any(not j.done and (cancelled or not j.cancelled) for j in self._jobs)
+            if not left_over:
+                return True
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False

@@ -56,8 +56,10 @@ def diff_html(old: Any, new: Any) -> str:
             f"<code><b>{html.escape(edit_text(new))}</b></code></div>"
         )
     # Bounded: a 70,000-character line or a huge reply must not hang or break the card.
-    table = bounded_html_diff("\n".join(a), "\n".join(b))
-    return f"<div class='trace-nb-diff'>{table}</div>"
+    # No hard wrap at a column (difflib cuts words there) and plain spaces instead of its
+    # &nbsp;: the cells (white-space: pre-wrap) wrap long lines between words.
+    table = bounded_html_diff("\n".join(a), "\n".join(b), wrapcolumn=0)
+    return f"<div class='trace-nb-diff'>{table.replace('&nbsp;', ' ')}</div>"
 
 
 def preview_html(result: Any) -> str:
