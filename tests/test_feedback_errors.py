@@ -57,7 +57,7 @@ def test_a_failing_feedback_function_still_shows_the_panel(ip, definition, reaso
     s = trace_nb.session("fberr")
     # The run is kept: its row, output and parameters; only the feedback is missing.
     assert len(s.rows) == 2 and s.output == 4 and s.parameters == {"x": 3}
-    assert s.rows[-1]["feedback"] is None and s.last_feedback is None
+    assert s.rows[-1]["feedback"] == "" and s.last_feedback is None  # "" is "no feedback"
     assert s.rows[0]["score"] == 1.0  # the first run's feedback stays
     error = s.feedback_error
     assert isinstance(error, FeedbackError) and error.reason is reason
