@@ -226,6 +226,33 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     assert nxt.startswith("%%trace --name wb --param greeting --param n\n") and "héllo" in nxt
 
 
+@pytest.mark.parametrize(
+    "cell, written",
+    [
+        ('prompt, other = "a", "b"\nprompt + other\n', "prompt, other = 'NEW', \"b\"\n"),
+        ('prompt: str = "a"\nprompt\n', "prompt: str = 'NEW'\n"),
+        ('other = prompt = "a"\nprompt\n', None),
+        ('if True:\n    prompt = "a"\nprompt\n', None),
+    ],
+    ids=["tuple", "annotated", "chained", "nested"],
+)
+def test_writeback_of_each_kind_of_assignment_writes_the_value_or_says_why_not(
+    ip, server, cell, written
+):
+    # Issue 23 item 20 made these assignments parameters: writeback must not drop the value.
+    trace(ip, "--name wbkinds --param prompt --reset", cell)
+    s = trace_nb.session("wbkinds")
+    s.feedback("x")
+    server.add_replies(reply({"prompt": "NEW"}))
+    s.propose()
+    s.approve("prompt")
+    if written is None:
+        with pytest.raises(ValueError, match="cannot write 'prompt' back into the cell"):
+            s.writeback_source()
+    else:
+        assert s.writeback_source().startswith(written)
+
+
 def test_save_load_roundtrip_in_a_new_shell(ip, server, tmp_path):
     trace(ip, "--name saved --param level", "level = 1\nout = level * 10\nout\n")
     s = trace_nb.session("saved")
