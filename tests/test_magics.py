@@ -585,6 +585,22 @@ def test_an_llm_variable_the_cell_assigns_and_any_case_of_optimizer_are_accepted
 
 
 @pytest.mark.parametrize(
+    "cell",
+    [
+        "from trace_nb import LLM as cell_llm\nx = 1\nx\n",
+        "import trace_nb as cell_llm\nx = 1\nx\n",
+        "def cell_llm(messages, **kw):\n    return 'x'\nx = 1\nx\n",
+        "for cell_llm in [print]:\n    pass\nx = 1\nx\n",
+    ],
+    ids=["import-as", "import", "def", "for"],
+)
+def test_an_llm_the_cell_imports_or_defines_is_left_to_propose(ip, server, cell):
+    ip.user_ns.pop("cell_llm", None)
+    trace(ip, "--name chk3 --param x --llm cell_llm --reset", cell)
+    assert trace_nb.session("chk3").parameters == {"x": 1}
+
+
+@pytest.mark.parametrize(
     "cell, values",
     [
         ('prompt, other = "a", "b"\nprompt + other\n', {"prompt": "a"}),
