@@ -74,6 +74,22 @@ def writeback(s: TraceSession) -> str:
     return source
 
 
+def _wraps_param(v: ast.expr) -> bool:
+    """``param(value, ...)`` as the user wrote it in the cell (the source, not the rewrite
+    :mod:`.transform` runs)."""
+    return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "param"
+
+
+def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
+    # ast columns count UTF-8 bytes; the string is indexed by characters.
+    chars = len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
+    return offsets[lineno - 1] + chars
+
+
+def _literal(value: Any, name: str = "value") -> str:
+    return python_literal(value, f"parameter {name!r}")
+
+
 def _value_of_each_name(stmt: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
     """The variables an assignment binds to a value of their own in the source, each with
     that value: ``x = v``, ``x: T = v`` and ``x, y = v, w`` (``a = b = v`` shares its value
@@ -98,19 +114,3 @@ def _value_of_each_name(stmt: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast
             if isinstance(t, ast.Name)
         ]
     return []
-
-
-def _wraps_param(v: ast.expr) -> bool:
-    """``param(value, ...)`` as the user wrote it in the cell (the source, not the rewrite
-    :mod:`.transform` runs)."""
-    return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "param"
-
-
-def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
-    # ast columns count UTF-8 bytes; the string is indexed by characters.
-    chars = len(lines[lineno - 1].encode("utf-8")[:col].decode("utf-8", errors="ignore"))
-    return offsets[lineno - 1] + chars
-
-
-def _literal(value: Any, name: str = "value") -> str:
-    return python_literal(value, f"parameter {name!r}")
