@@ -233,8 +233,12 @@ def test_trace_feedback_magic_and_writeback(ip, server):
         ('prompt: str = "a"\nprompt\n', "prompt: str = 'NEW'\n"),
         ('other = prompt = "a"\nprompt\n', None),
         ('if True:\n    prompt = "a"\nprompt\n', None),
+        (
+            'prompt = "a"\nprompt = prompt + "!"\nprompt\n',
+            "prompt = 'NEW'\nprompt = prompt + \"!\"\n",
+        ),
     ],
-    ids=["tuple", "annotated", "chained", "nested"],
+    ids=["tuple", "annotated", "chained", "nested", "reassigned"],
 )
 def test_writeback_of_each_kind_of_assignment_writes_the_value_or_says_why_not(
     ip, server, cell, written

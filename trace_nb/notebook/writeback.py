@@ -38,8 +38,8 @@ def writeback(s: TraceSession) -> str:
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign | ast.AnnAssign):
             for name, v in _value_of_each_name(stmt):
-                if name not in s._params:
-                    continue
+                if name not in s._params or name in written:
+                    continue  # a later ``x = x + ...`` is an operation on it, kept as written
                 new = _literal(values[name], name)
                 if _wraps_param(v) and v.args:
                     v = v.args[0]  # keep param(..., constraint=...) around the new value
