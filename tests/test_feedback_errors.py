@@ -45,8 +45,14 @@ def ip():
         ("def grade(out):\n    return [1, 2, 3]\n", FeedbackProblem.SHAPE, "got list"),
         ("def grade():\n    return 1.0\n", FeedbackProblem.SIGNATURE, "grade() cannot be called"),
         ("def grade(out, rubric):\n    return 1.0\n", FeedbackProblem.SIGNATURE, "cannot be"),
+        (
+            "def grade(out):\n    return {'score': 'high', 'feedback': 'ok'}\n",
+            FeedbackProblem.SHAPE,
+            "score&#x27; must be a number",
+        ),
+        ("def grade(out):\n    return 10**400\n", FeedbackProblem.SHAPE, "a float can hold"),
     ],
-    ids=["raises", "wrong-shape", "no-argument", "two-arguments"],
+    ids=["raises", "wrong-shape", "no-argument", "two-arguments", "dict-score", "huge-score"],
 )
 def test_a_failing_feedback_function_still_shows_the_panel(ip, definition, reason, words):
     ip.run_cell("def grade(out):\n    return 1.0\n")  # callable when the magic checks it

@@ -226,6 +226,37 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     assert nxt.startswith("%%trace --name wb --param greeting --param n\n") and "héllo" in nxt
 
 
+@pytest.mark.parametrize(
+    "cell, written",
+    [
+        ('prompt, other = "a", "b"\nprompt + other\n', "prompt, other = 'NEW', \"b\"\n"),
+        ('prompt: str = "a"\nprompt\n', "prompt: str = 'NEW'\n"),
+        ('other = prompt = "a"\nprompt\n', None),
+        ('if True:\n    prompt = "a"\nprompt\n', None),
+        (
+            'prompt = "a"\nprompt = prompt + "!"\nprompt\n',
+            "prompt = 'NEW'\nprompt = prompt + \"!\"\n",
+        ),
+    ],
+    ids=["tuple", "annotated", "chained", "nested", "reassigned"],
+)
+def test_writeback_of_each_kind_of_assignment_writes_the_value_or_says_why_not(
+    ip, server, cell, written
+):
+    # Issue 23 item 20 made these assignments parameters: writeback must not drop the value.
+    trace(ip, "--name wbkinds --param prompt --reset", cell)
+    s = trace_nb.session("wbkinds")
+    s.feedback("x")
+    server.add_replies(reply({"prompt": "NEW"}))
+    s.propose()
+    s.approve("prompt")
+    if written is None:
+        with pytest.raises(ValueError, match="cannot write 'prompt' back into the cell"):
+            s.writeback_source()
+    else:
+        assert s.writeback_source().startswith(written)
+
+
 def test_save_load_roundtrip_in_a_new_shell(ip, server, tmp_path):
     trace(ip, "--name saved --param level", "level = 1\nout = level * 10\nout\n")
     s = trace_nb.session("saved")
@@ -555,6 +586,22 @@ def test_an_llm_variable_the_cell_assigns_and_any_case_of_optimizer_are_accepted
     s = trace_nb.session("chk2")
     assert s.parameters == {"x": 1}
     assert type(s.optimizer).__name__ == "OPRO"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        "from trace_nb import LLM as cell_llm\nx = 1\nx\n",
+        "import trace_nb as cell_llm\nx = 1\nx\n",
+        "def cell_llm(messages, **kw):\n    return 'x'\nx = 1\nx\n",
+        "for cell_llm in [print]:\n    pass\nx = 1\nx\n",
+    ],
+    ids=["import-as", "import", "def", "for"],
+)
+def test_an_llm_the_cell_imports_or_defines_is_left_to_propose(ip, server, cell):
+    ip.user_ns.pop("cell_llm", None)
+    trace(ip, "--name chk3 --param x --llm cell_llm --reset", cell)
+    assert trace_nb.session("chk3").parameters == {"x": 1}
 
 
 @pytest.mark.parametrize(

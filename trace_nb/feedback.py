@@ -45,7 +45,7 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
     if isinstance(value, str):
         return None, value
     if isinstance(value, Real):
-        return float(value), ""
+        return _score(value), ""
     if isinstance(value, Mapping):
         unknown = set(value) - {"score", "feedback", "text"}
         if unknown:
@@ -55,18 +55,36 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
             )
         score = value.get("score")
         text = value.get("feedback", value.get("text", "")) or ""
-        return (None if score is None else float(score)), str(text)
+        if not (score is None or isinstance(score, Real)):
+            raise FeedbackError(
+                f"feedback dict's 'score' must be a number or None; got "
+                f"{type(score).__name__}: {score!r:.80}; return {SHAPES} or "
+                "{'score': number, 'feedback': text}",
+                FeedbackProblem.SHAPE,
+            )
+        return (None if score is None else _score(score)), str(text)
     if isinstance(value, tuple | list) and len(value) == 2:
         a, b = value
         if isinstance(a, str) and not isinstance(b, str):
             a, b = b, a
         if isinstance(b, str) and (a is None or isinstance(a, Real)):
-            return (None if a is None else float(a)), b
+            return (None if a is None else _score(a)), b
     raise FeedbackError(
         f"feedback must return text, a score, (score, text) or {{'score', 'feedback'}}; "
         f"got {type(value).__name__}: {value!r:.80}",
         FeedbackProblem.SHAPE,
     )
+
+
+def _score(value: Real) -> float:
+    try:
+        return float(value)
+    except (OverflowError, ValueError, TypeError):
+        raise FeedbackError(
+            f"feedback's score must be a number a float can hold; got {value!r:.80}; "
+            f"return {SHAPES}",
+            FeedbackProblem.SHAPE,
+        ) from None
 
 
 def call_feedback(fn: Any, output: Any, name: str) -> tuple[float | None, str]:

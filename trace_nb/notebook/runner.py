@@ -63,7 +63,7 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
                 f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
                 "defined with `def`"
             )
-    _check_optimizer_and_llm(spec, info, ns)
+    _check_optimizer_and_llm(spec, _binds(tree), ns)
     if spec.feedback and spec.feedback not in info.functions:
         fb = ns.get(spec.feedback)
         if not callable(fb):
@@ -86,9 +86,23 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
     return CompiledCell(body, last_code, filename)
 
 
-def _check_optimizer_and_llm(spec: Any, info: Any, ns: dict) -> None:
+def _binds(tree: ast.Module) -> set[str]:
+    """Every name the cell binds anywhere: assignments, imports, ``def``, ``class``, loop
+    and ``with`` targets."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+def _check_optimizer_and_llm(spec: Any, cell_binds: set[str], ns: dict) -> None:
     """``--optimizer`` must name one we have, ``--llm`` a variable holding an LLM (one the
-    cell itself assigns is checked when Propose uses it)."""
+    cell itself binds, by assignment, import or ``def``, is checked when Propose uses it)."""
     from ..optim.llm_call import is_llm
     from .review import OPTIMIZERS, optimizer_kind
 
@@ -99,7 +113,7 @@ def _check_optimizer_and_llm(spec: Any, info: Any, ns: dict) -> None:
             f"--optimizer {spec.optimizer}: no such optimizer; use {' or '.join(OPTIMIZERS)}"
         ) from None
     name = spec.llm_var
-    if not name or name in info.assigned:
+    if not name or name in cell_binds:
         return
     if name not in ns:
         raise UsageError(

@@ -34,18 +34,16 @@ def writeback(s: TraceSession) -> str:
         offsets.append(offsets[-1] + len(line))
     edits: list[tuple[int, int, str]] = []
     values = s.parameters
+    written: set[str] = set()
     for stmt in tree.body:
-        if (
-            isinstance(stmt, ast.Assign)
-            and len(stmt.targets) == 1
-            and isinstance(stmt.targets[0], ast.Name)
-        ):
-            name = stmt.targets[0].id
-            if name in s._params:
-                v = stmt.value
+        if isinstance(stmt, ast.Assign | ast.AnnAssign):
+            for name, v in _value_of_each_name(stmt):
+                if name not in s._params or name in written:
+                    continue  # a later ``x = x + ...`` is an operation on it, kept as written
                 new = _literal(values[name], name)
                 if _wraps_param(v) and v.args:
                     v = v.args[0]  # keep param(..., constraint=...) around the new value
+                written.add(name)
                 edits.append(
                     (
                         _pos(lines, offsets, v.lineno, v.col_offset),
@@ -63,6 +61,14 @@ def writeback(s: TraceSession) -> str:
                     deco + values[stmt.name].rstrip() + "\n",
                 )
             )
+    unwritten = [k for k in s.differences() if k in s._params and k not in written]
+    if unwritten:
+        raise ValueError(
+            f"session {s.name!r}: cannot write {unwritten[0]!r} back into the cell: its "
+            "assignment is not `name = value` (or `name, other = value, other_value`) at the "
+            f"cell's top level; write it so, or copy the value from "
+            f"trace_nb.session({s.name!r}).parameters[{unwritten[0]!r}]"
+        )
     for a, b, text in sorted(edits, reverse=True):
         source = source[:a] + text + source[b:]
     return source
@@ -82,3 +88,29 @@ def _pos(lines: list[str], offsets: list[int], lineno: int, col: int) -> int:
 
 def _literal(value: Any, name: str = "value") -> str:
     return python_literal(value, f"parameter {name!r}")
+
+
+def _value_of_each_name(stmt: ast.Assign | ast.AnnAssign) -> list[tuple[str, ast.expr]]:
+    """The variables an assignment binds to a value of their own in the source, each with
+    that value: ``x = v``, ``x: T = v`` and ``x, y = v, w`` (``a = b = v`` shares its value
+    and ``x, y = f()`` has none to replace: neither gives one)."""
+    if isinstance(stmt, ast.AnnAssign):
+        target, value = stmt.target, stmt.value
+    elif len(stmt.targets) == 1:
+        target, value = stmt.targets[0], stmt.value
+    else:
+        return []
+    if isinstance(target, ast.Name) and value is not None:
+        return [(target.id, value)]
+    if (
+        isinstance(target, ast.Tuple | ast.List)
+        and isinstance(value, ast.Tuple | ast.List)
+        and len(target.elts) == len(value.elts)
+        and not any(isinstance(e, ast.Starred) for e in (*target.elts, *value.elts))
+    ):
+        return [
+            (t.id, v)
+            for t, v in zip(target.elts, value.elts, strict=True)
+            if isinstance(t, ast.Name)
+        ]
+    return []
