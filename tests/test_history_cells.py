@@ -15,12 +15,13 @@ from trace_nb.notebook.ui.history_view import history_html
 @pytest.fixture(scope="module")
 def ip():
     shell = ipython_shell()
-    shell.run_cell("def double(p):\n    return p * 2\n")
-    return shell
+    shell.run_cell("def hist_double(p):\n    return p * 2\n")
+    yield shell
+    shell.user_ns.pop("hist_double", None)  # the shell is shared by the whole test run
 
 
 def test_no_feedback_is_one_thing_in_every_row(ip):
-    ip.run_cell_magic("trace", "--name hist_fb --param p --no-panel", "p = 3\ndouble(p)")
+    ip.run_cell_magic("trace", "--name hist_fb --param p --no-panel", "p = 3\nhist_double(p)")
     s = trace_nb.session("hist_fb")
     s.feedback("more")  # run 0: text only
     s.run()
@@ -46,7 +47,7 @@ def test_an_exception_output_keeps_its_type(ip):
 
 
 def test_rows_saved_with_none_read_as_no_feedback(ip):
-    ip.run_cell_magic("trace", "--name hist_old --param p --no-panel", "p = 1\ndouble(p)")
+    ip.run_cell_magic("trace", "--name hist_old --param p --no-panel", "p = 1\nhist_double(p)")
     s = trace_nb.session("hist_old")
     s.rows[-1]["feedback"] = None  # as sessions saved before this change hold it
     assert s.history["feedback"].tolist() == [""]
