@@ -227,3 +227,42 @@ def test_train_refuses_a_rule_that_is_not_one_before_running_anything():
     with pytest.raises(ValueError, match=r"unknown review rule 'bogus'"):
         train(workflow, [1, 2], lambda e, o: 1.0, opt, gate="bogus", progress=False)
     assert ran == []
+
+
+def test_training_counts_an_invalid_candidate_when_only_one_candidate_is_valid():
+    """With ``candidates=2`` and one candidate's suggestion invalid there is no choice to
+    make: the valid one is applied and the history row still counts the invalid one."""
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(0, name="cand_offset_bad", trainable=True)
+    examples = [{"x": i, "target": i + 5} for i in range(4)]
+
+    def workflow(example):
+        return node(example["x"], name="x") + offset
+
+    def feedback(example, output):
+        return 1.0 / (1.0 + abs(example["target"] - output)), "off"
+
+    values = {0.0: 5, 1.0: "five"}  # temperature -> suggested offset; "five" is invalid
+
+    def reply(request):
+        value = values[request.get("temperature", 0.0)]
+        return json.dumps({"reasoning": "r", "suggestion": {"cand_offset_bad": value}})
+
+    with FakeOpenAIServer(replies=reply) as srv:
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
+        result = train(
+            workflow,
+            examples,
+            feedback,
+            opt,
+            batch_size=4,
+            epochs=1,
+            progress=False,
+            max_workers=1,
+            max_steps=1,
+        )
+    row = result.history[-1]
+    assert offset.data == 5 and row["changed"] == ["cand_offset_bad"]
+    assert row["invalid"] == 1, row

@@ -195,3 +195,47 @@ def test_previewing_a_module_parameter_measures_it_and_changes_nothing(s):
         assert m.parameters["g.greeting"] == "Hi" and m.run() == "Hi Al"
     finally:
         server.close()
+
+
+def test_a_preview_from_another_thread_and_a_rerun_of_the_cell_never_overlap(s):
+    """Re-running the ``%%trace`` cell while a Preview runs on the widget thread (a
+    subshell): the re-run must not record the unapproved value the preview put in place,
+    nor see the preview's module and namespace handling; the magic holds the session lock."""
+    import threading
+
+    ip = s.shell
+    ip.user_ns.update(seen=[], in_preview=threading.Event(), rerun=threading.Event())
+    ip.run_cell(
+        textwrap.dedent('''
+        import threading
+        def look(prefix, example):
+            """Record who ran the cell with which prefix."""
+            main = threading.current_thread() is threading.main_thread()
+            seen.append((main, prefix))
+            if main:
+                rerun.set()  # the re-run is inside: let the preview finish
+            elif prefix == "Hi ":  # the preview's run with the proposal: stay inside
+                in_preview.set()
+                rerun.wait(5)  # (with the lock, the re-run waits for us instead)
+            return prefix + example
+        ''')
+    )
+    cell = "example = 'Al'\nprefix = 'Hello there '\nout = look(prefix, example)\nout\n"
+    line = "--name preview --param prefix --feedback fits --no-panel"
+    ip.run_cell_magic("trace", line, cell)
+    s.feedback("too long")
+    s.propose()  # pending: prefix "Hi ", not approved
+    ip.user_ns["rerun"].clear()  # (set by the run above)
+    t = threading.Thread(target=s.preview, args=("prefix",))
+    t.start()
+    try:
+        assert ip.user_ns["in_preview"].wait(30)
+        ip.user_ns["seen"].clear()
+        ip.run_cell_magic("trace", line, cell)  # the user re-runs the cell meanwhile
+    finally:
+        ip.user_ns["rerun"].set()
+        t.join(30)
+    assert (True, "Hello there ") in ip.user_ns["seen"]
+    assert (True, "Hi ") not in ip.user_ns["seen"]  # the unapproved value never ran here
+    assert s.rows[-1]["prefix"] == "Hello there " and "Hello there Al" in s.rows[-1]["output"]
+    assert s.parameters["prefix"] == "Hello there "

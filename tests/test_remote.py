@@ -470,6 +470,32 @@ def test_a_key_in_an_example_or_a_value_is_refused_before_any_task_is_sent(serve
         assert engine.submitted == 0
 
 
+def test_a_key_in_a_numpy_string_is_refused_before_any_task_is_sent(server):
+    """numpy keeps text as UTF-32 in the bytes it pickles: a dataset made with
+    ``np.array([...])`` gives ``np.str_`` examples whose key no UTF-8 or Latin-1 reading
+    finds, and a registered key (any shape) hides the same way."""
+    import cloudpickle
+    import numpy as np
+
+    from trace_nb.llm.errors import register_secret, secrets_in_pickle
+
+    key = shaped_key(51)
+    odd = "zq8" + "x7" * 20  # a key of no known shape, known because a client registered it
+    register_secret(odd)
+    for text in (key, odd):
+        for obj in (np.array([text])[0], np.array([f"q: {text}"]), {"q": np.array([text])}):
+            assert secrets_in_pickle(cloudpickle.dumps(obj)), (text, obj)
+    params, workflow, feedback, _ = ra.build(server.base_url)
+    with ThreadPoolExecutor(1) as pool:
+        engine = _counting(ExecutorEngine(pool))
+        runner = RemoteRunner(engine, workflow, feedback, params)
+        example = {"q": np.array([f"Question: {key}"])[0], "want": "x"}
+        with pytest.raises(ValueError, match=r"example 0 holds text shaped like an OpenAI key"):
+            runner.forward([(0, example)])
+        assert engine.submitted == 0
+    assert not secrets_in_pickle(cloudpickle.dumps(np.array(["a task-oriented step"])))
+
+
 def _counting(engine):
     """``engine``, counting the tasks it was given."""
     submit = engine.submit

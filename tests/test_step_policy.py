@@ -187,3 +187,45 @@ def test_preview_of_an_invalid_candidate_is_refused_and_runs_nothing(ip):
             assert ip.user_ns["RAN"] == []
         finally:
             panel.close()
+
+
+def test_a_candidates_value_card_says_its_approve_also_applies_that_candidates_code(ip):
+    """Approve on a candidate's card picks the whole candidate (``choose``), code included:
+    on a value card that click must say so, or code would run that nobody knew they
+    approved (the card offered to "apply this value")."""
+
+    def by_temperature(request):
+        t = request.get("temperature", 0.0)
+        return reply(code_shout=SPY_CODE, tone=f"calm{t}")
+
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        panel = _panel(ip, srv, "--candidates 2", "policy_card")
+        try:
+            panel.session.feedback("end with !")
+            panel.propose()
+            assert panel.wait(60)
+            tone = [v for v in panel.proposal_views if v.proposal.name == "tone"]
+            code = [v for v in panel.proposal_views if v.proposal.is_code]
+            assert len(tone) == 2 and len(code) == 2
+            for view in tone:
+                button = view.approve_button
+                assert "code" in button.description, button.description
+                assert "shout" in button.tooltip and "runs" in button.tooltip
+            assert {v.approve_button.description for v in code} == {"Approve"}
+        finally:
+            panel.close()
+
+
+def test_a_value_only_candidates_card_keeps_its_plain_approve(ip):
+    def by_temperature(request):
+        return reply(tone=f"calm{request.get('temperature', 0.0)}")
+
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        panel = _panel(ip, srv, "--candidates 2", "policy_card_values")
+        try:
+            panel.session.feedback("end with !")
+            panel.propose()
+            assert panel.wait(60)
+            assert {v.approve_button.description for v in panel.proposal_views} == {"Approve"}
+        finally:
+            panel.close()

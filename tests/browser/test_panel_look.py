@@ -290,7 +290,7 @@ def test_review_with_evidence_in_jupyterlab(page, request, screenshots):
 
 
 def test_choosing_among_candidates_in_jupyterlab(page, request, screenshots):
-    """Two candidates side by side; Approve on the second picks it and rejects the first."""
+    """Two candidates side by side; Approve on the second picks it; the first is not chosen."""
     from playwright.sync_api import expect
 
     try:
@@ -306,7 +306,7 @@ def test_choosing_among_candidates_in_jupyterlab(page, request, screenshots):
         assert abs(a["y"] - b["y"]) < 5 and b["x"] > a["x"]  # side by side
         button(second, "Approve").click()
         expect(second).to_contain_text("approved by human")
-        expect(first).to_contain_text("rejected by human")
+        expect(first).to_contain_text("not chosen by human")
         button(panel, "Run again").click()
         expect(panel.locator(".trace-nb-output")).to_contain_text("AVAST THERE")
         expect(panel.locator(".trace-nb-errors")).to_have_text("")

@@ -67,15 +67,18 @@ def secrets_in(data: bytes) -> list[str]:
 
 
 def _secrets(data: bytes, shaped: bool) -> list[str]:
+    def held(value: str) -> bool:  # as UTF-8, or as the UTF-32 numpy pickles text in
+        return value.encode() in data or value.encode("utf-32-le") in data
+
     found = []
     with _SECRETS_LOCK:
         registered = list(_SECRETS)
-    if any(value.encode() in data for value in registered):
+    if any(held(value) for value in registered):
         found.append("an API key an LLM client uses")
     if shaped:
         found.append("text shaped like an OpenAI key (sk-...)")
     for name, value in os.environ.items():
-        if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS and value.encode() in data:
+        if _SECRET_ENV.search(name) and len(value) >= MIN_SECRET_CHARS and held(value):
             found.append(f"the value of ${name}")
     return found
 
@@ -96,6 +99,12 @@ def _pickled_texts(data: bytes, depth: int = 0) -> Iterator[str]:
                     pass  # bytes that only start like a pickle
 
 
+#: An OpenAI key in UTF-32-LE, the form numpy pickles its text in (``np.str_``, ``<U``
+#: arrays), where no byte-wise reading of the pickle finds it.
+_KEY_UTF32 = re.compile(
+    rb"(?<![A-Za-z0-9_\-]\x00\x00\x00)s\x00\x00\x00k\x00\x00\x00-\x00\x00\x00"
+    rb"(?:[A-Za-z0-9_\-*]\x00\x00\x00){12,}"
+)
 #: Without word boundaries: only for bytes that are not a pickle (see :func:`secrets_in_pickle`).
 _ANY_KEY_BYTES = re.compile(rb"sk-[A-Za-z0-9_\-]{12,}")
 
@@ -107,13 +116,14 @@ def secrets_in_pickle(data: bytes) -> list[str]:
     (a 51-character key follows ``"3"``), so a pattern that wants a word boundary before
     ``sk-`` misses it in the raw bytes. Here every string (and bytes value, and nested
     pickle) is decoded first and checked as text; bytes that are not a pickle are checked
-    with no boundary at all (a false alarm there is better than a key sent away).
+    with no boundary at all (a false alarm there is better than a key sent away). Text
+    that numpy pickles (``np.str_``, ``<U`` arrays) is UTF-32: it is searched in that form.
     """
     try:
         shaped = any(_KEY_PATTERN.search(text) for text in _pickled_texts(data))
     except ValueError:  # not a pickle after all
         shaped = _ANY_KEY_BYTES.search(data) is not None
-    return _secrets(data, shaped)
+    return _secrets(data, shaped or _KEY_UTF32.search(data) is not None)
 
 
 def scrub_secret(text: str, secret: str | None = None) -> str:

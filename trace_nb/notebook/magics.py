@@ -120,22 +120,23 @@ class TraceMagics(Magics):
             s = sessions.TraceSession(args.name)
             s.restorable = None if args.reset else autosave.find_saved(args.name)
             autosave.enable(s)
-        if args.reset:
-            s.reset()
-            s.restorable = None
-        if s.spec is not None and (
-            s.spec.params != spec.params
-            or s.spec.code != spec.code
-            or s.spec.candidates != spec.candidates
-        ):
-            s._optimizer = None  # different parameters: a new optimizer
-        s.spec, s.shell = spec, self.shell
-        registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
-        s.compiled = compiled
-        s.runner = lambda: run_cell(self.shell, s, compiled)
-        if args.restore and s.restorable is not None:
-            autosave.restore(s, self.shell)
-        s.runner()
+        with s.lock:  # a Preview on the widget thread runs this cell too: never both at once
+            if args.reset:
+                s.reset()
+                s.restorable = None
+            if s.spec is not None and (
+                s.spec.params != spec.params
+                or s.spec.code != spec.code
+                or s.spec.candidates != spec.candidates
+            ):
+                s._optimizer = None  # different parameters: a new optimizer
+            s.spec, s.shell = spec, self.shell
+            registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
+            s.compiled = compiled
+            s.runner = lambda: run_cell(self.shell, s, compiled)
+            if args.restore and s.restorable is not None:
+                autosave.restore(s, self.shell)
+            s.runner()
         if args.no_panel:
             from .summary import Summary
 

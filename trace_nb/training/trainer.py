@@ -295,7 +295,8 @@ class Trainer:
         decision.mark_not_chosen()
         self.chosen_candidate = decision.candidate
         self.waiting.extend(decision.held())  # kept for a human
-        proposals = [p for p in proposals if p.candidate in (None, decision.candidate)]
+        if decision.candidate is not None:  # the row counts the chosen candidate's proposals
+            proposals = [p for p in proposals if p.candidate in (None, decision.candidate)]
         applied = opt.apply(decision.apply, approve_code=self.o.approve_code)
         opt.zero_feedback()
         val_score, self.shown = None, train_results

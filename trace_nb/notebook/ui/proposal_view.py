@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as w
@@ -16,6 +16,8 @@ from ...text import bounded_html_diff, cut, score_text
 
 #: The Preview button of a code card: previewing runs the LLM's code, and says so.
 PREVIEW_CODE = "Preview — runs this code"
+#: Approve on a candidate's value card when that candidate also changes code.
+APPROVE_CODE_TOO = "Approve — applies its code too"
 
 
 def close_tree(widget: w.Widget) -> None:
@@ -99,6 +101,9 @@ class ProposalView(w.VBox):
         Called with the parameter name when the button is clicked.
     on_edit : callable
         Called with ``(name, text)`` when "Save edit" is clicked; returns the new proposal.
+    code_too : sequence of str
+        For a candidate's card: the parameters whose LLM code its Approve applies as well
+        (the candidate's other cards); the button then says so.
 
     Attributes
     ----------
@@ -117,6 +122,7 @@ class ProposalView(w.VBox):
         on_edit: Callable[[str, str], Any],
         label: str | None = None,
         on_preview: Callable[[str], Any] | None = None,
+        code_too: Sequence[str] = (),
     ):
         self.proposal = proposal
         self.label = label or proposal.name
@@ -154,12 +160,20 @@ class ProposalView(w.VBox):
             f"{reasoning}</div></details>"
         )
         auto = {"layout": w.Layout(width="auto", min_width="max-content")}  # full labels
+        # A candidate's Approve picks the whole candidate: when that applies LLM code from
+        # another card, the click approves that code too, so the label says so.
+        approve_tip = "apply this value"
+        if code_too:
+            approve_tip = (
+                f"picks candidate {p.candidate}: applies this value and its code for "
+                f"{', '.join(code_too)}, which then runs"
+            )
         self.approve_button = w.Button(
-            description="Approve",
+            description=APPROVE_CODE_TOO if code_too else "Approve",
             **auto,
             button_style="success",
             disabled=decided or not p.valid or not addressable,
-            tooltip=(p.reason or "invalid") if not p.valid else "apply this value",
+            tooltip=(p.reason or "invalid") if not p.valid else approve_tip,
         )
         self.edit_button = w.Button(description="Edit", **auto, disabled=decided or not addressable)
         self.reject_button = w.Button(
@@ -286,12 +300,24 @@ class ProposalList(w.VBox):
             key = (id(p), p.status)
             label = self._label(p) if p.parameter is not None else p.name
             callbacks = self._callbacks
+            code_too: list[str] = []
             if p.candidate is not None:  # a candidate's card acts on that candidate
                 callbacks = {
                     k: fn if fn is None else functools.partial(fn, candidate=p.candidate)
                     for k, fn in callbacks.items()
                 }
-            views[key] = self._views.get(key) or ProposalView(p, **callbacks, label=label)
+                code_too = [
+                    self._label(q)
+                    for q in proposals
+                    if q is not p
+                    and q.candidate == p.candidate
+                    and q.is_code
+                    and q.valid
+                    and q.status == "pending"
+                ]
+            views[key] = self._views.get(key) or ProposalView(
+                p, **callbacks, label=label, code_too=code_too
+            )
             module = label.rsplit(".", 1)[0] if label and "." in label else ""
             groups.setdefault(module, []).append(views[key])
         for key, view in self._views.items():
