@@ -239,3 +239,44 @@ def test_a_preview_from_another_thread_and_a_rerun_of_the_cell_never_overlap(s):
     assert (True, "Hi ") not in ip.user_ns["seen"]  # the unapproved value never ran here
     assert s.rows[-1]["prefix"] == "Hello there " and "Hello there Al" in s.rows[-1]["output"]
     assert s.parameters["prefix"] == "Hello there "
+
+
+def test_a_cell_run_during_a_preview_keeps_its_work(s):
+    """A cell the user runs while a Preview runs on the widget thread (kernel subshells
+    allow it) keeps what it assigns; the preview puts back only the names its cell binds."""
+    import threading
+
+    ip = s.shell
+    ip.run_cell(
+        "import threading\n"
+        "preview_started, preview_go = threading.Event(), threading.Event()\n"
+        "def hold(x):\n"
+        "    preview_started.set()\n"
+        "    preview_go.wait(30)\n"
+        "    return x\n"
+    )
+    ip.user_ns["preview_go"].set()  # the first run of the cell does not wait
+    ip.run_cell_magic(
+        "trace",
+        "--name preview --param prefix --feedback fits --no-panel --reset",
+        "prefix = 'Hello there '\nout = hold(prefix + example)\nout\n",
+    )
+    ip.user_ns["example"] = "Bob"
+    s.examples = []
+    s.feedback("too long")
+    s.propose()
+    out_before = ip.user_ns["out"]
+    ip.user_ns["preview_go"].clear()
+    ip.user_ns["preview_started"].clear()
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(p=s.preview("prefix")))
+    worker.start()
+    assert ip.user_ns["preview_started"].wait(30)
+    ip.run_cell("work = [1, 2, 3]")  # the user's own cell, meanwhile
+    ip.user_ns["preview_go"].set()
+    worker.join(60)
+    assert not worker.is_alive() and result["p"].runs == 2
+    assert ip.user_ns["work"] == [1, 2, 3]  # new work survives the preview
+    assert ip.user_ns["out"] == out_before  # a name the traced cell binds is put back
+    for name in ("work", "preview_started", "preview_go", "hold"):
+        ip.user_ns.pop(name, None)

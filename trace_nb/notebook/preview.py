@@ -17,6 +17,7 @@ from ..feedback import parse_feedback
 from ..graph import Node
 from ..optim.proposal import SAME_VALUE, check
 from ..text import cut, short_repr
+from .transform import RUNTIME
 
 __all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
 
@@ -114,7 +115,10 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
     out = Preview(session.display_name(node), value)
     start = time.monotonic()
     old = node._data
-    saved_ns = dict(ns)  # the runs rebind the cell's names: the notebook gets its own back
+    # The runs rebind the cell's names: the notebook gets its own back. Only those names
+    # (and the example's) are put back, so a cell the user runs meanwhile keeps its work.
+    ours = set(session.compiled.binds) | {input, RUNTIME}
+    saved_ns = {k: ns[k] for k in ours if k in ns}
     with session.trial_runs():  # a module the cell rebuilds is not adopted
         try:
             for example in examples:
@@ -142,11 +146,11 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
                 )
         finally:
             node._set(old)
-            for key in [k for k in ns if k not in saved_ns]:
-                del ns[key]  # names the runs added
-            for key, value in saved_ns.items():
-                if ns.get(key, _GONE) is not value:
-                    ns[key] = value  # names the runs rebound
+            for key in ours:
+                if key not in saved_ns:
+                    ns.pop(key, None)  # names the runs added
+                elif ns.get(key, _GONE) is not saved_ns[key]:
+                    ns[key] = saved_ns[key]  # names the runs rebound
     out.rows.sort(key=lambda r: (not r.regression, r.example))
     out.seconds = time.monotonic() - start
     return out

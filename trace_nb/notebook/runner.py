@@ -29,6 +29,8 @@ class CompiledCell:
     body: Any
     last: Any
     filename: str
+    #: every name the cell's code binds (assignments, imports, def, class, loop targets)
+    binds: frozenset[str] = frozenset()
 
 
 def prepare(shell: Any, spec: Any) -> CompiledCell:
@@ -63,7 +65,8 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
                 f"--code {name}: {name!r} is a {type(obj).__name__}, not a function "
                 "defined with `def`"
             )
-    _check_optimizer_and_llm(spec, _binds(tree), ns)
+    binds = _binds(tree)
+    _check_optimizer_and_llm(spec, binds, ns)
     if spec.feedback and spec.feedback not in info.functions:
         fb = ns.get(spec.feedback)
         if not callable(fb):
@@ -83,7 +86,7 @@ def prepare(shell: Any, spec: Any) -> CompiledCell:
     filename = shell.compile.cache(source, shell.execution_count)
     body = compile(tree, filename, "exec")
     last_code = compile(last, filename, "eval") if last is not None else None
-    return CompiledCell(body, last_code, filename)
+    return CompiledCell(body, last_code, filename, frozenset(binds))
 
 
 def _binds(tree: ast.Module) -> set[str]:
