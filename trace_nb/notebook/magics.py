@@ -100,6 +100,7 @@ class TraceMagics(Magics):
         from .runner import prepare, run_cell
 
         args = parse_argstring(self.trace, line)
+        _check_name(args.name)
         spec = CellSpec(
             source=cell,
             params=list(args.param),
@@ -118,8 +119,8 @@ class TraceMagics(Magics):
         s = registry.find(args.name)
         if s is None:  # a new kernel: offer (or, with --restore, apply) what was autosaved
             s = sessions.TraceSession(args.name)
-            s.restorable = None if args.reset else autosave.find_saved(args.name)
-            autosave.enable(s)
+            s.restorable = None if args.reset else autosave.find_saved(args.name, self.shell)
+            autosave.enable(s, self.shell)
         if args.reset:
             s.reset()
             s.restorable = None
@@ -189,6 +190,13 @@ def _panel(s: sessions.TraceSession) -> Any:
     from .ui.panel import Panel
 
     return s.panel if s.panel is not None else Panel(s)
+
+
+def _check_name(name: str) -> None:
+    try:
+        registry.check_name(name)
+    except ValueError as e:
+        raise UsageError(f"--name {e}") from None
 
 
 def _get(name: str) -> sessions.TraceSession:
