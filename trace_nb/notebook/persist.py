@@ -139,8 +139,10 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
     for k, rec in out["code"].items():
         if not isinstance(rec.get("source"), str):
             raise _fail(path, f"code[{k!r}] has no 'source' text")
-    if not all(isinstance(row, dict) for row in out["history"]):
-        raise _fail(path, "its 'history' holds rows that are not objects")
+    for i, row in enumerate(out["history"]):
+        problem = _row_problem(row)
+        if problem is not None:
+            raise _fail(path, f"its history row {i} {problem}")
     optimizer = state.get("optimizer")
     if optimizer is not None and not isinstance(optimizer, dict):
         raise _fail(path, f"its 'optimizer' state is a JSON {_kind(optimizer)}, not an object")
@@ -153,6 +155,43 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise _fail(path, f"its 'lineage' is malformed: {e}") from None
     return out
+
+
+#: The types of the history table's own columns (the parameter columns hold any scalar).
+_ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "step": (int,),
+    "time": (str,),
+    "output": (str, type(None)),
+    "feedback": (str, type(None)),
+    "score": (int, float, type(None)),
+    "approved": (str,),
+    "rejected": (str,),
+    "decided_by": (str,),
+    "node_feedback": (str, type(None)),
+    "calls": (int,),
+    "tokens": (int,),
+    "cost": (int, float),
+}
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with a saved history row (the panel's table draws every cell), or None."""
+    if not isinstance(row, dict):
+        return f"is a JSON {_kind(row)}, not an object"
+    for key, value in row.items():
+        if not isinstance(key, str):
+            return f"has a column {key!r} that is not text"
+        if isinstance(value, list | dict):
+            return f"has a {_kind(value)} in column {key!r}, where a table cell is expected"
+        types = _ROW_TYPES.get(key)
+        if types is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            return f"has {short_repr(value, 40)} in column {key!r}, which holds {names}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"has {value!r} in column {key!r}, not a finite number"
+    return None
 
 
 def _check_spec(spec: Any, path: str) -> Any:
@@ -241,6 +280,8 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
             and isinstance(rec["value"], float)
         ):
             rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
+    if live is not None:
+        _check_module_values(live, state["modules"], path)
     functions = {}
     for k, rec in state["code"].items():
         try:
@@ -275,6 +316,23 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
     s._pending_optimizer_state = state["optimizer"]
     s.lineage = state["lineage"]
     return s
+
+
+def _check_module_values(live: TraceSession, modules: dict[str, Any], path: str) -> None:
+    """Saved module values against the live session's modules: the same names and kinds,
+    and code that loads (:func:`~trace_nb.modules.persist.check_state_dict`)."""
+    if not live._modules:
+        return
+    from ..modules.persist import check_state_dict
+
+    for k, values in modules.items():
+        module = live._modules.get(k)
+        if module is None:
+            continue
+        try:
+            check_state_dict(module, values)
+        except ValueError as e:
+            raise _fail(path, f"module {k!r}: {e}") from None
 
 
 def load_session(path: str) -> TraceSession:
