@@ -176,13 +176,47 @@ class TraceMagics(Magics):
         s.step(auto_approve=args.auto, approve_code=args.approve_code)
         return _panel(s)
 
+    @magic_arguments()
+    @argument("--name", default=None, help="Session name (default: 'default').")
+    @argument("session", nargs="?", default=None, metavar="NAME", help="The same as --name.")
     @line_magic
     def trace_writeback(self, line: str) -> None:
-        """Put a copy of the cell with the current values in as the next cell: ``%trace_writeback [NAME]``."""
-        name = line.strip() or "default"
-        s = _get(name)
-        header = "%%trace " + _magic_line(s)
+        """Put a copy of the cell with the current values in as the next cell:
+        ``%trace_writeback [--name NAME]`` (or ``%trace_writeback NAME``). The new cell's
+        ``%%trace`` line keeps every option the cell ran with."""
+        args = parse_argstring(self.trace_writeback, line)
+        if args.name and args.session and args.name != args.session:
+            raise UsageError(
+                f"two session names ({args.session!r} and --name {args.name}): give one"
+            )
+        s = _get(args.name or args.session or "default")
+        header = "%%trace " + self._magic_line(s)
         self.shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+
+    def _magic_line(self, s: sessions.TraceSession) -> str:
+        """The ``%%trace`` options that make ``s``'s cell again (those the configured
+        defaults do not already give)."""
+        spec = s.spec
+        parts = (
+            [f"--name {s.name}"]
+            + [f"--param {p}" for p in spec.params]
+            + [f"--code {c}" for c in spec.code]
+        )
+        if spec.feedback:
+            parts.append(f"--feedback {spec.feedback}")
+        if spec.optimizer and spec.optimizer != self.optimizer:
+            parts.append(f"--optimizer {spec.optimizer}")
+        if spec.model and spec.model != self.model:
+            parts.append(f"--model {spec.model}")  # the magic line keeps quotes as text
+        if spec.memory != self.memory:
+            parts.append(f"--memory {spec.memory}")
+        if spec.llm_var:
+            parts.append(f"--llm {spec.llm_var}")
+        if spec.candidates > 1:
+            parts.append(f"--candidates {spec.candidates}")
+        if spec.raise_errors:
+            parts.append("--raise")
+        return " ".join(parts)
 
 
 def _panel(s: sessions.TraceSession) -> Any:
@@ -212,15 +246,3 @@ def _unquote(text: str) -> str:
         return " ".join(parts)
     except ValueError:
         return text
-
-
-def _magic_line(s: sessions.TraceSession) -> str:
-    spec = s.spec
-    parts = (
-        [f"--name {s.name}"]
-        + [f"--param {p}" for p in spec.params]
-        + [f"--code {c}" for c in spec.code]
-    )
-    if spec.feedback:
-        parts.append(f"--feedback {spec.feedback}")
-    return " ".join(parts)
