@@ -537,8 +537,9 @@ def test_writeback_puts_the_value_in_place_whatever_the_line_breaks(ip, server, 
         f'note = "x{odd}y"  # a{odd}b\n{alone}greeting = "hello"  # kept\n'
         "out = greeting + note\nout\n"
     )
-    ip.run_cell_magic("trace", "--name wbodd --param greeting --no-panel", cell)
-    s = trace_nb.session("wbodd")
+    name = f"wbodd{ord(odd)}"
+    ip.run_cell_magic("trace", f"--name {name} --param greeting --no-panel", cell)
+    s = trace_nb.session(name)
     s.feedback("warmer")
     server.add_replies(reply({"greeting": "héllo"}))
     s.step(auto_approve=True)
