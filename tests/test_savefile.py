@@ -282,8 +282,10 @@ def _suffix_key(data):
         ("module value of the wrong type", r"module 'first': 'suffix' is a str .* give a int"),
         ("module values not an object", r"modules\['first'\] is a JSON list"),
         ("history score is text", r"history row 1 has 'high' in column 'score'"),
-        ("history step is a list", r"history row 0 has a list in column 'step'"),
+        ("history step is a list", r"history row 0 has the step \[0\]"),
         ("history row is a number", r"history row 0 is a JSON number"),
+        ("history row without a step", r"history row 1 has the step None"),
+        ("history step too big", r"history row 0 has the step 10000"),
         ("lineage runs is a list", r"'runs' is not an object"),
         ("lineage score is text", r"the score of run 0 is 'good'"),
         ("lineage parent cycle", r"parent must be an earlier version"),
@@ -306,6 +308,10 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         data["history"][0]["step"] = [0]
     elif how == "history row is a number":
         data["history"][0] = 3
+    elif how == "history row without a step":
+        del data["history"][1]["step"]
+    elif how == "history step too big":
+        data["history"][0]["step"] = 10**30
     elif how == "lineage runs is a list":
         chain[0]["runs"] = [1.0]
     elif how == "lineage score is text":

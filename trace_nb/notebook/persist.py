@@ -178,6 +178,9 @@ def _row_problem(row: Any) -> str | None:
     """What is wrong with a saved history row (the panel's table draws every cell), or None."""
     if not isinstance(row, dict):
         return f"is a JSON {_kind(row)}, not an object"
+    step = row.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 10**9:
+        return f"has the step {short_repr(step, 40)}, not a run number (the score plot needs it)"
     for key, value in row.items():
         if not isinstance(key, str):
             return f"has a column {key!r} that is not text"
