@@ -291,6 +291,7 @@ def _suffix_key(data):
         ("lineage parent cycle", r"parent must be an earlier version"),
         ("lineage parent -1", r"has the parent -1"),
         ("lineage numbered wrong", r"numbered 5, not 1"),
+        ("lineage chain empty", r"lineage of 'tone' is not a non-empty list"),
     ],
 )
 def test_a_session_file_is_checked_deeply(reviewed, how, says):
@@ -322,6 +323,8 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         chain[1]["parent"] = -1
     elif how == "lineage numbered wrong":
         chain[1]["number"] = 5
+    elif how == "lineage chain empty":
+        data["lineage"]["versions"]["tone"] = []
     path.write_text(json.dumps(data))
     before = snapshot(s)
     with pytest.raises(SessionFileError, match=says):

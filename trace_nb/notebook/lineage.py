@@ -149,8 +149,8 @@ class Lineage:
         if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
             raise ValueError("the lineage is not an object with 'versions'")
         for name, chain in data["versions"].items():
-            if not isinstance(name, str) or not isinstance(chain, list):
-                raise ValueError(f"the lineage of {name!r} is not a list of versions")
+            if not isinstance(name, str) or not isinstance(chain, list) or not chain:
+                raise ValueError(f"the lineage of {name!r} is not a non-empty list of versions")
             out.versions[name] = [_version(name, i, v) for i, v in enumerate(chain)]
         current = data.get("current") or {}
         if not isinstance(current, dict):
