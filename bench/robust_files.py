@@ -128,7 +128,11 @@ def _sound(s: Any) -> str | None:
             steps, v = 0, chain[n]
             while v.parent is not None:
                 steps += 1
-                if steps > len(chain) or not 0 <= v.parent < len(chain):
+                if (
+                    steps > len(chain)
+                    or not isinstance(v.parent, int)
+                    or not 0 <= v.parent < len(chain)
+                ):
                     return f"lineage of {name} does not end"
                 v = chain[v.parent]
         try:
@@ -209,7 +213,10 @@ def files_bench(rng: random.Random, mutations: int = 300) -> dict:
             if took > HANG_S:
                 counts["file_hangs"] += 1
         counts["files_loaded"] += 1
-        why = _sound(loaded)
+        try:
+            why = _sound(loaded)
+        except Exception as e:  # noqa: BLE001 - a session that breaks what looks at it
+            why = f"{type(e).__name__} while using it"
         if why is not None:
             counts["bad_files_adopted"] += 1
             examples.append(f"adopted {label}: {why}")
