@@ -23,10 +23,11 @@ and a secret canary. Prints one JSON object; every count but ``replies_tried`` a
       loaded one leaves a session whose panel history draws and whose lineage chains end.
       ``module_files_*``: module files with code that does not load or values of another kind.
   autosave_actions / autosave_work_lost / autosave_offers_destroyed /
-  autosave_cross_notebook_writes / autosave_errors
+  autosave_cross_notebook_writes / autosave_wrong_state_offered / autosave_errors
       Random runs, feedback, restarts, restores and dismissals in two notebooks of one
       folder (default session name): the file always holds the live work, a pending offer
-      stays on disk as offered, and one notebook never writes the other's file.
+      stays on disk as offered, one notebook never writes the other's file, and a restart
+      offers only what that notebook saved last.
   timings_s
       Reading a 5 MB reply (JSON and not), a 700 KB nested non-JSON reply, 20,000 unknown
       keys into proposals, a diff of a 70,000-character line.

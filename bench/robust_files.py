@@ -26,6 +26,7 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 CELL = "level = 2\nprompt = 'Be brief.'\ndef act(v):\n    return v * 2\nout = act(level)\nout\n"
@@ -281,8 +282,10 @@ def autosave_bench(rng: random.Random, actions: int = 120) -> dict:
         "autosave_work_lost": 0,
         "autosave_offers_destroyed": 0,
         "autosave_cross_notebook_writes": 0,
+        "autosave_wrong_state_offered": 0,
         "autosave_errors": 0,
     }
+    last_saved: dict[str, Any] = {}  # notebook -> the history its session saved last
     examples: list[str] = []
     cell = "level = 2\nout = level * 10\nout\n"
     s = None
@@ -300,10 +303,14 @@ def autosave_bench(rng: random.Random, actions: int = 120) -> dict:
             offered = {}
             if s.restorable is not None:
                 offered = {"path": str(s.restorable.path), "digest": _digest(s.restorable.path)}
+                history = json.loads(s.restorable.path.read_text())["history"]
+                if history != last_saved.get(nb):  # another notebook's work, or stale
+                    counts["autosave_wrong_state_offered"] += 1
+                    examples.append(f"{nb} was offered a state it did not save")
             other = next(n for n in notebooks if n != nb)
         mine = autosave.state_path("default", shell)
-        theirs = mine.parent.parent / autosave.notebook_key(other) / "default.json"
-        theirs_before = _digest(theirs)
+        theirs = autosave.state_path("default", SimpleNamespace(user_ns={"__session__": other}))
+        theirs_before = _digest(theirs) if theirs != mine else "shared"
         try:
             if action == "run":
                 s.run()
@@ -325,8 +332,12 @@ def autosave_bench(rng: random.Random, actions: int = 120) -> dict:
         if s.rows and (saved is None or saved["history"] != json.loads(json.dumps(s.rows))):
             counts["autosave_work_lost"] += 1
             examples.append(f"{action}: the file lacks the live work")
-        if _digest(theirs) != theirs_before:
+        if (_digest(theirs) if theirs != mine else "shared") != theirs_before or (
+            theirs == mine and s.rows
+        ):
             counts["autosave_cross_notebook_writes"] += 1
+        if s.rows and saved is not None:
+            last_saved[nb] = saved["history"]
         if offered and s.restorable is not None:
             kept = s.restorable.path
             if _digest(kept) != offered["digest"]:
