@@ -16,11 +16,23 @@ and a secret canary. Prints one JSON object; every count but ``replies_tried`` a
   canary_leaks
       Places where the API key was found: logs (DEBUG), errors, replies, cache and state
       files, pickles, reprs.
+  files_tried / files_refused / files_loaded / file_crashes / bad_files_adopted /
+  live_changed_by_refused_file / file_hangs (issue 23)
+      A saved session (new envelope, lineage, history) mutated at random and by hand, loaded
+      over the live session: refused files raise SessionFileError and change nothing; a
+      loaded one leaves a session whose panel history draws and whose lineage chains end.
+      ``module_files_*``: module files with code that does not load or values of another kind.
+  autosave_actions / autosave_work_lost / autosave_offers_destroyed /
+  autosave_cross_notebook_writes / autosave_wrong_state_offered / autosave_errors
+      Random runs, feedback, restarts, restores and dismissals in two notebooks of one
+      folder (default session name): the file always holds the live work, a pending offer
+      stays on disk as offered, one notebook never writes the other's file, and a restart
+      offers only what that notebook saved last.
   timings_s
       Reading a 5 MB reply (JSON and not), a 700 KB nested non-JSON reply, 20,000 unknown
       keys into proposals, a diff of a 70,000-character line.
 
-Run: ``python bench/bench_robust.py`` (about a minute).
+Run: ``python bench/bench_robust.py`` (about two minutes).
 """
 
 from __future__ import annotations
@@ -492,6 +504,10 @@ def main() -> None:
     result.update(faults_bench())
     result.update(kills_bench(rng))
     result.update(canary_bench())
+    from robust_files import autosave_bench, files_bench  # beside this script
+
+    result.update(files_bench(rng))
+    result.update(autosave_bench(rng))
     result["timings_s"] = timings()
     print(json.dumps(result, indent=1))
 

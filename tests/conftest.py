@@ -13,6 +13,9 @@ from trace_nb.testing import FakeOpenAIServer
 # Sessions autosave beside the notebook (.trace_nb/); tests keep theirs in a temporary folder
 # (kernels the tests start inherit it).
 os.environ.setdefault("TRACE_NB_STATE_DIR", tempfile.mkdtemp(prefix="trace_nb_state_"))
+# The in-process shell is no notebook, even when pytest runs from a Jupyter terminal: its
+# autosave files are keyed by session name only (kernels Jupyter starts get their own).
+os.environ.pop("JPY_SESSION_NAME", None)
 
 
 @pytest.fixture

@@ -97,3 +97,216 @@ def test_autosave_can_be_turned_off(ip, servers, monkeypatch, tmp_path):
     approved_panel(ip, servers)
     assert not any(pathlib.Path(tmp_path).rglob("*.json"))
     assert os.listdir(tmp_path) == []
+
+
+# -- issue 23: nothing is lost silently ------------------------------------------------------
+
+
+def saved_rows(path: pathlib.Path) -> list[dict]:
+    return json.loads(path.read_text())["history"]
+
+
+def test_feedback_and_its_score_are_saved(ip, servers, state_dir):
+    # Item 9: the --feedback function scores the run after its row was written; feedback
+    # given later (the panel, %trace_feedback) changes the row too. Both reach the file.
+    servers([])
+    panel = trace(ip, GREETING)
+    path = panel.session.autosave_path
+    assert path == state_dir / f"{panel.session.name}.json"
+    row = saved_rows(path)[-1]
+    assert row["score"] == 0.0 and row["feedback"] == "it should start with A"
+    ip.run_line_magic("trace_feedback", f'--name {panel.session.name} --score 0.5 "too plain"')
+    row = saved_rows(path)[-1]
+    assert row["score"] == 0.5 and row["feedback"] == "too plain"
+    panel.feedback_text.value, panel.score_text.value = "better", "0.75"
+    panel.send_button.click()
+    assert panel.errors == [] and saved_rows(path)[-1]["score"] == 0.75
+
+
+def test_work_done_while_an_offer_is_pending_is_saved_and_the_offer_kept(ip, servers, state_dir):
+    # Item 8: ignore the banner, approve, restart: the work is there, and so are the
+    # values the first offer would have restored.
+    name = approved_panel(ip, servers).session.name
+    path = state_dir / f"{name}.json"
+    restart(name)
+    fresh = rerun(ip, name)  # offers salutation='Ahoy'
+    s = fresh.session
+    assert "salutation='Ahoy'" in html.unescape(fresh.restore_note.value)
+    offered = s.restorable.path
+    assert offered != path and offered.parent == path.parent and offered.is_file()
+    assert json.loads(offered.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+    note = html.unescape(fresh.restore_note.value)
+    assert f"offered values stay in {offered}" in note and f"saved to {path}" in note
+    # The live work is saved while the offer waits.
+    servers([reply({"salutation": "Avast"})])
+    fresh.propose()
+    assert fresh.wait(30)
+    fresh.approve("salutation")
+    assert json.loads(path.read_text())["parameters"]["salutation"]["value"] == "Avast"
+    # Restoring still gives the offered values.
+    fresh.restore_button.click()
+    assert fresh.errors == [] and s.parameters["salutation"] == "Ahoy"
+    # After a restart the newest work is offered (kept aside as soon as the new kernel's
+    # run is saved); the earlier file is still on disk.
+    restart(name)
+    again = rerun(ip, name)
+    newest = again.session.restorable
+    assert newest.kept_aside and newest.path not in (path, offered) and offered.is_file()
+    assert json.loads(newest.path.read_text())["history"][-1]["salutation"] == "Ahoy"
+    assert saved_rows(path)[-1]["salutation"] == "hello"  # the new kernel's own run
+
+
+def test_a_damaged_file_does_not_stop_autosave(ip, servers, state_dir):
+    name = approved_panel(ip, servers).session.name
+    path = state_dir / f"{name}.json"
+    path.write_text('{"format": "trace_nb", "kind": "session", "version": 2, "name": ')
+    restart(name)
+    fresh = rerun(ip, name)
+    note = html.unescape(fresh.restore_note.value)
+    assert "the saved file cannot be read" in note and "work is saved to" in note
+    damaged = fresh.session.restorable.path
+    assert damaged != path and damaged.read_text().endswith('"name": ')  # kept as it was
+    assert saved_rows(path)[-1]["salutation"] == "hello"  # the live run was saved
+    with pytest.raises(SessionFileError):
+        fresh.restore()
+    fresh.run()
+    assert len(saved_rows(path)) == 2 and fresh.session.autosave_error is None
+
+
+def test_two_notebooks_in_one_folder_keep_their_own_files(ip, servers, state_dir, monkeypatch):
+    # Item 10: the default session name in two notebooks: B is not offered A's state, and
+    # B's saves do not touch A's file.
+    monkeypatch.setitem(ip.user_ns, "__session__", "/home/u/work/a.ipynb")
+    name = approved_panel(ip, servers).session.name
+    a_files = list(state_dir.glob(f"a-*/{name}.json"))
+    assert len(a_files) == 1
+    a_text = a_files[0].read_text()
+    restart(name)
+    monkeypatch.setitem(ip.user_ns, "__session__", "/home/u/work/b.ipynb")
+    b = rerun(ip, name)
+    assert b.session.restorable is None and b.restore_box.layout.display == "none"
+    b.run()
+    assert a_files[0].read_text() == a_text
+    assert len(saved_rows(next(state_dir.glob(f"b-*/{name}.json")))) == 2
+    restart(name)
+    monkeypatch.setitem(ip.user_ns, "__session__", "/home/u/work/a.ipynb")
+    a = rerun(ip, name)
+    assert a.session.restorable.path.parent == a_files[0].parent
+    assert a.session.restorable.path.read_text() == a_text  # kept aside, then A saves
+    assert "salutation='Ahoy'" in html.unescape(a.restore_note.value)
+
+
+def test_the_notebook_comes_from_the_frontend_or_from_nowhere(ip, monkeypatch, state_dir):
+    from trace_nb.notebook import autosave
+
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.delitem(ip.user_ns, "__session__", raising=False)
+    assert autosave.notebook_path(ip) is None
+    assert autosave.state_path("qa", ip) == state_dir / "qa.json"  # a script: name only
+    monkeypatch.setenv("JPY_SESSION_NAME", "work/b.ipynb")
+    assert autosave.state_path("qa", ip).parent.name.startswith("b-")
+    monkeypatch.setitem(ip.user_ns, "__vsc_ipynb_file__", "/x/c.ipynb")
+    assert autosave.notebook_path(ip) == "/x/c.ipynb"
+    monkeypatch.setitem(ip.user_ns, "__session__", "/x/d.ipynb")
+    assert autosave.notebook_path(ip) == "/x/d.ipynb"
+    # Same file name in two folders: two keys.
+    assert autosave.notebook_key("/x/a.ipynb") != autosave.notebook_key("/y/a.ipynb")
+
+
+def test_a_file_from_before_per_notebook_keys_is_offered_and_kept(
+    ip, servers, state_dir, monkeypatch
+):
+    name = approved_panel(ip, servers).session.name  # no notebook known: the old layout
+    old = state_dir / f"{name}.json"
+    old_text = old.read_text()
+    restart(name)
+    monkeypatch.setitem(ip.user_ns, "__session__", "/home/u/work/a.ipynb")
+    fresh = rerun(ip, name)
+    assert fresh.session.restorable.path == old and fresh.session.restorable.legacy
+    assert "another notebook" in html.unescape(fresh.restore_note.value)
+    fresh.run()
+    assert old.read_text() == old_text  # never overwritten
+    fresh.restore_button.click()
+    assert fresh.errors == [] and fresh.session.parameters["salutation"] == "Ahoy"
+    assert fresh.session.autosave_path.parent.name.startswith("a-")
+
+
+def test_a_loaded_session_keeps_autosaving(ip, servers, state_dir, tmp_path):
+    # Item 11: a session made by load_session is saved on each run of its cell.
+    import trace_nb
+
+    name = approved_panel(ip, servers).session.name
+    kept = tmp_path / "kept.json"
+    sessions.session(name).save(str(kept))
+    restart(name)
+    (state_dir / f"{name}.json").unlink()
+    loaded = trace_nb.load_session(str(kept))
+    again = rerun(ip, name)
+    assert again.session is loaded and loaded.parameters["salutation"] == "Ahoy"
+    assert len(saved_rows(state_dir / f"{name}.json")) == 3
+
+
+def test_load_session_with_other_parameters_is_refused(ip, servers, state_dir, tmp_path):
+    # Item 12: the file has `prompt`, the cell `salutation`: refused, nothing changes.
+    from trace_nb.notebook.persist import load_session
+
+    servers([])
+    panel = trace(ip, GREETING)
+    s = panel.session
+    other = sessions.TraceSession("other_params", register=False)
+    from trace_nb.graph import ParameterNode
+
+    other._params["prompt"] = ParameterNode("be brief", name="prompt")
+    other.rows = [{"step": 0}]
+    state = json.loads(json.dumps(__import__("trace_nb").notebook.persist.session_state(other)))
+    state["name"] = s.name
+    path = tmp_path / "other.json"
+    from trace_nb import savefile
+
+    savefile.save(path, "session", state)
+    before = json.loads(s.autosave_path.read_text())
+    with pytest.raises(
+        SessionFileError, match=r"file has \['prompt'\].*live session \['salutation'\]"
+    ):
+        load_session(str(path))
+    assert sessions.session(s.name) is s and len(s.rows) == 1 and "prompt" not in s.parameters
+    assert json.loads(s.autosave_path.read_text()) == before
+    # Same parameters: the file goes into the live session (variables keep driving it).
+    state["parameters"] = {"salutation": {"value": "Ahoy"}}
+    savefile.save(path, "session", state)
+    assert load_session(str(path)) is s and s.parameters["salutation"] == "Ahoy"
+    panel.run()
+    assert (
+        panel.errors == []
+        and json.loads(s.autosave_path.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+    )
+
+
+@pytest.mark.parametrize("bad", ["../evil", "a/b", "'qa'", '"qa"', "x" * 101, "a\\b", "1st"])
+def test_session_names_are_checked(ip, bad, state_dir):
+    # Item 18: a name that is not identifier-like is refused before anything runs.
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="not a valid session name"):
+        ip.run_cell_magic("trace", f"--name {bad} --param salutation", "salutation = 'x'")
+    assert not any(state_dir.parent.rglob("*evil*")) and not any(state_dir.parent.rglob("*.json"))
+    for name in (bad, "qa b", "", None, "qa\n"):
+        with pytest.raises(ValueError, match="not a valid session name"):
+            sessions.TraceSession(name)
+
+
+def test_quotes_around_a_name_are_explained(ip):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="the quotes are part of it"):
+        ip.run_cell_magic("trace", "--name 'qa' --param salutation", "salutation = 'x'")
+
+
+def test_a_file_with_a_bad_session_name_is_refused(tmp_path):
+    from trace_nb import savefile
+    from trace_nb.notebook.persist import load_session
+
+    path = tmp_path / "evil.json"
+    savefile.save(path, "session", {"name": "../evil", "parameters": {}})
+    with pytest.raises(SessionFileError, match="session name is refused"):
+        load_session(str(path))

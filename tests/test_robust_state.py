@@ -236,7 +236,10 @@ def test_kills_during_saves_never_tear_the_file(tmp_path):
 
 
 def test_export_escapes_the_session_name_and_refuses_non_literals(tmp_path):
-    s = make_session('robust_exp"""\nimport os\nos.system("true")\n"""')
+    # A name that would break out of the export's docstring is refused when made (issue 23).
+    with pytest.raises(ValueError, match="not a valid session name"):
+        make_session('robust_exp"""\nimport os\nos.system("true")\n"""')
+    s = make_session("robust_exp")
     path = tmp_path / "out.py"
     export_session(s, str(path))
     ns: dict = {}
@@ -436,6 +439,7 @@ def test_restored_code_sees_the_notebook_namespace(tmp_path):
     s = make_session("robust_ns", code="def double(v):\n    return robust_helper(v) * 2\n")
     path = tmp_path / "ns.json"
     save_session(s, str(path))
+    drop("robust_ns")  # a new kernel: the file makes the session
     loaded = load_session(str(path))
     assert loaded._code["double"]._fn(1) == 202  # the helper is found after loading
     assert "double" not in shell.user_ns  # and loading defined nothing in the notebook

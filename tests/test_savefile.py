@@ -257,9 +257,115 @@ def test_adopting_a_file_a_module_refuses_changes_nothing(reviewed):
     data["modules"]["first"]["suffix"] = "?"  # loads...
     data["modules"]["second"]["no_such"] = "?"  # ...but this one is refused
     path.write_text(json.dumps(data))
-    loaded = read_session(str(path), like=s)
+    # Reading checks module values against the live modules (issue 23 item 14)...
+    with pytest.raises(SessionFileError, match="module 'second'.*unknown names"):
+        read_session(str(path), like=s)
+    # ...and adopting (a file read without them) still refuses whole.
+    loaded = read_session(str(path), like=sessions.TraceSession(s.name, register=False))
     before = snapshot(s)
     with pytest.raises(ValueError, match="unknown names"):
         s.adopt_state(loaded)
     assert snapshot(s) == before
     assert s.named_parameter_nodes()["first.suffix"].data == "!"  # the first was undone
+
+
+# -- issue 23 item 14: deep checks; every bad file is refused and changes nothing ---------
+
+
+def _suffix_key(data):
+    return next(iter(data["modules"]["first"]))
+
+
+@pytest.mark.parametrize(
+    "how, says",
+    [
+        ("module value of the wrong type", r"module 'first': 'suffix' is a str .* give a int"),
+        ("module values not an object", r"modules\['first'\] is a JSON list"),
+        ("history score is text", r"history row 1 has 'high' in column 'score'"),
+        ("history step is a list", r"history row 0 has the step \[0\]"),
+        ("history row is a number", r"history row 0 is a JSON number"),
+        ("history row without a step", r"history row 1 has the step None"),
+        ("history step too big", r"history row 0 has the step 10000"),
+        ("lineage runs is a list", r"'runs' is not an object"),
+        ("lineage score is text", r"the score of run 0 is 'good'"),
+        ("lineage parent cycle", r"parent must be an earlier version"),
+        ("lineage parent -1", r"has the parent -1"),
+        ("lineage numbered wrong", r"numbered 5, not 1"),
+        ("lineage chain empty", r"lineage of 'tone' is not a non-empty list"),
+    ],
+)
+def test_a_session_file_is_checked_deeply(reviewed, how, says):
+    s, path = reviewed
+    data = json.loads(path.read_text())
+    chain = data["lineage"]["versions"]["tone"]
+    assert len(chain) == 2 and _suffix_key(data) == "suffix"
+    if how == "module value of the wrong type":
+        data["modules"]["first"]["suffix"] = 7
+    elif how == "module values not an object":
+        data["modules"]["first"] = ["!"]
+    elif how == "history score is text":
+        data["history"][1]["score"] = "high"
+    elif how == "history step is a list":
+        data["history"][0]["step"] = [0]
+    elif how == "history row is a number":
+        data["history"][0] = 3
+    elif how == "history row without a step":
+        del data["history"][1]["step"]
+    elif how == "history step too big":
+        data["history"][0]["step"] = 10**30
+    elif how == "lineage runs is a list":
+        chain[0]["runs"] = [1.0]
+    elif how == "lineage score is text":
+        chain[0]["runs"] = {"0": "good"}
+    elif how == "lineage parent cycle":
+        chain[0]["parent"] = 1  # 0 -> 1 -> 0 -> ...
+    elif how == "lineage parent -1":
+        chain[1]["parent"] = -1
+    elif how == "lineage numbered wrong":
+        chain[1]["number"] = 5
+    elif how == "lineage chain empty":
+        data["lineage"]["versions"]["tone"] = []
+    path.write_text(json.dumps(data))
+    before = snapshot(s)
+    with pytest.raises(SessionFileError, match=says):
+        trace_nb.load_session(str(path))
+    assert trace_nb.session("keep") is s and snapshot(s) == before
+    assert s.named_parameter_nodes()["first.suffix"].data == "!"
+
+
+def test_a_good_lineage_still_loads_and_its_chains_end(reviewed):
+    s, path = reviewed
+    loaded = read_session(str(path), like=s)
+    assert [v.number for v in loaded.lineage.chain("tone")] == [0, 1]
+    assert loaded.lineage.get("tone").value == "lively"
+
+
+from hypothesis import given, settings  # noqa: E402 - the property test below only
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.none(), st.integers(-3, 6), st.text(max_size=2), st.booleans()),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_lineage_loads_with_chains_that_end_or_is_refused(parents):
+    from trace_nb.notebook.lineage import Lineage
+
+    data = {
+        "versions": {
+            "p": [
+                {"number": i, "value": i, "parent": parent, "source": "proposal"}
+                for i, parent in enumerate(parents)
+            ]
+        }
+    }
+    try:
+        lineage = Lineage.from_data(data)
+    except ValueError:
+        return
+    for n in range(len(parents)):
+        assert len(lineage.chain("p", n)) <= n + 1  # every walk to the root ends

@@ -40,13 +40,14 @@ def state_dict(module: Any) -> dict[str, Any]:
     return {e.display(): e.node._data for e in entries(module)}
 
 
-def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) -> Any:
-    """Set ``module``'s parameters from ``values`` (as made by :func:`state_dict`).
-
-    Raises ValueError for names the module does not have, for names it has that
-    ``values`` lacks (when ``strict``), and for code that does not compile; nothing is
-    changed then. A list given for a tuple value becomes a tuple (JSON has no tuples).
-    """
+def check_state_dict(module: Any, values: Any, strict: bool = True) -> dict[str, Any]:
+    """The values :func:`load_state_dict` would set on ``module``, checked and converted,
+    without changing anything; ValueError says what is wrong."""
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"the values for {type(module).__name__} are a {type(values).__name__}, not "
+            "an object of name -> value"
+        )
     found = {e.display(): e.node for e in entries(module)}
     unknown = sorted(set(values) - set(found))
     missing = sorted(set(found) - set(values)) if strict else []
@@ -66,10 +67,39 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
                     f"the code for {name!r} is refused (it does not compile, or "
                     f"is not safe to load): {e}"
                 ) from e
+            loader = getattr(node, "loader", None)
+            if loader is not None:  # the function is made as a call would make it
+                try:
+                    loader(value)
+                except Exception as e:  # noqa: BLE001 - any failure to load refuses it
+                    raise ValueError(
+                        f"the code for {name!r} does not load, so it is refused "
+                        f"(calls would still run the old function): {e}"
+                    ) from e
+        elif not _same_kind(node._data, value):
+            raise ValueError(
+                f"{name!r} is a {type(node._data).__name__} in {type(module).__name__} "
+                f"but the values give a {type(value).__name__} ({short_repr(value, 60)})"
+            )
         elif isinstance(node._data, tuple) and isinstance(value, list):
             value = tuple(value)
+        elif isinstance(node._data, int) and isinstance(value, float):
+            value = int(value)  # JSON wrote 3 as 3.0 (bool is caught by _same_kind)
         converted[name] = value
-    for name, value in converted.items():
+    return converted
+
+
+def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) -> Any:
+    """Set ``module``'s parameters from ``values`` (as made by :func:`state_dict`).
+
+    Raises ValueError for names the module does not have, for names it has that
+    ``values`` lacks (when ``strict``), for a value of another kind than the parameter's
+    (a number for a str...), and for code that does not compile or load (an import it
+    runs fails); nothing is changed then. A list given for a tuple value becomes a tuple
+    (JSON has no tuples), a whole float for an int an int.
+    """
+    found = {e.display(): e.node for e in entries(module)}
+    for name, value in check_state_dict(module, values, strict).items():
         found[name]._set(value)
     return module
 

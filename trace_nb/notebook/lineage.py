@@ -195,17 +195,61 @@ class Lineage:
             return out
         if not isinstance(data, dict) or not isinstance(data.get("versions"), dict):
             raise ValueError("the lineage is not an object with 'versions'")
-        fields = set(Version.__dataclass_fields__)
         for name, chain in data["versions"].items():
-            if not isinstance(chain, list) or not all(
-                isinstance(v, dict) and set(v) <= fields for v in chain
-            ):
-                raise ValueError(f"the lineage of {name!r} is malformed")
-            out.versions[name] = [Version(**v) for v in chain]
-        for name, n in dict(data.get("current") or {}).items():
-            if name in out.versions and isinstance(n, int) and 0 <= n < len(out.versions[name]):
+            if not isinstance(name, str) or not isinstance(chain, list) or not chain:
+                raise ValueError(f"the lineage of {name!r} is not a non-empty list of versions")
+            out.versions[name] = [_version(name, i, v) for i, v in enumerate(chain)]
+        current = data.get("current") or {}
+        if not isinstance(current, dict):
+            raise ValueError("the lineage's 'current' is not an object")
+        for name, n in current.items():
+            if name in out.versions and _whole(n) and 0 <= n < len(out.versions[name]):
                 out.current[name] = n
         return out
+
+
+_TEXT_FIELDS = ("source", "reasoning", "decided_by", "time")
+
+
+def _whole(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool)
+
+
+def _version(name: str, i: int, data: Any) -> Version:
+    """Version ``i`` of ``name`` read from a file, checked: numbered in order, its parent
+    an earlier version (so every chain ends, no cycle), text fields text, and ``runs`` an
+    object of run number -> score. ValueError says what is wrong."""
+    where = f"version {i} of {name!r}"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} is not an object")
+    unknown = sorted(set(data) - set(Version.__dataclass_fields__))
+    if unknown:
+        raise ValueError(f"{where} has unknown fields {unknown}")
+    if "value" not in data:
+        raise ValueError(f"{where} has no 'value'")
+    if data.get("number") != i or not _whole(data.get("number")):
+        raise ValueError(f"{where} is numbered {data.get('number')!r}, not {i}")
+    parent = data.get("parent")
+    if parent is not None and not (_whole(parent) and 0 <= parent < i):
+        raise ValueError(
+            f"{where} has the parent {parent!r}: a parent must be an earlier version "
+            f"(0..{i - 1}) or null"
+        )
+    step = data.get("step")
+    if step is not None and not (_whole(step) and step >= 0):
+        raise ValueError(f"{where} has the step {step!r}, not a run number")
+    for key in _TEXT_FIELDS:
+        if key in data and not isinstance(data[key], str):
+            raise ValueError(f"{where}: its {key!r} is not text")
+    runs = data.get("runs", {})
+    if not isinstance(runs, dict):
+        raise ValueError(f"{where}: its 'runs' is not an object of run number -> score")
+    for run, score in runs.items():
+        if not (isinstance(run, str) and run.isdigit()) and not _whole(run):
+            raise ValueError(f"{where}: run {run!r} is not a run number")
+        if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
+            raise ValueError(f"{where}: the score of run {run} is {score!r}, not a number")
+    return Version(**data)
 
 
 def _lines(value: Any) -> list[str]:

@@ -100,6 +100,7 @@ class TraceMagics(Magics):
         from .runner import prepare, run_cell
 
         args = parse_argstring(self.trace, line)
+        _check_name(args.name)
         spec = CellSpec(
             source=cell,
             params=list(args.param),
@@ -118,8 +119,8 @@ class TraceMagics(Magics):
         s = registry.find(args.name)
         if s is None:  # a new kernel: offer (or, with --restore, apply) what was autosaved
             s = sessions.TraceSession(args.name)
-            s.restorable = None if args.reset else autosave.find_saved(args.name)
-            autosave.enable(s)
+            s.restorable = None if args.reset else autosave.find_saved(args.name, self.shell)
+            autosave.enable(s, self.shell)
         with s.lock:  # a Preview on the widget thread runs this cell too: never both at once
             if args.reset:
                 s.reset()
@@ -182,13 +183,47 @@ class TraceMagics(Magics):
         s.step(auto_approve=args.auto, approve_code=args.approve_code)
         return _panel(s)
 
+    @magic_arguments()
+    @argument("--name", default=None, help="Session name (default: 'default').")
+    @argument("session", nargs="?", default=None, metavar="NAME", help="The same as --name.")
     @line_magic
     def trace_writeback(self, line: str) -> None:
-        """Put a copy of the cell with the current values in as the next cell: ``%trace_writeback [NAME]``."""
-        name = line.strip() or "default"
-        s = _get(name)
-        header = "%%trace " + _magic_line(s)
+        """Put a copy of the cell with the current values in as the next cell:
+        ``%trace_writeback [--name NAME]`` (or ``%trace_writeback NAME``). The new cell's
+        ``%%trace`` line keeps every option the cell ran with."""
+        args = parse_argstring(self.trace_writeback, line)
+        if args.name and args.session and args.name != args.session:
+            raise UsageError(
+                f"two session names ({args.session!r} and --name {args.name}): give one"
+            )
+        s = _get(args.name or args.session or "default")
+        header = "%%trace " + self._magic_line(s)
         self.shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+
+    def _magic_line(self, s: sessions.TraceSession) -> str:
+        """The ``%%trace`` options that make ``s``'s cell again (those the configured
+        defaults do not already give)."""
+        spec = s.spec
+        parts = (
+            [f"--name {s.name}"]
+            + [f"--param {p}" for p in spec.params]
+            + [f"--code {c}" for c in spec.code]
+        )
+        if spec.feedback:
+            parts.append(f"--feedback {spec.feedback}")
+        if spec.optimizer and spec.optimizer != self.optimizer:
+            parts.append(f"--optimizer {spec.optimizer}")
+        if spec.model and spec.model != self.model:
+            parts.append(f"--model {spec.model}")  # the magic line keeps quotes as text
+        if spec.memory != self.memory:
+            parts.append(f"--memory {spec.memory}")
+        if spec.llm_var:
+            parts.append(f"--llm {spec.llm_var}")
+        if spec.candidates > 1:
+            parts.append(f"--candidates {spec.candidates}")
+        if spec.raise_errors:
+            parts.append("--raise")
+        return " ".join(parts)
 
 
 def _panel(s: sessions.TraceSession) -> Any:
@@ -196,6 +231,13 @@ def _panel(s: sessions.TraceSession) -> Any:
     from .ui.panel import Panel
 
     return s.panel if s.panel is not None else Panel(s)
+
+
+def _check_name(name: str) -> None:
+    try:
+        registry.check_name(name)
+    except ValueError as e:
+        raise UsageError(f"--name {e}") from None
 
 
 def _get(name: str) -> sessions.TraceSession:
@@ -211,15 +253,3 @@ def _unquote(text: str) -> str:
         return " ".join(parts)
     except ValueError:
         return text
-
-
-def _magic_line(s: sessions.TraceSession) -> str:
-    spec = s.spec
-    parts = (
-        [f"--name {s.name}"]
-        + [f"--param {p}" for p in spec.params]
-        + [f"--code {c}" for c in spec.code]
-    )
-    if spec.feedback:
-        parts.append(f"--feedback {spec.feedback}")
-    return " ".join(parts)

@@ -110,9 +110,13 @@ def _name_ok(name: Any) -> bool:
 def _check_state(state: Any, path: str) -> dict[str, Any]:
     """The fields of a session file (already unwrapped, see :mod:`trace_nb.savefile`),
     checked for shape; raises SessionFileError."""
+    from .registry import check_name
+
     name = state.get("name")
-    if not isinstance(name, str) or not name or len(name) > 200:
-        raise _fail(path, f"the session name {name!r} is not a non-empty string")
+    try:
+        check_name(name)
+    except ValueError as e:
+        raise _fail(path, f"its session name is refused: {e}") from None
     sections = {"parameters": dict, "code": dict, "modules": dict, "history": list}
     out: dict[str, Any] = {"name": name}
     for key, kind in sections.items():
@@ -135,8 +139,10 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
     for k, rec in out["code"].items():
         if not isinstance(rec.get("source"), str):
             raise _fail(path, f"code[{k!r}] has no 'source' text")
-    if not all(isinstance(row, dict) for row in out["history"]):
-        raise _fail(path, "its 'history' holds rows that are not objects")
+    for i, row in enumerate(out["history"]):
+        problem = _row_problem(row)
+        if problem is not None:
+            raise _fail(path, f"its history row {i} {problem}")
     optimizer = state.get("optimizer")
     if optimizer is not None and not isinstance(optimizer, dict):
         raise _fail(path, f"its 'optimizer' state is a JSON {_kind(optimizer)}, not an object")
@@ -149,6 +155,46 @@ def _check_state(state: Any, path: str) -> dict[str, Any]:
     except (TypeError, ValueError) as e:
         raise _fail(path, f"its 'lineage' is malformed: {e}") from None
     return out
+
+
+#: The types of the history table's own columns (the parameter columns hold any scalar).
+_ROW_TYPES: dict[str, tuple[type, ...]] = {
+    "step": (int,),
+    "time": (str,),
+    "output": (str, type(None)),
+    "feedback": (str, type(None)),
+    "score": (int, float, type(None)),
+    "approved": (str,),
+    "rejected": (str,),
+    "decided_by": (str,),
+    "node_feedback": (str, type(None)),
+    "calls": (int,),
+    "tokens": (int,),
+    "cost": (int, float),
+}
+
+
+def _row_problem(row: Any) -> str | None:
+    """What is wrong with a saved history row (the panel's table draws every cell), or None."""
+    if not isinstance(row, dict):
+        return f"is a JSON {_kind(row)}, not an object"
+    step = row.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or not 0 <= step < 10**9:
+        return f"has the step {short_repr(step, 40)}, not a run number (the score plot needs it)"
+    for key, value in row.items():
+        if not isinstance(key, str):
+            return f"has a column {key!r} that is not text"
+        if isinstance(value, list | dict):
+            return f"has a {_kind(value)} in column {key!r}, where a table cell is expected"
+        types = _ROW_TYPES.get(key)
+        if types is not None and (
+            not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+        ):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            return f"has {short_repr(value, 40)} in column {key!r}, which holds {names}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"has {value!r} in column {key!r}, not a finite number"
+    return None
 
 
 def _check_spec(spec: Any, path: str) -> Any:
@@ -237,6 +283,8 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
             and isinstance(rec["value"], float)
         ):
             rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
+    if live is not None:
+        _check_module_values(live, state["modules"], path)
     functions = {}
     for k, rec in state["code"].items():
         try:
@@ -273,26 +321,90 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
     return s
 
 
-def load_session(path: str) -> TraceSession:
-    """Load a session saved with :func:`save_session` and make it the session of its name.
+def _check_module_values(live: TraceSession, modules: dict[str, Any], path: str) -> None:
+    """Saved module values against the live session's modules: the same names and kinds,
+    and code that loads (:func:`~trace_nb.modules.persist.check_state_dict`)."""
+    if not live._modules:
+        return
+    from ..modules.persist import check_state_dict
 
-    Inside IPython the shell keeps it alive, as it keeps a ``%%trace`` cell's session
+    for k, values in modules.items():
+        module = live._modules.get(k)
+        if module is None:
+            continue
+        try:
+            check_state_dict(module, values)
+        except ValueError as e:
+            raise _fail(path, f"module {k!r}: {e}") from None
+
+
+def load_session(path: str) -> TraceSession:
+    """Load a session saved with :func:`save_session` as the session of its name.
+
+    When a live session has that name (its cell ran), the file's values, code and history
+    go into it: variables and the panel that hold it keep working on the loaded state, and
+    it goes on autosaving. The file's parameters must then be the live session's. With no
+    live session, the loaded one becomes the session of its name and autosaves from then
+    on; inside IPython the shell keeps it alive, as it keeps a ``%%trace`` cell's session
     (see :mod:`.registry`).
 
     Raises
     ------
     SessionFileError
         When the file is not a readable session, a value has the wrong type for the live
-        session of that name, or saved code fails validation. The live session (if any)
-        is left as it was, and still found by its name.
+        session of that name, saved code fails validation, or the file's parameters are
+        not the live session's. The live session (if any) is left as it was.
     FileNotFoundError
         When there is no such file.
     """
-    from . import registry
+    from . import autosave, registry
 
-    s = read_session(path)  # everything checked: only now is the session of that name replaced
-    registry.register(s, _shell())
+    s = read_session(path)  # everything checked: only now does anything change
+    live = registry.find(s.name)
+    if live is not None:
+        _check_same_parameters(live, s, path)
+        with live.lock:
+            live.adopt_state(s)
+        return live
+    shell = _shell()
+    registry.register(s, shell)
+    autosave.enable(s, shell)
     return s
+
+
+def _names(s: TraceSession) -> tuple[set[str], set[str]]:
+    """(value parameters and modules, code parameters) a session has or will have."""
+    values = set(s._params) | set(s._modules) | set(s._saved_modules)
+    if s.spec is not None:
+        values |= set(s.spec.params)
+    return values, set(s._code) | (set(s.spec.code) if s.spec is not None else set())
+
+
+def _check_same_parameters(live: TraceSession, loaded: TraceSession, path: str) -> None:
+    """Refuse a file whose parameters are not those of the live session it would fill."""
+    live_values, live_code = _names(live)
+    if not live_values and not live_code:
+        return  # the live session has no parameters yet: the file gives them
+    file_values, file_code = _names(loaded)
+    if (file_values, file_code) == (live_values, live_code):
+        return
+    said = []
+    for what, mine, theirs in (
+        ("parameters", live_values, file_values),
+        ("code", live_code, file_code),
+    ):
+        if mine != theirs:
+            said.append(
+                f"{what}: the file has {sorted(theirs) or 'none'}, the live session "
+                f"{sorted(mine) or 'none'}"
+            )
+    raise _fail(
+        path,
+        f"it is a session {live.name!r} with other parameters than the live session of "
+        f"that name ({'; '.join(said)}). Run the %%trace --name {live.name} cell with the "
+        f"file's parameters first, or close the live session "
+        f"(trace_nb.session({live.name!r}).close()) to load the file as a new one",
+    )
 
 
 # ----------------------------------------------------------------------------- export

@@ -11,13 +11,14 @@ session, with its graph, panel and shell, is then freed by the garbage collector
 
 from __future__ import annotations
 
+import re
 import weakref
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .session import TraceSession
 
-__all__ = ["find", "forget", "names", "register", "session"]
+__all__ = ["check_name", "find", "forget", "names", "register", "session"]
 
 _BY_NAME: weakref.WeakValueDictionary[str, TraceSession] = weakref.WeakValueDictionary()
 #: The attribute of an IPython shell that holds the sessions it owns ({name: session}).
@@ -25,6 +26,30 @@ _BY_NAME: weakref.WeakValueDictionary[str, TraceSession] = weakref.WeakValueDict
 _SHELL_ATTR = "_trace_nb_sessions"
 #: session -> (a weak reference to) the shell that owns it.
 _OWNER: weakref.WeakKeyDictionary[TraceSession, weakref.ref] = weakref.WeakKeyDictionary()
+
+
+#: A session name: a letter or underscore, then letters, digits, ``_``, ``-`` or ``.``.
+#: It names the autosave file, so it may hold no path separator, quote or space.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(name: object) -> str:
+    """``name`` if it is a valid session name; else ValueError saying what is wrong.
+
+    A session name starts with a letter or ``_`` and holds only letters, digits, ``_``,
+    ``-`` and ``.`` (at most 100 characters): it names the session's autosave file, so a
+    path separator (``../x``), a quote or a space is refused rather than written.
+    """
+    if isinstance(name, str) and _NAME.fullmatch(name):
+        return name
+    hint = ""
+    if isinstance(name, str) and len(name) > 1 and name[0] in "'\"" and name[-1:] == name[:1]:
+        hint = " (the quotes are part of it: write --name qa, not --name 'qa')"
+    raise ValueError(
+        f"{name!r} is not a valid session name{hint}: use a letter or '_' first, then "
+        "letters, digits, '_', '-' or '.' (at most 100 characters, no '/', '\\', quotes "
+        "or spaces), e.g. --name qa_v2"
+    )
 
 
 def register(s: TraceSession, shell: Any = None) -> None:

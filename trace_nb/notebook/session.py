@@ -20,6 +20,7 @@ from ..text import cut, preview
 from .lineage import Lineage
 from .locking import serialized as _serialized
 from .params import ParamsMixin
+from .registry import check_name
 from .registry import forget as _forget
 from .registry import register as _register
 from .registry import session as session  # public: trace_nb.session(name)
@@ -31,14 +32,16 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
     """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
     A new session is found by its name from then on (see :mod:`.registry`); with
-    ``register=False`` it is not (a copy read from a file, say).
+    ``register=False`` it is not (a copy read from a file, say). The name must be a
+    valid session name (:func:`~.registry.check_name`; ValueError otherwise): it also names
+    the session's autosave file.
     """
 
     def __init__(self, name: str, *, register: bool = True):
         from ..optim.llm_call import prewarm_openai  # so the first Propose need not import it
 
+        self.name = check_name(name)
         prewarm_openai()
-        self.name = name
         self.spec: Any = None  # the magic's CellSpec
         self.shell: Any = None
         self.runner: Callable[[], None] | None = None  # re-executes the cell (set by the magic)
@@ -71,6 +74,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self.lock = threading.RLock()  # see _serialized
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
+        self.autosave_path: Any = None  # the file autosave writes (see autosave.py)
         if register:
             _register(self)
 

@@ -3,11 +3,16 @@
 Each ``--param`` assignment gets its current value as a Python literal (inside a
 ``param(...)`` call the call is kept), and each ``--code`` function its approved source;
 the rest of the cell is left as it was, byte for byte.
+
+Positions come from :mod:`ast`, so the cell is cut into lines as ``ast`` counts them (at
+``\n``, ``\r\n`` and ``\r`` only): ``str.splitlines`` would also break at a form feed or
+U+2028 and put the value in the wrong place.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING, Any
 
 from .persist import python_literal
@@ -28,7 +33,7 @@ def writeback(s: TraceSession) -> str:
             f"session {s.name!r}: its saved cell source does not parse ({e}); "
             "run the cell again to record it"
         ) from None
-    lines = source.splitlines(keepends=True)
+    lines = source_lines(source)
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line))
@@ -72,6 +77,14 @@ def writeback(s: TraceSession) -> str:
     for a, b, text in sorted(edits, reverse=True):
         source = source[:a] + text + source[b:]
     return source
+
+
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(source: str) -> list[str]:
+    """``source`` cut into lines (with their ends) the way :mod:`ast` numbers them."""
+    return _LINE.findall(source)
 
 
 def _wraps_param(v: ast.expr) -> bool:

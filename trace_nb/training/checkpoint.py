@@ -282,7 +282,8 @@ def check_values(
 
     A value must be of the live value's kind (:func:`~trace_nb.notebook.persist.same_kind`
     rules: an int stays a whole number, a str a str...); saved code must pass
-    :func:`~trace_nb.optim.codecheck.validate_source` against the live function. Names
+    :func:`~trace_nb.optim.codecheck.validate_source` against the live function and load
+    (an import it runs must succeed), as an approved proposal must. Names
     that are not live parameters are refused.
 
     Returns
@@ -313,6 +314,16 @@ def check_values(
                 out[name] = validate_source(value, name, p._data)
             except CoercionError as e:
                 raise CheckpointError(f"{where}{e}") from None
+            loader = getattr(p, "loader", None)
+            if loader is not None:  # made as a call would make it: all or nothing
+                try:
+                    loader(out[name])
+                except Exception as e:  # noqa: BLE001 - any failure to load refuses it
+                    raise CheckpointError(
+                        f"{where}the saved code of {name!r} does not load ({type(e).__name__}: "
+                        f"{cut(str(e), 200)}); fix the import it needs, or start over with "
+                        "resume=False"
+                    ) from None
         elif not _same_kind(p._data, value):
             raise CheckpointError(
                 f"{where}parameter {name!r} holds {_describe(p._data)} but the checkpoint "

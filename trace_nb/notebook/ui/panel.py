@@ -280,9 +280,11 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
         self.header.value = header_html(s)
         saved = getattr(s, "restorable", None)
         if saved is not None:
+            from ..autosave import status
+
             self.restore_note.value = (
                 f"<div class='trace-nb-note'>Saved values from an earlier kernel: "
-                f"{html.escape(saved.summary())}</div>"
+                f"{html.escape(saved.summary())}. {html.escape(status(s) or '')}</div>"
             )
         self.restore_box.layout.display = "" if saved is not None else "none"
         self.dag.show(s.graph(max_nodes=self.dag.max_nodes or None))

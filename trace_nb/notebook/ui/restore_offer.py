@@ -47,6 +47,7 @@ class RestoreOfferMixin:
 
     @_action
     def keep_cell_values(self) -> None:
-        """Dismiss the offer to restore autosaved values (the next run overwrites the file)."""
+        """Dismiss the offer to restore autosaved values (a file kept aside for the offer
+        stays on disk; the live work goes on being saved)."""
         self.session.restorable = None
         self.refresh()
