@@ -376,6 +376,12 @@ def run(
     }
     earlier = load_results(out_dir)
     _check_resume(earlier, out_dir, steps, model)
+    for key, label in (("tasks", "task"), ("methods", "method"), ("seeds", "seed")):
+        # runs kept from an earlier invocation stay in the file: meta names them too
+        meta[key] = [
+            *meta[key],
+            *dict.fromkeys(r[label] for r in earlier if r[label] not in meta[key]),
+        ]
     done = {(r["task"], r["method"], r["seed"]): r for r in earlier}
     todo = [
         (t, m, s)
@@ -422,7 +428,7 @@ def run(
     if report and out_dir is not None:
         from .report import write_report
 
-        write_report(frame, out_dir, meta)
+        write_report(frame, out_dir, {**meta, "seeds": seed_list})  # the table's runs
     return frame
 
 
