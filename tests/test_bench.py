@@ -607,3 +607,35 @@ def test_ci_fails_on_plumbing_only(tmp_path):
     assert plumbing_errors([rec("skipped: time budget")], tmp_path) == [
         "no run finished within the time budget"
     ]
+
+
+def test_meta_names_every_task_method_and_seed_in_the_file(tmp_path):
+    # Resuming with other --methods or --seeds adds runs to the file; meta must still describe
+    # every run there (docs/benchmark.md), not only the last invocation's.
+    options = dict(tasks=["code_debug"], steps=1, out=tmp_path, progress=False)
+    bench.run(**options, methods=["opro"], seeds=1)
+    bench.run(**options, methods=["optoprime"], seeds=2)
+    data = json.loads((tmp_path / "results.json").read_text())
+    meta = data["meta"]
+    assert meta["methods"] == ["optoprime", "opro"] and meta["seeds"] == [0, 1]
+    for r in data["runs"]:
+        assert r["task"] in meta["tasks"] and r["method"] in meta["methods"]
+        assert r["seed"] in meta["seeds"]
+    bench.run(**options, methods=["opro"], seeds=1)  # report.md describes its own table
+    assert "seeds: [0]" in (tmp_path / "report.md").read_text()
+
+
+def test_cli_api_key_alone_is_an_endpoint_not_an_offline_run(tmp_path, capsys, monkeypatch):
+    # --api-key is OpenAI's endpoint, as OPENAI_API_KEY is: it was refused as "would not be
+    # used" by an offline run. --steps 0 on numerical asks no model, so nothing is sent.
+    for var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "TRACE_NB_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    args = ["--tasks", "numerical", "--methods", "optoprime", "--seeds", "1", "--steps", "0"]
+    args += ["--no-progress", "--api-key", "sk-test-NotARealKey-42", "--out", str(tmp_path)]
+    assert cli.main([*args, "--model", "gpt-4o"]) == 0
+    meta = json.loads((tmp_path / "results.json").read_text())["meta"]
+    assert meta["offline"] is False and meta["model"] == "gpt-4o"
+    assert "NotARealKey" not in (tmp_path / "results.json").read_text()
+    capsys.readouterr()
+    assert cli.main(args) == 2  # no model named: OpenAI serves many, so name one
+    assert "OpenAI serves many models" in capsys.readouterr().err

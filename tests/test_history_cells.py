@@ -44,6 +44,8 @@ def test_an_exception_output_keeps_its_type(ip):
     s = trace_nb.session("hist_exc")
     assert s.history["output"].tolist() == ["ZeroDivisionError: division by zero"]
     assert "ZeroDivisionError: division by zero" in history_html(s.history)
+    ip.run_cell_magic("trace", "--name hist_exc2 --param p --no-panel", "p = 0\nraise ValueError()")
+    assert trace_nb.session("hist_exc2").history["output"].tolist() == ["ValueError"]  # as Python
 
 
 def test_rows_saved_with_none_read_as_no_feedback(ip):

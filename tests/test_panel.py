@@ -706,3 +706,37 @@ def test_feedback_on_a_node_reaches_only_the_parameters_upstream(ip, servers):
     panel.approve("query")
     panel.run()
     assert s.node_feedback == {}
+
+
+def test_propose_names_the_model_the_server_chose(ip, monkeypatch):
+    # No model named and only OPENAI_BASE_URL set: the server's one model answers, and the
+    # panel says which (the stderr line of trace_nb.llm.models does not reach a click's view).
+    arrived, release = threading.Event(), threading.Event()
+
+    def answer(request):
+        arrived.set()
+        release.wait(120)
+        return reply({"salutation": "Ahoy"})
+
+    with FakeOpenAIServer(replies=answer, models=["solo-model"]) as srv:
+        for var in ("OPENAI_API_KEY", "TRACE_NB_MODEL"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        panel = trace(ip, GREETING)
+        try:
+            panel.propose()
+            assert arrived.wait(60)
+            assert (
+                "asking the LLM ('solo-model', the only model the server serves)"
+                in html.unescape(panel.status.value)
+            )
+        finally:
+            release.set()
+        assert panel.wait(60) and srv.requests[-1]["model"] == "solo-model"
+    servers_named = serve([reply({"salutation": "Ahoy"})])  # a named model: nothing added
+    try:
+        panel = trace(ip, GREETING)
+        job = panel.propose()
+        assert job.label == "asking the LLM for proposals…" and panel.wait(60)
+    finally:
+        servers_named.close()

@@ -299,8 +299,8 @@ def run(
         The OpenAI-compatible endpoint, both optimizer and "student model" (env fallbacks as
         in :class:`trace_nb.llm.LLM`).
     offline
-        Use the scripted oracles on loopback (default: when no ``base_url`` is given and
-        ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` are unset). Offline numbers measure the
+        Use the scripted oracles on loopback (default: when no ``base_url`` or ``api_key`` is
+        given and ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` are unset). Offline numbers measure the
         plumbing, not a model.
     out
         Directory for ``results.json``, ``report.md`` and ``score_vs_step.png``. Runs already
@@ -336,7 +336,10 @@ def run(
         raise ValueError(f"steps must be a whole number >= 0 (0: evaluate only), got {steps!r}")
     if offline is None:
         offline = not (
-            base_url or os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")
+            base_url
+            or api_key
+            or os.environ.get("OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_API_KEY")
         )
     named = [f"{k} {v!r}" for k, v in (("model", model), ("base_url", base_url)) if v]
     if offline and (named or api_key):
@@ -376,6 +379,12 @@ def run(
     }
     earlier = load_results(out_dir)
     _check_resume(earlier, out_dir, steps, model)
+    for key, label in (("tasks", "task"), ("methods", "method"), ("seeds", "seed")):
+        # runs kept from an earlier invocation stay in the file: meta names them too
+        meta[key] = [
+            *meta[key],
+            *dict.fromkeys(r[label] for r in earlier if r[label] not in meta[key]),
+        ]
     done = {(r["task"], r["method"], r["seed"]): r for r in earlier}
     todo = [
         (t, m, s)
@@ -422,7 +431,7 @@ def run(
     if report and out_dir is not None:
         from .report import write_report
 
-        write_report(frame, out_dir, meta)
+        write_report(frame, out_dir, {**meta, "seeds": seed_list})  # the table's runs
     return frame
 
 

@@ -368,4 +368,5 @@ def _output_text(value: Any, exception: ExceptionNode | None) -> str:
     """The history's ``output`` cell: the value's preview, or ``Type: message`` for an error."""
     if exception is None:
         return preview(value, 200)
-    return cut(f"{type(value).__name__}: {value}", 200)
+    message = str(value)
+    return cut(f"{type(value).__name__}: {message}" if message else type(value).__name__, 200)

@@ -189,9 +189,11 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
             raise ValueError(
                 "no feedback yet: type what you think of the output (or a score), then Propose"
             )
-        _ = s.optimizer  # made here, on the main thread: config errors show at once
+        llm = getattr(s.optimizer, "llm", None)  # made here, on the main thread: errors show now
         return self._start(
-            "asking the LLM for proposals…", self.session.request_proposals, self._adopt
+            f"asking the LLM{_chosen_model(llm)} for proposals…",
+            self.session.request_proposals,
+            self._adopt,
         )
 
     @_action
@@ -413,3 +415,12 @@ class Panel(BackgroundMixin, EvidenceMixin, RestoreOfferMixin, w.VBox):
 
     def __repr__(self) -> str:
         return f"<trace_nb Panel of {self.session!r}>"
+
+
+def _chosen_model(llm: Any) -> str:
+    """`` ('m', the only model the server serves)`` when no model was named and the server's
+    one was chosen (:mod:`trace_nb.llm.models`): its stderr line is not shown in the panel,
+    whose clicks run outside any cell."""
+    if getattr(llm, "model_source", None) != "server":
+        return ""
+    return f" ({llm.model!r}, the only model the server serves)"
