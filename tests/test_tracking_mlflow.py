@@ -1,0 +1,206 @@
+"""MLflow tracking against a REAL ``mlflow server`` on 127.0.0.1 (SQLite, temp artifacts).
+
+Everything is logged over HTTP and read back with MLflow's own client: runs, params,
+metrics per step, artifacts, traces. The LLM is the loopback FakeOpenAIServer, with a
+key-shaped API key that must appear nowhere in what MLflow holds.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+import train_helpers as th
+
+mlflow = pytest.importorskip("mlflow")
+
+from mlflow import MlflowClient  # noqa: E402
+
+from trace_nb import LLM, OptoPrime, node, train  # noqa: E402
+from trace_nb.testing import FakeOpenAIServer  # noqa: E402
+from trace_nb.testing.mlflow_server import mlflow_server  # noqa: E402
+from trace_nb.tracking import MLflowLogger, log_saved  # noqa: E402
+
+KEY = "sk-h26tracking0123456789abcdefSECRET"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:
+        yield url
+
+
+def client(url: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=url)
+
+
+def run_named(url: str, experiment: str, name: str):
+    c = client(url)
+    exp = c.get_experiment_by_name(experiment)
+    runs = c.search_runs([exp.experiment_id], filter_string=f"attributes.run_name = '{name}'")
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def everything_logged(url: str, run) -> bytes:
+    """Params, tags, metric names, every artifact and every trace of ``run``, as bytes."""
+    c = client(url)
+    blob = [json.dumps(run.data.params), json.dumps(run.data.tags), json.dumps(run.data.metrics)]
+    stack = [None]
+    while stack:
+        for f in c.list_artifacts(run.info.run_id, stack.pop()):
+            if f.is_dir:
+                stack.append(f.path)
+            else:
+                local = c.download_artifacts(run.info.run_id, f.path)
+                blob.append(open(local, encoding="utf-8", errors="replace").read())
+    for t in c.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id):
+        blob.append(t.to_json())
+    return "\n".join(blob).encode()
+
+
+def artifact_text(url: str, run, path: str) -> str:
+    local = client(url).download_artifacts(run.info.run_id, path)
+    return open(local, encoding="utf-8").read()
+
+
+def test_a_training_run_is_logged_live_and_reads_back(server):
+    with FakeOpenAIServer(replies=th.half_stepper) as srv:
+        llm = LLM(model="fake", api_key=KEY, base_url=srv.base_url, cache=False, backoff=0.01)
+        param = node(0, name="offset", trainable=True)
+
+        def workflow(example):
+            return node(example["x"], name="x") + param
+
+        result = train(
+            workflow,
+            th.make_examples(12),
+            th.offset_feedback,
+            OptoPrime([param], llm=llm),
+            batch_size=4,
+            validation=th.make_examples(4, start=100),
+            progress=False,
+            tracking={"experiment": "train-test", "run_name": "half", "tracking_uri": server},
+        )
+        calls = len(srv.requests)
+    assert result.stopped_reason == "completed" and calls == 3
+    run = run_named(server, "train-test", "half")
+    assert run.info.status == "FINISHED"
+    p = run.data.params
+    assert p["optimizer"] == "OptoPrime" and p["model"] == "fake" and p["initial.offset"] == "0"
+    assert p["batch_size"] == "4"
+    c = client(server)
+    history = c.get_metric_history(run.info.run_id, "val_score")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == [0, 1, 2, 3]
+    assert [m.value for m in sorted(history, key=lambda m: m.step)] == [
+        r["val_score"] for r in result.history
+    ]
+    tokens = {m.step: m.value for m in c.get_metric_history(run.info.run_id, "tokens")}
+    assert tokens[3] == result.usage["tokens"] > 0
+    auto = {m.step: m.value for m in c.get_metric_history(run.info.run_id, "approved_by_auto")}
+    assert auto[1] == 1.0
+    names = {f.path for f in c.list_artifacts(run.info.run_id, "parameters/offset")}
+    versions = [n for n in names if n.endswith(".txt")]
+    assert "parameters/offset/v0.txt" in names and "parameters/offset/v0_to_v1.diff" in names
+    assert len(versions) == 1 + len({str(r["step"]) for r in result.history if r["changed"]})
+    assert artifact_text(server, run, "parameters/offset/v0.txt") == "0"
+    assert "follow the feedback" in artifact_text(server, run, "parameters/offset/reasoning.md")
+    assert "#Variables" in artifact_text(server, run, "final_prompt.md")
+    assert "val_score" in artifact_text(server, run, "history.csv").splitlines()[0]
+    traces = c.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert len(traces) == calls
+    span = traces[0].data.spans[0]
+    assert span.name == "chat fake" and span.attributes["gen_ai.usage.input_tokens"] > 0
+    assert span.inputs["message_chars"] > 0 and "messages" in span.inputs
+    assert not isinstance(span.inputs["messages"], list)  # sizes only, unless asked
+    assert KEY.encode() not in everything_logged(server, run)
+
+
+def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    with FakeOpenAIServer(replies=th.fixer) as srv:
+        llm = LLM(model="fake", base_url=srv.base_url, cache=False, backoff=0.01)
+        param = node(0, name="offset", trainable=True)
+        logger = MLflowLogger("nowhere", tracking_uri="http://127.0.0.1:9")  # nothing listens
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = train(
+                lambda ex: node(ex["x"], name="x") + param,
+                th.make_examples(8),
+                th.offset_feedback,
+                OptoPrime([param], llm=llm),
+                batch_size=4,
+                progress=False,
+                tracking=logger,
+            )
+    assert result.stopped_reason == "completed" and param.data == 5
+    mine = [w for w in caught if "MLflow logging" in str(w.message)]
+    assert len(mine) == 1, [str(w.message) for w in caught]
+    assert logger.failed and logger.run_id is None
+
+
+def test_an_autosave_file_is_imported_without_running_its_code(server, tmp_path):
+    marker = tmp_path / "ran"
+    code = f"def post(x=open({str(marker)!r}, 'w')):\n    return x\n"
+    state = {
+        "format": "trace_nb",
+        "kind": "session",
+        "version": 2,
+        "name": "saved",
+        "parameters": {"prompt": {"value": "Be brief.", "description": None, "constraint": None}},
+        "code": {"post": {"source": code}},
+        "modules": {},
+        "history": [
+            {"step": 0, "score": 0.25, "approved": "prompt", "decided_by": "human", "tokens": 9},
+            {"step": 1, "score": 0.75, "approved": "", "decided_by": "", "tokens": 0},
+        ],
+        "optimizer": None,
+        "spec": None,
+        "lineage": {
+            "current": {"prompt": 1},
+            "versions": {
+                "prompt": [
+                    {"number": 0, "value": f"Be long. {KEY}", "parent": None, "source": "cell"},
+                    {
+                        "number": 1,
+                        "value": "Be brief.",
+                        "parent": 0,
+                        "source": "proposal",
+                        "step": 0,
+                        "reasoning": "shorter answers score higher",
+                        "decided_by": "human",
+                        "runs": {"1": 0.75},
+                    },
+                ]
+            },
+        },
+    }
+    path = tmp_path / "saved.json"
+    path.write_text(json.dumps(state))
+    logger = log_saved(str(path), "imports", tracking_uri=server)
+    assert not logger.failed
+    assert not marker.exists()  # the code was never compiled nor run
+    run = run_named(server, "imports", "saved")
+    assert artifact_text(server, run, "parameters/post/current.py") == code
+    assert artifact_text(server, run, "parameters/prompt/v1.txt") == "Be brief."
+    assert "-Be long." in artifact_text(server, run, "parameters/prompt/v0_to_v1.diff")
+    assert "shorter answers" in artifact_text(server, run, "parameters/prompt/reasoning.md")
+    scores = client(server).get_metric_history(run.info.run_id, "score")
+    assert sorted((m.step, m.value) for m in scores) == [(0, 0.25), (1, 0.75)]
+    human = client(server).get_metric_history(run.info.run_id, "approved_by_human")
+    assert sorted((m.step, m.value) for m in human) == [(0, 1.0), (1, 0.0)]
+    blob = everything_logged(server, run)
+    assert KEY.encode() not in blob and b"Be long. ***" in blob  # scrubbed on the way out
+    assert not marker.exists()
+
+
+def test_a_damaged_autosave_file_logs_nothing(server, tmp_path):
+    from trace_nb.notebook.persist import SessionFileError
+
+    path = tmp_path / "bad.json"
+    path.write_text('{"format": "trace_nb", "kind": "session", "version": 2, "name": 3}')
+    with pytest.raises(SessionFileError, match="name"):
+        log_saved(str(path), "imports-bad", tracking_uri=server)
+    assert client(server).get_experiment_by_name("imports-bad") is None
