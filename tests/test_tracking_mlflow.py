@@ -204,3 +204,73 @@ def test_a_damaged_autosave_file_logs_nothing(server, tmp_path):
     with pytest.raises(SessionFileError, match="name"):
         log_saved(str(path), "imports-bad", tracking_uri=server)
     assert client(server).get_experiment_by_name("imports-bad") is None
+
+
+# -- a notebook session, live, through %trace_log ----------------------------------------
+PROMPT_0 = "Answer briefly."
+PROMPT_1 = "Answer briefly.\nUse examples."
+
+
+def test_trace_log_follows_a_session_live(server, tmp_path, monkeypatch):
+    import textwrap
+
+    from conftest import ipython_shell
+
+    import trace_nb
+    from trace_nb.notebook import session as sessions
+
+    monkeypatch.setenv("TRACE_NB_STATE_DIR", "off")
+    ip = ipython_shell()
+    ip.run_cell(
+        textwrap.dedent("""
+        def h26_grade(out):
+            return (out.count("\\n") + 1) / 2, "more guidance please"
+        """)
+    )
+    reply = json.dumps({"reasoning": "add examples", "suggestion": {"prompt": PROMPT_1}})
+    with FakeOpenAIServer(replies=[reply]) as srv:
+        llm = LLM(model="fake", api_key=KEY, base_url=srv.base_url, cache=False, backoff=0.01)
+        sessions.set_default_llm(llm)
+        try:
+            ip.run_cell_magic(
+                "trace",
+                "--name h26 --param prompt --feedback h26_grade --no-panel --reset",
+                f"prompt = {PROMPT_0!r}\nprompt\n",
+            )
+            s = trace_nb.session("h26")
+            log = ip.run_line_magic("trace_log", f"h26 --experiment sessions --uri {server}")
+            s.propose()
+            s.approve("prompt")
+            s.run()
+            ip.run_line_magic("trace_log", "h26 --stop")
+        finally:
+            sessions.set_default_llm(None)
+    assert not log.logger.failed
+    run = run_named(server, "sessions", "h26")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["initial.prompt"] == PROMPT_0
+    assert run.data.params["parameters"] == "prompt"
+    c = client(server)
+    scores = sorted((m.step, m.value) for m in c.get_metric_history(run.info.run_id, "score"))
+    assert scores == [(0, 0.5), (1, 1.0)]
+    human = sorted(
+        (m.step, m.value) for m in c.get_metric_history(run.info.run_id, "approved_by_human")
+    )
+    assert human == [(0, 1.0), (1, 0.0)]
+    calls = sorted((m.step, m.value) for m in c.get_metric_history(run.info.run_id, "calls"))
+    assert calls == [(0, 1.0), (1, 0.0)]
+    assert artifact_text(server, run, "parameters/prompt/v1.txt") == PROMPT_1
+    assert "+Use examples." in artifact_text(server, run, "parameters/prompt/v0_to_v1.diff")
+    notes = artifact_text(server, run, "parameters/prompt/reasoning.md")
+    assert "add examples" in notes and "decided by human" in notes
+    assert "#Feedback" in artifact_text(server, run, "final_prompt.md")
+    assert artifact_text(server, run, "dag.svg").lstrip().startswith(("<?xml", "<svg"))
+    import csv
+    import io
+
+    table = list(csv.DictReader(io.StringIO(artifact_text(server, run, "history.csv"))))
+    assert [r["score"] for r in table] == ["0.5", "1.0"] and table[0]["approved"] == "prompt"
+    traces = c.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert len(traces) == 1
+    assert traces[0].data.spans[0].attributes["trace_nb.step"] == 0
+    assert KEY.encode() not in everything_logged(server, run)

@@ -75,6 +75,15 @@ class SessionSpans:
             context=trace.set_span_in_context(self.run_span),
             attributes={"trace_nb.step": int(row.get("step", 0))},
         )
+        self._feedback()
+
+    def _feedback(self) -> None:
+        rows = self.session.rows
+        if rows and self.step_span is not None:
+            row = rows[-1]
+            self.step_span.set_attributes(
+                otel.attributes_of({"score": row.get("score"), "feedback": row.get("feedback")})
+            )
 
     def _end_step(self) -> None:
         if self.step_span is not None:
@@ -85,12 +94,8 @@ class SessionSpans:
         rows = self.session.rows
         if event == "run":
             self._new_step()
-        elif event == "feedback" and rows and self.step_span is not None:
-            self.step_span.set_attributes(
-                otel.attributes_of(
-                    {"score": rows[-1].get("score"), "feedback": rows[-1].get("feedback")}
-                )
-            )
+        elif event == "feedback":
+            self._feedback()
         elif event == "preview":
             for p in self.session.proposals:
                 result = getattr(p, "preview", None)
