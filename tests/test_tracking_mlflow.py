@@ -274,3 +274,28 @@ def test_trace_log_follows_a_session_live(server, tmp_path, monkeypatch):
     assert len(traces) == 1
     assert traces[0].data.spans[0].attributes["trace_nb.step"] == 0
     assert KEY.encode() not in everything_logged(server, run)
+
+
+def test_bench_cli_logs_nested_runs_per_task_and_seed(server, tmp_path, capsys):
+    from trace_nb.bench import cli
+
+    out = tmp_path / "bench"
+    args = ["--offline", "--tasks", "numerical", "--methods", "optoprime", "--seeds", "2"]
+    args += ["--steps", "2", "--out", str(out), "--no-progress", "--mlflow", server]
+    assert cli.main(args) == 0
+    assert "logged 2 runs to MLflow" in capsys.readouterr().out
+    c = client(server)
+    exp = c.get_experiment_by_name("trace_nb-bench")
+    runs = c.search_runs([exp.experiment_id])
+    (parent,) = [r for r in runs if r.info.run_name == "bench"]
+    children = {r.info.run_name: r for r in runs if r is not parent}
+    assert set(children) == {"numerical/optoprime/seed0", "numerical/optoprime/seed1"}
+    results = {r["seed"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    for seed in (0, 1):
+        child = children[f"numerical/optoprime/seed{seed}"]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.params["seed"] == str(seed)
+        curve = sorted(c.get_metric_history(child.info.run_id, "score"), key=lambda m: m.step)
+        assert [m.value for m in curve] == results[seed]["curve"]
+        assert child.data.metrics["llm_calls"] == results[seed]["llm_calls"]
+    assert "numerical" in artifact_text(server, parent, "report.md")
