@@ -20,7 +20,7 @@ from mlflow import MlflowClient  # noqa: E402
 from trace_nb import LLM, OptoPrime, node, train  # noqa: E402
 from trace_nb.testing import FakeOpenAIServer  # noqa: E402
 from trace_nb.testing.mlflow_server import mlflow_server  # noqa: E402
-from trace_nb.tracking import MLflowLogger, log_saved  # noqa: E402
+from trace_nb.tracking import MLflowLogger, flush_all, log_saved  # noqa: E402
 
 KEY = "sk-h26tracking0123456789abcdefSECRET"
 
@@ -84,6 +84,7 @@ def test_a_training_run_is_logged_live_and_reads_back(server):
             tracking={"experiment": "train-test", "run_name": "half", "tracking_uri": server},
         )
         calls = len(srv.requests)
+    flush_all()  # train() returned; its last uploads went on in the background
     assert result.stopped_reason == "completed" and calls == 3
     run = run_named(server, "train-test", "half")
     assert run.info.status == "FINISHED"
@@ -102,16 +103,23 @@ def test_a_training_run_is_logged_live_and_reads_back(server):
     assert auto[1] == 1.0
     names = {f.path for f in c.list_artifacts(run.info.run_id, "parameters/offset")}
     versions = [n for n in names if n.endswith(".txt")]
-    assert "parameters/offset/v0.txt" in names and "parameters/offset/v0_to_v1.diff" in names
+    assert "parameters/offset/v0.txt" in names and "parameters/offset/diffs.patch" in names
     assert len(versions) == 1 + len({str(r["step"]) for r in result.history if r["changed"]})
     assert artifact_text(server, run, "parameters/offset/v0.txt") == "0"
+    patch = artifact_text(server, run, "parameters/offset/diffs.patch")
+    assert "--- offset v0\n+++ offset v1\n" in patch and "\n-0\n" in patch
     assert "follow the feedback" in artifact_text(server, run, "parameters/offset/reasoning.md")
     assert "#Variables" in artifact_text(server, run, "final_prompt.md")
     assert "val_score" in artifact_text(server, run, "history.csv").splitlines()[0]
     traces = c.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
-    assert len(traces) == calls
-    span = traces[0].data.spans[0]
-    assert span.name == "chat fake" and span.attributes["gen_ai.usage.input_tokens"] > 0
+    assert len(traces) == 1  # one trace per run, a span per LLM call
+    root = traces[0].data.spans[0]
+    assert root.name == "train" and root.parent_id is None
+    chats = [sp for sp in traces[0].data.spans if sp.name == "chat fake"]
+    assert len(chats) == calls and all(sp.parent_id == root.span_id for sp in chats)
+    span = chats[0]
+    assert span.attributes["gen_ai.usage.input_tokens"] > 0
+    assert span.attributes["trace_nb.latency_s"] > 0
     assert span.inputs["message_chars"] > 0 and "messages" in span.inputs
     assert not isinstance(span.inputs["messages"], list)  # sizes only, unless asked
     assert KEY.encode() not in everything_logged(server, run)
@@ -135,6 +143,7 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
                 progress=False,
                 tracking=logger,
             )
+            logger.flush()  # what train() left to the background is tried, too
     assert result.stopped_reason == "completed" and param.data == 5
     mine = [w for w in caught if "MLflow logging" in str(w.message)]
     assert len(mine) == 1, [str(w.message) for w in caught]
@@ -271,8 +280,11 @@ def test_trace_log_follows_a_session_live(server, tmp_path, monkeypatch):
     table = list(csv.DictReader(io.StringIO(artifact_text(server, run, "history.csv"))))
     assert [r["score"] for r in table] == ["0.5", "1.0"] and table[0]["approved"] == "prompt"
     traces = c.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
-    assert len(traces) == 1
-    assert traces[0].data.spans[0].attributes["trace_nb.step"] == 0
+    by_name = {t.data.spans[0].name: t for t in traces}
+    assert set(by_name) == {"h26 run 0", "h26 run 1"}  # a trace per run of the cell
+    (chat,) = [sp for sp in by_name["h26 run 0"].data.spans if sp.name == "chat fake"]
+    assert chat.attributes["trace_nb.step"] == 0 and chat.attributes["gen_ai.usage.input_tokens"]
+    assert len(by_name["h26 run 1"].data.spans) == 1  # no LLM call after the second run
     assert KEY.encode() not in everything_logged(server, run)
 
 

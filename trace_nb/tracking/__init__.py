@@ -18,6 +18,7 @@ from typing import Any as _Any
 
 _LAZY = {
     "MLflowLogger": "trace_nb.tracking.mlflow",
+    "flush_all": "trace_nb.tracking.mlflow",
     "log_session": "trace_nb.tracking.session_log",
     "log_saved": "trace_nb.tracking.session_log",
     "SessionLog": "trace_nb.tracking.session_log",

@@ -101,7 +101,7 @@ def add_call_observer(callback: Callable[[LLMCall], Any], *, bodies: bool = Fals
 def remove_call_observer(callback: Callable[[LLMCall], Any]) -> None:
     """Stop calling ``callback`` (a no-op when it was not added)."""
     with _lock:
-        _observers[:] = [(cb, b) for cb, b in _observers if cb is not callback]
+        _observers[:] = [(cb, b) for cb, b in _observers if cb != callback]  # bound methods: ==
 
 
 def observing() -> bool:

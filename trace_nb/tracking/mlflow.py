@@ -11,8 +11,11 @@ values are logged as text files: nothing logged is ever executed by trace_nb.
 
 from __future__ import annotations
 
+import atexit
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -20,11 +23,28 @@ from .background import Background
 from .events import LLMCall, add_call_observer, remove_call_observer
 from .scrub import scrubbed
 
-__all__ = ["MLflowLogger", "INSTALL_HINT"]
+__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all"]
 
 INSTALL_HINT = "MLflow logging needs MLflow 3: pip install 'trace_nb[mlflow]'"
 PARAM_CHARS = 500  # MLflow caps a param value; the full values are artifacts
 _KEY_OK = re.compile(r"[^\w\-. /]")
+
+
+_live: weakref.WeakSet = weakref.WeakSet()  # loggers whose logging may still be under way
+_exit_hook: list[bool] = []
+
+
+def flush_all(timeout: float | None = 60.0) -> None:
+    """Wait until every logger's logging so far reached MLflow (each up to ``timeout``)."""
+    for logger in list(_live):
+        logger.flush(timeout)
+
+
+def _exit_flush() -> None:
+    """At the interpreter's exit, send what is still queued (a run that just ended)."""
+    if not _exit_hook:
+        _exit_hook.append(True)
+        atexit.register(flush_all, 30.0)
 
 
 def metric_key(name: str) -> str:
@@ -73,29 +93,34 @@ class MLflowLogger:
         self.background = Background(f"MLflow logging ({tracking_uri or 'default URI'})")
         self._client: Any = None
         self._watched: list[Any] = []
+        self._pending: dict[str, list] = {"params": [], "metrics": [], "tags": []}
+        self._pending_lock = threading.Lock()
+        self._batch_queued = False
+        self._group: Any = None  # the open trace LLM calls become spans of
         self._when: list[Callable[[Any], bool]] = []
         self._observing = False
         self._finished = False
         self._parent = parent
         self._tags = dict(tags or {})
+        _live.add(self)
+        _exit_flush()
         self.background.submit(self._open)
 
     # -- what callers log (all asynchronous) ----------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Log params (values shortened to :data:`PARAM_CHARS` characters, scrubbed)."""
         items = {metric_key(k): scrubbed(v)[:PARAM_CHARS] for k, v in params.items()}
-        self._do(lambda c: self._batch(c, params=items))
+        self._queue("params", list(items.items()))
 
     def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
         """Log the numeric values of ``metrics`` at ``step`` (None and text are skipped)."""
-        values = {
-            metric_key(k): float(v)
-            for k, v in metrics.items()
-            if isinstance(v, int | float) and not isinstance(v, bool) and v == v
-        }
-        values.update({metric_key(k): float(v) for k, v in metrics.items() if isinstance(v, bool)})
         stamp = int(time.time() * 1000)
-        self._do(lambda c: self._batch(c, metrics=values, step=step, stamp=stamp))
+        values = [
+            (metric_key(k), float(v), stamp, int(step))
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and v == v  # bools count as 0/1; NaN is no value
+        ]
+        self._queue("metrics", values)
 
     def log_text(self, text: str, path: str) -> None:
         """Write ``text`` (scrubbed) as the artifact ``path`` of the run (replaces it)."""
@@ -103,14 +128,31 @@ class MLflowLogger:
         self._do(lambda c: c.log_text(self.run_id, safe, path))
 
     def log_texts(self, artifacts: Iterable[tuple[str, str]]) -> None:
-        """:meth:`log_text` for each ``(path, text)``."""
-        for path, text in artifacts:
-            self.log_text(text, path)
+        """:meth:`log_text` for each ``(path, text)``, uploaded four at a time."""
+        files = [(path, scrubbed(text)) for path, text in artifacts]
+        if files:
+            self._do(lambda c: self._upload(c, files))
+
+    def _upload(self, client: Any, files: list[tuple[str, str]]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(4, len(files)), thread_name_prefix="trace_nb-upload") as pool:
+            for done in [pool.submit(client.log_text, self.run_id, t, p) for p, t in files]:
+                done.result()  # the first failure is raised (and warned about once)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set run tags (scrubbed)."""
         items = {metric_key(k): scrubbed(v)[:PARAM_CHARS] for k, v in tags.items()}
-        self._do(lambda c: self._batch(c, tags=items))
+        self._queue("tags", list(items.items()))
+
+    def _queue(self, kind: str, items: list) -> None:
+        """Add to the next batch; one request carries whatever piled up meanwhile."""
+        with self._pending_lock:
+            self._pending[kind].extend(items)
+            if self._batch_queued:
+                return
+            self._batch_queued = True
+        self._do(self._send_batch)
 
     # -- LLM calls as traces ---------------------------------------------------------------
     def watch(self, *llms: Any, when: Callable[[Any], bool] | None = None) -> None:
@@ -122,6 +164,18 @@ class MLflowLogger:
         if (self._watched or self._when) and not self._observing:
             add_call_observer(self._on_call, bodies=self.log_messages)
             self._observing = True
+
+    def open_trace(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """From now on, watched LLM calls are spans of one trace named ``name`` (ending the
+        trace open before): one trace per training run or per run of a cell, sent to MLflow
+        when it ends, instead of one trace (and its requests) per call."""
+        start, attrs = time.time_ns(), dict(attributes or {})
+        self._do(lambda c: self._open_group(c, name, attrs, start))
+
+    def close_trace(self) -> None:
+        """End the trace of :meth:`open_trace` (MLflow sends it then)."""
+        end = time.time_ns()
+        self._do(lambda c: self._close_group(c, end))
 
     def unwatch(self) -> None:
         """Stop logging LLM calls."""
@@ -141,14 +195,19 @@ class MLflowLogger:
         """Wait until everything logged so far reached MLflow (False: ``timeout`` passed)."""
         return self.background.flush(timeout)
 
-    def finish(self, status: str = "FINISHED", timeout: float | None = 60.0) -> None:
-        """Stop watching LLM calls, end the run with ``status`` and wait for the logging."""
+    def finish(
+        self, status: str = "FINISHED", timeout: float | None = 60.0, *, wait: bool = True
+    ) -> None:
+        """Stop watching LLM calls and end the run with ``status``; wait up to ``timeout``
+        seconds for the logging to reach MLflow, or with ``wait=False`` let it finish in
+        the background (:func:`flush_all` waits for it; so does the interpreter's exit)."""
         if self._finished:
             return
         self._finished = True
         self.unwatch()
         self._do(lambda c: self._end(c, status))
-        self.flush(timeout)
+        if wait:
+            self.flush(timeout)
 
     @property
     def failed(self) -> bool:
@@ -192,24 +251,39 @@ class MLflowLogger:
         run = client.create_run(exp_id, tags=tags, run_name=self.run_name)
         self._client, self.experiment_id, self.run_id = client, exp_id, run.info.run_id
 
-    def _batch(
-        self,
-        client: Any,
-        *,
-        params: Mapping[str, str] | None = None,
-        metrics: Mapping[str, float] | None = None,
-        tags: Mapping[str, str] | None = None,
-        step: int = 0,
-        stamp: int = 0,
-    ) -> None:
+    def _send_batch(self, client: Any) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
-        client.log_batch(
-            self.run_id,
-            metrics=[Metric(k, v, stamp, step) for k, v in (metrics or {}).items()],
-            params=[Param(k, v) for k, v in (params or {}).items()],
-            tags=[RunTag(k, v) for k, v in (tags or {}).items()],
+        with self._pending_lock:
+            pending = self._pending
+            self._pending = {"params": [], "metrics": [], "tags": []}
+            self._batch_queued = False
+        metrics = [Metric(k, v, stamp, step) for k, v, stamp, step in pending["metrics"]]
+        params = [Param(k, v) for k, v in dict(pending["params"]).items()]
+        tags = [RunTag(k, v) for k, v in dict(pending["tags"]).items()]
+        for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1000 metrics a request
+            client.log_batch(
+                self.run_id,
+                metrics=metrics[i : i + 1000],
+                params=params if i == 0 else [],
+                tags=tags if i == 0 else [],
+            )
+
+    def _open_group(self, client: Any, name: str, attrs: dict, start: int) -> None:
+        self._close_group(client, start)
+        self._group = client.start_trace(
+            name,
+            span_type="CHAIN",
+            attributes=attrs,
+            experiment_id=self.experiment_id,
+            start_time_ns=start,
+            run_id=self.run_id,
         )
+
+    def _close_group(self, client: Any, end: int) -> None:
+        group, self._group = self._group, None
+        if group is not None:
+            client.end_trace(group.trace_id, end_time_ns=max(end, group.start_time_ns))
 
     def _trace(self, client: Any, r: LLMCall, step: int) -> None:
         inputs: dict[str, Any] = {"messages": r.messages, "message_chars": r.message_chars}
@@ -228,6 +302,27 @@ class MLflowLogger:
             "trace_nb.step": step,
             "server.url": scrubbed(r.base_url),
         }
+        status = "ERROR" if r.error else "OK"
+        if self._group is not None:
+            group = self._group
+            span = client.start_span(
+                f"chat {r.model}",
+                trace_id=group.trace_id,
+                parent_id=group.span_id,
+                span_type="CHAT_MODEL",
+                inputs=inputs,
+                attributes=attributes,
+                start_time_ns=r.start_ns,
+            )
+            client.end_span(
+                group.trace_id,
+                span.span_id,
+                outputs=outputs,
+                attributes={"error": r.error} if r.error else None,
+                status=status,
+                end_time_ns=r.end_ns,
+            )
+            return
         span = client.start_trace(
             f"chat {r.model}",
             span_type="CHAT_MODEL",
@@ -249,6 +344,7 @@ class MLflowLogger:
     def _end(self, client: Any, status: str) -> None:
         import mlflow
 
+        self._close_group(client, time.time_ns())
         try:
             mlflow.flush_trace_async_logging()
         except Exception:  # noqa: BLE001 - older MLflow: traces are sent synchronously

@@ -43,6 +43,8 @@ class SessionLog:
         self._versions = {k: len(v) for k, v in snap.lineage.versions.items()}
         if self.live:
             self.logger.watch(when=self._is_session_llm)
+            if rows:
+                self._open_trace()
             self.session.on_change(self._on_change)
             self._following = True
         return self
@@ -74,11 +76,16 @@ class SessionLog:
         spec, shell = s.spec, s.shell
         return bool(spec and spec.llm_var and shell and shell.user_ns.get(spec.llm_var) is client)
 
+    def _open_trace(self) -> None:
+        step = self.session.rows[-1].get("step", 0)
+        self.logger.open_trace(f"{self.session.name} run {step}", {"trace_nb.step": step})
+
     def _on_change(self, event: str) -> None:
         rows = self.session.rows
         self.logger.step = max(len(rows) - 1, 0)
         if event == "run":
             self._log_rows(len(rows) - 1, with_score=False)
+            self._open_trace()
         elif event == "feedback" and rows:
             score = rows[-1].get("score")
             if isinstance(score, int | float) and not isinstance(score, bool):

@@ -123,6 +123,7 @@ class MLflowTraining(ProgressListener):
         self.logger, self.optimizer, self.options = logger, optimizer, options
         self.versions: dict[str, int] = {}
         self.notes: dict[str, list[str]] = {}
+        self.diffs: dict[str, list[str]] = {}
         self.last: dict[str, str] = {}
         self.logged: set[int] = set()  # steps whose metrics are logged
 
@@ -147,6 +148,7 @@ class MLflowTraining(ProgressListener):
         params.update(total_steps=info.total_steps, resumed=info.resumed)
         lg.log_params(params)
         lg.watch(*_watched(self.optimizer, self.options))
+        lg.open_trace("train", {"trace_nb.total_steps": info.total_steps})
         lg.step = info.done_steps + 1
         for row in history:  # a resumed run: what the checkpoint holds
             self._metrics(row)
@@ -154,14 +156,15 @@ class MLflowTraining(ProgressListener):
             self._version(p, "initial value" if not history else "value at resume", 0)
 
     def _version(self, p: Any, note: str, step: int) -> None:
+        """Log ``p``'s value as its next version file if it changed (its diff and note are
+        kept for the end: one ``diffs.patch`` and one ``reasoning.md`` per parameter, so a
+        step costs one upload)."""
         text = value_text(p.data)
         if self.last.get(p.name) == text:
             return
         n = self.versions.get(p.name, -1) + 1
         ext = "py" if getattr(p, "is_code", False) else "txt"
-        folder = f"parameters/{p.name}"
-        lg = self.logger
-        lg.log_text(text, f"{folder}/v{n}.{ext}")
+        self.logger.log_text(text, f"parameters/{p.name}/v{n}.{ext}")
         if p.name in self.last:
             import difflib
 
@@ -172,7 +175,7 @@ class MLflowTraining(ProgressListener):
                 f"{p.name} v{n}",
                 lineterm="",
             )
-            lg.log_text("\n".join(diff) + "\n", f"{folder}/v{n - 1}_to_v{n}.diff")
+            self.diffs.setdefault(p.name, []).append("\n".join(diff))
         self.notes.setdefault(p.name, []).append(f"## version {n} (step {step})\n\n{note}\n")
         self.versions[p.name], self.last[p.name] = n, text
 
@@ -211,13 +214,16 @@ class MLflowTraining(ProgressListener):
         files = [("history.csv", history_csv(result.history))]
         for name, value in result.best_parameters.items():
             files.append((f"best/{name}.txt", value_text(value)))
+        for name, diffs in self.diffs.items():
+            files.append((f"parameters/{name}/diffs.patch", "\n".join(diffs) + "\n"))
         for name, notes in self.notes.items():
             files.append((f"parameters/{name}/reasoning.md", f"# {name}\n\n" + "\n".join(notes)))
         log = getattr(self.optimizer, "log", None) or []
         if log:
             files.append(("final_prompt.md", prompt_text(log[-1].messages)))
         lg.log_texts(files)
-        lg.finish("KILLED" if result.stopped_reason == "interrupted" else "FINISHED")
+        # train() returns now; the last uploads go on beside the notebook (flush_all waits).
+        lg.finish("KILLED" if result.stopped_reason == "interrupted" else "FINISHED", wait=False)
 
 
 class TrainSpans:
