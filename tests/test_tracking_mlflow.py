@@ -148,6 +148,9 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
     mine = [w for w in caught if "MLflow logging" in str(w.message)]
     assert len(mine) == 1, [str(w.message) for w in caught]
     assert logger.failed and logger.run_id is None
+    from trace_nb.tracking.events import observing
+
+    assert not observing()  # the run's end removed its LLM-call observer
 
 
 def test_an_autosave_file_is_imported_without_running_its_code(server, tmp_path):
