@@ -47,6 +47,14 @@ def _exit_flush() -> None:
         atexit.register(flush_all, 30.0)
 
 
+def _host(url: str) -> str:
+    """``host[:port]`` of a URL: never its user or password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
+
+
 def metric_key(name: str) -> str:
     """``name`` with the characters MLflow refuses in a key replaced by ``_``."""
     return _KEY_OK.sub("_", str(name))[:250] or "_"
@@ -73,6 +81,12 @@ class MLflowLogger:
     log_messages
         Put the LLM calls' message and reply texts (scrubbed of keys) into their traces;
         by default a trace has sizes, tokens, latency and cost only.
+
+    Raises
+    ------
+    ImportError
+        When MLflow is not installed (``pip install 'trace_nb[mlflow]'``). Everything
+        else (a server that is down, a refused request) is one warning, and the work goes on.
     """
 
     def __init__(
@@ -85,6 +99,10 @@ class MLflowLogger:
         tags: Mapping[str, str] | None = None,
         log_messages: bool = False,
     ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:  # say so now, not in a warning later
+            raise ImportError(INSTALL_HINT)
         self.experiment, self.run_name, self.tracking_uri = experiment, run_name, tracking_uri
         self.log_messages = log_messages
         self.run_id: str | None = None
@@ -300,7 +318,7 @@ class MLflowLogger:
             "trace_nb.cost_usd": r.cost,
             "trace_nb.cached": r.cached,
             "trace_nb.step": step,
-            "server.url": scrubbed(r.base_url),
+            "server.address": _host(r.base_url),
         }
         status = "ERROR" if r.error else "OK"
         if self._group is not None:
