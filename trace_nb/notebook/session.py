@@ -213,7 +213,6 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         for p in mine:
             if value is None or p.new == value:
                 p.preview = result
-        self._notify("preview")
         return result
 
     def default_feedback(self) -> str | None:

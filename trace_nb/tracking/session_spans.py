@@ -4,7 +4,8 @@
 ``on_change`` events: one ``trace_nb.run`` span until :meth:`SessionSpans.stop`, a
 ``trace_nb.step`` span per run of the cell (ended when the next run starts), and under the
 step the optimizer's LLM calls (also those made on the panel's worker thread), a
-``trace_nb.preview`` span per preview and a ``trace_nb.review`` span per decision.
+``trace_nb.preview`` span per preview (emitted with the decision that follows it) and a
+``trace_nb.review`` span per decision.
 """
 
 from __future__ import annotations
@@ -90,31 +91,35 @@ class SessionSpans:
             self.step_span.end()
             self.step_span = None
 
+    def _previews_seen(self) -> None:
+        """A span per preview made since the last decision (a preview changes nothing, so
+        the session sends no event for it: it is found on the proposals it was made for)."""
+        for p in self.session.proposals:
+            result = getattr(p, "preview", None)
+            if result is not None and id(result) not in self._previews:
+                self._previews.add(id(result))
+                otel.instant(
+                    "trace_nb.preview",
+                    otel.attributes_of(
+                        {
+                            "parameter": result.name,
+                            "examples": len(result.rows),
+                            "regressions": result.regressions,
+                            "runs": result.runs,
+                            "seconds": result.seconds,
+                        }
+                    ),
+                    self.step_span,
+                )
+
     def _on_change(self, event: str) -> None:
         rows = self.session.rows
         if event == "run":
             self._new_step()
         elif event == "feedback":
             self._feedback()
-        elif event == "preview":
-            for p in self.session.proposals:
-                result = getattr(p, "preview", None)
-                if result is not None and id(result) not in self._previews:
-                    self._previews.add(id(result))
-                    otel.instant(
-                        "trace_nb.preview",
-                        otel.attributes_of(
-                            {
-                                "parameter": result.name,
-                                "examples": len(result.rows),
-                                "regressions": result.regressions,
-                                "runs": result.runs,
-                                "seconds": result.seconds,
-                            }
-                        ),
-                        self.step_span,
-                    )
         elif event in _DECISIONS and rows:
+            self._previews_seen()
             row = rows[-1]
             otel.instant(
                 "trace_nb.review",
