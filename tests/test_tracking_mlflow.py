@@ -153,6 +153,28 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
     assert not observing()  # the run's end removed its LLM-call observer
 
 
+def test_a_run_that_raises_ends_its_mlflow_run_as_failed(server):
+    from trace_nb.tracking.events import observing
+
+    with FakeOpenAIServer(replies=th.fixer) as srv:
+        llm = LLM(model="fake", base_url=srv.base_url, cache=False, backoff=0.01)
+        param = node(0, name="offset", trainable=True)
+        with pytest.raises(ValueError, match="received feedback"):
+            train(
+                lambda ex: node(ex["x"], name="x"),  # the parameter is not used: no feedback
+                th.make_examples(4),
+                th.offset_feedback,
+                OptoPrime([param], llm=llm),
+                progress=False,
+                tracking={"experiment": "fails", "run_name": "broken", "tracking_uri": server},
+            )
+    flush_all()
+    assert not observing()
+    run = run_named(server, "fails", "broken")
+    assert run.info.status == "FAILED"
+    assert "received feedback" in run.data.tags["trace_nb.error"]
+
+
 def test_an_autosave_file_is_imported_without_running_its_code(server, tmp_path):
     marker = tmp_path / "ran"
     code = f"def post(x=open({str(marker)!r}, 'w')):\n    return x\n"

@@ -142,6 +142,16 @@ class MLflowTraining(ProgressListener):
     def end(self, result: Any) -> None:
         self._safely(lambda: self._end(result))
 
+    def abort(self, error: BaseException) -> None:
+        """The run raised: note why, end the MLflow run as failed, stop watching calls."""
+
+        def note() -> None:
+            self.logger.set_tags({"trace_nb.error": f"{type(error).__name__}: {error}"})
+            self.logger.finish("FAILED", wait=False)
+
+        self._safely(note)
+        self.logger.unwatch()
+
     def _start(self, info: RunInfo, history: list[dict]) -> None:
         lg = self.logger
         params = run_params(self.optimizer, self.options)

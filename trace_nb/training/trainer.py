@@ -89,12 +89,19 @@ class Trainer:
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> TrainResult:
-        if self.spans is None:
-            return self._run()
-        with self.spans.run():
-            result = self._run()
-            self.spans.result(result)
-            return result
+        try:
+            if self.spans is None:
+                return self._run()
+            with self.spans.run():
+                result = self._run()
+                self.spans.result(result)
+                return result
+        except BaseException as e:  # a tracker ends its run as failed (see trace_nb.tracking)
+            for listener in self.listeners:
+                abort = getattr(listener, "abort", None)
+                if abort is not None:
+                    abort(e)
+            raise
 
     def _run(self) -> TrainResult:
         st = self.state
