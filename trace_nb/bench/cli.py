@@ -96,6 +96,15 @@ def parser() -> argparse.ArgumentParser:
         "as stopped or skipped and run on the next invocation",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="URI",
+        help="also log the results to MLflow (a parent run, a nested run per task x method "
+        "x seed) at URI (default: MLflow's own setting); needs pip install 'trace_nb[mlflow]'",
+    )
     p.add_argument("--list", action="store_true", help="list tasks and methods, then exit")
     return p
 
@@ -140,4 +149,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in unavailable_lines(frame):
         print(line)
     print(f"\nwrote {args.out}/results.json and {args.out}/report.md")
+    if args.mlflow is not None:
+        from ..tracking.bench_log import log_bench
+        from .runner import load_results
+
+        wanted = {
+            (t, m, s)
+            for t in _names(args.tasks)
+            for m in _names(args.methods)
+            for s in range(args.seeds)
+        }
+        runs = [r for r in load_results(args.out) if (r["task"], r["method"], r["seed"]) in wanted]
+        meta = {
+            "steps": args.steps,
+            "seeds": args.seeds,
+            "model": runs[0].get("model") if runs else None,
+        }
+        parent = log_bench(runs, meta, tracking_uri=args.mlflow or None, out=args.out)
+        if parent.failed:
+            print(f"MLflow logging failed: {parent.background.first_error}", file=sys.stderr)
+            return 1
+        print(f"logged {len(runs)} runs to MLflow (parent run {parent.run_id})")
     return 0

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..tracking.events import observed_chat, observing
 from .cache import CachedReply, ResponseCache, cache_key, resolve_cache
 from .errors import (
     MIN_SECRET_CHARS,
@@ -269,6 +270,25 @@ class LLM:
             (:class:`~trace_nb.llm.errors.LLMResponseError` for unreadable bodies,
             :class:`~trace_nb.llm.errors.LLMTimeoutError` past ``timeout``/``deadline``).
         """
+        kwargs = {
+            "json_schema": json_schema,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "cache_if": cache_if,
+        }
+        if observing():  # a tracker (MLflow, OpenTelemetry) follows the calls
+            return observed_chat(self, messages, kwargs, self._chat)
+        return self._chat(messages, **kwargs)
+
+    def _chat(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        json_schema: dict[str, Any] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        cache_if: Callable[[str], bool] | None = None,
+    ) -> ChatReply:
         start = time.perf_counter()
         messages = clean_messages(messages)
         temperature = self.temperature if temperature is None else temperature

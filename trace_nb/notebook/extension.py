@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-_MAGICS = {"cell": ["trace"], "line": ["trace_feedback", "trace_step", "trace_writeback"]}
+_MAGICS = {
+    "cell": ["trace"],
+    "line": ["trace_feedback", "trace_step", "trace_writeback", "trace_log"],
+}
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -1,4 +1,5 @@
-"""The IPython magics: ``%%trace``, ``%trace_feedback``, ``%trace_step``, ``%trace_writeback``.
+"""The IPython magics: ``%%trace``, ``%trace_feedback``, ``%trace_step``, ``%trace_writeback``,
+``%trace_log``.
 
 Thin on purpose: they parse arguments and delegate to :mod:`.session` and :mod:`.runner`.
 """
@@ -224,6 +225,63 @@ class TraceMagics(Magics):
         if spec.raise_errors:
             parts.append("--raise")
         return " ".join(parts)
+
+    @magic_arguments()
+    @argument("name", nargs="?", default="default", help="Session name (default: 'default').")
+    @argument("--experiment", default="trace_nb", help="MLflow experiment (default: trace_nb).")
+    @argument("--uri", default=None, help="MLflow tracking URI (default: MLflow's setting).")
+    @argument("--run-name", dest="run_name", default=None, help="Run name (default: NAME).")
+    @argument("--once", action="store_true", help="Log the state now and end the run.")
+    @argument("--messages", action="store_true", help="Put LLM message texts into traces.")
+    @argument("--stop", action="store_true", help="Stop logging NAME and end its run.")
+    @argument("--otel", action="store_true", help="OpenTelemetry spans instead of an MLflow run.")
+    @line_magic
+    def trace_log(self, line: str) -> Any:
+        """Log a session to MLflow: ``%trace_log [NAME] [--experiment E] [--uri URI] [--once]``.
+
+        Logs params, per-run metrics, every accepted version (text and code files), diffs,
+        reasoning, the history, the final prompt and the DAG, then goes on logging live
+        until ``%trace_log NAME --stop``. ``--otel`` emits OpenTelemetry spans to the
+        configured tracer provider instead. Needs ``pip install 'trace_nb[mlflow]'``
+        (``trace_nb[otel]``). Returns the log (``.run_id``, ``.stop()``).
+        """
+        args = parse_argstring(self.trace_log, line)
+        s = _get(args.name)
+        followers = _FOLLOWING
+        key = (args.name, "otel" if args.otel else "mlflow")
+        if args.stop:
+            log = followers.pop(key, None)
+            if log is None:
+                raise UsageError(f"session {args.name!r} is not being logged; nothing to stop")
+            log.stop()
+            return None
+        if key in followers:
+            raise UsageError(
+                f"session {args.name!r} is already being logged; "
+                f"%trace_log {args.name} --stop first"
+            )
+        if args.otel:
+            from ..tracking.session_spans import trace_session
+
+            try:
+                log = trace_session(s)
+            except RuntimeError as e:
+                raise UsageError(str(e)) from None
+        else:
+            log = s.log_to_mlflow(
+                args.experiment,
+                args.run_name,
+                tracking_uri=args.uri,
+                live=not args.once,
+                log_messages=args.messages,
+            )
+        if args.otel or not args.once:
+            followers[key] = log
+        return log
+
+
+#: (session name, "mlflow" | "otel") -> the log that %trace_log started and --stop ends
+_FOLLOWING: dict[tuple[str, str], Any] = {}
 
 
 def _panel(s: sessions.TraceSession) -> Any:

@@ -327,6 +327,33 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self._panel = None
         _forget(self)
 
+    # -- tracking (see trace_nb.tracking) -------------------------------------------------
+    def log_to_mlflow(
+        self,
+        experiment: str = "trace_nb",
+        run_name: str | None = None,
+        *,
+        tracking_uri: str | None = None,
+        live: bool = True,
+        log_messages: bool = False,
+    ) -> Any:
+        """Log this session to an MLflow run: params, a step of metrics per run, every
+        accepted version with its diff and reasoning, the history, the final prompt and
+        the DAG; with ``live=True`` go on logging (and log the LLM calls as traces) until
+        ``.stop()`` on the returned :class:`~trace_nb.tracking.session_log.SessionLog`.
+        Needs ``pip install 'trace_nb[mlflow]'``; see :func:`trace_nb.tracking.log_session`.
+        """
+        from ..tracking.session_log import log_session
+
+        return log_session(
+            self,
+            experiment,
+            run_name,
+            tracking_uri=tracking_uri,
+            live=live,
+            log_messages=log_messages,
+        )
+
     # -- persistence (see persist.py) ---------------------------------------------------
     def save(self, path: str) -> None:
         """Write parameters, history and optimizer memory as JSON (atomically)."""

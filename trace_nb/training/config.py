@@ -31,6 +31,7 @@ class TrainConfig:
     callback: Callable[[dict], Any] | None = None
     approve_code: bool = False
     review: Any = None  # a rule of trace_nb.optim.gates: which proposals wait for a human
+    tracking: Any = None  # "mlflow", "otel", an MLflowLogger...: see trace_nb.tracking.training
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1 or self.max_workers < 1:

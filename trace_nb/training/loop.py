@@ -49,6 +49,7 @@ def train(
     approve_code: bool = False,
     review: Any = None,
     gate: str | None = None,
+    tracking: Any = None,
 ) -> TrainResult:
     """Train ``optimizer``'s parameters on a dataset, a minibatch per optimizer step.
 
@@ -120,6 +121,16 @@ def train(
         choosing proposals that are not applied but kept for a human in
         ``TrainResult.waiting``; ``gate="no_regression"`` keeps a proposal whose preview on
         the step's minibatch scores any example lower.
+    tracking
+        Where the run is also recorded, live: ``"mlflow"`` (a run in MLflow's configured
+        store, experiment ``trace_nb``), an :class:`~trace_nb.tracking.MLflowLogger` or a
+        dict of its options (``{"experiment": ..., "tracking_uri": ...}``), ``"otel"``
+        (OpenTelemetry spans, also after :func:`trace_nb.tracking.otel.disable`), or a list
+        of these.
+        Params, per-step metrics, changed values, diffs, reasoning, the history and the
+        final prompt go to MLflow, the LLM calls as traces; a failing tracker warns once
+        and the run goes on. Spans are emitted anyway whenever OpenTelemetry is configured
+        (see :mod:`trace_nb.tracking.otel`).
 
     Returns
     -------
@@ -162,5 +173,6 @@ def train(
         callback=callback,
         approve_code=approve_code,
         review=review,
+        tracking=tracking,
     )
     return Trainer(workflow, data, feedback, optimizer, val or None, opts).run()

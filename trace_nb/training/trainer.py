@@ -82,9 +82,28 @@ class Trainer:
             self.listeners.append(TqdmProgress())
         if opts.view is not None:
             self.listeners.append(opts.view)
+        from ..tracking.training import listeners_for, spans_for  # MLflow, OpenTelemetry
+
+        self.listeners.extend(listeners_for(opts.tracking, optimizer, opts))
+        self.spans = spans_for(opts.tracking, optimizer, opts)  # None: no spans
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        try:
+            if self.spans is None:
+                return self._run()
+            with self.spans.run():
+                result = self._run()
+                self.spans.result(result)
+                return result
+        except BaseException as e:  # a tracker ends its run as failed (see trace_nb.tracking)
+            for listener in self.listeners:
+                abort = getattr(listener, "abort", None)
+                if abort is not None:
+                    abort(e)
+            raise
+
+    def _run(self) -> TrainResult:
         st = self.state
         reason: str | None = None
         try:
@@ -96,7 +115,14 @@ class Trainer:
             if self.val is not None and not st.history:
                 self._initial_validation()
             while (reason := self._stop_reason()) is None:
-                if not self._step():
+                if self.spans is None:
+                    stepped = self._step()
+                else:
+                    with self.spans.step(st.step + 1) as span:
+                        stepped = self._step()
+                        if stepped:
+                            span.done(st.history[-1])
+                if not stepped:
                     reason = "budget"
                     break
                 self.steps_here += 1

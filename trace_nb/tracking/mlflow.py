@@ -1,0 +1,370 @@
+"""One MLflow run, logged beside the work: params, metrics per step, text artifacts, traces.
+
+:class:`MLflowLogger` owns one run of an MLflow tracking server (or a local store). Every
+call returns at once; the HTTP requests go out on a worker thread (:mod:`.background`), so a
+training step never waits for the tracker and a tracker that fails warns once while the run
+goes on. MLflow is imported on that thread, on first use: ``import trace_nb`` never imports it.
+
+What reaches MLflow passes :func:`~trace_nb.tracking.events.scrubbed` (no API key), and
+values are logged as text files: nothing logged is ever executed by trace_nb.
+"""
+
+from __future__ import annotations
+
+import atexit
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .background import Background
+from .events import LLMCall, add_call_observer, remove_call_observer
+from .scrub import scrubbed
+
+__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all"]
+
+INSTALL_HINT = "MLflow logging needs MLflow 3: pip install 'trace_nb[mlflow]'"
+PARAM_CHARS = 500  # MLflow caps a param value; the full values are artifacts
+_KEY_OK = re.compile(r"[^\w\-. /]")
+
+
+_live: weakref.WeakSet = weakref.WeakSet()  # loggers whose logging may still be under way
+_exit_hook: list[bool] = []
+
+
+def flush_all(timeout: float | None = 60.0) -> None:
+    """Wait until every logger's logging so far reached MLflow (each up to ``timeout``)."""
+    for logger in list(_live):
+        logger.flush(timeout)
+
+
+def _exit_flush() -> None:
+    """At the interpreter's exit, send what is still queued (a run that just ended)."""
+    if not _exit_hook:
+        _exit_hook.append(True)
+        atexit.register(flush_all, 30.0)
+
+
+def _host(url: str) -> str:
+    """``host[:port]`` of a URL: never its user or password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
+
+
+def metric_key(name: str) -> str:
+    """``name`` with the characters MLflow refuses in a key replaced by ``_``."""
+    return _KEY_OK.sub("_", str(name))[:250] or "_"
+
+
+class MLflowLogger:
+    """One MLflow run that trace_nb logs to.
+
+    Parameters
+    ----------
+    experiment
+        Experiment name (made when missing), ``"trace_nb"`` by default.
+    run_name
+        The run's name in the UI.
+    tracking_uri
+        ``http://host:port`` of a tracking server, ``sqlite:///...`` or a folder
+        (``file:...``). When given it also becomes MLflow's tracking URI in this process, so
+        that the LLM-call traces (which MLflow exports itself) land in the same place. None:
+        MLflow's own setting (``MLFLOW_TRACKING_URI``, or ``mlflow.set_tracking_uri``).
+    parent
+        Another logger (or a run id) whose nested child this run is.
+    tags
+        Extra run tags.
+    log_messages
+        Put the LLM calls' message and reply texts (scrubbed of keys) into their traces;
+        by default a trace has sizes, tokens, latency and cost only.
+
+    Raises
+    ------
+    ImportError
+        When MLflow is not installed (``pip install 'trace_nb[mlflow]'``). Everything
+        else (a server that is down, a refused request) is one warning, and the work goes on.
+    """
+
+    def __init__(
+        self,
+        experiment: str = "trace_nb",
+        run_name: str | None = None,
+        *,
+        tracking_uri: str | None = None,
+        parent: MLflowLogger | str | None = None,
+        tags: Mapping[str, str] | None = None,
+        log_messages: bool = False,
+    ) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("mlflow") is None:  # say so now, not in a warning later
+            raise ImportError(INSTALL_HINT)
+        self.experiment, self.run_name, self.tracking_uri = experiment, run_name, tracking_uri
+        self.log_messages = log_messages
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self.step = 0  # the step LLM-call traces are tagged with
+        self.background = Background(f"MLflow logging ({tracking_uri or 'default URI'})")
+        self._client: Any = None
+        self._watched: list[Any] = []
+        self._pending: dict[str, list] = {"params": [], "metrics": [], "tags": []}
+        self._pending_lock = threading.Lock()
+        self._batch_queued = False
+        self._group: Any = None  # the open trace LLM calls become spans of
+        self._when: list[Callable[[Any], bool]] = []
+        self._observing = False
+        self._finished = False
+        self._parent = parent
+        self._tags = dict(tags or {})
+        _live.add(self)
+        _exit_flush()
+        self.background.submit(self._open)
+
+    # -- what callers log (all asynchronous) ----------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log params (values shortened to :data:`PARAM_CHARS` characters, scrubbed)."""
+        items = {metric_key(k): scrubbed(v)[:PARAM_CHARS] for k, v in params.items()}
+        self._queue("params", list(items.items()))
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: int) -> None:
+        """Log the numeric values of ``metrics`` at ``step`` (None and text are skipped)."""
+        stamp = int(time.time() * 1000)
+        values = [
+            (metric_key(k), float(v), stamp, int(step))
+            for k, v in metrics.items()
+            if isinstance(v, int | float) and v == v  # bools count as 0/1; NaN is no value
+        ]
+        self._queue("metrics", values)
+
+    def log_text(self, text: str, path: str) -> None:
+        """Write ``text`` (scrubbed) as the artifact ``path`` of the run (replaces it)."""
+        safe = scrubbed(text)
+        self._do(lambda c: c.log_text(self.run_id, safe, path))
+
+    def log_texts(self, artifacts: Iterable[tuple[str, str]]) -> None:
+        """:meth:`log_text` for each ``(path, text)``, uploaded four at a time."""
+        files = [(path, scrubbed(text)) for path, text in artifacts]
+        if files:
+            self._do(lambda c: self._upload(c, files))
+
+    def _upload(self, client: Any, files: list[tuple[str, str]]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(min(4, len(files)), thread_name_prefix="trace_nb-upload") as pool:
+            for done in [pool.submit(client.log_text, self.run_id, t, p) for p, t in files]:
+                done.result()  # the first failure is raised (and warned about once)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set run tags (scrubbed)."""
+        items = {metric_key(k): scrubbed(v)[:PARAM_CHARS] for k, v in tags.items()}
+        self._queue("tags", list(items.items()))
+
+    def _queue(self, kind: str, items: list) -> None:
+        """Add to the next batch; one request carries whatever piled up meanwhile."""
+        with self._pending_lock:
+            self._pending[kind].extend(items)
+            if self._batch_queued:
+                return
+            self._batch_queued = True
+        self._do(self._send_batch)
+
+    # -- LLM calls as traces ---------------------------------------------------------------
+    def watch(self, *llms: Any, when: Callable[[Any], bool] | None = None) -> None:
+        """Log every call of these LLM clients (compared by identity), or of any client for
+        which ``when(client)`` is true at the time of the call, as an MLflow trace."""
+        self._watched.extend(x for x in llms if x is not None and x not in self._watched)
+        if when is not None:
+            self._when.append(when)
+        if (self._watched or self._when) and not self._observing:
+            add_call_observer(self._on_call, bodies=self.log_messages)
+            self._observing = True
+
+    def open_trace(self, name: str, attributes: Mapping[str, Any] | None = None) -> None:
+        """From now on, watched LLM calls are spans of one trace named ``name`` (ending the
+        trace open before): one trace per training run or per run of a cell, sent to MLflow
+        when it ends, instead of one trace (and its requests) per call."""
+        start, attrs = time.time_ns(), dict(attributes or {})
+        self._do(lambda c: self._open_group(c, name, attrs, start))
+
+    def close_trace(self) -> None:
+        """End the trace of :meth:`open_trace` (MLflow sends it then)."""
+        end = time.time_ns()
+        self._do(lambda c: self._close_group(c, end))
+
+    def unwatch(self) -> None:
+        """Stop logging LLM calls."""
+        if self._observing:
+            remove_call_observer(self._on_call)
+            self._observing = False
+        self._watched, self._when = [], []
+
+    def _on_call(self, record: LLMCall) -> None:
+        client = record.client
+        if any(client is w for w in self._watched) or any(f(client) for f in self._when):
+            step = self.step
+            self._do(lambda c: self._trace(c, record, step))
+
+    # -- ending ----------------------------------------------------------------------------
+    def flush(self, timeout: float | None = 60.0) -> bool:
+        """Wait until everything logged so far reached MLflow (False: ``timeout`` passed)."""
+        return self.background.flush(timeout)
+
+    def finish(
+        self, status: str = "FINISHED", timeout: float | None = 60.0, *, wait: bool = True
+    ) -> None:
+        """Stop watching LLM calls and end the run with ``status``; wait up to ``timeout``
+        seconds for the logging to reach MLflow, or with ``wait=False`` let it finish in
+        the background (:func:`flush_all` waits for it; so does the interpreter's exit)."""
+        if self._finished:
+            return
+        self._finished = True
+        self.unwatch()
+        self._do(lambda c: self._end(c, status))
+        if wait:
+            self.flush(timeout)
+
+    @property
+    def failed(self) -> bool:
+        """Whether some logging failed (the first error was shown as a warning)."""
+        return self.background.failures > 0
+
+    def url(self) -> str | None:
+        """The run's page on an HTTP tracking server (after :meth:`flush`), else None."""
+        uri = self.tracking_uri or ""
+        if self.run_id is None or not uri.startswith("http"):
+            return None
+        return f"{uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+    def __repr__(self) -> str:
+        return f"<MLflowLogger run {self.run_id or '(opening)'} at {self.tracking_uri or 'default URI'}>"
+
+    # -- the worker thread's side ----------------------------------------------------------
+    def _do(self, job: Any) -> None:
+        def run() -> None:
+            if self._client is not None and self.run_id is not None:
+                job(self._client)
+
+        self.background.submit(run)
+
+    def _open(self) -> None:
+        try:
+            import mlflow
+            from mlflow import MlflowClient
+        except ImportError as e:
+            raise ImportError(INSTALL_HINT) from e
+        if self.tracking_uri:
+            mlflow.set_tracking_uri(self.tracking_uri)
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        found = client.get_experiment_by_name(self.experiment)
+        exp_id = found.experiment_id if found else client.create_experiment(self.experiment)
+        parent = self._parent
+        parent_id = parent.run_id if isinstance(parent, MLflowLogger) else parent
+        tags = {"trace_nb": "1", **{k: scrubbed(v) for k, v in self._tags.items()}}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        run = client.create_run(exp_id, tags=tags, run_name=self.run_name)
+        self._client, self.experiment_id, self.run_id = client, exp_id, run.info.run_id
+
+    def _send_batch(self, client: Any) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        with self._pending_lock:
+            pending = self._pending
+            self._pending = {"params": [], "metrics": [], "tags": []}
+            self._batch_queued = False
+        metrics = [Metric(k, v, stamp, step) for k, v, stamp, step in pending["metrics"]]
+        params = [Param(k, v) for k, v in dict(pending["params"]).items()]
+        tags = [RunTag(k, v) for k, v in dict(pending["tags"]).items()]
+        for i in range(0, max(len(metrics), 1), 1000):  # MLflow takes 1000 metrics a request
+            client.log_batch(
+                self.run_id,
+                metrics=metrics[i : i + 1000],
+                params=params if i == 0 else [],
+                tags=tags if i == 0 else [],
+            )
+
+    def _open_group(self, client: Any, name: str, attrs: dict, start: int) -> None:
+        self._close_group(client, start)
+        self._group = client.start_trace(
+            name,
+            span_type="CHAIN",
+            attributes=attrs,
+            experiment_id=self.experiment_id,
+            start_time_ns=start,
+            run_id=self.run_id,
+        )
+
+    def _close_group(self, client: Any, end: int) -> None:
+        group, self._group = self._group, None
+        if group is not None:
+            client.end_trace(group.trace_id, end_time_ns=max(end, group.start_time_ns))
+
+    def _trace(self, client: Any, r: LLMCall, step: int) -> None:
+        inputs: dict[str, Any] = {"messages": r.messages, "message_chars": r.message_chars}
+        outputs: dict[str, Any] = {"reply_chars": r.reply_chars}
+        if r.bodies is not None:  # the user asked for the texts (already scrubbed)
+            inputs["messages"], outputs["reply"] = r.bodies
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": r.model,
+            "gen_ai.response.model": r.response_model or r.model,
+            "gen_ai.usage.input_tokens": r.prompt_tokens,
+            "gen_ai.usage.output_tokens": r.completion_tokens,
+            "trace_nb.latency_s": round(r.latency_s, 6),
+            "trace_nb.cost_usd": r.cost,
+            "trace_nb.cached": r.cached,
+            "trace_nb.step": step,
+            "server.address": _host(r.base_url),
+        }
+        status = "ERROR" if r.error else "OK"
+        if self._group is not None:
+            group = self._group
+            span = client.start_span(
+                f"chat {r.model}",
+                trace_id=group.trace_id,
+                parent_id=group.span_id,
+                span_type="CHAT_MODEL",
+                inputs=inputs,
+                attributes=attributes,
+                start_time_ns=r.start_ns,
+            )
+            client.end_span(
+                group.trace_id,
+                span.span_id,
+                outputs=outputs,
+                attributes={"error": r.error} if r.error else None,
+                status=status,
+                end_time_ns=r.end_ns,
+            )
+            return
+        span = client.start_trace(
+            f"chat {r.model}",
+            span_type="CHAT_MODEL",
+            inputs=inputs,
+            attributes=attributes,
+            tags={"trace_nb.step": str(step)},
+            experiment_id=self.experiment_id,
+            start_time_ns=r.start_ns,
+            run_id=self.run_id,
+        )
+        client.end_trace(
+            span.trace_id,
+            outputs=outputs,
+            status="ERROR" if r.error else "OK",
+            attributes={"error": r.error} if r.error else None,
+            end_time_ns=r.end_ns,
+        )
+
+    def _end(self, client: Any, status: str) -> None:
+        import mlflow
+
+        self._close_group(client, time.time_ns())
+        try:
+            mlflow.flush_trace_async_logging()
+        except Exception:  # noqa: BLE001 - older MLflow: traces are sent synchronously
+            pass
+        client.set_terminated(self.run_id, status=status)
