@@ -92,6 +92,14 @@ CHECKS: dict[str, list[tuple[str, str]]] = {
             "assert hits_per_game(champion) == hits_per_game(restored) == hits_per_game(agent)",
         ),
     ],
+    "10_runs_in_mlflow.ipynb": [
+        (
+            "d45e08a0",
+            'assert sorted(runs["tags.mlflow.runName"]) == ["bold", "cautious"]\n'
+            'assert (runs["metrics.val_score"] == 1.0).all()  # both found the offset',
+        ),
+        ("6fe06003", 'assert "move by 5" in notes'),
+    ],
     "09_reviewing_with_evidence.ipynb": [
         (
             "e1110e70",
