@@ -90,5 +90,17 @@ def test_panel_train_shows_the_run():
     assert view.widget in panel.children
     assert result.best_score == 1.0 and trace_nb.session("ptrain").parameters["factor"] == 2
     assert view.step_bar.value == view.step_bar.max == 2
-    assert "double" in view.table.value or "ok" in view.table.value
-    assert view.plot.value  # the score plot was drawn
+    # Oracle, by hand: step 1 runs the minibatch with factor 1 (no example doubled: train 0),
+    # then factor becomes 2, which doubles every example (validation 1, step 2's train 1).
+    shown = [(r["step"], r["train_score"], r["val_score"]) for r in view.history]
+    assert shown == [(1, 0.0, 1.0), (2, 1.0, 1.0)]
+    assert shown == [(r["step"], r["train_score"], r["val_score"]) for r in result.history[1:]]
+    assert view.totals.value.startswith("step 2 · train 1 · validation 1 · best 1 · ")
+    assert "best score 1 at step 1" in view.title.value
+    # The table holds the validation set's results: example 5 gives 5 * 2 = 10, scored by
+    # score_of as (1.0, 'ok').
+    cells = re.findall(r"<td>([^<]*)</td>", view.table.value)
+    assert cells == ["0", "1.0", "ok", "10", ""]
+    # The plot has both series on the two steps (its text is kept as text in the SVG).
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", view.plot.value)
+    assert {"train (minibatch)", "validation", "1", "2"} <= set(labels)

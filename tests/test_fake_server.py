@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import pathlib
+import socket
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -32,12 +35,36 @@ def chat(srv: FakeOpenAIServer, **extra: Any):
     return status, headers, raw
 
 
+def _listening_addresses(port: int) -> set[str]:
+    """The IPv4 addresses the kernel lists a socket listening on ``port`` at (Linux)."""
+    found = set()
+    for line in pathlib.Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if int(hex_port, 16) == port and state == "0A":  # 0A: LISTEN
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
 def test_binds_localhost_and_base_url():
-    with FakeOpenAIServer() as srv:
-        assert srv._server is not None
-        assert srv._server.server_address[0] == "127.0.0.1"
-        assert srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
+    with FakeOpenAIServer(models=["m1"]) as srv:
         assert srv.port > 0
+        assert srv.base_url == f"http://127.0.0.1:{srv.port}/v1"
+        # The base URL serves: the model list comes back over real HTTP from it.
+        url = urllib.parse.urlsplit(srv.base_url)
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        try:
+            conn.request("GET", url.path + "/models")
+            assert [m["id"] for m in json.load(conn.getresponse())["data"]] == ["m1"]
+        finally:
+            conn.close()
+        # Bound to 127.0.0.1 only: the kernel's own table says so where it has one, and
+        # another loopback address (which a server bound to all interfaces would answer)
+        # is refused.
+        if pathlib.Path("/proc/net/tcp").exists():
+            assert _listening_addresses(srv.port) == {"127.0.0.1"}
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.2", srv.port), timeout=5).close()
 
 
 def test_not_running_has_no_base_url():

@@ -201,29 +201,53 @@ def test_feedback_function_bad_shape(ip, server):
 
 
 def test_trace_feedback_magic_and_writeback(ip, server):
+    ip.user_ns["wb_llm"] = make_llm(server)
+    ip.run_cell("def wb_grade(out):\n    return 0.5, 'fine'\n")
+    # Every option that changes how the cell runs, beside the ones each cell has. The
+    # written-back header must give back each one (order aside): the oracle is this line.
+    line = (
+        "--name wb --param greeting --param n --code shout --feedback wb_grade "
+        "--memory 3 --llm wb_llm --candidates 2 --raise"
+    )
     trace(
         ip,
-        "--name wb --param greeting --param n",
+        line,
         """
         greeting = "hello"   # the greeting
         n = param(2, constraint="positive")
-        out = greeting * n
+        out = shout(greeting * n)
         out
         """,
     )
     ip.run_line_magic("trace_feedback", '--name wb --score 0.3 "shorter, please"')
     s = trace_nb.session("wb")
     assert s.last_feedback == ("shorter, please", 0.3)
-    assert s._params["n"].constraint == "positive"
-    server.add_replies(reply({"greeting": "héllo", "n": 1}))
+    assert s.parameters["n"] == 2
+    server.add_replies(*[reply({"greeting": "héllo", "n": 1})] * 2)  # the two candidates
     s.step(auto_approve=True, approve_code=True)
     text = s.writeback_source()
-    assert "greeting = 'héllo'   # the greeting" in text
-    assert 'n = param(1, constraint="positive")' in text
+    assert text == (
+        "\ngreeting = 'héllo'   # the greeting\n"
+        'n = param(1, constraint="positive")\n'
+        "out = shout(greeting * n)\nout\n"
+    )
     ip.run_line_magic("trace_writeback", "wb")
     # The terminal shell keeps the next input itself; a kernel sends it as a payload.
     nxt = getattr(ip, "rl_next_input", None) or ip.payload_manager.read_payload()[-1]["text"]
-    assert nxt.startswith("%%trace --name wb --param greeting --param n\n") and "héllo" in nxt
+    header, body = nxt.split("\n", 1)
+    assert header.startswith("%%trace ")
+    assert sorted(_options(header.removeprefix("%%trace "))) == sorted(_options(line))
+    assert body == text
+
+
+def _options(line: str) -> list[tuple[str, str | None]]:
+    """``--flag value`` pairs of a magic line (a flag followed by a flag has no value)."""
+    words = line.split()
+    return [
+        (w, words[i + 1] if i + 1 < len(words) and not words[i + 1].startswith("--") else None)
+        for i, w in enumerate(words)
+        if w.startswith("--")
+    ]
 
 
 @pytest.mark.parametrize(

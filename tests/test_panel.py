@@ -329,14 +329,29 @@ def test_auto_runs_n_steps(ip, servers):
 
 
 def test_stop_ends_auto_after_current_step(ip, servers):
-    srv = servers(_counting_replies, latency=0.2)
+    # The first LLM call is held at the server until the test lets it go, so Stop is
+    # clicked while a step is surely in flight (no timing involved).
+    in_flight, release = threading.Event(), threading.Event()
+
+    def held_reply(request):
+        in_flight.set()
+        release.wait(60)
+        return reply({"salutation": "A1"})
+
+    srv = servers(held_reply)
     panel = trace(ip, GREETING)
     panel.auto(5)
-    panel.stop_button.click()  # while the first LLM call is in flight
+    assert in_flight.wait(60)
+    panel.stop_button.click()
     assert "stopping" in panel.status.value
+    release.set()
     assert panel.wait(60)
-    assert len(panel.session.rows) - 1 < 5 and len(srv.requests) < 5
-    assert len(panel.session.rows) == 2 and "stopped after 1 of 5" in panel.status.value
+    # Oracle: exactly the step in flight finished (its proposal applied, its run recorded)
+    # and no other LLM call was made.
+    assert len(srv.requests) == 1
+    assert panel.session.parameters["salutation"] == "A1"
+    assert len(panel.session.rows) == 2 and panel.session.output == "A1"
+    assert "stopped after 1 of 5" in panel.status.value
     assert not panel.auto_button.disabled
 
 

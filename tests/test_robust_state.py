@@ -532,30 +532,58 @@ def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, ne
 @given(data=st.data(), new=_json)
 def test_any_damaged_checkpoint_loads_or_raises_checkpoint_error(tmp_path, data, new):
     path = tmp_path / "fuzz-ck.json"
-    save_checkpoint(
-        path,
-        RunState(
-            step=2,
-            order=[1, 0],
-            parameters={"a": 1},
-            history=[{"step": 1, "train_score": 0.5}],
-            config={"parameters": ["a"]},
-        ),
+    original = RunState(
+        step=2,
+        order=[1, 0],
+        parameters={"a": 1},
+        history=[{"step": 1, "train_score": 0.5}],
+        config={"parameters": ["a"]},
     )
+    save_checkpoint(path, original)
     doc = json.loads(path.read_text())
+    kept = dict(doc)  # the undamaged fields (the damage replaces one inside one field)
     where = data.draw(st.sampled_from(list(_paths(doc))))
-    path.write_text(json.dumps(_replace(doc, where, new)))
+    damaged = _replace(doc, where, new)
+    path.write_text(json.dumps(damaged))
     try:
         state = load_checkpoint(path)
-    except CheckpointError:
-        return
-    assert isinstance(state.step, int) and isinstance(state.parameters, dict)
+    except CheckpointError as e:
+        assert str(path) in str(e)  # the refusal names the file
+        state = None
+    if not where:  # the whole file replaced by some other JSON value
+        assert state is None or damaged == kept
+    elif where[0] in ("format", "kind") and damaged[where[0]] != kept[where[0]]:
+        assert state is None  # another file's kind is never read as a checkpoint
+    if state is not None:
+        # A loaded checkpoint has the checkpoint's shape (an oracle written by hand) ...
+        ints = (state.step, state.epoch, state.stale)
+        assert all(isinstance(v, int) and not isinstance(v, bool) for v in ints)
+        assert all(isinstance(i, int) and not isinstance(i, bool) for i in state.order)
+        for field in ("parameters", "best_parameters", "optimizer_state", "usage", "config"):
+            assert isinstance(getattr(state, field), dict), field
+        assert isinstance(state.history, list)
+        assert all(isinstance(row, dict) for row in state.history)
+        assert state.best_score is None or isinstance(state.best_score, (int, float))
+        # ... and every field the damage did not touch is what was saved.
+        for field, value in original.to_json().items():
+            if where and field != where[0] and field in kept:
+                assert state.to_json()[field] == value, field
+    # A saved value replaces the live int parameter only if it is a whole number (the rule
+    # of same_kind, restated here), and comes back as an int; anything else is refused by name.
     p = node(1, name="fuzz_ck_a", trainable=True)
-    for value in state.parameters.values():
+    values = state.parameters.values() if state is not None else ()
+    for value in [*values, new]:
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
         try:
-            check_values([p], {"fuzz_ck_a": value})
-        except CheckpointError:
-            pass
+            got = check_values([p], {"fuzz_ck_a": value})
+        except CheckpointError as e:
+            assert not whole, value
+            assert "fuzz_ck_a" in str(e)
+        else:
+            assert whole, value
+            assert got == {"fuzz_ck_a": value} and type(got["fuzz_ck_a"]) is int
 
 
 @pytest.mark.parametrize(

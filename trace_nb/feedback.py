@@ -39,7 +39,7 @@ def parse_feedback(value: Any) -> tuple[float | None, str]:
     with ``score`` and ``feedback`` (or ``text``); None (no feedback).
     """
     if isinstance(value, Node):
-        value = value._data
+        value = value.peek()
     if value is None:
         return None, ""
     if isinstance(value, str):

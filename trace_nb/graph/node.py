@@ -20,7 +20,9 @@ Semantics worth knowing (they differ from the reference Trace on purpose):
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,6 +100,22 @@ class Node:
     def data(self) -> Any:
         """The wrapped value. Reading it inside a bundled function records a dependency."""
         _note_use(self)
+        return self._data
+
+    def peek(self) -> Any:
+        """The wrapped value, read without recording a use.
+
+        ``data`` read inside a bundled function is a dependency of that call (and an
+        undeclared one raises ``ExternalDependencyError``). Code that only looks at a value
+        (to show it, save it, compare it, copy it) uses ``peek()``, so looking never changes
+        what the trace records. It is a method, not a second property beside ``data``, so
+        that the name says which of the two reads is the quiet one.
+
+        Returns
+        -------
+        Any
+            The value itself (not a copy): mutate it only if you mean to change the node.
+        """
         return self._data
 
     @property
@@ -311,16 +329,61 @@ class ParameterNode(Node):
         names.index_parameter(self._base, self)
 
     def _set(self, value: Any) -> None:
-        """Replace the value (the optimizer validates before calling this)."""
+        """Replace the value (the optimizer validates before calling this).
+
+        Kept for :mod:`trace_nb.optim`; other code calls :meth:`set_value`.
+        """
         self._data = value
 
     def set_value(self, value: Any) -> None:
-        """Set the parameter's value by hand (a node's value is unwrapped first).
+        """Assign the parameter's value (a node's value is unwrapped first).
 
-        Nothing is checked: an optimizer's proposals are validated before they are applied,
-        a value set here is taken as the user's decision.
+        This is how code outside the graph assigns a parameter: the session applying an
+        accepted proposal, a checkpoint or a saved file being loaded, the user by hand.
+        Nothing is checked here: proposals are validated before they are applied, and a
+        value set by hand is taken as the user's decision. Nothing is recorded either.
+
+        Parameters
+        ----------
+        value : Any
+            The new value, or a node whose value is taken.
         """
         self._data = value._data if isinstance(value, Node) else value
+
+    @contextlib.contextmanager
+    def trial(self, value: Any) -> Iterator[ParameterNode]:
+        """Hold ``value`` for the duration of a ``with`` block, then put the old one back.
+
+        For "what would this value do": the old value is restored when the block ends,
+        also when it ends with an exception (which then propagates unchanged). Trials nest;
+        each restores what it found.
+
+        Parameters
+        ----------
+        value : Any
+            The value to hold meanwhile (a node's value is unwrapped, as in
+            :meth:`set_value`).
+
+        Yields
+        ------
+        ParameterNode
+            This parameter.
+
+        Examples
+        --------
+        >>> p = ParameterNode(1.0, name="w")
+        >>> with p.trial(2.0):
+        ...     p.peek()
+        2.0
+        >>> p.peek()
+        1.0
+        """
+        old = self._data
+        self.set_value(value)
+        try:
+            yield self
+        finally:
+            self._data = old
 
 
 class MessageNode(Node):

@@ -232,7 +232,7 @@ class Module:
             if key.startswith(BUNDLE_KEY) and bundled.parameter is not None:
                 p = bundled.parameter
                 code[key[len(BUNDLE_KEY) :]] = _FrozenParam(
-                    p._data, p._base, p.description, p.constraint, True
+                    p.peek(), p._base, p.description, p.constraint, True
                 )
         state[_CODE_STATE] = code
         return state
@@ -246,7 +246,7 @@ class Module:
         for fname, saved in code.items():
             if fname in methods:
                 param = method_bundle(self, methods[fname]).parameter
-                param._set(saved.value)
+                param.set_value(saved.value)
                 param.description, param.constraint = saved.description, saved.constraint
                 claim_name(param, saved.base or param._base)
 
@@ -275,7 +275,7 @@ def _freeze(value: Any, memo: dict[int, Any]) -> Any:
         return memo[id(value)]
     if isinstance(value, ParameterNode):
         out: Any = _FrozenParam(
-            value._data, value._base, value.description, value.constraint, value.is_code
+            value.peek(), value._base, value.description, value.constraint, value.is_code
         )
     elif type(value) in (list, tuple):
         out = type(value)(_freeze(v, memo) for v in value)

@@ -37,7 +37,7 @@ from .module import Entry, entries, trainable_methods
 
 def state_dict(module: Any) -> dict[str, Any]:
     """Relative name -> current value (source text for code parameters)."""
-    return {e.display(): e.node._data for e in entries(module)}
+    return {e.display(): e.node.peek() for e in entries(module)}
 
 
 def check_state_dict(module: Any, values: Any, strict: bool = True) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def check_state_dict(module: Any, values: Any, strict: bool = True) -> dict[str,
         node = found[name]
         if node.is_code:
             try:  # saved code passes the same checks as an LLM proposal (issue 14 item 6)
-                validate_code(node._data, value)
+                validate_code(node.peek(), value)
             except ValueError as e:
                 raise ValueError(
                     f"the code for {name!r} is refused (it does not compile, or "
@@ -76,14 +76,14 @@ def check_state_dict(module: Any, values: Any, strict: bool = True) -> dict[str,
                         f"the code for {name!r} does not load, so it is refused "
                         f"(calls would still run the old function): {e}"
                     ) from e
-        elif not _same_kind(node._data, value):
+        elif not _same_kind(node.peek(), value):
             raise ValueError(
-                f"{name!r} is a {type(node._data).__name__} in {type(module).__name__} "
+                f"{name!r} is a {type(node.peek()).__name__} in {type(module).__name__} "
                 f"but the values give a {type(value).__name__} ({short_repr(value, 60)})"
             )
-        elif isinstance(node._data, tuple) and isinstance(value, list):
+        elif isinstance(node.peek(), tuple) and isinstance(value, list):
             value = tuple(value)
-        elif isinstance(node._data, int) and isinstance(value, float):
+        elif isinstance(node.peek(), int) and isinstance(value, float):
             value = int(value)  # JSON wrote 3 as 3.0 (bool is caught by _same_kind)
         converted[name] = value
     return converted
@@ -100,7 +100,7 @@ def load_state_dict(module: Any, values: dict[str, Any], strict: bool = True) ->
     """
     found = {e.display(): e.node for e in entries(module)}
     for name, value in check_state_dict(module, values, strict).items():
-        found[name]._set(value)
+        found[name].set_value(value)
     return module
 
 
@@ -115,7 +115,7 @@ def save(module: Any, path: str | os.PathLike[str]) -> None:
     """
     cls = type(module)
     params = {
-        e.display(): {"value": e.node._data, "code": bool(e.node.is_code)} for e in entries(module)
+        e.display(): {"value": e.node.peek(), "code": bool(e.node.is_code)} for e in entries(module)
     }
     fields = {"class": f"{cls.__module__}.{cls.__qualname__}", "parameters": params}
     savefile.save(path, "module", fields, f"{cls.__name__}")
@@ -140,7 +140,7 @@ def load(module: Any, path: str | os.PathLike[str]) -> Any:
     ):
         raise ModuleFileError(f"{where!r}: 'parameters' must map each name to {{\"value\": ...}}")
     values = {k: v["value"] for k, v in params.items()}
-    current = {e.display(): e.node._data for e in entries(module)}
+    current = {e.display(): e.node.peek() for e in entries(module)}
     for name, value in values.items():
         if name in current and not _same_kind(current[name], value):
             raise ModuleFileError(
@@ -202,12 +202,12 @@ def export(module: Any, path: str | os.PathLike[str]) -> str:
         raise ValueError(f"export needs a class defined at the top level, not {cls.__qualname__}")
     ns = vars(sys.modules[cls.__module__])
     found = entries(module)
-    root_code = {e.method: e.node._data for e in found if e.owner is module and e.method}
+    root_code = {e.method: e.node.peek() for e in found if e.owner is module and e.method}
     src, written = _with_learned_methods(
         _class_source(original_class(cls)), cls.__name__, root_code
     )
     values = {
-        e.display(): e.node._data
+        e.display(): e.node.peek()
         for e in found
         if not (e.owner is module and e.method in written) and not _unchanged(e, cls)
     }
@@ -216,7 +216,7 @@ def export(module: Any, path: str | os.PathLike[str]) -> str:
     for e in found:  # learned code runs in its class's module: write what it needs too
         owner = type(e.owner)
         if e.node.is_code and e.display() in values and (owner is cls or owner in writer.emitted):
-            writer.resolve(e.node._data, vars(sys.modules[owner.__module__]))
+            writer.resolve(e.node.peek(), vars(sys.modules[owner.__module__]))
     head = (
         f'"""{cls.__name__} with learned values and code, exported by trace_nb from '
         f"{cls.__module__}.{cls.__qualname__}.\n\nImport this file and construct "
@@ -246,7 +246,7 @@ def _unchanged(entry: Entry, root: type) -> bool:
         return False
     method = trainable_methods(entry.owner).get(entry.method)
     try:
-        return method is not None and entry.node._data == function_source(method._fn)
+        return method is not None and entry.node.peek() == function_source(method._fn)
     except ValueError:
         return False
 

@@ -45,7 +45,7 @@ class ParamsMixin:
     @property
     def parameters(self) -> dict[str, Any]:
         """Current (approved) value of each parameter, by the name used in the cell."""
-        return {k: p._data for k, p in self.named_parameter_nodes().items()}
+        return {k: p.peek() for k, p in self.named_parameter_nodes().items()}
 
     def display_name(self, node: ParameterNode) -> str:
         """The readable name of a parameter node (``agent.act``), or its own name."""
@@ -122,7 +122,7 @@ class ParamsMixin:
         ns = shell.user_ns if shell is not None else {"__name__": "__main__"}
         # What can fail comes first: compiling code, then modules (undone if one refuses).
         compiled = {
-            k: (b.parameter._data, compile_function(b.parameter._data, k, ns))
+            k: (b.parameter.peek(), compile_function(b.parameter.peek(), k, ns))
             for k, b in loaded._code.items()
         }
         module_names = self._adopt_modules(dict(loaded._saved_modules))
@@ -131,9 +131,9 @@ class ParamsMixin:
             mine = self._params.get(k)
             if mine is None:
                 self._params[k] = mine = ParameterNode(
-                    p._data, name=k, description=p.description, constraint=p.constraint
+                    p.peek(), name=k, description=p.description, constraint=p.constraint
                 )
-            mine.set_value(p._data)
+            mine.set_value(p.peek())
             names.append(k)
         for k, (source, fn) in compiled.items():
             mine_b = self._code.get(k)

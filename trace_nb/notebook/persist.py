@@ -34,10 +34,10 @@ def session_state(s: TraceSession) -> dict:
     """JSON-ready state of a session: parameters, code, history, optimizer memory (the
     fields of a ``session`` save file, see :mod:`trace_nb.savefile`)."""
     params = {
-        k: {"value": p._data, "description": p.description, "constraint": p.constraint}
+        k: {"value": p.peek(), "description": p.description, "constraint": p.constraint}
         for k, p in s._params.items()
     }
-    code = {k: {"source": b.parameter._data} for k, b in s._code.items()}
+    code = {k: {"source": b.parameter.peek()} for k, b in s._code.items()}
     modules = {}
     if s._modules:
         from ..modules import state_dict
@@ -266,8 +266,8 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
     state = read_state(path)
     name = state["name"]
     live = like if like is not None else registry.find(name)
-    live_values = {k: p._data for k, p in live._params.items()} if live is not None else {}
-    live_code = {k: b.parameter._data for k, b in live._code.items()} if live is not None else {}
+    live_values = {k: p.peek() for k, p in live._params.items()} if live is not None else {}
+    live_code = {k: b.parameter.peek() for k, b in live._code.items()} if live is not None else {}
     for k, rec in state["parameters"].items():
         if k in live_values and not same_kind(live_values[k], rec["value"]):
             raise _fail(
@@ -452,12 +452,12 @@ def export_session(s: TraceSession, path: str) -> None:
     for k, p in s._params.items():
         if not _name_ok(k):
             raise SessionFileError(f"cannot export parameter {k!r}: not a Python identifier")
-        lines.append(f"{k} = {python_literal(p._data, f'parameter {k!r}')}")
+        lines.append(f"{k} = {python_literal(p.peek(), f'parameter {k!r}')}")
     for k, b in s._code.items():
         if not _name_ok(k):
             raise SessionFileError(f"cannot export code {k!r}: not a Python identifier")
         try:
-            source = validate_source(b.parameter._data, k)
+            source = validate_source(b.parameter.peek(), k)
         except CoercionError as e:
             raise SessionFileError(f"cannot export: {e}") from None
         lines += ["", "", source.rstrip()]

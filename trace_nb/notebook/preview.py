@@ -114,7 +114,6 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
     examples = list(getattr(session, "examples", None) or [None])
     out = Preview(session.display_name(node), value)
     start = time.monotonic()
-    old = node._data
     # The runs rebind the cell's names: the notebook gets its own back. Only those names
     # (and the example's) are put back, so a cell the user runs meanwhile keeps its work.
     ours = set(session.compiled.binds) | {input, RUNTIME}
@@ -125,11 +124,8 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
                 if example is not None:
                     ns[input] = example
                 before = _run(execute, session, grade)
-                node._set(value)
-                try:
+                with node.trial(value):
                     after = _run(execute, session, grade)
-                finally:
-                    node._set(old)
                 out.runs += 2
                 out.rows.append(
                     PreviewRow(
@@ -145,7 +141,6 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
                     )
                 )
         finally:
-            node._set(old)
             for key in ours:
                 if key not in saved_ns:
                     ns.pop(key, None)  # names the runs added
@@ -166,7 +161,7 @@ def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str
     except Exception as e:  # noqa: BLE001 - a failing run is a result, shown as such
         said = cut(f"{type(e).__name__}: {e}", 300)
         return said, None, "", said
-    data = value._data if isinstance(value, Node) else value
+    data = value.peek() if isinstance(value, Node) else value
     score, text = None, ""
     if grade is not None:
         try:

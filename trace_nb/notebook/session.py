@@ -81,7 +81,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
     @property
     def output(self) -> Any:
         """The last run's output value (the exception, if the run raised)."""
-        return self.exception._data if self.exception is not None else self.output_value
+        return self.exception.peek() if self.exception is not None else self.output_value
 
     # -- running ----------------------------------------------------------------------
     @_serialized
@@ -109,7 +109,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
 
     def _record_run(self, value: Any, exception: ExceptionNode | None) -> None:
         self.output_node = value if isinstance(value, Node) else None
-        self.output_value = value._data if isinstance(value, Node) else value
+        self.output_value = value.peek() if isinstance(value, Node) else value
         self.exception = exception
         self.last_feedback = None
         self.feedback_error = None

@@ -59,7 +59,7 @@ class CellTracer:
         if _is_module(value):
             return self.session._register_module(name, value)
         if isinstance(value, Node):
-            value = value._data
+            value = value.peek()
         self.cell_values[name] = value
         return self.session._parameter(name, value, description, constraint)
 
@@ -155,9 +155,9 @@ class CellTracer:
             parents = tuple(a for a in (*args, *kwargs.values()) if isinstance(a, Node))
             node = make_exception_node(exc, op, args, parents, set())
             raise ExecutionError(node).with_traceback(exc.__traceback__) from exc
-        if isinstance(out._data, Node):  # the callee traced something itself: keep both histories
-            inner = out._data
-            out._data = inner._data
+        if isinstance(out.peek(), Node):  # the callee traced something itself: keep both histories
+            inner = out.peek()
+            out._data = inner.peek()  # no public writer for an op output: graph-internal
             out._parents = (*out._parents, inner)
         return out
 

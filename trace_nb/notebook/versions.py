@@ -74,7 +74,7 @@ class VersionsMixin:
         loader = getattr(node, "loader", None) if node.is_code else None
         if loader is not None:
             loader(prop.new)  # raises CodeCompileError (nothing changed) if it does not load
-        node._set(prop.new)
+        node.set_value(prop.new)
         self._after_apply(prop)
         self.lineage.accept(
             readable,

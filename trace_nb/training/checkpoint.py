@@ -203,14 +203,14 @@ def load_checkpoint(path: str | os.PathLike[str]) -> RunState:
 
 def parameter_values(params: Iterable[Any]) -> dict[str, Any]:
     """``{name: value}`` of parameter nodes (copies, so later in-place edits do not leak in)."""
-    return {p.name: plain_copy(p._data) for p in params}
+    return {p.name: plain_copy(p.peek()) for p in params}
 
 
 def set_parameter_values(params: Iterable[Any], values: Mapping[str, Any]) -> None:
     """Set each parameter whose name is in ``values``; others keep their value."""
     for p in params:
         if p.name in values:
-            p._set(plain_copy(values[p.name]))
+            p.set_value(plain_copy(values[p.name]))
 
 
 def restore_best(optimizer: Any, result: Any) -> None:
@@ -311,7 +311,7 @@ def check_values(
             )
         if getattr(p, "is_code", False):
             try:
-                out[name] = validate_source(value, name, p._data)
+                out[name] = validate_source(value, name, p.peek())
             except CoercionError as e:
                 raise CheckpointError(f"{where}{e}") from None
             loader = getattr(p, "loader", None)
@@ -324,14 +324,14 @@ def check_values(
                         f"{cut(str(e), 200)}); fix the import it needs, or start over with "
                         "resume=False"
                     ) from None
-        elif not _same_kind(p._data, value):
+        elif not _same_kind(p.peek(), value):
             raise CheckpointError(
-                f"{where}parameter {name!r} holds {_describe(p._data)} but the checkpoint "
+                f"{where}parameter {name!r} holds {_describe(p.peek())} but the checkpoint "
                 f"gives {_describe(value)}; resume with the parameters this run was started "
                 "with, or start over with resume=False"
             )
         else:
-            out[name] = _like(p._data, value)
+            out[name] = _like(p.peek(), value)
     return out
 
 

@@ -4,6 +4,7 @@ make any example score worse (the review gate)."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from .inprocess import mean_score
@@ -12,14 +13,12 @@ from .inprocess import mean_score
 def _scores_with(trainer: Any, proposals: list, batch: list[int]) -> list:
     """The minibatch's results with ``proposals``' values in place; the parameters get their
     values back and the feedback is cleared. Costs one workflow run per example."""
-    old = [(p.parameter, p.parameter._data) for p in proposals]
-    for p in proposals:
-        p.parameter._set(p.new)
     try:
-        traced = trainer.forward_batch(batch)
+        with contextlib.ExitStack() as trials:
+            for p in proposals:
+                trials.enter_context(p.parameter.trial(p.new))
+            traced = trainer.forward_batch(batch)
     finally:
-        for node, value in old:
-            node._set(value)
         trainer.opt.zero_feedback()
     return [t.result for t in traced]
 

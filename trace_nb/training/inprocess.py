@@ -102,7 +102,7 @@ def run_one(
         return Traced(
             target, ExampleResult(index, None, None, text, text, time.perf_counter() - start)
         )
-    value = out._data if isinstance(out, Node) else out
+    value = out.peek() if isinstance(out, Node) else out
     try:
         score, text = parse_feedback(feedback(example, value))
     except FeedbackError:

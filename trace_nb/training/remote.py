@@ -145,7 +145,7 @@ def run_task(task: bytes, payload: bytes, key: str) -> RemoteResult:
     for name, value in values.items():
         p = names.get(name)
         if p is not None:
-            p._set(value)
+            p.set_value(value)
     previous = default_llm()
     if llm is not None:
         set_default_llm(llm)
@@ -342,7 +342,7 @@ class RemoteRunner:
     def _submit(self, items: Sequence[tuple[int, Any]], trace: bool) -> list[Any]:
         import cloudpickle
 
-        values = {name: p._data for name, p in self.names.items()}
+        values = {name: p.peek() for name, p in self.names.items()}
         tasks = [cloudpickle.dumps((values, ex, i, trace)) for i, ex in items]
         for task, (i, ex) in zip(tasks, items, strict=True):
             _refuse_secrets(task, values, i, ex)

@@ -185,7 +185,7 @@ class Trainer:
             optimizer_llm=getattr(self.opt, "llm", None),
             workflow_llm=self.o.workflow_llm,
             prompt_chars=prompt_chars,
-            parameter_chars=sum(len(repr(p._data)) for p in self.params),
+            parameter_chars=sum(len(repr(p.peek())) for p in self.params),
             tokens_per_call=self.o.tokens_per_call,
         )
         for listener in self.listeners:

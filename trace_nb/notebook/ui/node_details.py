@@ -61,7 +61,7 @@ class NodeDetails(w.VBox):
             f"{' · ' + e(record['type']) if record.get('type') else ''}"
             f"{' · output' if record.get('output') else ''}</span></div>"
         ]
-        value = full_text(node._data, VALUE_LIMIT) if node is not None else record["value"]
+        value = full_text(node.peek(), VALUE_LIMIT) if node is not None else record["value"]
         parts.append(
             f"<div class='trace-nb-label'>value</div><pre class='trace-nb-value'>{e(value)}</pre>"
         )
