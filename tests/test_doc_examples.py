@@ -81,9 +81,16 @@ def test_readme_model_blocks_run(offline, monkeypatch):
     assert ip.user_ns["llm"].model == "llama3.1"
 
 
+#: a block the tests do not run says so just above it, and where its runnable version is
+NOT_RUN = re.compile(
+    r"^<!-- not run: [^\n]*(?:tutorial|notebooks/)[^\n]*-->\n```python\n(.*?)^```", re.S | re.M
+)
+
+
 def test_every_readme_python_block_is_covered():
     covered = BLOCK.findall(section(ROOT / "README.md", "## Ten lines"))
     covered += BLOCK.findall(section(ROOT / "README.md", "## Pointing at a model"))
+    covered += NOT_RUN.findall((ROOT / "README.md").read_text())
     assert sorted(python_blocks(ROOT / "README.md")) == sorted(covered)
 
 
