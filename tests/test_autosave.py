@@ -310,3 +310,37 @@ def test_a_file_with_a_bad_session_name_is_refused(tmp_path):
     savefile.save(path, "session", {"name": "../evil", "parameters": {}})
     with pytest.raises(SessionFileError, match="session name is refused"):
         load_session(str(path))
+
+
+def test_restoring_keeps_the_work_it_replaces(ip, servers, state_dir):
+    # Work approved while the offer waited (Avast) is replaced by Restore: its file is kept
+    # aside, not overwritten, and the panel says where.
+    name = approved_panel(ip, servers).session.name
+    path = state_dir / f"{name}.json"
+    restart(name)
+    fresh = rerun(ip, name)
+    servers([reply({"salutation": "Avast"})])
+    fresh.propose()
+    assert fresh.wait(30)
+    fresh.approve("salutation")
+    fresh.restore_button.click()
+    assert fresh.errors == [] and fresh.session.parameters["salutation"] == "Ahoy"
+    kept = fresh.session.autosave_kept
+    assert kept is not None and kept.name.startswith(f"{name}.before-restore-")
+    assert json.loads(kept.read_text())["parameters"]["salutation"]["value"] == "Avast"
+    assert str(kept) in fresh.status.value
+    assert json.loads(path.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+
+
+def test_an_offer_left_pending_twice_is_still_named(ip, servers, state_dir):
+    # Restart, Run All (the offer waits, ignored), restart, Run All: the second kernel's
+    # run is offered now, and the first kernel's approved values are still named.
+    name = approved_panel(ip, servers).session.name
+    restart(name)
+    first = rerun(ip, name).session.restorable.path
+    restart(name)
+    again = rerun(ip, name)
+    assert again.session.restorable.path != first
+    note = html.unescape(again.restore_note.value)
+    assert "Earlier saves kept aside" in note and str(first) in note
+    assert json.loads(first.read_text())["parameters"]["salutation"]["value"] == "Ahoy"

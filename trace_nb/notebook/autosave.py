@@ -24,6 +24,7 @@ turns autosaving off. Files are written atomically and hold no API key.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import pathlib
@@ -155,12 +156,7 @@ def _keep_offer_aside(session: TraceSession, path: pathlib.Path) -> None:
     offer = session.restorable
     if offer is None or offer.kept_aside or offer.path != path or not path.is_file():
         return
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.stem}.offered-{stamp}.json")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.stem}.offered-{stamp}-{n}.json")
+    aside = _free_name(path, "offered")
     os.replace(path, aside)
     offer.path, offer.kept_aside = aside, True
 
@@ -179,12 +175,58 @@ def status(session: TraceSession) -> str | None:
         if offer.legacy
         else ""
     )
+    earlier = _kept_files(live, exclude=offer.path)
+    also = (
+        f" Earlier saves kept aside (load one with trace_nb.load_session(path)): "
+        f"{', '.join(str(p) for p in earlier)}."
+        if earlier
+        else ""
+    )
     if offer.kept_aside or offer.path != live:
-        return f"The offered values stay in {offer.path}{origin}; {where}."
+        return f"The offered values stay in {offer.path}{origin}; {where}.{also}"
     return (
         f"The offered values are in {offer.path}{origin}; once this session saves, they are "
-        f"kept aside in a copy beside it and {where}."
+        f"kept aside in a copy beside it and {where}.{also}"
     )
+
+
+def _kept_files(live: pathlib.Path | None, exclude: pathlib.Path | None = None) -> list:
+    """The files kept aside beside ``live`` (offers a session saved past, live work a
+    restore replaced), oldest first: an offer left pending in two kernels in a row is no
+    longer the one on offer, but it is still named."""
+    if live is None:
+        return []
+    try:
+        found = [
+            p
+            for kind in ("offered", "before-restore")
+            for p in live.parent.glob(f"{glob.escape(live.stem)}.{kind}-*.json")
+            if p != exclude and p.is_file()
+        ]
+        return sorted(found, key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+
+
+def _keep_live_aside(session: TraceSession, offered: pathlib.Path) -> pathlib.Path | None:
+    """Before a restore replaces this session's values and history: move the file of its
+    live work out of the way (it is not the offered file); the new place, or None."""
+    live = session.autosave_path
+    if live is None or not session.rows or live == offered or not live.is_file():
+        return None
+    aside = _free_name(live, "before-restore")
+    os.replace(live, aside)
+    return aside
+
+
+def _free_name(path: pathlib.Path, kind: str) -> pathlib.Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.stem}.{kind}-{stamp}.json")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.{kind}-{stamp}-{n}.json")
+    return aside
 
 
 def find_saved(name: str, shell: Any = None) -> SavedState | None:
@@ -240,4 +282,12 @@ def restore(session: TraceSession, shell: Any = None) -> list[str]:
         )
     with session.lock:
         loaded = read_session(str(saved.path), like=session)
-        return session.adopt_state(loaded, shell)
+        # The work done since the restart is replaced: keep its file, and say where.
+        kept = session.autosave_kept = _keep_live_aside(session, saved.path)
+        try:
+            return session.adopt_state(loaded, shell)
+        except BaseException:
+            if kept is not None:  # nothing changed: the live work's file goes back
+                os.replace(kept, session.autosave_path)
+                session.autosave_kept = None
+            raise
