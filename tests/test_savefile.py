@@ -292,6 +292,9 @@ def _suffix_key(data):
         ("lineage parent -1", r"has the parent -1"),
         ("lineage numbered wrong", r"numbered 5, not 1"),
         ("lineage chain empty", r"lineage of 'tone' is not a non-empty list"),
+        ("lineage score beyond float", r"the score of run 0 is 1000"),
+        ("lineage run is a superscript", r"run '²' is not a run number"),
+        ("lineage version without source", r"version 1 of 'tone' has no 'source'"),
     ],
 )
 def test_a_session_file_is_checked_deeply(reviewed, how, says):
@@ -325,6 +328,12 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         chain[1]["number"] = 5
     elif how == "lineage chain empty":
         data["lineage"]["versions"]["tone"] = []
+    elif how == "lineage score beyond float":
+        chain[0]["runs"] = {"0": 10**400}  # JSON has such numbers; float() overflows
+    elif how == "lineage run is a superscript":
+        chain[0]["runs"] = {"²": 1.0}  # str.isdigit says yes, int() says no
+    elif how == "lineage version without source":
+        del chain[1]["source"]
     path.write_text(json.dumps(data))
     before = snapshot(s)
     with pytest.raises(SessionFileError, match=says):
