@@ -286,6 +286,7 @@ def _suffix_key(data):
         ("history row is a number", r"history row 0 is a JSON number"),
         ("history row without a step", r"history row 1 has the step None"),
         ("history step too big", r"history row 0 has the step 10000"),
+        ("history score beyond float", r"history row 1 has 1000.* beyond a float's range"),
         ("lineage runs is a list", r"'runs' is not an object"),
         ("lineage score is text", r"the score of run 0 is 'good'"),
         ("lineage parent cycle", r"parent must be an earlier version"),
@@ -314,6 +315,8 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         data["history"][0] = 3
     elif how == "history row without a step":
         del data["history"][1]["step"]
+    elif how == "history score beyond float":
+        data["history"][1]["score"] = 10**400  # the score plot's float() overflows
     elif how == "history step too big":
         data["history"][0]["step"] = 10**30
     elif how == "lineage runs is a list":

@@ -194,6 +194,9 @@ def _row_problem(row: Any) -> str | None:
             return f"has {short_repr(value, 40)} in column {key!r}, which holds {names}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"has {value!r} in column {key!r}, not a finite number"
+        if key in ("score", "cost") and isinstance(value, int) and abs(value) > 2**1023:
+            # the score plot draws it as a float: 10**400 would break every refresh
+            return f"has {short_repr(value, 40)} in column {key!r}, beyond a float's range"
     return None
 
 
