@@ -39,8 +39,9 @@ from ..text import cut, short_repr
 if TYPE_CHECKING:
     from .session import TraceSession
 
-#: Events that change what is kept: a run, its feedback and score, and every decision.
-SAVED_ON = {"run", "feedback", "approve", "reject", "edit", "restore"}
+#: Events that change what is kept: a run, its feedback and score, every decision, and
+#: the values ``session.train()`` learned.
+SAVED_ON = {"run", "feedback", "approve", "reject", "edit", "restore", "train"}
 
 
 _ENABLED: weakref.WeakSet[TraceSession] = weakref.WeakSet()  # sessions that autosave
