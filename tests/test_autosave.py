@@ -344,3 +344,21 @@ def test_an_offer_left_pending_twice_is_still_named(ip, servers, state_dir):
     note = html.unescape(again.restore_note.value)
     assert "Earlier saves kept aside" in note and str(first) in note
     assert json.loads(first.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+
+
+def test_load_session_into_a_live_session_keeps_the_work_it_replaces(
+    ip, servers, state_dir, tmp_path
+):
+    import trace_nb
+
+    panel = approved_panel(ip, servers)  # Ahoy approved, two runs: in the autosave file
+    s = panel.session
+    kept = tmp_path / "early.json"
+    s.save(str(kept))
+    panel.run()  # a third run, live only
+    assert trace_nb.load_session(str(kept)) is s and len(s.rows) == 2
+    aside = s.autosave_kept
+    assert aside is not None and aside.name.startswith(f"{s.name}.before-restore-")
+    assert len(saved_rows(aside)) == 3
+    # Loading the session's own autosave file moves nothing.
+    assert trace_nb.load_session(str(s.autosave_path)) is s and s.autosave_kept is None

@@ -24,6 +24,7 @@ turns autosaving off. Files are written atomically and hold no API key.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -31,6 +32,7 @@ import pathlib
 import re
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -213,11 +215,18 @@ def _keep_live_aside(session: TraceSession, offered: pathlib.Path) -> pathlib.Pa
     """Before a restore replaces this session's values and history: move the file of its
     live work out of the way (it is not the offered file); the new place, or None."""
     live = session.autosave_path
-    if live is None or not session.rows or live == offered or not live.is_file():
+    if live is None or not session.rows or not live.is_file() or _same_file(live, offered):
         return None
     aside = _free_name(live, "before-restore")
     os.replace(live, aside)
     return aside
+
+
+def _same_file(a: pathlib.Path, b: pathlib.Path) -> bool:
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _free_name(path: pathlib.Path, kind: str) -> pathlib.Path:
@@ -283,12 +292,21 @@ def restore(session: TraceSession, shell: Any = None) -> list[str]:
         )
     with session.lock:
         loaded = read_session(str(saved.path), like=session)
-        # The work done since the restart is replaced: keep its file, and say where.
-        kept = session.autosave_kept = _keep_live_aside(session, saved.path)
-        try:
+        with live_work_kept(session, saved.path):  # the work done since the restart
             return session.adopt_state(loaded, shell)
-        except BaseException:
-            if kept is not None:  # nothing changed: the live work's file goes back
-                os.replace(kept, session.autosave_path)
-                session.autosave_kept = None
-            raise
+
+
+@contextlib.contextmanager
+def live_work_kept(session: TraceSession, source: pathlib.Path) -> Iterator[None]:
+    """Around a restore or load from ``source`` that replaces ``session``'s values and
+    history: the autosave file of its live work is first moved aside as
+    ``<session>.before-restore-<time>.json`` (``session.autosave_kept`` says where), and put
+    back if the replacement fails."""
+    kept = session.autosave_kept = _keep_live_aside(session, source)
+    try:
+        yield
+    except BaseException:
+        if kept is not None:  # nothing changed: the live work's file goes back
+            os.replace(kept, session.autosave_path)
+            session.autosave_kept = None
+        raise
