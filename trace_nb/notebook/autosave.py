@@ -179,9 +179,10 @@ def status(session: TraceSession) -> str | None:
         else ""
     )
     earlier = _kept_files(live, exclude=offer.path)
+    shown = ", ".join(str(p) for p in earlier[-3:])  # the newest three
+    more = f" and {len(earlier) - 3} older in {earlier[0].parent}" if len(earlier) > 3 else ""
     also = (
-        f" Earlier saves kept aside (load one with trace_nb.load_session(path)): "
-        f"{', '.join(str(p) for p in earlier)}."
+        f" Earlier saves kept aside (load one with trace_nb.load_session(path)): {shown}{more}."
         if earlier
         else ""
     )
