@@ -362,3 +362,17 @@ def test_load_session_into_a_live_session_keeps_the_work_it_replaces(
     assert len(saved_rows(aside)) == 3
     # Loading the session's own autosave file moves nothing.
     assert trace_nb.load_session(str(s.autosave_path)) is s and s.autosave_kept is None
+
+
+def test_a_closed_session_no_longer_writes_the_file_of_its_name(ip, servers, state_dir):
+    # A variable still holding a closed session must not overwrite the autosave of the
+    # session that now has its name; it says why it did not save.
+    old = approved_panel(ip, servers).session
+    name = old.name
+    restart(name)  # closes it
+    new = rerun(ip, name).session
+    path = new.autosave_path
+    mine = path.read_text()
+    old.feedback("from a stale variable", 0.1)
+    assert path.read_text() == mine
+    assert "closed" in old.autosave_error and new.autosave_error is None

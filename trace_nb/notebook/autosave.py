@@ -143,7 +143,15 @@ def _save(session: TraceSession) -> None:
     path = session.autosave_path
     if path is None or not session.rows:
         return
+    from . import registry
     from .persist import save_session
+
+    if registry.find(session.name) is not session:  # closed: the name is another's now
+        session.autosave_error = (
+            f"not autosaved: session {session.name!r} was closed, so {path} is left to "
+            "the session of that name now (save this one with .save(path))"
+        )
+        return
 
     try:
         _keep_offer_aside(session, path)
