@@ -376,3 +376,27 @@ def test_a_closed_session_no_longer_writes_the_file_of_its_name(ip, servers, sta
     old.feedback("from a stale variable", 0.1)
     assert path.read_text() == mine
     assert "closed" in old.autosave_error and new.autosave_error is None
+
+
+def test_values_learned_by_session_train_are_autosaved(ip, state_dir):
+    # A kernel restart after training must not lose what it learned: the training's end
+    # is saved as a run or a decision is.
+    from conftest import make_llm
+
+    from trace_nb.testing import FakeOpenAIServer
+
+    ip.run_cell(
+        "example = 1\n"
+        "def exact(example, out):\n"
+        "    return (1.0 if out == example + 5 else 0.0, 'add five')\n"
+    )
+    answer = json.dumps({"reasoning": "shift", "suggestion": {"offset": 5}})
+    with FakeOpenAIServer(replies=[answer]) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace", "--name ctsaved --param offset --no-panel", "offset = 0\nexample + offset\n"
+        )
+        s = sessions.session("ctsaved")
+        s.train(list(range(4)), ip.user_ns["exact"], batch_size=4, progress=False)
+    assert s.parameters["offset"] == 5
+    assert json.loads(s.autosave_path.read_text())["parameters"]["offset"]["value"] == 5

@@ -92,34 +92,3 @@ def test_panel_train_shows_the_run():
     assert view.step_bar.value == view.step_bar.max == 2
     assert "double" in view.table.value or "ok" in view.table.value
     assert view.plot.value  # the score plot was drawn
-
-
-def test_values_learned_by_session_train_are_autosaved(tmp_path, monkeypatch):
-    # A kernel restart after training must not lose what it learned: the training's end
-    # is saved as a run or a decision is.
-    monkeypatch.setenv("TRACE_NB_STATE_DIR", str(tmp_path))
-    ip = ipython_shell()
-    ip.run_cell(
-        "example = 1\n"
-        "def exact(example, out):\n"
-        "    return (1.0 if out == example + 5 else 0.0, 'add five')\n"
-    )
-    reply = json.dumps({"reasoning": "shift", "suggestion": {"offset": 5}})
-    with FakeOpenAIServer(replies=[reply]) as srv:
-        sessions.set_default_llm(make_llm(srv))
-        try:
-            ip.run_cell_magic(
-                "trace",
-                "--name ctsaved --param offset --no-panel",
-                "offset = 0\nexample + offset\n",
-            )
-            s = trace_nb.session("ctsaved")
-            s.train(list(range(4)), ip.user_ns["exact"], batch_size=4, progress=False)
-        finally:
-            sessions.set_default_llm(None)
-    try:
-        assert s.parameters["offset"] == 5
-        saved = json.loads(s.autosave_path.read_text())
-        assert saved["parameters"]["offset"]["value"] == 5
-    finally:
-        s.close()
