@@ -310,3 +310,93 @@ def test_a_file_with_a_bad_session_name_is_refused(tmp_path):
     savefile.save(path, "session", {"name": "../evil", "parameters": {}})
     with pytest.raises(SessionFileError, match="session name is refused"):
         load_session(str(path))
+
+
+def test_restoring_keeps_the_work_it_replaces(ip, servers, state_dir):
+    # Work approved while the offer waited (Avast) is replaced by Restore: its file is kept
+    # aside, not overwritten, and the panel says where.
+    name = approved_panel(ip, servers).session.name
+    path = state_dir / f"{name}.json"
+    restart(name)
+    fresh = rerun(ip, name)
+    servers([reply({"salutation": "Avast"})])
+    fresh.propose()
+    assert fresh.wait(30)
+    fresh.approve("salutation")
+    fresh.restore_button.click()
+    assert fresh.errors == [] and fresh.session.parameters["salutation"] == "Ahoy"
+    kept = fresh.session.autosave_kept
+    assert kept is not None and kept.name.startswith(f"{name}.before-restore-")
+    assert json.loads(kept.read_text())["parameters"]["salutation"]["value"] == "Avast"
+    assert str(kept) in fresh.status.value
+    assert json.loads(path.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+
+
+def test_an_offer_left_pending_twice_is_still_named(ip, servers, state_dir):
+    # Restart, Run All (the offer waits, ignored), restart, Run All: the second kernel's
+    # run is offered now, and the first kernel's approved values are still named.
+    name = approved_panel(ip, servers).session.name
+    restart(name)
+    first = rerun(ip, name).session.restorable.path
+    restart(name)
+    again = rerun(ip, name)
+    assert again.session.restorable.path != first
+    note = html.unescape(again.restore_note.value)
+    assert "Earlier saves kept aside" in note and str(first) in note
+    assert json.loads(first.read_text())["parameters"]["salutation"]["value"] == "Ahoy"
+
+
+def test_load_session_into_a_live_session_keeps_the_work_it_replaces(
+    ip, servers, state_dir, tmp_path
+):
+    import trace_nb
+
+    panel = approved_panel(ip, servers)  # Ahoy approved, two runs: in the autosave file
+    s = panel.session
+    kept = tmp_path / "early.json"
+    s.save(str(kept))
+    panel.run()  # a third run, live only
+    assert trace_nb.load_session(str(kept)) is s and len(s.rows) == 2
+    aside = s.autosave_kept
+    assert aside is not None and aside.name.startswith(f"{s.name}.before-restore-")
+    assert len(saved_rows(aside)) == 3
+    # Loading the session's own autosave file moves nothing.
+    assert trace_nb.load_session(str(s.autosave_path)) is s and s.autosave_kept is None
+
+
+def test_a_closed_session_no_longer_writes_the_file_of_its_name(ip, servers, state_dir):
+    # A variable still holding a closed session must not overwrite the autosave of the
+    # session that now has its name; it says why it did not save.
+    old = approved_panel(ip, servers).session
+    name = old.name
+    restart(name)  # closes it
+    new = rerun(ip, name).session
+    path = new.autosave_path
+    mine = path.read_text()
+    old.feedback("from a stale variable", 0.1)
+    assert path.read_text() == mine
+    assert "closed" in old.autosave_error and new.autosave_error is None
+
+
+def test_values_learned_by_session_train_are_autosaved(ip, state_dir):
+    # A kernel restart after training must not lose what it learned: the training's end
+    # is saved as a run or a decision is.
+    from conftest import make_llm
+
+    from trace_nb.testing import FakeOpenAIServer
+
+    ip.run_cell(
+        "example = 1\n"
+        "def exact(example, out):\n"
+        "    return (1.0 if out == example + 5 else 0.0, 'add five')\n"
+    )
+    answer = json.dumps({"reasoning": "shift", "suggestion": {"offset": 5}})
+    with FakeOpenAIServer(replies=[answer]) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace", "--name ctsaved --param offset --no-panel", "offset = 0\nexample + offset\n"
+        )
+        s = sessions.session("ctsaved")
+        s.train(list(range(4)), ip.user_ns["exact"], batch_size=4, progress=False)
+    assert s.parameters["offset"] == 5
+    assert json.loads(s.autosave_path.read_text())["parameters"]["offset"]["value"] == 5

@@ -286,12 +286,16 @@ def _suffix_key(data):
         ("history row is a number", r"history row 0 is a JSON number"),
         ("history row without a step", r"history row 1 has the step None"),
         ("history step too big", r"history row 0 has the step 10000"),
+        ("history score beyond float", r"history row 1 has 1000.* beyond a float's range"),
         ("lineage runs is a list", r"'runs' is not an object"),
         ("lineage score is text", r"the score of run 0 is 'good'"),
         ("lineage parent cycle", r"parent must be an earlier version"),
         ("lineage parent -1", r"has the parent -1"),
         ("lineage numbered wrong", r"numbered 5, not 1"),
         ("lineage chain empty", r"lineage of 'tone' is not a non-empty list"),
+        ("lineage score beyond float", r"the score of run 0 is 1000"),
+        ("lineage run is a superscript", r"run '²' is not a run number"),
+        ("lineage version without source", r"version 1 of 'tone' has no 'source'"),
     ],
 )
 def test_a_session_file_is_checked_deeply(reviewed, how, says):
@@ -311,6 +315,8 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         data["history"][0] = 3
     elif how == "history row without a step":
         del data["history"][1]["step"]
+    elif how == "history score beyond float":
+        data["history"][1]["score"] = 10**400  # the score plot's float() overflows
     elif how == "history step too big":
         data["history"][0]["step"] = 10**30
     elif how == "lineage runs is a list":
@@ -325,6 +331,12 @@ def test_a_session_file_is_checked_deeply(reviewed, how, says):
         chain[1]["number"] = 5
     elif how == "lineage chain empty":
         data["lineage"]["versions"]["tone"] = []
+    elif how == "lineage score beyond float":
+        chain[0]["runs"] = {"0": 10**400}  # JSON has such numbers; float() overflows
+    elif how == "lineage run is a superscript":
+        chain[0]["runs"] = {"²": 1.0}  # str.isdigit says yes, int() says no
+    elif how == "lineage version without source":
+        del chain[1]["source"]
     path.write_text(json.dumps(data))
     before = snapshot(s)
     with pytest.raises(SessionFileError, match=says):

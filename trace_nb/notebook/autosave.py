@@ -24,12 +24,15 @@ turns autosaving off. Files are written atomically and hold no API key.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import os
 import pathlib
 import re
 import time
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +41,9 @@ from ..text import cut, short_repr
 if TYPE_CHECKING:
     from .session import TraceSession
 
-#: Events that change what is kept: a run, its feedback and score, and every decision.
-SAVED_ON = {"run", "feedback", "approve", "reject", "edit", "restore"}
+#: Events that change what is kept: a run, its feedback and score, every decision, and
+#: the values ``session.train()`` learned.
+SAVED_ON = {"run", "feedback", "approve", "reject", "edit", "restore", "train"}
 
 
 _ENABLED: weakref.WeakSet[TraceSession] = weakref.WeakSet()  # sessions that autosave
@@ -139,7 +143,15 @@ def _save(session: TraceSession) -> None:
     path = session.autosave_path
     if path is None or not session.rows:
         return
+    from . import registry
     from .persist import save_session
+
+    if registry.find(session.name) is not session:  # closed: the name is another's now
+        session.autosave_error = (
+            f"not autosaved: session {session.name!r} was closed, so {path} is left to "
+            "the session of that name now (save this one with .save(path))"
+        )
+        return
 
     try:
         _keep_offer_aside(session, path)
@@ -155,12 +167,7 @@ def _keep_offer_aside(session: TraceSession, path: pathlib.Path) -> None:
     offer = session.restorable
     if offer is None or offer.kept_aside or offer.path != path or not path.is_file():
         return
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    aside = path.with_name(f"{path.stem}.offered-{stamp}.json")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.stem}.offered-{stamp}-{n}.json")
+    aside = _free_name(path, "offered")
     os.replace(path, aside)
     offer.path, offer.kept_aside = aside, True
 
@@ -179,12 +186,66 @@ def status(session: TraceSession) -> str | None:
         if offer.legacy
         else ""
     )
+    earlier = _kept_files(live, exclude=offer.path)
+    shown = ", ".join(str(p) for p in earlier[-3:])  # the newest three
+    more = f" and {len(earlier) - 3} older in {earlier[0].parent}" if len(earlier) > 3 else ""
+    also = (
+        f" Earlier saves kept aside (load one with trace_nb.load_session(path)): {shown}{more}."
+        if earlier
+        else ""
+    )
     if offer.kept_aside or offer.path != live:
-        return f"The offered values stay in {offer.path}{origin}; {where}."
+        return f"The offered values stay in {offer.path}{origin}; {where}.{also}"
     return (
         f"The offered values are in {offer.path}{origin}; once this session saves, they are "
-        f"kept aside in a copy beside it and {where}."
+        f"kept aside in a copy beside it and {where}.{also}"
     )
+
+
+def _kept_files(live: pathlib.Path | None, exclude: pathlib.Path | None = None) -> list:
+    """The files kept aside beside ``live`` (offers a session saved past, live work a
+    restore replaced), oldest first: an offer left pending in two kernels in a row is no
+    longer the one on offer, but it is still named."""
+    if live is None:
+        return []
+    try:
+        found = [
+            p
+            for kind in ("offered", "before-restore")
+            for p in live.parent.glob(f"{glob.escape(live.stem)}.{kind}-*.json")
+            if p != exclude and p.is_file()
+        ]
+        return sorted(found, key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+
+
+def _keep_live_aside(session: TraceSession, offered: pathlib.Path) -> pathlib.Path | None:
+    """Before a restore replaces this session's values and history: move the file of its
+    live work out of the way (it is not the offered file); the new place, or None."""
+    live = session.autosave_path
+    if live is None or not session.rows or not live.is_file() or _same_file(live, offered):
+        return None
+    aside = _free_name(live, "before-restore")
+    os.replace(live, aside)
+    return aside
+
+
+def _same_file(a: pathlib.Path, b: pathlib.Path) -> bool:
+    try:
+        return a == b or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _free_name(path: pathlib.Path, kind: str) -> pathlib.Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.stem}.{kind}-{stamp}.json")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.stem}.{kind}-{stamp}-{n}.json")
+    return aside
 
 
 def find_saved(name: str, shell: Any = None) -> SavedState | None:
@@ -240,4 +301,21 @@ def restore(session: TraceSession, shell: Any = None) -> list[str]:
         )
     with session.lock:
         loaded = read_session(str(saved.path), like=session)
-        return session.adopt_state(loaded, shell)
+        with live_work_kept(session, saved.path):  # the work done since the restart
+            return session.adopt_state(loaded, shell)
+
+
+@contextlib.contextmanager
+def live_work_kept(session: TraceSession, source: pathlib.Path) -> Iterator[None]:
+    """Around a restore or load from ``source`` that replaces ``session``'s values and
+    history: the autosave file of its live work is first moved aside as
+    ``<session>.before-restore-<time>.json`` (``session.autosave_kept`` says where), and put
+    back if the replacement fails."""
+    kept = session.autosave_kept = _keep_live_aside(session, source)
+    try:
+        yield
+    except BaseException:
+        if kept is not None:  # nothing changed: the live work's file goes back
+            os.replace(kept, session.autosave_path)
+            session.autosave_kept = None
+        raise

@@ -12,10 +12,12 @@ the answer is kept, so showing it again (a click in the panel) compares nothing.
 from __future__ import annotations
 
 import difflib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..text import short_repr
 from .linediff import match_lines
 
 __all__ = ["Lineage", "Version", "blame"]
@@ -211,6 +213,13 @@ class Lineage:
 _TEXT_FIELDS = ("source", "reasoning", "decided_by", "time")
 
 
+def _finite(x: int | float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an int beyond float's range
+        return False
+
+
 def _whole(n: Any) -> bool:
     return isinstance(n, int) and not isinstance(n, bool)
 
@@ -225,8 +234,9 @@ def _version(name: str, i: int, data: Any) -> Version:
     unknown = sorted(set(data) - set(Version.__dataclass_fields__))
     if unknown:
         raise ValueError(f"{where} has unknown fields {unknown}")
-    if "value" not in data:
-        raise ValueError(f"{where} has no 'value'")
+    for key in ("value", "source"):
+        if key not in data:
+            raise ValueError(f"{where} has no {key!r}")
     if data.get("number") != i or not _whole(data.get("number")):
         raise ValueError(f"{where} is numbered {data.get('number')!r}, not {i}")
     parent = data.get("parent")
@@ -245,10 +255,18 @@ def _version(name: str, i: int, data: Any) -> Version:
     if not isinstance(runs, dict):
         raise ValueError(f"{where}: its 'runs' is not an object of run number -> score")
     for run, score in runs.items():
-        if not (isinstance(run, str) and run.isdigit()) and not _whole(run):
-            raise ValueError(f"{where}: run {run!r} is not a run number")
-        if isinstance(score, bool) or not isinstance(score, int | float) or score != score:
-            raise ValueError(f"{where}: the score of run {run} is {score!r}, not a number")
+        # ASCII digits only ("²" is a digit to str.isdigit, not to int), and few of them
+        text = str(run) if _whole(run) else run
+        if not (isinstance(text, str) and text.isascii() and text.isdigit() and len(text) < 10):
+            raise ValueError(f"{where}: run {short_repr(run, 40)} is not a run number")
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not _finite(score)  # also a whole number too large for a float
+        ):
+            raise ValueError(
+                f"{where}: the score of run {run} is {short_repr(score, 40)}, not a number"
+            )
     return Version(**data)
 
 

@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import keyword
 import math
+import pathlib
 from typing import TYPE_CHECKING, Any
 
 from .. import savefile
@@ -194,6 +195,9 @@ def _row_problem(row: Any) -> str | None:
             return f"has {short_repr(value, 40)} in column {key!r}, which holds {names}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"has {value!r} in column {key!r}, not a finite number"
+        if key in ("score", "cost") and isinstance(value, int) and abs(value) > 2**1023:
+            # the score plot draws it as a float: 10**400 would break every refresh
+            return f"has {short_repr(value, 40)} in column {key!r}, beyond a float's range"
     return None
 
 
@@ -343,7 +347,8 @@ def load_session(path: str) -> TraceSession:
 
     When a live session has that name (its cell ran), the file's values, code and history
     go into it: variables and the panel that hold it keep working on the loaded state, and
-    it goes on autosaving. The file's parameters must then be the live session's. With no
+    it goes on autosaving (the autosave file of the work it replaced is kept aside first,
+    see :func:`.autosave.live_work_kept`). The file's parameters must then be the live session's. With no
     live session, the loaded one becomes the session of its name and autosaves from then
     on; inside IPython the shell keeps it alive, as it keeps a ``%%trace`` cell's session
     (see :mod:`.registry`).
@@ -363,7 +368,7 @@ def load_session(path: str) -> TraceSession:
     live = registry.find(s.name)
     if live is not None:
         _check_same_parameters(live, s, path)
-        with live.lock:
+        with live.lock, autosave.live_work_kept(live, pathlib.Path(path)):
             live.adopt_state(s)
         return live
     shell = _shell()

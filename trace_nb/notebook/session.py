@@ -75,6 +75,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
         self.autosave_path: Any = None  # the file autosave writes (see autosave.py)
+        self.autosave_kept: Any = None  # where the last restore kept the replaced live work
         if register:
             _register(self)
 

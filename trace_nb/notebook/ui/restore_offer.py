@@ -39,9 +39,11 @@ class RestoreOfferMixin:
         self._idle()
         names = restore(self.session)
         self.session.run()
+        kept = self.session.autosave_kept
         self._set_status(
             f"restored {', '.join(names) or 'the history'} from the autosave; "
-            "%%trace --reset starts over"
+            + (f"the work it replaced is kept in {kept}; " if kept is not None else "")
+            + "%%trace --reset starts over"
         )
         return names
 
