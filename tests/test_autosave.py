@@ -282,7 +282,7 @@ def test_load_session_with_other_parameters_is_refused(ip, servers, state_dir, t
     )
 
 
-@pytest.mark.parametrize("bad", ["../evil", "a/b", "'qa'", '"qa"', "x" * 101, "a\\b", "1st"])
+@pytest.mark.parametrize("bad", ["../evil", "a/b", "'qa'", '"qa"', "x" * 101, "a\\b", ".qa"])
 def test_session_names_are_checked(ip, bad, state_dir):
     # Item 18: a name that is not identifier-like is refused before anything runs.
     from IPython.core.error import UsageError
@@ -290,9 +290,18 @@ def test_session_names_are_checked(ip, bad, state_dir):
     with pytest.raises(UsageError, match="not a valid session name"):
         ip.run_cell_magic("trace", f"--name {bad} --param salutation", "salutation = 'x'")
     assert not any(state_dir.parent.rglob("*evil*")) and not any(state_dir.parent.rglob("*.json"))
-    for name in (bad, "qa b", "", None, "qa\n"):
+    for name in (bad, "qa  b", " qa", "qa ", "", None, "qa\n"):
         with pytest.raises(ValueError, match="not a valid session name"):
             sessions.TraceSession(name)
+
+
+@pytest.mark.parametrize("good", ["café", "qa v2", "1st", "run-2.b"])
+def test_names_older_versions_took_still_work(good):
+    # Names of any script, a leading digit and single inner spaces (older versions wrote
+    # sessions with such names; they name a file without any path or quote in it).
+    s = sessions.TraceSession(good)
+    assert s.name == good
+    s.close()
 
 
 def test_quotes_around_a_name_are_explained(ip):

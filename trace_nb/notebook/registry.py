@@ -28,17 +28,20 @@ _SHELL_ATTR = "_trace_nb_sessions"
 _OWNER: weakref.WeakKeyDictionary[TraceSession, weakref.ref] = weakref.WeakKeyDictionary()
 
 
-#: A session name: a letter or underscore, then letters, digits, ``_``, ``-`` or ``.``.
-#: It names the autosave file, so it may hold no path separator, quote or space.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+#: A session name: a letter (any script), digit or ``_`` first, then letters, digits, ``_``,
+#: ``-``, ``.`` and single inner spaces. It names the autosave file, so no path separator,
+#: quote or control character can reach that file's name.
+_NAME = re.compile(r"\w(?:[\w.-]| (?=[\w.-])){0,99}")
 
 
 def check_name(name: object) -> str:
     """``name`` if it is a valid session name; else ValueError saying what is wrong.
 
-    A session name starts with a letter or ``_`` and holds only letters, digits, ``_``,
-    ``-`` and ``.`` (at most 100 characters): it names the session's autosave file, so a
-    path separator (``../x``), a quote or a space is refused rather than written.
+    A session name starts with a letter (of any script), a digit or ``_`` and holds only letters,
+    digits, ``_``, ``-``, ``.`` and single spaces between them (at most 100 characters):
+    it names the session's autosave file, so a path separator (``../x``), a quote or a
+    control character is refused rather than written. (Names with spaces, which older
+    versions accepted, still load; the magic line cannot give one.)
     """
     if isinstance(name, str) and _NAME.fullmatch(name):
         return name
@@ -46,9 +49,9 @@ def check_name(name: object) -> str:
     if isinstance(name, str) and len(name) > 1 and name[0] in "'\"" and name[-1:] == name[:1]:
         hint = " (the quotes are part of it: write --name qa, not --name 'qa')"
     raise ValueError(
-        f"{name!r} is not a valid session name{hint}: use a letter or '_' first, then "
-        "letters, digits, '_', '-' or '.' (at most 100 characters, no '/', '\\', quotes "
-        "or spaces), e.g. --name qa_v2"
+        f"{name!r} is not a valid session name{hint}: use a letter, digit or '_' first, then "
+        "letters, digits, '_', '-' or '.' (at most 100 characters, no '/', '\\' or "
+        "quotes), e.g. --name qa_v2"
     )
 
 
