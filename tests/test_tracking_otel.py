@@ -199,3 +199,30 @@ def test_off_by_default_and_nothing_heavy_is_imported():
 def test_disable_wins_over_a_configured_provider(spans):
     otel.disable()
     assert not otel.active() and not observing()
+
+
+def test_an_error_escaping_a_run_is_recorded_without_the_key(spans):
+    """OpenTelemetry records an escaping exception's raw message by default: trace_nb's
+    run and step spans record it scrubbed, like every other text they carry."""
+
+    def feedback(output, example):
+        raise RuntimeError(f"the judge refused the key {KEY}")
+
+    with FakeOpenAIServer(replies=th.fixer) as srv:
+        llm = LLM(model="fake", api_key=KEY, base_url=srv.base_url, cache=False, backoff=0.01)
+        param = node(0, name="offset", trainable=True)
+        with pytest.raises(Exception, match="the judge refused"):
+            train(
+                lambda ex: node(ex["x"], name="x") + param,
+                th.make_examples(4),
+                feedback,
+                OptoPrime([param], llm=llm),
+                progress=False,
+            )
+    done = spans.get_finished_spans()
+    (run,) = by_name(done, "trace_nb.run")
+    assert run.status.status_code.name == "ERROR" and "the judge refused" in run.status.description
+    assert [e.name for e in run.events] == ["exception"]
+    assert "the judge refused" in run.events[0].attributes["exception.message"]
+    blob = json.dumps([json.loads(s.to_json()) for s in done])
+    assert KEY not in blob
