@@ -76,6 +76,7 @@ def test_training_spans_run_step_and_llm_calls(spans):
     assert a["gen_ai.provider.name"] == "openai" and a["server.address"] == "127.0.0.1"
     assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
     assert "gen_ai.input.messages" not in a  # bodies only when asked
+    assert a["gen_ai.request.temperature"] == 0.0  # the client's default (chat() gave None)
     blob = json.dumps([json.loads(s.to_json()) for s in done])
     assert KEY not in blob
 

@@ -127,8 +127,12 @@ def start_llm_span(client: Any, kwargs: dict) -> Any:
         attrs["server.address"] = url.hostname
         if url.port:
             attrs["server.port"] = url.port
-    temperature = kwargs.get("temperature", getattr(client, "temperature", None))
-    max_tokens = kwargs.get("max_tokens", getattr(client, "max_tokens", None))
+    temperature = kwargs.get("temperature")  # None: the client's own setting
+    if temperature is None:
+        temperature = getattr(client, "temperature", None)
+    max_tokens = kwargs.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = getattr(client, "max_tokens", None)
     if temperature is not None:
         attrs["gen_ai.request.temperature"] = float(temperature)
     if max_tokens is not None:
