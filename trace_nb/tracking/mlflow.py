@@ -65,6 +65,12 @@ def reachable(uri: str, timeout: float = 5.0) -> None:
     parts = urlsplit(uri)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return
+    import urllib.request
+
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(
+        parts.hostname
+    ):
+        return  # reached through a proxy: only MLflow's own client can tell
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout).close()
