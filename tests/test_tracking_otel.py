@@ -128,6 +128,25 @@ def test_messages_are_recorded_only_when_asked_and_scrubbed():
     assert json.loads(call.attributes["gen_ai.output.messages"])[0]["content"] == "fine"
 
 
+def test_bodies_another_tracker_asked_for_stay_out_of_spans(spans):
+    """An MLflow run with log_messages=True makes the client collect the texts; spans that
+    were not asked for them (enable(messages=False)) still carry sizes only."""
+    from trace_nb.tracking.events import add_call_observer, remove_call_observer
+
+    seen = []
+    add_call_observer(seen.append, bodies=True)
+    try:
+        with FakeOpenAIServer(replies=lambda req: "fine") as srv:
+            llm = LLM(model="m", api_key=KEY, base_url=srv.base_url, cache=False)
+            llm.chat([{"role": "user", "content": "a private question"}])
+    finally:
+        remove_call_observer(seen.append)
+    assert seen[0].bodies is not None  # the observer got what it asked for
+    (call,) = spans.get_finished_spans()
+    assert call.attributes["trace_nb.message_chars"] == len("a private question")
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output")) for k in call.attributes)
+
+
 def test_a_failed_call_is_an_error_span(spans):
     with FakeOpenAIServer(replies=[]) as srv:  # no reply left: HTTP 500
         llm = LLM(model="m", base_url=srv.base_url, cache=False, max_retries=0)
