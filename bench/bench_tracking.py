@@ -18,6 +18,7 @@ Run: ``python bench/bench_tracking.py`` (needs ``pip install 'trace_nb[mlflow,ot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import sys
@@ -154,4 +155,6 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(), indent=1))
+    with contextlib.redirect_stdout(sys.stderr):  # MLflow prints "View run ..." lines
+        result = main()
+    print(json.dumps(result, indent=1))

@@ -153,6 +153,29 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
     assert not observing()  # the run's end removed its LLM-call observer
 
 
+def test_a_server_gone_or_never_there_warns_at_once_with_mlflow_default_retries(
+    monkeypatch, tmp_path
+):
+    """MLflow retries a refused connection for minutes by default: the warning must not
+    wait for that, and neither must flush() or the interpreter's exit."""
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wrong = MLflowLogger("nowhere", tracking_uri="http://127.0.0.1:9")  # nothing listens
+        assert wrong.flush(60)
+        with mlflow_server(tmp_path / "gone") as url:
+            gone = MLflowLogger("gone", "mid-run", tracking_uri=url)
+            assert gone.flush(60) and gone.run_id is not None
+        gone.log_metrics({"score": 1.0}, step=1)  # the server went down meanwhile
+        gone.log_text("v1", "parameters/x/v1.txt")
+        assert gone.flush(60)
+    assert wrong.failed and wrong.run_id is None
+    assert gone.failed and gone.background.failures == 2
+    mine = [str(w.message) for w in caught if "MLflow logging" in str(w.message)]
+    assert len(mine) == 2 and all("no MLflow server answers" in m for m in mine), mine
+
+
 def test_a_run_that_raises_ends_its_mlflow_run_as_failed(server):
     from trace_nb.tracking.events import observing
 

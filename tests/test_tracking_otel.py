@@ -76,6 +76,7 @@ def test_training_spans_run_step_and_llm_calls(spans):
     assert a["gen_ai.provider.name"] == "openai" and a["server.address"] == "127.0.0.1"
     assert a["gen_ai.usage.input_tokens"] > 0 and a["gen_ai.usage.output_tokens"] > 0
     assert "gen_ai.input.messages" not in a  # bodies only when asked
+    assert a["gen_ai.request.temperature"] == 0.0  # the client's default (chat() gave None)
     blob = json.dumps([json.loads(s.to_json()) for s in done])
     assert KEY not in blob
 
@@ -125,6 +126,25 @@ def test_messages_are_recorded_only_when_asked_and_scrubbed():
     sent = json.loads(call.attributes["gen_ai.input.messages"])
     assert sent == [{"role": "user", "content": "my key is ***"}]
     assert json.loads(call.attributes["gen_ai.output.messages"])[0]["content"] == "fine"
+
+
+def test_bodies_another_tracker_asked_for_stay_out_of_spans(spans):
+    """An MLflow run with log_messages=True makes the client collect the texts; spans that
+    were not asked for them (enable(messages=False)) still carry sizes only."""
+    from trace_nb.tracking.events import add_call_observer, remove_call_observer
+
+    seen = []
+    add_call_observer(seen.append, bodies=True)
+    try:
+        with FakeOpenAIServer(replies=lambda req: "fine") as srv:
+            llm = LLM(model="m", api_key=KEY, base_url=srv.base_url, cache=False)
+            llm.chat([{"role": "user", "content": "a private question"}])
+    finally:
+        remove_call_observer(seen.append)
+    assert seen[0].bodies is not None  # the observer got what it asked for
+    (call,) = spans.get_finished_spans()
+    assert call.attributes["trace_nb.message_chars"] == len("a private question")
+    assert not any(k.startswith(("gen_ai.input", "gen_ai.output")) for k in call.attributes)
 
 
 def test_a_failed_call_is_an_error_span(spans):
@@ -199,3 +219,30 @@ def test_off_by_default_and_nothing_heavy_is_imported():
 def test_disable_wins_over_a_configured_provider(spans):
     otel.disable()
     assert not otel.active() and not observing()
+
+
+def test_an_error_escaping_a_run_is_recorded_without_the_key(spans):
+    """OpenTelemetry records an escaping exception's raw message by default: trace_nb's
+    run and step spans record it scrubbed, like every other text they carry."""
+
+    def feedback(output, example):
+        raise RuntimeError(f"the judge refused the key {KEY}")
+
+    with FakeOpenAIServer(replies=th.fixer) as srv:
+        llm = LLM(model="fake", api_key=KEY, base_url=srv.base_url, cache=False, backoff=0.01)
+        param = node(0, name="offset", trainable=True)
+        with pytest.raises(Exception, match="the judge refused"):
+            train(
+                lambda ex: node(ex["x"], name="x") + param,
+                th.make_examples(4),
+                feedback,
+                OptoPrime([param], llm=llm),
+                progress=False,
+            )
+    done = spans.get_finished_spans()
+    (run,) = by_name(done, "trace_nb.run")
+    assert run.status.status_code.name == "ERROR" and "the judge refused" in run.status.description
+    assert [e.name for e in run.events] == ["exception"]
+    assert "the judge refused" in run.events[0].attributes["exception.message"]
+    blob = json.dumps([json.loads(s.to_json()) for s in done])
+    assert KEY not in blob

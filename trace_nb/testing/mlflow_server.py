@@ -58,7 +58,13 @@ def mlflow_server(folder: str | os.PathLike | None = None, timeout: float = 180.
             "--artifacts-destination",
             str(root / "artifacts"),
         ]
-        env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
+        # No job runner: its seven idle consumers poll for GenAI jobs (none here), a third of
+        # a two-core machine, which tests and benchmarks do not need (set it to override).
+        env = {
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            **os.environ,
+            "MLFLOW_TRACKING_URI": "",
+        }
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=env, start_new_session=True
         )

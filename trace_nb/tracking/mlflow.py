@@ -55,6 +55,29 @@ def _host(url: str) -> str:
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
 
 
+def reachable(uri: str, timeout: float = 5.0) -> None:
+    """Raise ``ConnectionError`` at once when an ``http(s)://`` tracking server cannot be
+    connected to (MLflow's own client retries such a request for minutes, so a server that is
+    down would be warned about only long after; any other URI is not checked)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    import urllib.request
+
+    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(
+        parts.hostname
+    ):
+        return  # reached through a proxy: only MLflow's own client can tell
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as e:
+        raise ConnectionError(f"no MLflow server answers at {_host(uri)}: {e}") from None
+
+
 def metric_key(name: str) -> str:
     """``name`` with the characters MLflow refuses in a key replaced by ``_``."""
     return _KEY_OK.sub("_", str(name))[:250] or "_"
@@ -110,6 +133,7 @@ class MLflowLogger:
         self.step = 0  # the step LLM-call traces are tagged with
         self.background = Background(f"MLflow logging ({tracking_uri or 'default URI'})")
         self._client: Any = None
+        self._uri = ""  # the tracking URI in use (known once the run is opened)
         self._watched: list[Any] = []
         self._pending: dict[str, list] = {"params": [], "metrics": [], "tags": []}
         self._pending_lock = threading.Lock()
@@ -246,6 +270,7 @@ class MLflowLogger:
     def _do(self, job: Any) -> None:
         def run() -> None:
             if self._client is not None and self.run_id is not None:
+                reachable(self._uri)  # a server gone down mid-run fails fast, not in minutes
                 job(self._client)
 
         self.background.submit(run)
@@ -258,6 +283,8 @@ class MLflowLogger:
             raise ImportError(INSTALL_HINT) from e
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
+        self._uri = str(self.tracking_uri or mlflow.get_tracking_uri())
+        reachable(self._uri)
         client = MlflowClient(tracking_uri=self.tracking_uri)
         found = client.get_experiment_by_name(self.experiment)
         exp_id = found.experiment_id if found else client.create_experiment(self.experiment)

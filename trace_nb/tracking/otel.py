@@ -127,8 +127,12 @@ def start_llm_span(client: Any, kwargs: dict) -> Any:
         attrs["server.address"] = url.hostname
         if url.port:
             attrs["server.port"] = url.port
-    temperature = kwargs.get("temperature", getattr(client, "temperature", None))
-    max_tokens = kwargs.get("max_tokens", getattr(client, "max_tokens", None))
+    temperature = kwargs.get("temperature")  # None: the client's own setting
+    if temperature is None:
+        temperature = getattr(client, "temperature", None)
+    max_tokens = kwargs.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = getattr(client, "max_tokens", None)
     if temperature is not None:
         attrs["gen_ai.request.temperature"] = float(temperature)
     if max_tokens is not None:
@@ -221,8 +225,31 @@ def span(name: str, attributes: dict[str, Any] | None = None, parent: Any = None
     from opentelemetry import trace
 
     context = trace.set_span_in_context(parent) if parent is not None else None
-    with t.start_as_current_span(name, context=context, attributes=attributes or {}) as s:
-        yield s
+    with t.start_as_current_span(
+        name,
+        context=context,
+        attributes=attributes or {},
+        record_exception=False,  # OpenTelemetry would record the raw message: scrubbed below
+        set_status_on_exception=False,
+    ) as s:
+        try:
+            yield s
+        except BaseException as e:
+            _record_error(s, e)
+            raise
+
+
+def _record_error(span: Any, error: BaseException) -> None:
+    """Mark ``span`` failed with ``error``'s type and message, scrubbed of keys."""
+    from opentelemetry.trace import Status, StatusCode
+
+    message = scrubbed(f"{type(error).__name__}: {error}")
+    span.add_event(
+        "exception",
+        {"exception.type": type(error).__qualname__, "exception.message": scrubbed(str(error))},
+    )
+    span.set_attribute("error.type", type(error).__qualname__)
+    span.set_status(Status(StatusCode.ERROR, message))
 
 
 def instant(name: str, attributes: dict[str, Any], parent: Any) -> None:
