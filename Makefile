@@ -180,11 +180,12 @@ reference-venv: $(REF_VENV)/.installed
 
 # The side-by-side stage on the 1.5B model (about an hour or more on one core; not CI):
 # 5 tasks x 3 seeds x 4 steps for optoprime, optoprime_k3 and the reference.
-# Writes test-output/bench-1.5b/{results.json,report.md,stage.json}.
+# Resumes: finished runs in test-output/bench-1.5b/results.json are kept (delete it to start
+# over). Writes results.json, report.md and ci.json (timings, model, threads) there.
 bench-1.5b: venv-test $(LLM_VENV)/.installed model-1.5b reference-venv
 	TRACE_NB_LLAMA_PYTHON=$(abspath $(LLM_VENV))/bin/python \
 	TRACE_NB_REFERENCE_PYTHON=$(abspath $(REF_VENV))/bin/python \
-	  $(PY) -m trace_nb.bench.stage15 --out test-output/bench-1.5b
+	  $(PY) -m trace_nb.bench.ci --stage 1.5b --out test-output/bench-1.5b
 
 # `make test` and the local-LLM tests find the server's Python here; the library only reads
 # TRACE_NB_LLAMA_PYTHON (or takes python=), it does not know this layout.
