@@ -35,8 +35,8 @@ def propose_candidates(
 ) -> tuple[list[Proposal], list[list[Proposal]]]:
     """Ask ``opt.candidates`` times in parallel; return every candidate's proposals, and
     every attempt's proposals (for :class:`~.repair.Attempts`)."""
-    temps: list[float | None] = list(temperatures(opt.candidates, *opt.temperatures))
-    if not takes_temperature(opt.llm):
+    temps = temperatures(opt.candidates, *opt.temperatures)
+    if not takes_temperature(opt.llm):  # ask() then leaves the temperature out
         warnings.warn(
             f"the optimizer's LLM ({type(opt.llm).__name__}) takes no temperature, so the "
             f"{opt.candidates} candidates are asked at its own temperature and may repeat "
@@ -44,7 +44,6 @@ def propose_candidates(
             "spread them",
             stacklevel=3,
         )
-        temps = [None] * len(temps)
     repair = getattr(opt, "repair", 0)
     with ThreadPoolExecutor(
         max_workers=min(len(temps), 8), thread_name_prefix="trace_nb-candidate"
