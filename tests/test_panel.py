@@ -578,11 +578,16 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
 
 def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     unknown = {f"made_up_{i}": i for i in range(500)}
+    # Each Propose makes two calls: the reply, then one repair turn given the same kind.
     servers(
         [
             "Sorry, I cannot help with that.",
+            "Sorry, I still cannot.",
+            reply(unknown),
             reply(unknown),
             reply({"greet": 1, "salut": 2}),
+            reply({"greet": 1, "salut": 2}),
+            reply({"salutation": "hello"}),
             reply({"salutation": "hello"}),
         ]
     )

@@ -71,6 +71,15 @@ def test_a_no_change_reply_is_repaired():
     assert g.data == "HELLO" and props[0].attempt == 2
 
 
+@pytest.mark.parametrize("score, calls", [(1.0, 1), (0.5, 2), (None, 2)])
+def test_keeping_the_value_is_accepted_only_when_every_feedback_scored_right(score, calls):
+    g = node("HELLO", name="greeting", trainable=True)
+    (g + "!").backward("The grader's verdict.", score=score)
+    with FakeOpenAIServer(replies=[reply({}), reply({"greeting": "HI"})]) as srv:
+        OptoPrime([g], llm=make_llm(srv)).step()
+        assert len(srv.requests) == calls
+
+
 def test_repair_zero_makes_one_call_and_keeps_the_refusal():
     g = greeting()
     with FakeOpenAIServer(replies=[reply({"greeting": "hello there"})]) as srv:

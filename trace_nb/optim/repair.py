@@ -1,7 +1,9 @@
 """No stalled step: a repair turn within the step, and what earlier attempts tried.
 
 When every proposal of a reply is unusable (refused, the current value again, no change,
-nothing readable), :func:`ask_with_repair` asks again in the same conversation: the
+nothing readable), :func:`ask_with_repair` asks again in the same conversation (but a
+reply that keeps the values is accepted when every feedback scored 1, i.e. the outputs are
+right, :func:`outputs_right`): the
 model's reply, then a short follow-up that quotes each refused suggestion with its reason
 and says what a valid suggestion for each variable looks like. At most ``repair`` extra
 calls; each is logged as its own :class:`~.base.StepLog` (``attempt`` 2, 3...) and counted
@@ -44,6 +46,25 @@ def stalled(proposals: Iterable[Proposal]) -> bool:
     """True when a reply gave nothing usable: no proposal is valid."""
     proposals = list(proposals)
     return bool(proposals) and not any(p.valid for p in proposals)
+
+
+#: Refusals that are the right answer when the outputs are already right.
+_KEEPS = frozenset({Refusal.SAME_VALUE, Refusal.NO_CHANGE})
+
+
+def outputs_right(params: Iterable[ParameterNode]) -> bool:
+    """True when every feedback the parameters received carries a score of 1 or more (the
+    scale trace_nb's trainers and graders use: 1 is right). Text-only feedback never
+    counts as right: the optimizer cannot judge it."""
+    records = [f for p in params for f in p.feedback]
+    return bool(records) and all(f.score is not None and f.score >= 1 for f in records)
+
+
+def needs_repair(proposals: list[Proposal], right: bool) -> bool:
+    """A stalled reply, unless it keeps the values of outputs that are already right."""
+    if not stalled(proposals):
+        return False
+    return not (right and all(p.code in _KEEPS for p in proposals))
 
 
 def value_form(param: ParameterNode) -> str:
@@ -167,6 +188,7 @@ def ask_with_repair(
     from .base import StepLog
 
     conversation = list(messages)
+    right = outputs_right(params.values())
     logs: list[Any] = []
     attempts: list[list[Proposal]] = []
     names = list(params)
@@ -188,14 +210,14 @@ def ask_with_repair(
             p.attempt = number
         logs.append(StepLog(conversation, text, proposals, usage, mode, problem, attempt=number))
         attempts.append(proposals)
-        if not stalled(proposals) or len(attempts) > repair:
+        if not needs_repair(proposals, right) or len(attempts) > repair:
             break
         conversation = [
             *conversation,
             {"role": "assistant", "content": text},
             {"role": "user", "content": repair_message(proposals, params)},
         ]
-    if len(attempts) > 1 and stalled(proposals):
+    if len(attempts) > 1 and needs_repair(proposals, right):
         proposals = [summary_refusal(attempts, parsed, text), *proposals]
         proposals[0].attempt = len(attempts)
     return Answered(proposals, logs, parsed, attempts)
