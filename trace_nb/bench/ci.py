@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..llm.errors import LLMConfigError
     from ..llm.local import local_server
     from . import weights
+    from .counters import COUNTERS
     from .runner import run
 
     stage = STAGES[args.stage]
@@ -200,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     records = frame.to_dict("records")
     summary["runs"] = [
         {
-            k: r[k]
+            k: r.get(k)
             for k in (
                 "task",
                 "method",
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                 "completion_tokens",
                 "wall_s",
                 "stopped",
+                *COUNTERS,
+                "refusals",
             )
         }
         for r in records

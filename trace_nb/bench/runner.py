@@ -202,9 +202,7 @@ def _optimize(
         optimizer.zero_feedback()
         task.train_step(step - 1, llm)
         start = counters.log_length(optimizer)
-        proposals = method.step(
-            optimizer, scorer=lambda k=step - 1: task.score_examples(k, llm)
-        )
+        proposals = method.step(optimizer, scorer=lambda k=step - 1: task.score_examples(k, llm))
         for key, n in classify(proposals).items():
             record[key] += n
         counters.count_step(record, optimizer, start, proposals, previous)

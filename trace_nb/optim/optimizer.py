@@ -93,7 +93,9 @@ class OptoPrime(Optimizer):
             raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.candidates, self.temperatures = int(candidates), temperatures
         if isinstance(repair, bool) or not isinstance(repair, int) or repair < 0:
-            raise ValueError(f"repair must be a whole number of extra calls, 0 or more; got {repair!r}")
+            raise ValueError(
+                f"repair must be a whole number of extra calls, 0 or more; got {repair!r}"
+            )
         self.repair = repair
         self.attempts = Attempts()
 

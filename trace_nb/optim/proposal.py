@@ -242,7 +242,14 @@ def check(
             new = new[match.end() :]
     if _same(new, param._data):
         return Proposal(
-            param.name, param, param._data, new, reasoning, raw, False, SAME_VALUE,
+            param.name,
+            param,
+            param._data,
+            new,
+            reasoning,
+            raw,
+            False,
+            SAME_VALUE,
             code=Refusal.SAME_VALUE,
         )
     return Proposal(param.name, param, param._data, new, reasoning, raw)

@@ -192,15 +192,15 @@ def ask_with_repair(
     logs: list[Any] = []
     attempts: list[list[Proposal]] = []
     names = list(params)
+    proposals: list[Proposal] = []
+    parsed = ParsedReply()
     while True:
         number = len(attempts) + 1
         if number == 1:
             text, usage, mode = opt._ask(conversation, opt.max_tokens, temperature=temperature)
         else:
             try:
-                text, usage, mode = opt._ask(
-                    conversation, opt.max_tokens, temperature=temperature
-                )
+                text, usage, mode = opt._ask(conversation, opt.max_tokens, temperature=temperature)
             except Exception as e:  # noqa: BLE001 - the step keeps what it has
                 _log.warning("the repair call failed; keeping the refused reply: %s", e)
                 return Answered(proposals, logs, parsed, attempts)
