@@ -617,6 +617,29 @@ def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     assert panel.errors == []
 
 
+def test_a_repaired_card_says_so_and_a_failed_repair_shows_every_reason(ip, servers):
+    srv = servers(
+        [
+            reply({"salutation": "hello"}),  # the current value: refused, then repaired
+            reply({"salutation": "Ahoy"}),
+            "No JSON from me.",  # the next Propose: refused twice
+            reply({"salutation": "hello"}),
+        ]
+    )
+    panel = trace(ip, GREETING)
+    panel.propose()
+    assert panel.wait(30)
+    card = panel.proposal_view("salutation")
+    assert "repaired after 1 refusal" in card.header.value
+    assert not card.approve_button.disabled
+    panel.propose()
+    assert panel.wait(30)
+    assert "2 attempts refused: " in panel.status.value
+    assert "the same as the current one" in panel.status.value
+    assert panel.session.parameters["salutation"] == "hello"  # nothing applied
+    assert len(srv.requests) == 4 and panel.errors == []
+
+
 def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):
     servers([])
     panel = trace(
