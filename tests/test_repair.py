@@ -275,3 +275,40 @@ def test_candidates_work_with_an_llm_whose_chat_takes_no_temperature():
     # The repeat is dropped; the two different suggestions remain as candidates 0 and 1.
     assert sorted(p.new for p in props) == ["HEY", "HI"]
     assert sorted(p.candidate for p in props) == [0, 1]
+
+
+# -- 3. best of k in the benchmark ---------------------------------------------------------
+
+
+def test_optoprime_k3_applies_the_candidate_that_scores_best_and_rejects_the_others():
+    from trace_nb.bench.methods import get_method
+
+    x = node(1, name="k3_x", trainable=True)
+    (x * 2).backward("The output should be 14.")
+    by_temperature = {0.0: 3, 0.5: 7, 1.0: 9}
+    seen = []
+
+    def scorer():
+        seen.append(x.data)
+        return -abs(x.data - 7)
+
+    with FakeOpenAIServer(
+        replies=lambda r: reply({"k3_x": by_temperature[r["temperature"]]})
+    ) as srv:
+        method = get_method("optoprime_k3")
+        opt = method.build([x], make_llm(srv), "", 400)
+        props = method.step(opt, scorer)
+    assert x.data == 7 and sorted(seen) == [3, 7, 9]  # each candidate scored once
+    status = {p.new: p.status for p in props}
+    assert status == {3: "rejected", 7: "approved", 9: "rejected"}
+
+
+def test_best_of_k_without_a_scorer_takes_the_first_candidate():
+    from trace_nb.bench.methods import get_method
+
+    x = node(1, name="k3_y", trainable=True)
+    (x * 2).backward("bigger")
+    with FakeOpenAIServer(replies=lambda r: reply({"k3_y": 2 + int(2 * r["temperature"])})) as srv:
+        method = get_method("optoprime_k3")
+        props = method.step(method.build([x], make_llm(srv), "", 400), None)
+    assert x.data == 2 and sum(p.status == "approved" for p in props) == 1
