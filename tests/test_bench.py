@@ -552,3 +552,20 @@ def test_ci_fails_on_plumbing_only(tmp_path):
     assert plumbing_errors([rec("skipped: time budget")], tmp_path) == [
         "no run finished within the time budget"
     ]
+
+
+def test_the_report_shows_wasted_steps_repairs_and_refusals_by_code():
+    import pandas as pd
+
+    from trace_nb.bench.report import summarize
+
+    base = {c: 0 for c in COLUMNS} | {"task": "t", "method": "m", "status": "ok"}
+    rows = [
+        base | {"steps_run": 4, "wasted_steps": 1, "repairs": 2, "refusals": {"same_value": 2}},
+        base | {"steps_run": 4, "wasted_steps": 2, "repairs": 0, "refusals": {"no_change": 3}},
+    ]
+    for r in rows:
+        r.update(success=False, stopped=None, best_score=0.5)
+    (row,) = summarize(pd.DataFrame(rows, columns=COLUMNS)).to_dict("records")
+    assert row["wasted steps"] == "3/8 (38 %)" and row["repairs"] == 2
+    assert row["refusals"] == "no_change 3, same_value 2"
