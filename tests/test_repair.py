@@ -312,3 +312,14 @@ def test_best_of_k_without_a_scorer_takes_the_first_candidate():
         method = get_method("optoprime_k3")
         props = method.step(method.build([x], make_llm(srv), "", 400), None)
     assert x.data == 2 and sum(p.status == "approved" for p in props) == 1
+
+
+def test_the_repair_message_spells_out_the_variables_the_feedback_reached():
+    g = greeting()
+    other = node(3, name="untouched", trainable=True)
+    with FakeOpenAIServer(
+        replies=[reply({"greeting": "hello there"}), reply({"greeting": "HI"})]
+    ) as srv:
+        OptoPrime([g, other], llm=make_llm(srv)).step()
+        follow_up = user_prompts(srv)[1]
+    assert "- greeting: the new text itself" in follow_up and "untouched" not in follow_up

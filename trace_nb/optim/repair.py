@@ -34,6 +34,8 @@ from .refusal import Refusal
 
 #: Characters of a refused value quoted back to the model.
 QUOTE_CHARS = 300
+#: Variables whose valid form the repair message spells out (the rest are counted).
+MAX_FORMS = 20
 #: Attempts kept in the next prompt (the oldest are dropped; the count still grows).
 MAX_RECORDED = 4
 
@@ -127,8 +129,11 @@ def repair_message(proposals: list[Proposal], params: dict[str, ParameterNode]) 
         "The feedback says the outputs are not right yet, so change at least one variable to "
         "a new value that is different from its current one. A valid suggestion gives, for:"
     )
-    for name, param in params.items():
+    reached = {n: p for n, p in params.items() if p.feedback} or params  # those in #Variables
+    for name, param in list(reached.items())[:MAX_FORMS]:
         lines.append(f"- {name}: {value_form(param)}")
+    if len(reached) > MAX_FORMS:
+        lines.append(f"- (and {len(reached) - MAX_FORMS} more variables, as in #Variables)")
     lines.append(
         'Answer with one JSON object and nothing else: {"reasoning": "...", "answer": "", '
         '"suggestion": {"<variable name>": <new value>}}'
