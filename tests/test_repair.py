@@ -323,3 +323,19 @@ def test_the_repair_message_spells_out_the_variables_the_feedback_reached():
         OptoPrime([g, other], llm=make_llm(srv)).step()
         follow_up = user_prompts(srv)[1]
     assert "- greeting: the new text itself" in follow_up and "untouched" not in follow_up
+
+
+def test_code_whose_newlines_were_dropped_is_read_back_from_its_indentation():
+    from trace_nb.optim.codecheck import validate_code
+
+    current = "def running_max(xs):\n    return xs\n"
+    one_line = (
+        "def running_max(xs):    out, best = [], 0    for x in xs:        if x > best:"
+        "            best = x        out.append(best)    return out"
+    )
+    code = validate_code(current, one_line)
+    namespace: dict = {}
+    exec(code, namespace)  # the rebuilt function runs right
+    assert namespace["running_max"]([1, 3, 2, 5]) == [1, 3, 3, 5]
+    two = "def running_max(xs):  out = []  for x in xs:    out.append(x)  return out"
+    assert validate_code(current, two).splitlines()[2] == "  for x in xs:"
