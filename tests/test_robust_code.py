@@ -198,7 +198,7 @@ def test_refused_code_never_runs_through_propose(fake_server, tmp_path):
     name = shape.parameter.name
     for code in (evil, top, body):
         fake_server.add_replies(json.dumps({"reasoning": "r", "suggestion": {name: code}}))
-    opt = OptoPrime([shape.parameter], llm=make_llm(fake_server))
+    opt = OptoPrime([shape.parameter], llm=make_llm(fake_server), repair=0)  # one reply each
     before = shape.parameter.data
     for _ in range(2):
         (prop,) = opt.propose()

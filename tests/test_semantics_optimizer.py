@@ -227,11 +227,11 @@ def test_include_example_and_extraction_errors():
     x, y = fresh_problem("ex_x")
     y.backward("larger")
     llm = ScriptedLLM(["no json here", "no json here either"])
-    lenient = OptoPrime([x], llm=llm, include_example=True)
+    lenient = OptoPrime([x], llm=llm, include_example=True, repair=0)  # one call each
     props = lenient.propose()
     assert "Example answer" in llm.calls[0]["messages"][0]["content"]
     assert len(props) == 1 and not props[0].valid
-    strict = OptoPrime([x], llm=llm, ignore_extraction_error=False)
+    strict = OptoPrime([x], llm=llm, ignore_extraction_error=False, repair=0)
     with pytest.raises(ExtractionError, match="no suggestion"):
         strict.propose()
     assert "Example answer" not in llm.calls[1]["messages"][0]["content"]
@@ -263,8 +263,11 @@ def test_log_is_json_serializable():
             "reason": None,
             "status": "approved",
             "decided_by": "auto",
+            "code": None,
+            "attempt": 1,
         }
     ]
+    assert data[0]["attempt"] == 1
 
 
 # -- copies and pickles ---------------------------------------------------------------------

@@ -4,6 +4,11 @@
 * ``optoprime_memory``: OptoPrime with the last 5 (variables, feedback) pairs in the prompt.
 * ``optoprime_masked``: OptoPrime with #Code and #Documentation blanked, the paper's
   "Trace Masked" ablation (the optimizer sees values and feedback, not the graph).
+* ``optoprime_k3``: OptoPrime asking for 3 candidates at once (temperatures 0, 0.5, 1),
+  applying the one that scores best on the step's training examples
+  (:meth:`~trace_nb.bench.tasks.base.TaskInstance.score_examples`; the first candidate
+  when the task cannot score). Choosing runs every candidate, code included, on the
+  examples: as everywhere in the benchmark, the LLM's code is approved unreviewed.
 * ``opro``: OPRO, which sees only the history of values and feedback.
 * ``trace_opt``: the reference implementation (``trace-opt``) through an adapter
   (:mod:`.reference`); reported as unavailable unless ``opto`` imports here or
@@ -33,6 +38,7 @@ class Method:
     memory_size: int = 0
     mask: list[str] | None = None
     step_options: dict[str, Any] = field(default_factory=dict)
+    candidates: int = 1
 
     def unavailable(self) -> str | None:
         """None when the method can run here, else why not."""
@@ -47,13 +53,63 @@ class Method:
             objective=objective,
             memory_size=self.memory_size,
             max_tokens=max_tokens,
+            candidates=self.candidates,
         )
 
-    def step(self, optimizer: Any) -> list:
-        """One propose-and-apply; code proposals are applied (approve_code=True)."""
+    def step(self, optimizer: Any, scorer: Any = None) -> list:
+        """One propose-and-apply; code proposals are applied (approve_code=True).
+
+        ``scorer()`` scores the current parameters on the step's examples (None: cannot);
+        a method with candidates uses it to choose one (:func:`best_candidate`).
+        """
         if self.kind == "opro":
             return optimizer.step(approve_code=True)
+        if self.candidates > 1:
+            proposals = optimizer.propose(mask=self.mask)
+            return best_candidate(optimizer, proposals, scorer)
         return optimizer.step(approve_code=True, mask=self.mask)
+
+
+def best_candidate(optimizer: Any, proposals: list, scorer: Any) -> list:
+    """Apply the candidate whose values score best under ``scorer()``; reject the others.
+
+    Each candidate's valid values are set, scored and undone in turn (code runs: the
+    benchmark approves code unreviewed); ties and an unscorable task keep the lowest
+    candidate number. Returns every proposal, with the chosen ones approved.
+    """
+    groups: dict[int, list] = {}
+    for p in proposals:
+        if p.valid and p.status == "pending" and p.parameter is not None:
+            groups.setdefault(p.candidate or 0, []).append(p)
+    if not groups:
+        return proposals
+    best, best_score = min(groups), None
+    if scorer is not None and len(groups) > 1:
+        for number in sorted(groups):
+            score = _score_with(groups[number], scorer)
+            if score is not None and (best_score is None or score > best_score):
+                best, best_score = number, score
+    optimizer.apply(groups[best], approve_code=True)
+    for number, group in groups.items():
+        if number != best:
+            for p in group:
+                if p.status == "pending":
+                    p.status, p.decided_by = "rejected", "auto"
+    return proposals
+
+
+def _score_with(group: list, scorer: Any) -> float | None:
+    """``scorer()`` with ``group``'s values set, then the old values back (whatever happens)."""
+    old = [(p.parameter, p.parameter._data) for p in group]
+    try:
+        for p in group:
+            p.parameter._set(p.new)
+        return scorer()
+    except Exception:  # noqa: BLE001 - a candidate that breaks the program scores lowest
+        return -1.0
+    finally:
+        for param, value in old:
+            param._set(value)
 
 
 class ReferenceMethod(Method):
@@ -73,7 +129,7 @@ class ReferenceMethod(Method):
 
         return ReferenceOptimizer(parameters, llm, objective, max_tokens, self.memory_size)
 
-    def step(self, optimizer: Any) -> list:
+    def step(self, optimizer: Any, scorer: Any = None) -> list:
         return optimizer.step()
 
 
@@ -81,6 +137,7 @@ METHODS: dict[str, Method] = {
     "optoprime": Method("optoprime", "optoprime"),
     "optoprime_memory": Method("optoprime_memory", "optoprime", memory_size=MEMORY),
     "optoprime_masked": Method("optoprime_masked", "optoprime", mask=MASK),
+    "optoprime_k3": Method("optoprime_k3", "optoprime", candidates=3),
     "opro": Method("opro", "opro"),
     "trace_opt": ReferenceMethod("trace_opt", "reference"),
 }

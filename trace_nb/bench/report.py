@@ -15,6 +15,9 @@ SUMMARY_COLUMNS = [
     "parse failures",
     "invalid",
     "repeats",
+    "wasted steps",
+    "repairs",
+    "refusals",
     "prompt tokens",
     "completion tokens",
     "wall s",
@@ -51,6 +54,9 @@ def summarize(frame: Any) -> Any:
                 "parse failures": int(ok["parse_failures"].sum()),
                 "invalid": int(ok["invalid_proposals"].sum()),
                 "repeats": int(ok["repeats"].sum()),
+                "wasted steps": _wasted(ok),
+                "repairs": _total(ok, "repairs"),
+                "refusals": refusal_text(ok),
                 "prompt tokens": int(ok["prompt_tokens"].sum()),
                 "completion tokens": int(ok["completion_tokens"].sum()),
                 "wall s": round(float(ok["wall_s"].sum()), 2),
@@ -74,6 +80,32 @@ def unavailable_lines(frame: Any) -> list[str]:
             f"{len(group)} run{'s' if len(group) != 1 else ''}): {status}"
         )
     return lines
+
+
+def _total(ok: Any, column: str) -> int | None:
+    """The column's sum, None for results written before it existed."""
+    if column not in ok or ok[column].isna().all():
+        return None
+    return int(ok[column].fillna(0).sum())
+
+
+def _wasted(ok: Any) -> str | None:
+    """``wasted/steps (percent)``: steps that applied nothing (see :mod:`.counters`)."""
+    steps, wasted = _total(ok, "steps_run"), _total(ok, "wasted_steps")
+    if not steps:
+        return None
+    return f"{wasted}/{steps} ({round(100 * wasted / steps)} %)"
+
+
+def refusal_text(ok: Any) -> str | None:
+    """Refused proposals by reason code over the runs, most frequent first: ``same_value 3``."""
+    if "refusals" not in ok:
+        return None
+    total: dict[str, int] = {}
+    for counts in ok["refusals"]:
+        for code, n in (counts if isinstance(counts, dict) else {}).items():
+            total[code] = total.get(code, 0) + int(n)
+    return ", ".join(f"{c} {n}" for c, n in sorted(total.items(), key=lambda kv: -kv[1])) or None
 
 
 def markdown_table(table: Any) -> str:

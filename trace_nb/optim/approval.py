@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .proposal import Proposal
+from .refusal import Refusal
 
 OPT_IN = "approve_code"
 
@@ -38,5 +39,6 @@ def check_loads(prop: Proposal) -> bool:
     except Exception as e:  # noqa: BLE001 - any failure to load is the reason to refuse
         prop.valid = False
         prop.reason = f"the code cannot be applied: {e}"
+        prop.code = Refusal.CODE_LOAD
         return False
     return True

@@ -79,6 +79,7 @@ class StepLog:
     usage: Any = None
     json_mode: str | None = None
     problem: ProblemInstance | None = field(default=None, repr=False)
+    attempt: int = 1  # 2, 3...: a repair turn of the same step (see repair.py)
 
     def to_dict(self) -> dict:
         """JSON-ready record: the prompts, the reply and each proposal's outcome."""
@@ -96,6 +97,7 @@ class StepLog:
             "user_prompt": user,
             "response": self.reply,
             "json_mode": self.json_mode,
+            "attempt": self.attempt,
             "usage": usage,
             "proposals": [
                 {
@@ -106,6 +108,8 @@ class StepLog:
                     "reason": p.reason,
                     "status": p.status,
                     "decided_by": p.decided_by,
+                    "code": p.code.value if p.code else None,
+                    "attempt": p.attempt,
                 }
                 for p in self.proposals
             ],

@@ -1,18 +1,26 @@
 """Several candidate proposals in one step: k parallel calls at spread temperatures.
 
-Each reply is read like a single one; its proposals carry ``candidate = i``. A candidate
-whose suggestion repeats an earlier candidate's exactly is dropped (it adds nothing to
-choose from). Every call is logged with its usage.
+Each reply is read like a single one, with its own repair turns (:mod:`.repair`); its
+proposals carry ``candidate = i``. A candidate whose suggestion repeats an earlier
+candidate's exactly is dropped (it adds nothing to choose from). Every call is logged with
+its usage.
+
+An LLM object whose ``chat`` takes no ``temperature`` (the documented
+``chat(messages, json_schema=, max_tokens=)`` interface) is asked k times at its own
+temperature, with a warning: the candidates may then repeat each other, and repeats are
+dropped.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .parse import parse_reply
-from .proposal import Proposal, proposals_from_reply
+from .llm_call import takes_temperature
+from .proposal import Proposal
+from .repair import ask_with_repair
 
 
 def temperatures(k: int, low: float, high: float) -> list[float]:
@@ -24,31 +32,45 @@ def temperatures(k: int, low: float, high: float) -> list[float]:
 
 def propose_candidates(
     opt: Any, messages: list[dict], problem: Any, params: dict[str, Any]
-) -> list[Proposal]:
-    """Ask ``opt.candidates`` times in parallel; return every candidate's proposals."""
-    from .base import StepLog
-
+) -> tuple[list[Proposal], list[list[Proposal]]]:
+    """Ask ``opt.candidates`` times in parallel; return every candidate's proposals, and
+    every attempt's proposals (for :class:`~.repair.Attempts`)."""
     temps = temperatures(opt.candidates, *opt.temperatures)
+    if not takes_temperature(opt.llm):  # ask() then leaves the temperature out
+        warnings.warn(
+            f"the optimizer's LLM ({type(opt.llm).__name__}) takes no temperature, so the "
+            f"{opt.candidates} candidates are asked at its own temperature and may repeat "
+            "each other (repeats are dropped); give its chat() a temperature= argument to "
+            "spread them",
+            stacklevel=3,
+        )
+    repair = getattr(opt, "repair", 0)
     with ThreadPoolExecutor(
         max_workers=min(len(temps), 8), thread_name_prefix="trace_nb-candidate"
     ) as pool:
-        answers = list(pool.map(lambda t: opt._ask(messages, opt.max_tokens, temperature=t), temps))
+        answers = list(
+            pool.map(
+                lambda t: ask_with_repair(opt, messages, params, problem, repair, temperature=t),
+                temps,
+            )
+        )
     out: list[Proposal] = []
+    attempts: list[list[Proposal]] = []
     seen: set[str] = set()
     number = 0
-    for text, usage, mode in answers:
-        parsed = parse_reply(text, list(params))
-        proposals = proposals_from_reply(parsed, params, text)
-        opt.log.append(StepLog(messages, text, proposals, usage, mode, problem))
-        key = _key(parsed.suggestion)
-        if parsed.suggestion and key in seen:
+    for answered in answers:
+        opt.log.extend(answered.logs)
+        attempts.extend(answered.attempts)
+        suggestion = answered.parsed.suggestion
+        key = _key(suggestion)
+        if suggestion and key in seen:
             continue  # the same suggestion as an earlier candidate
         seen.add(key)
-        for p in proposals:
+        for p in answered.proposals:
             p.candidate = number
-        out.extend(proposals)
+        out.extend(answered.proposals)
         number += 1
-    return out
+    return out, attempts
 
 
 def _key(suggestion: dict) -> str:

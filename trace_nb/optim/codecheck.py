@@ -20,6 +20,7 @@ read back from a file (:func:`validate_source`): both pass the same rules.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from ..text import short_repr as _show
@@ -36,6 +37,7 @@ from .codeparse import (
 )
 from .codesig import signature_problems, signature_text
 from .coerce import CoercionError
+from .refusal import Refusal
 
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]
 
@@ -68,6 +70,7 @@ def _check(proposed: Any, old: ast.FunctionDef | ast.AsyncFunctionDef | None, na
         )
     if "\x00" in proposed:
         raise CoercionError("the code contains a NUL character (\\x00); remove it")
+    proposed = _definition_form(proposed, old, name)
     code, tree = parse_code(proposed)
     check_size(tree)
     new = top_level_function(tree, name)
@@ -88,6 +91,46 @@ def _check(proposed: Any, old: ast.FunctionDef | ast.AsyncFunctionDef | None, na
             )
     compile_check(code)
     return normalise(code, tree)
+
+
+def _definition_form(
+    proposed: str, old: ast.FunctionDef | ast.AsyncFunctionDef | None, name: str
+) -> str:
+    """``proposed`` when it holds a definition of ``name``; refuses anything else with a
+    reason that says what to send (:attr:`Refusal.CODE_FORM`).
+
+    Small models answer a code variable with the prompt's label form
+    (``"(float) text=text.lstrip()"``) or an expression. A definition wrapped in one pair of
+    parentheses (``"(def f(x): ...)"``) is used without them.
+    """
+    text = prepare(proposed)
+    own = rf"(async\s+)?def\s+{re.escape(name)}\s*\("
+    if re.search(rf"^\s*{own}", text, re.M):
+        return proposed
+    stripped = text.strip()
+    if re.match(rf"\(\s*{own}", stripped):
+        inner = stripped[1:]
+        if inner.rstrip().endswith(")"):
+            try:
+                parse(prepare(inner))
+            except PARSE_ERRORS:
+                inner = inner.rstrip()[:-1]
+        return inner
+    if _DEF.search(text):
+        return proposed  # a definition of another name: the checks below say what is wrong
+    head = f"def {name}({signature_text(old.args)}):" if old is not None else f"def {name}(...):"
+    if old is not None and isinstance(old, ast.AsyncFunctionDef):
+        head = "async " + head
+    raise CoercionError(
+        f"the suggestion is not a definition of the function {name!r} "
+        f"({_show(stripped, 60)}): send the complete source code of the function as one "
+        f"string that starts with `{head}` and holds its whole body, with no type label, "
+        "parentheses or quotes around it",
+        Refusal.CODE_FORM,
+    )
+
+
+_DEF = re.compile(r"^\s*(async\s+)?def\s", re.M)
 
 
 def validate_code(current_source: str, proposed: Any) -> str:

@@ -78,7 +78,7 @@ PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError, OverflowEr
 
 
 def parse_code(text: str) -> tuple[str, ast.Module]:
-    """Parse proposed code, rescuing two common model slips before reporting an error."""
+    """Parse proposed code, rescuing three common model slips before reporting an error."""
     code = prepare(text)
     try:
         return code, parse(code)
@@ -90,12 +90,31 @@ def parse_code(text: str) -> tuple[str, ast.Module]:
     # Code escaped twice: "def f(x):\\n    return x" arrives with literal backslash-n.
     if "\n" not in code and "\\n" in code:
         rescues.append(code.replace("\\n", "\n").replace("\\t", "\t").replace('\\"', '"'))
-    for candidate in rescues[:5]:
+    # Newlines dropped, indentation kept (a grammar-constrained reply cannot put a raw newline
+    # in a JSON string, and a small model does not write "\n"): "def f(xs):    out = []".
+    rescues += lost_newlines(code)
+    for candidate in rescues[:7]:
         try:
             return candidate, parse(candidate)
         except PARSE_ERRORS:
             continue
     raise CoercionError(syntax_reason(first_error))
+
+
+_RUN = {4: re.compile(r"(?<=\S) {4,}(?=\S)"), 2: re.compile(r"(?<=\S) {2,}(?=\S)")}
+
+
+def lost_newlines(code: str) -> list[str]:
+    """One-line code whose newlines were dropped, with each run of spaces (4 or more, then
+    2 or more) read back as a newline and that indentation. Only tried when the code as
+    given does not parse; the result still has to parse and pass every check."""
+    if "\n" in code or not code.lstrip().startswith(("def ", "async def ", "@")):
+        return []
+    return [
+        rebuilt
+        for run in _RUN.values()
+        if (rebuilt := run.sub(lambda m: "\n" + m.group(0), code)) != code
+    ]
 
 
 def check_size(tree: ast.AST) -> None:

@@ -47,11 +47,15 @@ class CoercionError(ValueError):
     ----------
     reason : str
         Human-readable: what was expected and what was received.
+    code : Refusal, optional
+        The reason as a code (:class:`~trace_nb.optim.refusal.Refusal`); None lets the
+        caller choose (wrong type, or invalid code).
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: Any = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code  # a trace_nb.optim.refusal.Refusal, when the raiser knows it
 
 
 _show = short_repr  # repr() cut with an ellipsis, so messages stay readable

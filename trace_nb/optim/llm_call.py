@@ -83,6 +83,7 @@ def ask(
     """Send ``messages`` to ``llm`` (either kind, see the module docstring) and read the text.
 
     ``cache_if(text)`` decides whether a trace_nb ``LLM`` may cache the reply.
+    ``temperature`` is passed only to an LLM that takes one (:func:`takes_temperature`).
     """
     chat = getattr(llm, "chat", None)
     if callable(chat):
@@ -91,7 +92,7 @@ def ask(
             kwargs["max_tokens"] = max_tokens
         if cache_if is not None and _accepts(chat, "cache_if"):
             kwargs["cache_if"] = cache_if
-        if temperature is not None:
+        if temperature is not None and _accepts(chat, "temperature"):
             kwargs["temperature"] = temperature
         reply = chat(messages, **kwargs)
         return Answer(reply.text, getattr(reply, "usage", None), getattr(reply, "json_mode", None))
@@ -107,6 +108,12 @@ def ask(
         kwargs["temperature"] = temperature
     response = llm(**kwargs)
     return Answer(response_text(response), getattr(response, "usage", None), None)
+
+
+def takes_temperature(llm: Any) -> bool:
+    """Whether ``ask`` can pass ``llm`` a temperature (its ``chat``, or the callable, takes one)."""
+    chat = getattr(llm, "chat", None)
+    return _accepts(chat if callable(chat) else llm, "temperature")
 
 
 def _accepts(fn: Any, name: str) -> bool:

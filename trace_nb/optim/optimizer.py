@@ -20,9 +20,9 @@ from .base import (  # noqa: F401 - also importable from here, as before
     reply_token_cap,
 )
 from .opro import OPRO  # noqa: F401
-from .parse import parse_reply
 from .problem import ProblemInstance, build_problem, normalize_mask
-from .proposal import Proposal, proposals_from_reply
+from .proposal import Proposal
+from .repair import Attempts, ask_with_repair
 
 
 class OptoPrime(Optimizer):
@@ -56,6 +56,12 @@ class OptoPrime(Optimizer):
         Ask for this many alternative proposals at once (parallel calls, temperatures spread
         over ``temperatures``); each proposal carries its ``candidate`` number and a person
         (or a review rule) picks one, as with the reference's OptoPrimeMulti.
+    repair
+        Extra calls within a step when a reply gives nothing usable (every suggestion
+        refused, the current value again, or no change): the same conversation continues
+        with what was refused, why, and what a valid suggestion looks like (see
+        :mod:`.repair`). Default 1; 0 turns it off. With ``candidates``, per candidate.
+        Every call is logged (``StepLog.attempt``) and counted in the usage.
     """
 
     def __init__(
@@ -70,6 +76,7 @@ class OptoPrime(Optimizer):
         include_example: bool = False,
         candidates: int = 1,
         temperatures: tuple[float, float] = (0.0, 1.0),
+        repair: int = 1,
         **reference_options: Any,
     ):
         _refuse_reference_options(reference_options)
@@ -85,6 +92,17 @@ class OptoPrime(Optimizer):
         if int(candidates) < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
         self.candidates, self.temperatures = int(candidates), temperatures
+        if isinstance(repair, bool) or not isinstance(repair, int) or repair < 0:
+            raise ValueError(
+                f"repair must be a whole number of extra calls, 0 or more; got {repair!r}"
+            )
+        self.repair = repair
+        self.attempts = Attempts()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("repair", 1)  # saved before repair turns existed
+        self.__dict__.setdefault("attempts", Attempts())
 
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
@@ -97,6 +115,9 @@ class OptoPrime(Optimizer):
         """The chat messages ``propose()`` would send now; ``mask`` blanks sections."""
         problem = problem or self.problem()
         user = problem.render(mask)
+        tried = self.attempts.section(self.parameters)
+        if tried:
+            user = f"{user}\n\n{tried}"
         if self.memory_size and self.memory:
             past = "\n".join(json.dumps(m, default=repr) for m in self.memory)
             user = f"{prompts.MEMORY_HEADER}\n{past}\n\nNow the current problem:\n\n{user}"
@@ -121,13 +142,13 @@ class OptoPrime(Optimizer):
         if self.candidates > 1:
             from .candidates import propose_candidates
 
-            proposals = propose_candidates(self, messages, problem, params)
+            proposals, attempts = propose_candidates(self, messages, problem, params)
             parsed = None
         else:
-            text, usage, mode = self._ask(messages, self.max_tokens)
-            parsed = parse_reply(text, list(params))
-            proposals = proposals_from_reply(parsed, params, text)
-            self.log.append(StepLog(messages, text, proposals, usage, mode, problem))
+            answered = ask_with_repair(self, messages, params, problem, self.repair)
+            self.log.extend(answered.logs)
+            proposals, parsed, attempts = answered.proposals, answered.parsed, answered.attempts
+        self.attempts.note(self.parameters, attempts)
         if self.memory_size:
             variables = {p.name: p._data for p in self.parameters if p._feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
@@ -142,6 +163,7 @@ class OptoPrime(Optimizer):
     def load_state(self, state: dict) -> None:
         self.memory.clear()
         self.memory.extend(state.get("memory", []))
+        self.attempts.clear()
 
 
 _REFERENCE_OPTIONS = {

@@ -12,6 +12,7 @@ from ..graph import ParameterNode
 from ..text import bounded_diff
 from .coerce import CoercionError, coerce_value
 from .parse import ParsedReply
+from .refusal import Refusal
 
 
 @dataclass(eq=False)
@@ -22,7 +23,10 @@ class Proposal:
     that does not parse...); ``reason`` then says why, and the proposal cannot be applied.
     ``name`` is None for a problem with the whole reply (e.g. no JSON in it).
     ``status`` moves from ``pending`` to ``approved``/``rejected``; ``decided_by`` is
-    ``human`` or ``auto``.
+    ``human`` or ``auto``. ``code`` is the :class:`~.refusal.Refusal` of an invalid
+    proposal. ``attempt`` numbers the call of the step it came from (1, or more after a
+    repair turn, see :mod:`.repair`); ``unwrapped`` is True when the suggested text came in
+    its repr's quotes and was used without them.
     """
 
     name: str | None
@@ -37,11 +41,21 @@ class Proposal:
     decided_by: str | None = None
     edited: bool = False
     candidate: int | None = None  # which of several alternative replies it came from
+    code: Refusal | None = None  # why it is invalid, as a code
+    attempt: int = 1  # which call of the step (2: after one repair turn)
+    unwrapped: bool = False  # the LLM's text came in repr quotes, used without them
 
     @classmethod
-    def refusal(cls, reasoning: str, raw: str, reason: str) -> Proposal:
+    def refusal(
+        cls, reasoning: str, raw: str, reason: str, code: Refusal = Refusal.UNREADABLE
+    ) -> Proposal:
         """An invalid proposal about the whole reply (no parameter, no value)."""
-        return cls(None, None, None, None, reasoning, raw, False, reason)
+        return cls(None, None, None, None, reasoning, raw, False, reason, code=code)
+
+    @property
+    def repaired(self) -> bool:
+        """A usable proposal that came from a repair turn (attempt 2 or later)."""
+        return self.valid and self.attempt > 1
 
     @property
     def is_code(self) -> bool:
@@ -63,6 +77,7 @@ class Proposal:
 
 
 SAME_VALUE = "the suggested value is the same as the current one"
+NO_CHANGES = "the reply suggests no changes"
 
 #: More unknown names than this become one summary proposal instead of one each.
 MAX_UNKNOWN_PROPOSALS = 5
@@ -93,6 +108,7 @@ def _unknown(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) ->
                     False,
                     f"there is no variable named {_cut(name)!r}{hint} "
                     f"(variables: {_listing(params)})",
+                    code=Refusal.UNKNOWN_NAME,
                 )
             )
         return out
@@ -104,6 +120,7 @@ def _unknown(parsed: ParsedReply, params: dict[str, ParameterNode], raw: str) ->
             f"the reply names {len(unknown):,} variables that do not exist ({shown}"
             f"{', ...' if len(unknown) > 10 else ''}); they were ignored "
             f"(variables: {_listing(params)})",
+            Refusal.UNKNOWN_NAME,
         )
     ]
 
@@ -149,22 +166,64 @@ def strip_shown_prefix(param: ParameterNode, value: Any) -> Any:
     return value[match.end() :]
 
 
-def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") -> Proposal:
+def unwrap_repr(param: ParameterNode, value: Any) -> Any:
+    """The text inside ``value`` when it is the repr of a string, else ``value`` itself.
+
+    Only for a text (non-code) parameter: a suggestion wrapped in a matching pair of quotes
+    (``"'HELLO'"``, as the prompt shows a string) that Python reads as one string literal,
+    when the current value is not itself wrapped in that quote.
+    """
+    if param.is_code or not isinstance(param._data, str) or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if len(text) < 2 or text[0] not in "'\"" or text[-1] != text[0]:
+        return value
+    current = param._data.strip()
+    if current[:1] == text[0] and current[-1:] == text[0]:
+        return value  # the value itself is quoted; keep the quotes
+    try:
+        import ast
+
+        inner = ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return value
+    return inner if isinstance(inner, str) else value
+
+
+def check(
+    param: ParameterNode,
+    value: Any,
+    reasoning: str = "",
+    raw: str = "",
+    *,
+    from_llm: bool = False,
+) -> Proposal:
     """Coerce ``value`` for ``param``; an invalid value gives a proposal with the reason.
 
     A value that is invalid only because it starts with a copied type label
     (:func:`strip_shown_prefix`) is used without it. A string parameter accepts any text,
     so there only a copied label *with the parameter's name* (``"(str) name=..."``) goes.
+    ``from_llm``: the value is an LLM's suggestion, so a text value in its repr's quotes is
+    unwrapped (:func:`unwrap_repr`); a person's edit is taken as typed.
     """
+    if from_llm:
+        bare = unwrap_repr(param, value)
+        if bare is not value:
+            unwrapped = check(param, bare, reasoning, raw)
+            unwrapped.unwrapped = True
+            return unwrapped
     try:
         new = coerce_value(param._data, value, is_code=param.is_code)
     except CoercionError as e:
         bare = strip_shown_prefix(param, value)
         if bare is not value:
             retry = check(param, bare, reasoning, raw)
-            if retry.valid or retry.reason == SAME_VALUE:
+            if retry.valid or retry.code is Refusal.SAME_VALUE:
                 return retry
-        return Proposal(param.name, param, param._data, value, reasoning, raw, False, str(e))
+        code = e.code or (Refusal.CODE_INVALID if param.is_code else Refusal.WRONG_TYPE)
+        return Proposal(
+            param.name, param, param._data, value, reasoning, raw, False, str(e), code=code
+        )
     except Exception as e:  # noqa: BLE001 - a value that breaks the check is refused, not raised
         return Proposal(
             param.name,
@@ -175,13 +234,24 @@ def check(param: ParameterNode, value: Any, reasoning: str = "", raw: str = "") 
             raw,
             False,
             f"the value could not be checked ({type(e).__name__}: {str(e)[:200]})",
+            code=Refusal.WRONG_TYPE,
         )
     if isinstance(new, str) and not param.is_code:
         match = _SHOWN_PREFIX.match(new)
         if match and match.group("name") == param.name:
             new = new[match.end() :]
     if _same(new, param._data):
-        return Proposal(param.name, param, param._data, new, reasoning, raw, False, SAME_VALUE)
+        return Proposal(
+            param.name,
+            param,
+            param._data,
+            new,
+            reasoning,
+            raw,
+            False,
+            SAME_VALUE,
+            code=Refusal.SAME_VALUE,
+        )
     return Proposal(param.name, param, param._data, new, reasoning, raw)
 
 
@@ -193,8 +263,8 @@ def proposals_from_reply(
     if parsed.error and not parsed.suggestion:
         out.append(Proposal.refusal(parsed.reasoning, raw, parsed.error))
     for name, value in parsed.suggestion.items():
-        out.append(check(params[name], value, parsed.reasoning, raw))
+        out.append(check(params[name], value, parsed.reasoning, raw, from_llm=True))
     out += _unknown(parsed, params, raw)
     if not out:
-        out.append(Proposal.refusal(parsed.reasoning, raw, "the reply suggests no changes"))
+        out.append(Proposal.refusal(parsed.reasoning, raw, NO_CHANGES, Refusal.NO_CHANGE))
     return out

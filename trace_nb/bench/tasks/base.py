@@ -69,6 +69,12 @@ class TaskInstance:
         """Score the current parameters (held-out data where the task has a split)."""
         raise NotImplementedError
 
+    def score_examples(self, step: int, llm: Any) -> float | None:
+        """The current parameters' score in [0, 1] on training step ``step``'s examples
+        (untraced, no feedback), for choosing among candidates; None when the task cannot
+        say (then the first candidate is taken)."""
+        return None
+
     def oracle(self, request: dict) -> Any:  # pragma: no cover - abstract
         """Offline reply to one chat request (an optimizer's or the student model's)."""
         raise NotImplementedError

@@ -115,6 +115,10 @@ class BBHTask(TaskInstance):
         except Exception:  # noqa: BLE001 - broken extraction code scores as a wrong answer
             return None
 
+    def score_examples(self, step: int, llm: Any) -> float:
+        batch = [self.train[(step * BATCH + k) % len(self.train)] for k in range(BATCH)]
+        return sum(self.answer(q, llm) == a for q, a in batch) / len(batch)
+
     def evaluate(self, llm: Any) -> Score:
         right = sum(self.answer(q, llm) == a for q, a in self.test)
         return Score(right / len(self.test), right == len(self.test), {"correct": right})

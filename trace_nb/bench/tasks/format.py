@@ -136,6 +136,11 @@ class FormatTask(TaskInstance):
         else:
             text.backward("The grader accepted the text: every requirement is met.", score=score)
 
+    def score_examples(self, step: int, llm: Any) -> float:
+        self.student.llm = llm
+        topic = self.train[step % len(self.train)]
+        return self.grade(self.student.reply(fill_topic(self.template.data, topic)))[0]
+
     def evaluate(self, llm: Any) -> Score:
         self.student.llm = llm
         scores = [

@@ -6,16 +6,21 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from ...optim.refusal import Refusal
 from ...text import cut, score_text
 
 
 def proposal_status(proposals: list) -> str:
-    """The status line after a reply: what it proposes, or why it changes nothing."""
+    """The status line after a reply: what it proposes, or why it changes nothing (after
+    repair turns: "2 attempts refused: <reasons>")."""
     cards = [p for p in proposals if p.parameter is not None]
     valid = sum(p.valid for p in cards)
     if not cards:
         reasons = "; ".join(dict.fromkeys(p.reason or "no reason given" for p in proposals))
         return f"the reply changes nothing: {reasons}"
+    failed = next((p for p in proposals if p.code is Refusal.REPAIR_FAILED), None)
+    if failed is not None:  # the cards are the last attempt's refusals
+        return f"{failed.reason}; nothing was applied"
     return f"{len(cards)} proposal(s), {valid} valid: approve, edit or reject"
 
 

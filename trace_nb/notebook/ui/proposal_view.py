@@ -141,9 +141,16 @@ class ProposalView(w.VBox):
         shown = p.status.replace("_", " ")  # "not_chosen" reads "not chosen"
         badge = shown if not p.decided_by else f"{shown} by {p.decided_by}"
         edited = " · edited" if p.edited else ""
+        refusals = p.attempt - 1
+        repaired = (
+            f" <span class='trace-nb-repaired'>repaired after {refusals} "
+            f"refusal{'s' if refusals != 1 else ''}</span>"
+            if p.repaired
+            else ""
+        )
         self.header = w.HTML(
             f"{cand}<b>{e(self.label or '(whole reply)')}</b> <span class='trace-nb-kind'>{e(kind)}</span> "
-            f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>"
+            f"<span class='trace-nb-status trace-nb-{e(p.status)}'>{e(badge)}{edited}</span>{repaired}"
         )
         if p.parameter is not None:
             self.diff = w.HTML(diff_html(p.old, p.new))
