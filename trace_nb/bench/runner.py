@@ -29,11 +29,8 @@ DEFAULT_TASKS = [
     "battleship",
 ]
 DEFAULT_METHODS = ["optoprime", "optoprime_memory", "optoprime_masked", "opro", "trace_opt"]
-COLUMNS = [
-    "task",
-    "method",
-    "seed",
-    "status",
+#: the numbers each run ends with (the report's and a tracker's metrics)
+OUTCOME = [
     "success",
     "steps_to_success",
     "best_score",
@@ -46,12 +43,19 @@ COLUMNS = [
     "prompt_tokens",
     "completion_tokens",
     "wall_s",
+    *counters.COUNTERS,
+]
+COLUMNS = [
+    "task",
+    "method",
+    "seed",
+    "status",
+    *OUTCOME,
     "curve",
     "reasons",
     "stopped",
     "steps",
     "model",
-    *counters.COUNTERS,
     "refusals",
 ]
 SAME_VALUE = "the suggested value is the same as the current one"

@@ -12,24 +12,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..bench.runner import OUTCOME
 from .mlflow import MLflowLogger
 
 __all__ = ["log_bench"]
-
-OUTCOME = (
-    "success",
-    "steps_to_success",
-    "best_score",
-    "final_score",
-    "parse_failures",
-    "invalid_proposals",
-    "repeats",
-    "applied",
-    "llm_calls",
-    "prompt_tokens",
-    "completion_tokens",
-    "wall_s",
-)
 
 
 def log_bench(
