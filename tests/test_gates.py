@@ -251,7 +251,9 @@ def test_training_counts_an_invalid_candidate_when_only_one_candidate_is_valid()
         return json.dumps({"reasoning": "r", "suggestion": {"cand_offset_bad": value}})
 
     with FakeOpenAIServer(replies=reply) as srv:
-        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
+        # repair=0: one reply per candidate (a repair turn would add its own refusals; see
+        # tests/test_repair.py), so exactly one invalid proposal is there to count.
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2, repair=0)
         result = train(
             workflow,
             examples,
