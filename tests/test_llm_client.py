@@ -376,7 +376,8 @@ def test_reasoning_models_get_compatible_fields():
 def test_mode_ladders():
     openai_url = "https://api.openai.com/v1"
     assert mode_ladder(openai_url, "auto", True) == ("json_schema", "json_object", "none")
-    assert mode_ladder(openai_url, "auto", False) == ("json_object", "none")
+    assert mode_ladder(openai_url, "auto", False) == ("none",)  # plain text by default
+    assert mode_ladder(openai_url, "auto", False, True) == ("json_object", "none")
     assert mode_ladder("http://localhost:8080/v1", "auto", True) == (
         "json_object_schema",
         "json_object",
@@ -392,14 +393,43 @@ def test_mode_ladders():
 
 
 def test_local_server_gets_schema_extension():
-    with FakeOpenAIServer(replies=['{"answer": "a"}', "{}"]) as srv:
+    with FakeOpenAIServer(replies=['{"answer": "a"}', "{}", "a story"]) as srv:
         llm = make_llm(srv)
         with_schema = llm.chat(MSG, json_schema=SCHEMA)
-        without = llm.chat(MSG)
+        any_object = llm.chat(MSG, json=True)
+        text = llm.chat(MSG)
     assert with_schema.json_mode == "json_object_schema"
     assert srv.requests[0]["response_format"] == {"type": "json_object", "schema": SCHEMA}
-    assert without.json_mode == "json_object"
+    assert any_object.json_mode == "json_object"
     assert srv.requests[1]["response_format"] == {"type": "json_object"}
+    # No schema and no json=True: plain text. A llama.cpp server would otherwise force a
+    # free-text answer (a benchmark's student model, a user's own call) into a JSON object.
+    assert text.json_mode == "none" and text.text == "a story"
+    assert "response_format" not in srv.requests[2]
+
+
+def test_plain_text_calls_keep_what_json_calls_learned():
+    with FakeOpenAIServer(replies=["{}"] * 4, reject_response_format="schema") as srv:
+        llm = make_llm(srv)
+        llm.chat(MSG, json_schema=SCHEMA)  # schema refused, json_object learned
+        llm.chat(MSG)
+        llm.chat(MSG, json_schema=SCHEMA)
+    sent = [r.get("response_format") for r in srv.requests]
+    assert sent == [
+        {"type": "json_object", "schema": SCHEMA},
+        {"type": "json_object"},
+        None,
+        {"type": "json_object"},
+    ]
+
+
+def test_reference_style_call_maps_response_format():
+    with FakeOpenAIServer(replies=["{}", "text"]) as srv:
+        llm = make_llm(srv)
+        llm(messages=MSG, response_format={"type": "json_object"})
+        llm(messages=MSG, response_format={"type": "text"})
+    assert srv.requests[0]["response_format"] == {"type": "json_object"}
+    assert "response_format" not in srv.requests[1]
 
 
 def test_fallback_when_schema_rejected_and_remembered():
@@ -447,7 +477,7 @@ def test_forced_modes():
         assert forced.json_mode == "json_schema"
         assert srv.requests[-1]["response_format"]["type"] == "json_schema"
         degraded = make_llm(srv, json_mode="json_object_schema").chat(MSG)
-        assert degraded.json_mode == "json_object"
+        assert degraded.json_mode == "json_object"  # a forced mode applies to every call
 
 
 def test_forced_mode_rejected_is_error_without_fallback():

@@ -7,7 +7,7 @@ Examples
 --------
 >>> from trace_nb.llm import LLM
 >>> llm = LLM(model="gpt-4o-mini")            # key from OPENAI_API_KEY  # doctest: +SKIP
->>> llm.chat([{"role": "user", "content": "Say hi as JSON"}]).text  # doctest: +SKIP
+>>> llm.chat([{"role": "user", "content": "Say hi as JSON"}], json=True).text  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ def cache_key(
     seed: int | None,
     max_tokens: int | None,
     json_schema: dict[str, Any] | None,
+    wants_json: bool | None = None,
 ) -> str:
     """Hash a request into a cache key.
 
@@ -68,7 +69,11 @@ def cache_key(
         Hex SHA-256 of the canonical JSON (sorted keys, no whitespace) of
         the arguments. The API key is deliberately not a parameter.
     """
-    payload = [base_url, model, messages, temperature, seed, max_tokens, json_schema]
+    payload: list[Any] = [base_url, model, messages, temperature, seed, max_tokens, json_schema]
+    if wants_json is not None and wants_json != (json_schema is not None):
+        # Only a call that asks for another output form than its schema implies has its
+        # own key (keys of ordinary calls stay as they were, so existing caches still hit).
+        payload.append({"json": wants_json})
     canonical = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )

@@ -243,6 +243,7 @@ class LLM:
         messages: list[dict[str, Any]],
         *,
         json_schema: dict[str, Any] | None = None,
+        json: bool | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
         cache_if: Callable[[str], bool] | None = None,
@@ -255,6 +256,13 @@ class LLM:
             OpenAI chat messages (``{"role": ..., "content": ...}``).
         json_schema
             JSON Schema the reply should follow; selects the JSON mode ladder.
+        json
+            Whether the reply must be a JSON object. The default (None) means: JSON when
+            ``json_schema`` is given, plain text otherwise. ``json=True`` without a schema
+            asks for any JSON object (``response_format={"type": "json_object"}`` where the
+            server takes it). With the default ``json_mode="auto"``, a call without a schema
+            and without ``json=True`` is sent with no ``response_format``, so a server that
+            constrains its output (llama.cpp) answers in free text.
         max_tokens, temperature
             Per-call overrides of the constructor defaults.
         cache_if
@@ -272,6 +280,7 @@ class LLM:
         """
         kwargs = {
             "json_schema": json_schema,
+            "json": json,
             "max_tokens": max_tokens,
             "temperature": temperature,
             "cache_if": cache_if,
@@ -285,6 +294,7 @@ class LLM:
         messages: list[dict[str, Any]],
         *,
         json_schema: dict[str, Any] | None = None,
+        json: bool | None = None,
         max_tokens: int | None = None,
         temperature: float | None = None,
         cache_if: Callable[[str], bool] | None = None,
@@ -303,13 +313,16 @@ class LLM:
                 seed=self.seed,
                 max_tokens=max_tokens,
                 json_schema=json_schema,
+                wants_json=json,
             )
             hit = self._cache.get(key)
             if hit is not None and cacheable(hit.text, json_schema, cache_if):
                 return self._finish(hit, start, cached=True)
         client = self._openai()
         start = time.perf_counter()  # latency excludes the one-off SDK import
-        done, mode = request(self, client, messages, json_schema, temperature, max_tokens)
+        done, mode = request(
+            self, client, messages, json_schema, temperature, max_tokens, wants_json=json
+        )
         stored = CachedReply(
             done.text, done.model, done.prompt_tokens, done.completion_tokens, mode
         )

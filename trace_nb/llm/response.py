@@ -69,9 +69,12 @@ def chat_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
             out[key] = value
         elif key == "response_format":
             fmt = value or {}
-            if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            kind = fmt.get("type") if isinstance(fmt, dict) else None
+            if kind == "json_schema":
                 out["json_schema"] = (fmt.get("json_schema") or {}).get("schema")
-            elif not (isinstance(fmt, dict) and fmt.get("type") in ("json_object", "text")):
+            elif kind in ("json_object", "text"):
+                out["json"] = kind == "json_object"
+            else:
                 raise TypeError(
                     f"response_format {value!r} is not supported; use "
                     "{'type': 'json_object'} or {'type': 'json_schema', ...}"

@@ -59,13 +59,20 @@ def request(
     schema: dict[str, Any] | None,
     temperature: float | None,
     max_tokens: int | None,
+    wants_json: bool | None = None,
 ) -> tuple[Completion, str]:
-    """One logical call: JSON-mode fallback on rejection, retries on transient errors."""
+    """One logical call: JSON-mode fallback on rejection, retries on transient errors.
+
+    ``wants_json``: see :func:`~trace_nb.llm.wire.mode_ladder` (None: JSON iff a schema).
+    """
     import openai
 
     has_schema = schema is not None
-    ladder = mode_ladder(llm.base_url, llm.json_mode, has_schema)
-    rung = min(llm._learned.get(has_schema, 0), len(ladder) - 1)
+    ladder = mode_ladder(llm.base_url, llm.json_mode, has_schema, wants_json)
+    # What was learned about the server's JSON modes is kept per kind of call; plain-text
+    # calls have nothing to learn and must not reset what JSON calls learned.
+    learned_key: bool | str = has_schema if ladder != ("none",) else "text"
+    rung = min(llm._learned.get(learned_key, 0), len(ladder) - 1)
     attempts = retries = 0
     call_ends = None if llm.deadline is None else time.monotonic() + llm.deadline
     prompt_chars = prompt_chars_of(messages)
@@ -97,7 +104,7 @@ def request(
                 max_tokens=max_tokens,
             )
             done = send(client, kwargs, limit, llm.model, prompt_chars, llm._inbound_secret())
-            llm._learned[has_schema] = rung
+            llm._learned[learned_key] = rung
             return done, mode
         except openai.APIStatusError as exc:
             status = exc.status_code

@@ -49,7 +49,9 @@ def is_openai_url(base_url: str) -> bool:
     return (urlparse(base_url).hostname or "").lower() == "api.openai.com"
 
 
-def mode_ladder(base_url: str, json_mode: str, has_schema: bool) -> tuple[str, ...]:
+def mode_ladder(
+    base_url: str, json_mode: str, has_schema: bool, wants_json: bool | None = None
+) -> tuple[str, ...]:
     """JSON output modes to try for one call, best first.
 
     Parameters
@@ -62,13 +64,21 @@ def mode_ladder(base_url: str, json_mode: str, has_schema: bool) -> tuple[str, .
         schema mode without a schema degrades to ``json_object``.
     has_schema
         Whether the call passes a ``json_schema``.
+    wants_json
+        Whether the reply must be JSON. ``None`` (the default) means: JSON when there is
+        a schema, plain text otherwise. Under ``"auto"`` a call without a schema that does
+        not ask for JSON is sent as plain text (``"none"``): a server that constrains its
+        output (llama.cpp) would otherwise force any reply, a story or an answer, into a
+        JSON object.
     """
+    if wants_json is None:
+        wants_json = has_schema
     if json_mode != "auto":
         if json_mode in ("json_schema", "json_object_schema") and not has_schema:
             return ("json_object",)
         return (json_mode,)
     if not has_schema:
-        return ("json_object", "none")
+        return ("json_object", "none") if wants_json else ("none",)
     first = "json_schema" if is_openai_url(base_url) else "json_object_schema"
     return (first, "json_object", "none")
 
