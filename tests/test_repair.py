@@ -60,6 +60,23 @@ def test_a_same_value_reply_is_repaired_in_the_same_conversation():
     assert [d["attempt"] for d in opt.log_json()] == [1, 2]
 
 
+@pytest.mark.parametrize(
+    ("default", "option", "sent"),
+    [(0.0, 0.7, [0.0, 0.7]), (0.9, 0.7, [0.9, 0.9]), (0.0, None, [0.0, 0.0])],
+)
+def test_the_repair_turn_samples_at_the_repair_temperature(default, option, sent):
+    # At temperature 0 a model asked again mostly repeats itself: the repair turn samples at
+    # repair_temperature unless the step's own temperature is higher (None: the step's).
+    g = greeting()
+    with FakeOpenAIServer(
+        replies=[reply({"greeting": "hello there"}), reply({"greeting": "HELLO THERE"})]
+    ) as srv:
+        opt = OptoPrime([g], llm=make_llm(srv, temperature=default), repair_temperature=option)
+        opt.step()
+    assert [r["temperature"] for r in srv.requests] == sent
+    assert g.data == "HELLO THERE"
+
+
 def test_a_no_change_reply_is_repaired():
     g = greeting()
     with FakeOpenAIServer(
@@ -136,7 +153,7 @@ def test_candidates_are_each_repaired():
         props = opt.propose()
         assert len(srv.requests) == 4
     assert sorted((p.candidate, p.new, p.attempt) for p in props) == [
-        (0, "HELLO 0.0", 2),
+        (0, "HELLO 0.7", 2),  # its repair at repair_temperature
         (1, "HELLO 1.0", 2),
     ]
     assert sorted(e.attempt for e in opt.log) == [1, 1, 2, 2]

@@ -62,6 +62,11 @@ class OptoPrime(Optimizer):
         with what was refused, why, and what a valid suggestion looks like (see
         :mod:`.repair`). Default 1; 0 turns it off. With ``candidates``, per candidate.
         Every call is logged (``StepLog.attempt``) and counted in the usage.
+    repair_temperature
+        Sampling temperature of the repair turns when the step's own is lower (default
+        0.7; None: the step's temperature). Asked again at temperature 0, a small model
+        mostly sends the same reply again (7 of 8 repair turns on the benchmark's
+        ``format_constraints`` with Qwen2.5-Coder-1.5B, docs/benchmark.md).
     """
 
     def __init__(
@@ -77,6 +82,7 @@ class OptoPrime(Optimizer):
         candidates: int = 1,
         temperatures: tuple[float, float] = (0.0, 1.0),
         repair: int = 1,
+        repair_temperature: float | None = 0.7,
         **reference_options: Any,
     ):
         _refuse_reference_options(reference_options)
@@ -97,11 +103,13 @@ class OptoPrime(Optimizer):
                 f"repair must be a whole number of extra calls, 0 or more; got {repair!r}"
             )
         self.repair = repair
+        self.repair_temperature = repair_temperature
         self.attempts = Attempts()
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("repair", 1)  # saved before repair turns existed
+        self.__dict__.setdefault("repair_temperature", 0.7)
         self.__dict__.setdefault("attempts", Attempts())
 
     def problem(self) -> ProblemInstance:

@@ -192,6 +192,7 @@ def ask_with_repair(
     """
     from .base import StepLog
 
+    again = repair_temperature(opt, temperature)
     conversation = list(messages)
     right = outputs_right(params.values())
     logs: list[Any] = []
@@ -205,7 +206,7 @@ def ask_with_repair(
             text, usage, mode = opt._ask(conversation, opt.max_tokens, temperature=temperature)
         else:
             try:
-                text, usage, mode = opt._ask(conversation, opt.max_tokens, temperature=temperature)
+                text, usage, mode = opt._ask(conversation, opt.max_tokens, temperature=again)
             except Exception as e:  # noqa: BLE001 - the step keeps what it has
                 _log.warning("the repair call failed; keeping the refused reply: %s", e)
                 return Answered(proposals, logs, parsed, attempts)
@@ -226,6 +227,18 @@ def ask_with_repair(
         proposals = [summary_refusal(attempts, parsed, text), *proposals]
         proposals[0].attempt = len(attempts)
     return Answered(proposals, logs, parsed, attempts)
+
+
+def repair_temperature(opt: Any, temperature: float | None) -> float | None:
+    """The temperature of ``opt``'s repair turns: its ``repair_temperature`` when the step's
+    own (``temperature``, else the LLM's default) is lower, else the step's."""
+    from .llm_call import takes_temperature
+
+    floor = getattr(opt, "repair_temperature", None)
+    if floor is None or not takes_temperature(opt.llm):
+        return temperature
+    own = temperature if temperature is not None else getattr(opt.llm, "temperature", None)
+    return max(float(own or 0.0), float(floor))
 
 
 def _fingerprint(params: Iterable[ParameterNode]) -> str:
