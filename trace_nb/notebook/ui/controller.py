@@ -4,10 +4,11 @@ The views (:mod:`.controls`, :mod:`.proposal_view`, :mod:`.node_feedback`,
 :mod:`.versions_view`, :mod:`.restore_offer`, :mod:`.status_bar`, ...) only say what a
 human did; this controller decides what that means. It alone
 
-* calls the session (its public methods and attributes),
+* changes the session, through its public methods (its :class:`~.display.SessionDisplay`
+  only reads the session to draw it, and its :class:`~.autorun.AutoRun` acts for it),
 * owns the jobs (LLM calls in a worker thread, follow-up on the kernel's main loop, see
-  :mod:`.jobs`), the auto run (:mod:`.autorun`) and the ticker of the status line,
-* redraws the views when the session changes (``session.on_change``).
+  :mod:`.jobs`), the auto run and the ticker of the status line,
+* has the views redrawn when the session changes (``session.on_change``).
 
 Every action holds the session's lock (widget messages may arrive on any thread), and its
 errors are shown in the error area (:func:`.actions.action`).
@@ -15,7 +16,6 @@ errors are shown in the error area (:func:`.actions.action`).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -25,20 +25,13 @@ from ...optim.gates import resolve
 from ...text import score_text
 from .actions import action
 from .autorun import AutoRun
-from .controls import Controls
-from .dag_view import DagView
-from .errors_view import ErrorsView
-from .header import header_html, lineage_html, proposal_status
-from .history_view import HistoryView, output_html
+from .display import SessionDisplay
+from .header import proposal_status
 from .jobs import Job, Jobs, Ticker
-from .node_details import NodeDetails, find_node
-from .node_feedback import NodeFeedbackView
-from .proposal_view import ProposalList, close_tree
-from .restore_offer import RestoreOffer
-from .status_bar import StatusBar
-from .versions_view import VersionsView
+from .proposal_view import close_tree
+from .views import PanelViews
 
-__all__ = ["PanelController", "PanelViews"]
+__all__ = ["PanelController"]
 
 _DONE = {
     "run": "ran the cell (run {n})",
@@ -46,25 +39,6 @@ _DONE = {
     "reject": "rejected",
     "edit": "edited",
 }  # status after a session change
-
-
-@dataclasses.dataclass
-class PanelViews:
-    """The views of one panel, as the controller sees them."""
-
-    header: w.HTML
-    restore_offer: RestoreOffer
-    dag: DagView
-    details: NodeDetails
-    node_feedback: NodeFeedbackView
-    versions: VersionsView
-    output: w.HTML
-    controls: Controls
-    status: StatusBar
-    errors: ErrorsView
-    proposals_heading: w.HTML
-    proposals: ProposalList
-    history: HistoryView
 
 
 class PanelController:
@@ -84,6 +58,8 @@ class PanelController:
     ----------
     jobs : Jobs
         The background work.
+    display : SessionDisplay
+        Draws the session into the views.
     train_view : TrainView or None
         The last training run shown.
     """
@@ -96,6 +72,7 @@ class PanelController:
         show_training: Callable[[w.Widget], None],
     ):
         self.session, self.views = session, views
+        self.display = SessionDisplay(session, views)
         self.jobs = jobs
         jobs.on_error = self._show_error  # errors no job handles itself show in the panel
         self.train_view: Any = None
@@ -128,10 +105,10 @@ class PanelController:
         v.proposals.on_reject(lambda n, candidate: quiet(lambda: self.reject(n, candidate)))
         v.proposals.on_edit(lambda n, text, candidate: quiet(lambda: self.edit(n, text, candidate)))
         v.proposals.on_preview(lambda n, candidate: quiet(lambda: self.preview(n, candidate)))
-        v.dag.on_select(lambda node_id: quiet(self._show_selected))
+        v.dag.on_select(lambda node_id: quiet(self.display.show_selected))
         v.dag.observe(lambda _: quiet(self.refresh), names=["max_nodes"])
         v.node_feedback.on_send(lambda text: quiet(lambda: self.feedback_on(text=text)))
-        v.versions.on_pick(lambda number: quiet(self._show_version_diff))
+        v.versions.on_pick(lambda number: quiet(self.display.show_version_diff))
         v.versions.on_restore(lambda number: quiet(lambda: self.restore_version(number=number)))
         v.restore_offer.on_restore(lambda: quiet(self.restore))
         v.restore_offer.on_keep(lambda: quiet(self.keep_cell_values))
@@ -243,7 +220,7 @@ class PanelController:
     def restore_version(self, name: str | None = None, number: int | None = None) -> Any:
         """Make an earlier version of a parameter current again (the one picked under the
         selected parameter node by default)."""
-        name = name or self._selected_parameter()
+        name = name or self.display.selected_parameter()
         number = self.views.versions.picked if number is None else number
         if name is None or number is None:
             raise ValueError("click a parameter in the graph and pick a version first")
@@ -408,31 +385,7 @@ class PanelController:
     # -- display -------------------------------------------------------------------------
     def refresh(self, prefill: bool = False) -> None:
         """Redraw every view from the session (``prefill`` also resets the feedback box)."""
-        s, v = self.session, self.views
-        v.header.value = header_html(s)
-        saved = getattr(s, "restorable", None)
-        if saved is not None:
-            from ..autosave import status
-
-            v.restore_offer.show(saved.summary(), status(s) or "")
-        else:
-            v.restore_offer.show(None)
-        v.dag.show(s.graph(max_nodes=v.dag.max_nodes or None))
-        self._show_selected()
-        if prefill:  # before the output: once the new output shows, the box is settled
-            last = s.last_feedback
-            text = (last[0] if last else None) or s.default_feedback() or ""
-            v.controls.reset(text, None if not last else last[1])
-        v.output.value = output_html(s)
-        v.proposals.update(s.proposals)
-        waiting = sum(p.status == "pending" for p in s.waiting)
-        badge = (
-            f" <span class='trace-nb-status trace-nb-waiting'>{waiting} waiting for review</span>"
-            if waiting
-            else ""
-        )
-        v.proposals_heading.value = f"<h4>Proposals{badge}</h4>"
-        v.history.update(s)
+        self.display.draw(prefill)
         if self._paused is not None and not self._paused.waiting_for:
             self._say("decided: click Auto to go on with the auto run")
         self._sync()
@@ -444,7 +397,7 @@ class PanelController:
         except Exception as e:
             self._show_error(e)
             raise
-        self._show_selected()
+        self.display.show_selected()
 
     def _on_change(self, event: str) -> None:
         # Runs on the thread that changed the session (main, subshell or the home loop),
@@ -466,62 +419,10 @@ class PanelController:
         prefill = event == "feedback" or (event == "run" and not follows)
         self._quietly(lambda: self.refresh(prefill=prefill))
 
-    def _show_selected(self) -> None:
-        v = self.views
-        node_id = v.dag.selected
-        record = v.dag.record(node_id) if node_id else None
-        # Feedback on an intermediate value: any drawn node but a parameter or a folded box.
-        v.node_feedback.show(
-            record is not None and record["kind"] in ("message", "exception", "value")
-        )
-        self._show_lineage()
-        if record is None:
-            v.details.clear()
-            return
-        v.details.show(record, find_node(self.session, node_id))
-
-    def _selected_parameter(self) -> str | None:
-        dag = self.views.dag
-        record = dag.record(dag.selected) if dag.selected else None
-        if record is None or record["kind"] != "parameter":
-            return None
-        node = find_node(self.session, record["id"])
-        return self.session.display_name(node) if node is not None else None
-
-    def _show_lineage(self) -> None:
-        name = self._selected_parameter()
-        lineage = self.session.lineage
-        chain = lineage.versions.get(name) if name else None
-        if not chain:
-            self.views.versions.hide()
-            return
-        self.views.versions.show(
-            lineage_html(self.session, name),
-            [(f"v{v.number} ({v.source})", v.number) for v in chain],
-            lineage.current.get(name, len(chain) - 1),
-        )
-        self._show_version_diff()
-
-    def _show_version_diff(self) -> None:
-        name, number = self._selected_parameter(), self.views.versions.picked
-        if not name or number is None:
-            self.views.versions.show_diff(None)
-            return
-        self.views.versions.show_diff(self.session.diff(name, number))
-
     def _sync(self) -> None:
-        busy, auto = self._job is not None, self._auto is not None
-        proposals = self.session.proposals
-        spec = self.session.spec
-        self.views.controls.sync(
-            busy=busy,
-            auto=auto,
-            paused=self._paused is not None,
-            approvable=any(p.status == "pending" and p.valid for p in proposals),
-            rejectable=bool(proposals),
-            can_auto=spec is not None and bool(spec.feedback),
+        self.display.buttons(
+            busy=self._job is not None, auto=self._auto is not None, paused=self._paused is not None
         )
-        self.views.status.busy(busy)
 
     def _say(self, text: str) -> None:
         self.views.status.say(text)

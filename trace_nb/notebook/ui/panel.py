@@ -19,7 +19,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from .controller import PanelController, PanelViews
+from .controller import PanelController
 from .controls import Controls
 from .dag_view import DagView
 from .errors_view import ErrorsView
@@ -31,6 +31,7 @@ from .proposal_view import ProposalList, ProposalView, close_tree
 from .restore_offer import RestoreOffer
 from .status_bar import StatusBar
 from .versions_view import VersionsView
+from .views import PanelViews
 
 _CSS = pathlib.Path(__file__).with_name("panel.css")
 
