@@ -104,6 +104,39 @@ def test_views_import_neither_the_controller_nor_the_session_side():
             assert not [r for r in rel if r[0] == 2], f"{m.name} imports {rel}"
 
 
+#: Views that are given what to show, never the session (history_view keeps
+#: ``HistoryView.update(session)`` for scripts; the panel calls its ``show``).
+VIEWS = [
+    "controls.py",
+    "dag_view.py",
+    "errors_view.py",
+    "node_details.py",
+    "node_feedback.py",
+    "proposal_view.py",
+    "restore_offer.py",
+    "status_bar.py",
+    "versions_view.py",
+]
+
+
+def names_used(source: str) -> set[str]:
+    """Every name, attribute and parameter name in ``source``."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+    return found
+
+
+def test_views_never_hold_the_session():
+    used = {m: "session" in names_used((UI / m).read_text()) for m in VIEWS}
+    assert used == dict.fromkeys(VIEWS, False)
+
+
 def test_views_are_widgets_that_emit_events():
     import ipywidgets as w
 
@@ -173,6 +206,8 @@ def test_the_checks_catch_violations():
         "line 7: getattr(self.session, '_optimizer')",
     ]
     assert [v.split(":")[0] for v in mixed_classes(VIOLATIONS)] == ["line 3", "line 10"]
+    assert "session" in names_used("def show(self, session):\n    pass")
+    assert "session" in names_used("x = self.session.rows")
     assert imports("from ..session import TraceSession\nfrom .panel import Panel") == [
         (2, "session"),
         (1, "panel"),

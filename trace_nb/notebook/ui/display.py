@@ -10,7 +10,6 @@ from typing import Any
 
 from .header import header_html, lineage_html
 from .history_view import output_html
-from .node_details import find_node
 from .views import PanelViews
 
 __all__ = ["SessionDisplay"]
@@ -47,7 +46,7 @@ class SessionDisplay:
             text = (last[0] if last else None) or s.default_feedback() or ""
             v.controls.reset(text, None if not last else last[1])
         v.output.value = output_html(s)
-        v.proposals.update(s.proposals)
+        v.proposals.update(s.proposals, label=lambda p: s.display_name(p.parameter))
         waiting = sum(p.status == "pending" for p in s.waiting)
         badge = (
             f" <span class='trace-nb-status trace-nb-waiting'>{waiting} waiting for review</span>"
@@ -55,7 +54,7 @@ class SessionDisplay:
             else ""
         )
         v.proposals_heading.value = f"<h4>Proposals{badge}</h4>"
-        v.history.update(s)
+        v.history.show(s.rows, s.history if s.rows else None, s.proposals)
 
     def buttons(self, *, busy: bool, auto: bool, paused: bool) -> None:
         """Enable what can be clicked while an LLM call runs (``busy``), an auto run goes
@@ -118,3 +117,13 @@ class SessionDisplay:
             self.views.versions.show_diff(None)
             return
         self.views.versions.show_diff(self.session.diff(name, number))
+
+
+def find_node(session: Any, node_id: str) -> Any:
+    """The live node named ``node_id`` in the session's last trace, or None."""
+    from ...graph.data import find
+
+    target = session.exception if session.exception is not None else session.output_node
+    if target is None:
+        return None
+    return find([target], node_id)  # ids come from the graph's name table, as in graph_data

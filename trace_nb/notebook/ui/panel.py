@@ -73,7 +73,7 @@ class Panel(w.VBox):
             status=status,
             errors=ErrorsView(),
             proposals_heading=w.HTML("<h4>Proposals</h4>"),
-            proposals=ProposalList(label=lambda p: session.display_name(p.parameter)),
+            proposals=ProposalList(),
             history=HistoryView(),
         )
         # The views' widgets, under the names scripts and tests use.

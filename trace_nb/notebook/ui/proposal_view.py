@@ -336,13 +336,18 @@ class ProposalList(w.VBox):
     def views(self) -> list[ProposalView]:
         return list(self._views.values())
 
-    def update(self, proposals: list[Proposal]) -> None:
-        """Show ``proposals`` (new or changed ones get new cards), grouped by module.
+    def update(
+        self, proposals: list[Proposal], label: Callable[[Proposal], str] | None = None
+    ) -> None:
+        """Show ``proposals`` (new or changed ones get new cards), grouped by module;
+        ``label`` (when given) names each card's parameter from now on.
 
         Only proposals about a parameter get a card. A problem with the whole reply is the
         panel's status line; names the LLM made up become one summary line (a reply with
         20,000 unknown keys must not make 20,000 cards).
         """
+        if label is not None:
+            self._label = label
         views = {}
         groups: dict[str, list] = {}
         unknown = [p for p in proposals if p.parameter is None and p.name is not None]
