@@ -86,7 +86,7 @@ def test_panel_train_shows_the_run():
             )
         finally:
             sessions.set_default_llm(None)
-    view = panel._train_view
+    view = panel.train_view
     assert view.widget in panel.children
     assert result.best_score == 1.0 and trace_nb.session("ptrain").parameters["factor"] == 2
     assert view.step_bar.value == view.step_bar.max == 2

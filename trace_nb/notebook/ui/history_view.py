@@ -77,10 +77,14 @@ class HistoryView(w.VBox):
         self.add_class("trace-nb-historyview")
 
     def update(self, session: Any) -> None:
-        """Redraw from ``session`` (its rows and its current proposals)."""
-        rows = session.rows
-        self._count(session, rows)
-        self.table.value = history_html(session.history if rows else None)
+        """Redraw from ``session``: :meth:`show` of its rows, history and proposals."""
+        self.show(session.rows, session.history if session.rows else None, session.proposals)
+
+    def show(self, rows: list[dict], history: Any, proposals: list) -> None:
+        """Redraw from a session's ``rows``, its ``history`` table (a DataFrame, or None
+        when there are no rows) and its current ``proposals``."""
+        self._count(proposals, rows)
+        self.table.value = history_html(history)
         points = [(r["step"], float(r["score"])) for r in rows if r.get("score") is not None]
         key = tuple(points)
         if key != self._plotted:
@@ -93,8 +97,8 @@ class HistoryView(w.VBox):
                 self.plot.layout.display = "none"
                 self.plot_note.value = "<i>No scores yet.</i>"
 
-    def _count(self, session: Any, rows: list[dict]) -> None:
-        for p in session.proposals:
+    def _count(self, proposals: list, rows: list[dict]) -> None:
+        for p in proposals:
             if p.status == "approved" and id(p) not in self._approved:
                 self._approved[id(p)] = p
         c = self.counts

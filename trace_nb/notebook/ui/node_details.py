@@ -87,13 +87,3 @@ class NodeDetails(w.VBox):
         items = "".join(f"<li>{e(f)}</li>" for f in feedback) or "<li><i>none</i></li>"
         parts.append(f"<div class='trace-nb-label'>feedback received</div><ul>{items}</ul>")
         self.html.value = "".join(parts)
-
-
-def find_node(session: Any, node_id: str) -> Any:
-    """The live node named ``node_id`` in the session's last trace, or None."""
-    from ...graph.data import find
-
-    target = session.exception if session.exception is not None else session.output_node
-    if target is None:
-        return None
-    return find([target], node_id)  # ids come from the graph's name table, as in graph_data

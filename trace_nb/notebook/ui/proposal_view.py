@@ -3,7 +3,6 @@ Approve / Edit / Reject buttons."""
 
 from __future__ import annotations
 
-import functools
 import html
 import json
 from collections.abc import Callable, Sequence
@@ -13,6 +12,7 @@ import ipywidgets as w
 
 from ...optim import Proposal
 from ...text import bounded_html_diff, cut, score_text
+from .events import Events
 
 #: The Preview button of a code card: previewing runs the LLM's code, and says so.
 PREVIEW_CODE = "Preview — runs this code"
@@ -94,13 +94,16 @@ def preview_html(result: Any) -> str:
 class ProposalView(w.VBox):
     """A card for one :class:`~trace_nb.optim.Proposal`.
 
+    Events (register with ``on_<event>(callback)``): ``approve(name)``, ``reject(name)``,
+    ``preview(name)`` when the button is clicked; ``edit(name, text)`` when "Save edit" is.
+
     Parameters
     ----------
     proposal : Proposal
-    on_approve, on_reject : callable
-        Called with the parameter name when the button is clicked.
-    on_edit : callable
-        Called with ``(name, text)`` when "Save edit" is clicked; returns the new proposal.
+    label : str, optional
+        The parameter's name as the panel shows it (``proposal.name`` by default).
+    previewable : bool
+        Whether the card has a Preview button.
     code_too : sequence of str
         For a candidate's card: the parameters whose LLM code its Approve applies as well
         (the candidate's other cards); the button then says so.
@@ -117,14 +120,12 @@ class ProposalView(w.VBox):
     def __init__(
         self,
         proposal: Proposal,
-        on_approve: Callable[[str], Any],
-        on_reject: Callable[[str], Any],
-        on_edit: Callable[[str, str], Any],
         label: str | None = None,
-        on_preview: Callable[[str], Any] | None = None,
+        previewable: bool = True,
         code_too: Sequence[str] = (),
     ):
         self.proposal = proposal
+        self._events = Events("approve", "reject", "edit", "preview")
         self.label = label or proposal.name
         p = proposal
         cand = (
@@ -212,18 +213,18 @@ class ProposalView(w.VBox):
         self.preview_view = w.HTML(preview_html(getattr(p, "preview", None)))
         self.editor = w.VBox([self.edit_text, self.save_button], layout=w.Layout(display="none"))
         name = p.name or ""
-        self.approve_button.on_click(lambda _: on_approve(name))
-        self.reject_button.on_click(lambda _: on_reject(name))
+        emit = self._events.emit
+        self.approve_button.on_click(lambda _: emit("approve", name))
+        self.reject_button.on_click(lambda _: emit("reject", name))
         self.edit_button.on_click(lambda _: self.toggle_editor())
-        if on_preview is not None:
-            self.preview_button.on_click(lambda _: on_preview(name))
-        self.save_button.on_click(lambda _: on_edit(name, self.edit_text.value))
+        self.preview_button.on_click(lambda _: emit("preview", name))
+        self.save_button.on_click(lambda _: emit("edit", name, self.edit_text.value))
         buttons = w.HBox(
             [
                 self.approve_button,
                 self.edit_button,
                 self.reject_button,
-                *([self.preview_button] if on_preview is not None else []),
+                *([self.preview_button] if previewable else []),
             ]
         )
         buttons.add_class("trace-nb-row")
@@ -241,6 +242,26 @@ class ProposalView(w.VBox):
         self.add_class("trace-nb-card")
         if p.edited and not p.valid and not decided:
             self.toggle_editor(True)  # a rejected edit: keep the editor open to fix it
+
+    def on_approve(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(name)`` when Approve is clicked."""
+        self._events.on("approve", callback)
+
+    def on_reject(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(name)`` when Reject is clicked."""
+        self._events.on("reject", callback)
+
+    def on_edit(self, callback: Callable[[str, str], Any]) -> None:
+        """Call ``callback(name, text)`` when "Save edit" is clicked."""
+        self._events.on("edit", callback)
+
+    def on_preview(self, callback: Callable[[str], Any]) -> None:
+        """Call ``callback(name)`` when Preview is clicked."""
+        self._events.on("preview", callback)
+
+    def show_preview(self, result: Any) -> None:
+        """Show a preview's table (see :func:`preview_html`) on this card."""
+        self.preview_view.value = preview_html(result)
 
     @property
     def name(self) -> str | None:
@@ -260,44 +281,73 @@ class ProposalList(w.VBox):
     """The cards of a session's proposals; a card is kept while its proposal is unchanged
     (so an open editor survives a decision on another card).
 
+    Events (register with ``on_<event>(callback)``), passed on from the cards with the
+    card's candidate (None for a plain proposal): ``approve(name, candidate)``,
+    ``reject(name, candidate)``, ``edit(name, text, candidate)``, ``preview(name, candidate)``.
+
     Parameters
     ----------
-    on_approve, on_reject, on_edit : callable
-        Passed to each :class:`ProposalView`.
+    label : callable, optional
+        The name a card shows for a proposal (``proposal.name`` by default).
+    previewable : bool
+        Whether the cards have a Preview button.
     """
 
     def __init__(
         self,
-        on_approve: Callable[[str], Any],
-        on_reject: Callable[[str], Any],
-        on_edit: Callable[[str, str], Any],
         label: Callable[[Proposal], str] | None = None,
-        on_preview: Callable[[str], Any] | None = None,
+        previewable: bool = True,
     ):
-        self._callbacks = {
-            "on_approve": on_approve,
-            "on_reject": on_reject,
-            "on_edit": on_edit,
-            "on_preview": on_preview,
-        }
+        self._events = Events("approve", "reject", "edit", "preview")
         self._label = label or (lambda p: p.name)
+        self._previewable = previewable
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")
         self._rows: list[w.HBox] = []  # rows of side-by-side candidate cards
         self._unknown = w.HTML()
         super().__init__([self._empty])
 
+    def on_approve(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name, candidate)`` when a card's Approve is clicked."""
+        self._events.on("approve", callback)
+
+    def on_reject(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name, candidate)`` when a card's Reject is clicked."""
+        self._events.on("reject", callback)
+
+    def on_edit(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name, text, candidate)`` when a card's "Save edit" is clicked."""
+        self._events.on("edit", callback)
+
+    def on_preview(self, callback: Callable[..., Any]) -> None:
+        """Call ``callback(name, candidate)`` when a card's Preview is clicked."""
+        self._events.on("preview", callback)
+
+    def _card(self, p: Proposal, label: str, code_too: list[str]) -> ProposalView:
+        card = ProposalView(p, label=label, previewable=self._previewable, code_too=code_too)
+        emit, c = self._events.emit, p.candidate
+        card.on_approve(lambda name: emit("approve", name, c))
+        card.on_reject(lambda name: emit("reject", name, c))
+        card.on_edit(lambda name, text: emit("edit", name, text, c))
+        card.on_preview(lambda name: emit("preview", name, c))
+        return card
+
     @property
     def views(self) -> list[ProposalView]:
         return list(self._views.values())
 
-    def update(self, proposals: list[Proposal]) -> None:
-        """Show ``proposals`` (new or changed ones get new cards), grouped by module.
+    def update(
+        self, proposals: list[Proposal], label: Callable[[Proposal], str] | None = None
+    ) -> None:
+        """Show ``proposals`` (new or changed ones get new cards), grouped by module;
+        ``label`` (when given) names each card's parameter from now on.
 
         Only proposals about a parameter get a card. A problem with the whole reply is the
         panel's status line; names the LLM made up become one summary line (a reply with
         20,000 unknown keys must not make 20,000 cards).
         """
+        if label is not None:
+            self._label = label
         views = {}
         groups: dict[str, list] = {}
         unknown = [p for p in proposals if p.parameter is None and p.name is not None]
@@ -306,13 +356,8 @@ class ProposalList(w.VBox):
                 continue
             key = (id(p), p.status)
             label = self._label(p) if p.parameter is not None else p.name
-            callbacks = self._callbacks
             code_too: list[str] = []
-            if p.candidate is not None:  # a candidate's card acts on that candidate
-                callbacks = {
-                    k: fn if fn is None else functools.partial(fn, candidate=p.candidate)
-                    for k, fn in callbacks.items()
-                }
+            if p.candidate is not None:  # a candidate's Approve picks the whole candidate
                 code_too = [
                     self._label(q)
                     for q in proposals
@@ -322,9 +367,7 @@ class ProposalList(w.VBox):
                     and q.valid
                     and q.status == "pending"
                 ]
-            views[key] = self._views.get(key) or ProposalView(
-                p, **callbacks, label=label, code_too=code_too
-            )
+            views[key] = self._views.get(key) or self._card(p, label, code_too)
             module = label.rsplit(".", 1)[0] if label and "." in label else ""
             groups.setdefault(module, []).append(views[key])
         for key, view in self._views.items():
@@ -370,3 +413,15 @@ class ProposalList(w.VBox):
             if name in (v.name, v.label):
                 return v
         raise KeyError(f"no proposal for {name!r}")
+
+    def show_preview(self, name: str, candidate: int | None, result: Any) -> None:
+        """Show a preview's table on the card of ``name`` (of ``candidate``)."""
+        for v in self._views.values():
+            if name in (v.name, v.label) and v.proposal.candidate == candidate:
+                v.show_preview(result)
+
+    def close(self) -> None:
+        """Close the list, its cards and the parts it shows only sometimes."""
+        for part in (self._empty, self._unknown, *self._rows, *self._views.values()):
+            close_tree(part)
+        super().close()

@@ -2,54 +2,56 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as w
 
-from .actions import action as _action
+from .buttons import button
+from .events import Events
 
 
-class RestoreOfferMixin:
-    """Mixed into :class:`~.panel.Panel`: a note with Restore / Keep buttons, shown while
-    the session has autosaved values on offer (``session.restorable``)."""
+class RestoreOffer(w.HBox):
+    """A note with Restore / Keep buttons, shown while the session has autosaved values on
+    offer (``session.restorable``).
 
-    session: Any
+    Events: ``restore()`` and ``keep()`` when the buttons are clicked.
 
-    def _restore_offer(self, B: Callable[..., w.Button]) -> w.HBox:
-        self.restore_note = w.HTML()
-        self.restore_button = B(
+    Attributes
+    ----------
+    note : ipywidgets.HTML
+        What was saved, and where.
+    restore_button, dismiss_button : ipywidgets.Button
+    """
+
+    def __init__(self) -> None:
+        self._events = Events("restore", "keep")
+        self.note = w.HTML()
+        self.restore_button = button(
             description="Restore saved values", button_style="warning", icon="undo"
         )
-        self.dismiss_button = B(description="Keep the cell's values")
-        self.restore_box = w.HBox(
-            [self.restore_note, self.restore_button, self.dismiss_button],
-            layout=w.Layout(display="none"),
+        self.dismiss_button = button(description="Keep the cell's values")
+        self.restore_button.on_click(lambda _: self._events.emit("restore"))
+        self.dismiss_button.on_click(lambda _: self._events.emit("keep"))
+        super().__init__(
+            [self.note, self.restore_button, self.dismiss_button], layout=w.Layout(display="none")
         )
-        self.restore_box.add_class("trace-nb-row")
-        self.restore_button.on_click(lambda _: self._quietly(self.restore))
-        self.dismiss_button.on_click(lambda _: self._quietly(self.keep_cell_values))
-        return self.restore_box
+        self.add_class("trace-nb-row")
 
-    @_action
-    def restore(self) -> list[str]:
-        """Restore the values this session autosaved (after a kernel restart), then run."""
-        from ..autosave import restore
+    def on_restore(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when "Restore saved values" is clicked."""
+        self._events.on("restore", callback)
 
-        self._idle()
-        names = restore(self.session)
-        self.session.run()
-        kept = self.session.autosave_kept
-        self._set_status(
-            f"restored {', '.join(names) or 'the history'} from the autosave; "
-            + (f"the work it replaced is kept in {kept}; " if kept is not None else "")
-            + "%%trace --reset starts over"
-        )
-        return names
+    def on_keep(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when "Keep the cell's values" is clicked."""
+        self._events.on("keep", callback)
 
-    @_action
-    def keep_cell_values(self) -> None:
-        """Dismiss the offer to restore autosaved values (a file kept aside for the offer
-        stays on disk; the live work goes on being saved)."""
-        self.session.restorable = None
-        self.refresh()
+    def show(self, summary: str | None, where: str = "") -> None:
+        """Offer the saved values described by ``summary`` (kept ``where``); None hides."""
+        if summary is not None:
+            self.note.value = (
+                f"<div class='trace-nb-note'>Saved values from an earlier kernel: "
+                f"{html.escape(summary)}. {html.escape(where)}</div>"
+            )
+        self.layout.display = "" if summary is not None else "none"
