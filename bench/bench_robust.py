@@ -55,8 +55,8 @@ from trace_nb import node
 from trace_nb.graph import ParameterNode
 from trace_nb.llm import LLM, LLMError
 from trace_nb.optim import OptoPrime
-from trace_nb.optim.parse import parse_reply
 from trace_nb.optim.proposal import proposals_from_reply
+from trace_nb.optim.reply import parse_reply
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.text import bounded_html_diff
 

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trace_nb.optim.coerce import CoercionError, coerce_value, validate_code
+from trace_nb.errors import CoercionError
+from trace_nb.optim.codecheck import validate_code
+from trace_nb.optim.coerce import coerce_value
 
 
 def reason(current, proposed, **kwargs) -> str:

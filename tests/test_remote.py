@@ -17,7 +17,7 @@ import pytest
 import remote_agent as ra
 
 from trace_nb import bundle, node
-from trace_nb.feedback import FeedbackError
+from trace_nb.errors import FeedbackError
 from trace_nb.graph import ExecutionError
 from trace_nb.graph.portable import (
     RebuildError,

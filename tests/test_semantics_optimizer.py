@@ -15,9 +15,9 @@ import pytest
 from conftest import make_llm
 
 from trace_nb import node
+from trace_nb.errors import ExtractionError
 from trace_nb.graph import ParameterNode
 from trace_nb.optim import OptoPrime, Proposal
-from trace_nb.optim.optimizer import ExtractionError
 from trace_nb.testing import FakeOpenAIServer
 
 

@@ -31,16 +31,14 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from .compiling import CodeCompileError, compile_function, function_source
+from ..errors import CodeCompileError, ExternalDependencyError
+from .compiling import compile_function, function_source
 from .deps import classify
-from .errors import ExecutionError, execution_error, make_exception_node
+from .errors import execution_error, make_exception_node
+from .frames import CallFrame, pop_frame, push_frame
 from .names import sanitize
-from .node import CallFrame, MessageNode, Node, ParameterNode, pop_frame, push_frame
+from .node import MessageNode, Node, ParameterNode
 from .ops import CONTAINERS, Op, unwrap_deep
-
-
-class ExternalDependencyError(RuntimeError):
-    """A bundled function read a node that was not passed to it as an argument."""
 
 
 class BundledFunction:
@@ -372,13 +370,4 @@ def bundle(
     return decorate
 
 
-__all__ = [
-    "bundle",
-    "BoundBundle",
-    "BundledFunction",
-    "ExecutionError",
-    "ExternalDependencyError",
-    "CodeCompileError",
-    "compile_function",
-    "function_source",
-]
+__all__ = ["bundle", "BoundBundle", "BundledFunction"]

@@ -14,13 +14,11 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CodeCompileError", "compile_function", "function_source"]
+from ..errors import CodeCompileError
+
+__all__ = ["compile_function", "function_source"]
 
 _CODE_FILENAME = "<trace_nb code {name}>"
-
-
-class CodeCompileError(SyntaxError):
-    """The source of a trainable function does not compile."""
 
 
 def function_source(fn: Callable) -> str:

@@ -28,15 +28,10 @@ from typing import Any
 
 from ..text import short_repr
 from . import names
-from .frames import (  # noqa: F401 - bundle and portable import them from here too
-    CallFrame,
+from .frames import (
     _note_created,
     _note_use,
     _unpickled,
-    collect_unpickled,
-    pop_frame,
-    push_frame,
-    stop_collecting,
 )
 
 _BACKWARD_OPTIONS = ("feedback", "score", "visualize", "retain_graph", "value_limit", "rankdir")

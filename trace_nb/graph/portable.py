@@ -39,16 +39,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .node import (
-    ExceptionNode,
-    MessageNode,
-    Node,
-    ParameterNode,
-    collect_unpickled,
-    pop_frame,
-    push_frame,
-    stop_collecting,
-)
+from .frames import collect_unpickled, pop_frame, push_frame, stop_collecting
+from .node import ExceptionNode, MessageNode, Node, ParameterNode
 from .ops import Op
 from .traverse import topo_ancestors
 

@@ -15,10 +15,10 @@ from ..graph.names import NameTable, index_parameter
 from . import prompts
 from .approval import check_loads, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
-from .parse import parse_reply
 from .policy import HoldReason, decide
 from .problem import ProblemInstance
 from .proposal import Proposal
+from .reply import parse_reply
 
 
 def _unique_labels(params: list[ParameterNode]) -> None:
@@ -54,10 +54,6 @@ def reply_token_cap(params: Iterable[ParameterNode]) -> int:
         value = p._data
         chars += len(value) if isinstance(value, str) else len(repr(value)[:20_000])
     return max(MIN_REPLY_TOKENS, min(MAX_REPLY_TOKENS, 512 + chars // 3))
-
-
-class ExtractionError(ValueError):
-    """The LLM's reply held no usable suggestion (raised when ``ignore_extraction_error=False``)."""
 
 
 def _plain(value: Any) -> Any:

@@ -10,9 +10,9 @@ from typing import Any
 from ..graph import ParameterNode
 from . import prompts
 from .base import AUTO, Optimizer, StepLog
-from .parse import parse_reply
 from .problem import feedback_text
 from .proposal import Proposal, proposals_from_reply
+from .reply import parse_reply
 
 
 class OPRO(Optimizer):

@@ -8,18 +8,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ExtractionError
 from ..graph import ParameterNode
 from . import prompts
-from .base import (  # noqa: F401 - also importable from here, as before
+from .base import (
     AUTO,
-    MAX_REPLY_TOKENS,
-    MIN_REPLY_TOKENS,
-    ExtractionError,
     Optimizer,
-    StepLog,
-    reply_token_cap,
 )
-from .opro import OPRO  # noqa: F401
 from .problem import ProblemInstance, build_problem, normalize_mask
 from .proposal import Proposal
 from .repair import Attempts, ask_with_repair

@@ -15,16 +15,12 @@ from dataclasses import dataclass, field
 from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of, topo_ancestors
 from ..graph.names import NameTable
 from . import prompts
-from .lines import (  # noqa: F401 - part of this module's interface before the split
-    ARG_LIMIT,
+from .lines import (
     ARG_SHARE,
-    VALUE_LIMIT,
     VALUE_SHARE,
     Names,
     _own_name,
     code_line,
-    cut,
-    type_name,
     value_line,
 )
 

@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import CoercionError
 from ..graph import ParameterNode
 from ..text import bounded_diff
-from .coerce import CoercionError, coerce_value
-from .parse import ParsedReply
+from .coerce import coerce_value
 from .refusal import Refusal
+from .reply import ParsedReply
 
 
 @dataclass(eq=False)

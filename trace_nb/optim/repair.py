@@ -28,9 +28,9 @@ from typing import Any
 
 from ..graph import ParameterNode
 from ..text import short_repr
-from .parse import ParsedReply, parse_reply
 from .proposal import Proposal, proposals_from_reply
 from .refusal import Refusal
+from .reply import ParsedReply, parse_reply
 
 #: Characters of a refused value quoted back to the model.
 QUOTE_CHARS = 300

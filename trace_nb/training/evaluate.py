@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..feedback import FeedbackError, parse_feedback
+from ..errors import FeedbackError
+from ..feedback import parse_feedback
 from ..graph import ParameterNode
 from .budget import Usage
 from .engines import engine_for

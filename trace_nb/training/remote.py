@@ -48,7 +48,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..feedback import FeedbackError
+from ..errors import FeedbackError
 from ..graph import ParameterNode, topo_ancestors
 from ..graph.names import NameTable
 from ..graph.portable import export_trace, rebuild_trace, recording_existing
