@@ -85,7 +85,7 @@ class SlowSet(ParameterNode):
 
     __slots__ = ("writes",)
 
-    def _set(self, value):
+    def set_value(self, value):
         self.writes = getattr(self, "writes", 0) + 1
         time.sleep(0.02)
         super().set_value(value)

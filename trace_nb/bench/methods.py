@@ -20,6 +20,7 @@ has no human in the loop.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,16 +101,13 @@ def best_candidate(optimizer: Any, proposals: list, scorer: Any) -> list:
 
 def _score_with(group: list, scorer: Any) -> float | None:
     """``scorer()`` with ``group``'s values set, then the old values back (whatever happens)."""
-    old = [(p.parameter, p.parameter._data) for p in group]
     try:
-        for p in group:
-            p.parameter._set(p.new)
-        return scorer()
+        with contextlib.ExitStack() as trials:
+            for p in group:
+                trials.enter_context(p.parameter.trial(p.new))
+            return scorer()
     except Exception:  # noqa: BLE001 - a candidate that breaks the program scores lowest
         return -1.0
-    finally:
-        for param, value in old:
-            param._set(value)
 
 
 class ReferenceMethod(Method):

@@ -118,7 +118,7 @@ class ReferenceOptimizer:
         for p in self.parameters:
             label = f"__code_{p.name}" if p.is_code else p.name
             self.mirror[id(p)] = RefParameter(
-                p.data,
+                p.peek(),
                 name=label,
                 trainable=True,
                 description=p.description or None,
@@ -157,7 +157,7 @@ class ReferenceOptimizer:
             if ref in update:
                 prop = check(p, update[ref], raw=response)
                 if prop.valid and check_loads(prop):
-                    p._set(prop.new)
+                    p.set_value(prop.new)
                     prop.status, prop.decided_by = "approved", "auto"
                 proposals.append(prop)
             elif ref.py_name in suggestion:  # the reference could not convert it
@@ -165,7 +165,7 @@ class ReferenceOptimizer:
                     Proposal(
                         p.name,
                         p,
-                        p.data,
+                        p.peek(),
                         suggestion[ref.py_name],
                         "",
                         response,
@@ -173,7 +173,9 @@ class ReferenceOptimizer:
                         "the reference could not convert the value to the variable's type",
                     )
                 )
-            ref._data = p.data  # the mirror holds what was applied
+            # The mirror holds what was applied (ref is a node of the reference Trace, not
+            # ours: its private field is that library's).
+            ref._data = p.peek()
         known = {ref.py_name for ref in self.mirror.values()}
         for key in suggestion:
             if key not in known:  # the reference ignores it; it is still a wasted proposal
@@ -213,14 +215,14 @@ class ReferenceOptimizer:
 
         def mirrored(n: Any) -> Any:
             if id(n) not in made:  # a value the operations read: an input of the problem
-                made[id(n)] = RefNode(n.data, name=n.name)
+                made[id(n)] = RefNode(n.peek(), name=n.name)
             return made[id(n)]
 
         for n in sub:
             if not isinstance(n, MessageNode) or id(n) in made:
                 continue
             made[id(n)] = RefMessage(
-                n.describe() if n.kind == "exception" else n.data,
+                n.describe() if n.kind == "exception" else n.peek(),
                 inputs=self._inputs(n, mirrored),
                 description=f"[{n.op.name}] {n.op.description}",
                 name=n.op.base_name,
@@ -233,7 +235,7 @@ class ReferenceOptimizer:
             made[id(outputs[0])].backward(feedback.get(id(outputs[0]), ""))
             return
         joined = RefMessage(
-            "\n".join(f"ID [{i}]: {o.data}" for i, o in enumerate(outputs)),
+            "\n".join(f"ID [{i}]: {o.peek()}" for i, o in enumerate(outputs)),
             inputs={f"x{i}": made[id(o)] for i, o in enumerate(outputs)},
             description="[batchify] Join the outputs of the examples in this batch.",
             name="batchify",

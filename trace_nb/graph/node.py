@@ -323,13 +323,6 @@ class ParameterNode(Node):
             self._base = "param"
         names.index_parameter(self._base, self)
 
-    def _set(self, value: Any) -> None:
-        """Replace the value (the optimizer validates before calling this).
-
-        Kept for :mod:`trace_nb.optim`; other code calls :meth:`set_value`.
-        """
-        self._data = value
-
     def set_value(self, value: Any) -> None:
         """Assign the parameter's value (a node's value is unwrapped first).
 

@@ -51,7 +51,7 @@ def reply_token_cap(params: Iterable[ParameterNode]) -> int:
     """
     chars = 0
     for p in params:
-        value = p._data
+        value = p.peek()
         chars += len(value) if isinstance(value, str) else len(repr(value)[:20_000])
     return max(MIN_REPLY_TOKENS, min(MAX_REPLY_TOKENS, 512 + chars // 3))
 
@@ -201,7 +201,7 @@ class Optimizer:
             todo = [p for p in todo if not needs_review(p, decided_by, approve_code)]
             todo = [p for p in todo if check_loads(p)]
             for prop in todo:
-                prop.parameter._set(prop.new)
+                prop.parameter.set_value(prop.new)
                 prop.status = "approved"
                 prop.decided_by = decided_by
             return todo
@@ -270,7 +270,7 @@ class Optimizer:
     ) -> tuple[str, Any, str | None]:
         if max_tokens == AUTO:
             max_tokens = reply_token_cap(self.parameters)
-        types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
+        types = {p.name: prompts.json_type(p.peek(), p.is_code) for p in self.parameters}
         names = list(types)
 
         def readable(text: str) -> bool:

@@ -29,8 +29,8 @@ def type_name(n: Node) -> str:
     if isinstance(n, ParameterNode) and n.is_code:
         return "code"
     if n.kind == "exception":
-        return type(n._data).__name__
-    return type(n._data).__name__
+        return type(n.peek()).__name__
+    return type(n.peek()).__name__
 
 
 def _own_name(n: Node) -> str:
@@ -43,8 +43,8 @@ def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> s
     Values longer than ``limit`` characters are cut (None: never). ``names`` gives each node's name (the problem's :class:`~trace_nb.graph.names.NameTable`).
     """
     if isinstance(n, ParameterNode) and n.is_code:
-        return f"(code) {names(n)}:\n{n._data}"
-    value = n.describe() if n.kind == "exception" else repr(n._data)
+        return f"(code) {names(n)}:\n{n.peek()}"
+    value = n.describe() if n.kind == "exception" else repr(n.peek())
     if limit is not None:
         value = cut(value, limit)
     return f"({type_name(n)}) {names(n)}={value}"

@@ -37,7 +37,7 @@ class OPRO(Optimizer):
         if not params:
             raise ValueError("no parameter has feedback: call output.backward(feedback) first")
         _, feedback = feedback_text(params)
-        current = {p.name: p._data for p in self.parameters}
+        current = {p.name: p.peek() for p in self.parameters}
         self._pending = {"variables": current, "feedback": feedback}
         lines = [f"#Objective\n{self.objective}", "#History"]
         lines += [json.dumps(h, default=repr) for h in self.history] or ["(none yet)"]

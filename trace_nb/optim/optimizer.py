@@ -145,7 +145,7 @@ class OptoPrime(Optimizer):
             proposals, parsed, attempts = answered.proposals, answered.parsed, answered.attempts
         self.attempts.note(self.parameters, attempts)
         if self.memory_size:
-            variables = {p.name: p._data for p in self.parameters if p._feedback}
+            variables = {p.name: p.peek() for p in self.parameters if p._feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
         if not self.ignore_extraction_error and parsed and parsed.error and not parsed.suggestion:
             raise ExtractionError(f"no suggestion could be read from the reply: {parsed.error}")
