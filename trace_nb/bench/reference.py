@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..llm.usage import Usage
+
 PYTHON_ENV = "TRACE_NB_REFERENCE_PYTHON"
 PACKAGE = "trace-opt==0.1.3.8"
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding trace_nb/
@@ -64,11 +66,6 @@ def in_process() -> bool:
     return importlib.util.find_spec("opto") is not None
 
 
-class _Usage:
-    def __init__(self) -> None:
-        self.calls = self.prompt_tokens = self.completion_tokens = 0
-
-
 class ReferenceChat:
     """The callable the reference's ``OptoPrime`` uses as its LLM: an OpenAI client on the
     benchmark's endpoint, with the benchmark's model and temperature, counting tokens."""
@@ -84,17 +81,19 @@ class ReferenceChat:
             timeout=llm.timeout,
             max_retries=2,
         )
-        self.usage = _Usage()
+        self.usage = Usage()
 
     def __call__(self, messages: list[dict], **options: Any) -> Any:
         options.setdefault("temperature", self.temperature)
         response = self.client.chat.completions.create(
             model=self.model, messages=messages, **options
         )
-        self.usage.calls += 1
-        if response.usage is not None:
-            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        counted = response.usage
+        self.usage = self.usage + Usage(
+            1,
+            (counted.prompt_tokens or 0) if counted is not None else 0,
+            (counted.completion_tokens or 0) if counted is not None else 0,
+        )
         return response
 
 
@@ -134,7 +133,7 @@ class ReferenceOptimizer:
         )
 
     @property
-    def extra_usage(self) -> _Usage:
+    def extra_usage(self) -> Usage:
         return self.chat.usage
 
     def zero_feedback(self) -> None:

@@ -261,7 +261,6 @@ class Node:
         new._base = self._base if not isinstance(self, MessageNode) else None
         if isinstance(new, ParameterNode):
             new._base = new._base or "param"
-            names.index_parameter(new._base, new)
         return new
 
     def __copy__(self) -> Node:
@@ -274,8 +273,8 @@ class Node:
         return new
 
     def __getstate__(self) -> dict:
-        # Pickling keeps the value and the history (parents, operator) but not feedback; the
-        # name is claimed again on load, so a loaded node never shares a name.
+        # Pickling keeps the value, the label and the history (parents, operator) but not
+        # feedback. Labels need not be unique: names are made unique per problem.
         state = {}
         for klass in type(self).__mro__:
             for slot in getattr(klass, "__slots__", ()):
@@ -290,8 +289,6 @@ class Node:
         sink = _unpickled.get()
         if sink is not None:  # see collect_unpickled()
             sink.append(self)
-        if isinstance(self, ParameterNode) and self._base is not None:
-            names.index_parameter(self._base, self)
 
 
 class ParameterNode(Node):
@@ -321,7 +318,6 @@ class ParameterNode(Node):
         self.loader: Any = None
         if self._base is None:
             self._base = "param"
-        names.index_parameter(self._base, self)
 
     def set_value(self, value: Any) -> None:
         """Assign the parameter's value (a node's value is unwrapped first).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import Node, ParameterNode
-from ..graph.names import NameTable, index_parameter
+from ..graph.names import NameTable
 from . import prompts
 from .approval import check_loads, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
@@ -34,7 +34,6 @@ def _unique_labels(params: list[ParameterNode]) -> None:
         name = table.name(p)
         if name != p.name:
             p._base = name
-            index_parameter(name, p)
 
 
 AUTO = "auto"

@@ -7,7 +7,8 @@
 from __future__ import annotations
 
 from ..errors import CheckpointError, FeedbackError
-from .budget import Budget, Projection, Usage
+from ..llm.usage import Usage
+from .budget import Budget, Projection
 from .checkpoint import load_checkpoint, restore_best, save_checkpoint
 from .engines import RayEngine
 from .evaluate import EvalReport, ExampleResult, evaluate, parse_feedback

@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import FeedbackError
 from ..feedback import parse_feedback
 from ..graph import ParameterNode
-from .budget import Usage
+from ..llm.usage import Usage
 from .engines import engine_for
 from .inprocess import ExampleResult, Traced, forward, in_process, mean_score, run_one
 from .remote import RemoteRunner

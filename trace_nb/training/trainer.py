@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..files import plain_copy
+from ..llm.usage import Usage
 from ..optim.policy import decide
-from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
+from .budget import Budget, Projection, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
 from .choosing import preview_on_batch, score_on_batch
@@ -158,7 +159,7 @@ class Trainer:
         return result
 
     def _usage(self) -> dict[str, Any]:
-        usage = self.meter.total().as_dict()
+        usage = self.meter.total().to_dict()
         if self.remote is not None:  # per worker: examples run and LLM usage reported
             usage["engine"] = self.remote.engine.name
             usage["workers"] = self.remote.usage_by_worker()
@@ -376,7 +377,7 @@ class Trainer:
         state.history.append(row)
         state.parameters = _values(self.params)
         state.optimizer_state = optimizer.state() if hasattr(optimizer, "state") else {}
-        state.usage = self.meter.total().as_dict()
+        state.usage = self.meter.total().to_dict()
         self._save()
         return True
 
