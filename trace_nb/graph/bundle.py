@@ -29,7 +29,7 @@ import inspect
 import textwrap
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from ..errors import CodeCompileError, ExternalDependencyError
 from .compiling import compile_function, function_source
@@ -219,13 +219,14 @@ class BundledFunction:
         if not self.catch_execution_error:
             raise exc
         parents = tuple(inputs.values()) + tuple(self.parameters())
-        filenames = {getattr(fn, "__code__", None) and fn.__code__.co_filename} - {None}
+        code = getattr(fn, "__code__", None)
+        filenames = {code.co_filename} if code is not None else set()
         node = make_exception_node(exc, self.op, tuple(args), parents, filenames)
         if self.parameter is not None and fn is self._fn:
             self._line_in_source(node, exc, fn)
         raise execution_error(node).with_traceback(exc.__traceback__) from exc
 
-    def _line_in_source(self, node: Node, exc: BaseException, fn: Callable) -> None:
+    def _line_in_source(self, node: MessageNode, exc: BaseException, fn: Callable) -> None:
         """Number the failing line within the source the LLM sees, not the defining file.
 
         Until its code is changed, a trainable function runs as defined (in a .py file or a
@@ -246,11 +247,11 @@ class BundledFunction:
         first = next(
             (s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)), None
         )
-        if lineno is None or first is None:
+        if lineno is None or first is None or self.parameter is None:
             return
-        source = self.parameter._data.splitlines()
+        source = self.parameter.peek().splitlines()
         shown = lineno - (start + first.lineno - 1) + 1  # the def line is line 1
-        if 1 <= shown <= len(source):
+        if 1 <= shown <= len(source) and node.info is not None:
             node.info["lineno"] = shown
             node.info["line"] = source[shown - 1]
 
@@ -320,7 +321,7 @@ class BoundBundle(functools.partial):
 
     @property
     def __func__(self) -> BundledFunction:
-        return self.func
+        return cast(BundledFunction, self.func)  # made by BundledFunction.__get__ only
 
     def __repr__(self) -> str:
         return f"<bound {self.func!r} of {type(self.args[0]).__name__}>"

@@ -119,8 +119,9 @@ def _in_own_scope(source: str, name: str, filename: str) -> Any:
         decorator_list=[],
         returns=None,
         type_comment=None,
-        **({"type_params": []} if "type_params" in ast.FunctionDef._fields else {}),
     )
+    if "type_params" in ast.FunctionDef._fields:  # required from Python 3.12 on
+        setattr(scope, "type_params", [])  # noqa: B010 - not in the 3.10 stubs pyright reads
     ast.copy_location(scope, tree.body[0])
     module = ast.Module(body=[scope], type_ignores=[])
     ast.fix_missing_locations(module)

@@ -86,8 +86,8 @@ class Node:
         self._data = data
         self._parents: tuple[Node, ...] = ()
         self._feedback: list[Feedback] | None = None
-        self.description = description
-        self._base = names.sanitize(name) if name is not None else None
+        self.description: str | None = description
+        self._base: str | None = names.sanitize(name) if name is not None else None
         _note_created(self)
 
     # -- identity -------------------------------------------------------------------
@@ -251,12 +251,11 @@ class Node:
 
     # -- copies: fresh nodes (see the module docstring) ---------------------------------
     def _fresh(self, value: Any) -> Node:
-        cls = type(self)
-        if isinstance(self, MessageNode):
-            cls = Node  # an operator's result without its operator is a plain value
+        # An operator's result without its operator is a plain value.
+        cls: type[Node] = Node if isinstance(self, MessageNode) else type(self)
         new = cls.__new__(cls)
         Node.__init__(new, value, description=self.description)
-        if isinstance(self, ParameterNode):
+        if isinstance(self, ParameterNode) and isinstance(new, ParameterNode):
             new.constraint, new.is_code = self.constraint, self.is_code
         new._base = self._base if not isinstance(self, MessageNode) else None
         if isinstance(new, ParameterNode):
@@ -313,8 +312,8 @@ class ParameterNode(Node):
         is_code: bool = False,
     ):
         super().__init__(data, name=name, description=description)
-        self.constraint = constraint
-        self.is_code = is_code
+        self.constraint: str | None = constraint
+        self.is_code: bool = is_code
         self.loader: Any = None
         if self._base is None:
             self._base = "param"
@@ -393,7 +392,7 @@ class MessageNode(Node):
         self.op = op
         self.args = args
         self.kwargs = kwargs
-        self.info = info
+        self.info: dict | None = info
         _note_created(self)
 
     def _default_base(self) -> str:

@@ -200,7 +200,7 @@ def export_trace(
         are marked ``shared``. None marks nothing shared.
     """
     order = topo_ancestors([output])
-    by_node = {p: name for name, p in parameters.items()}
+    by_node: dict[Node, str] = {p: name for name, p in parameters.items()}
     before = set(existing) if existing is not None else set()
     ids: dict[Node, int] = {}
     ops: dict[int, int] = {}

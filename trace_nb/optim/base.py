@@ -267,7 +267,11 @@ class Optimizer:
         max_tokens: int | str | None = None,
         temperature: float | None = None,
     ) -> tuple[str, Any, str | None]:
-        if max_tokens == AUTO:
+        if isinstance(max_tokens, str):
+            if max_tokens != AUTO:
+                raise ValueError(
+                    f"max_tokens must be a number of tokens, None or {AUTO!r}; got {max_tokens!r}"
+                )
             max_tokens = reply_token_cap(self.parameters)
         types = {p.name: prompts.json_type(p.peek(), p.is_code) for p in self.parameters}
         names = list(types)

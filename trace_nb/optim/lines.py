@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from typing import Any
 
-from ..graph import MessageNode, Node, ParameterNode
+from ..graph import ExceptionNode, MessageNode, Node, ParameterNode
 from ..graph.ops import OPS
 
 Names = Callable[[Node], str]
@@ -44,7 +44,7 @@ def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> s
     """
     if isinstance(n, ParameterNode) and n.is_code:
         return f"(code) {names(n)}:\n{n.peek()}"
-    value = n.describe() if n.kind == "exception" else repr(n.peek())
+    value = n.describe() if isinstance(n, ExceptionNode) else repr(n.peek())
     if limit is not None:
         value = cut(value, limit)
     return f"({type_name(n)}) {names(n)}={value}"
@@ -68,10 +68,10 @@ def code_line(
     if _builtin(op) and any(label.lstrip("*") in taken for label in op.arg_names):
         args = [_arg_text(a, names, arg_limit) for a in n.args]
         args += [f"{k}={_arg_text(v, names, arg_limit)}" for k, v in (n.kwargs or {}).items()]
-        given: set[int] = set()
+        shown: set[int] = set()
         for a in (*n.args, *(n.kwargs or {}).values()):
-            _node_ids(a, given)
-        args += [f"uses={names(p)}" for p in n._parents if id(p) not in given]
+            _node_ids(a, shown)
+        args += [f"uses={names(p)}" for p in n._parents if id(p) not in shown]
         return f"{names(n)} = {op.name}({', '.join(args)})"
     arg_names = op.arg_names
     positional = [a for a in arg_names if not a.startswith("**")]

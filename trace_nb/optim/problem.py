@@ -9,7 +9,7 @@ of their distance to the nearest variable or output, and the prompt says what wa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of, topo_ancestors
@@ -104,7 +104,7 @@ def build_problem(
     params: list[ParameterNode],
     budget: int | None = 30_000,
     instruction: str = prompts.OPTOPRIME_INSTRUCTION,
-    first: list[Node] | tuple[Node, ...] = (),
+    first: Sequence[Node] = (),
 ) -> ProblemInstance:
     """The problem instance for ``params`` (which must have received feedback).
 
