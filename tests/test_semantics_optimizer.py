@@ -66,7 +66,7 @@ def test_apply_never_compares_values():
     q = node(Unequal(), name="uneq_q", trainable=True)
     opt = OptoPrime([q, p], llm=ScriptedLLM([]))
     new = Unequal()
-    applied = opt.apply([Proposal("uneq_p", p, p._data, new)])
+    applied = opt.apply([Proposal("uneq_p", p, p.peek(), new)])
     assert p.data is new and applied[0].status == "approved"
 
 

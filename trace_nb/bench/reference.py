@@ -206,7 +206,7 @@ class ReferenceOptimizer:
 
         from ..graph import MessageNode, on_paths, outputs_of, topo_ancestors
 
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         outputs = outputs_of(params)
         order = topo_ancestors(outputs)
         sub = on_paths(params, outputs, order=order)
@@ -228,7 +228,7 @@ class ReferenceOptimizer:
             )
         feedback = {}
         for p in params:
-            for rec in p._feedback or ():
+            for rec in p.feedback:
                 feedback.setdefault(id(rec.output), rec.describe())
         if len(outputs) == 1:
             made[id(outputs[0])].backward(feedback.get(id(outputs[0]), ""))

@@ -33,7 +33,7 @@ class OPRO(Optimizer):
         self.history: deque[dict] = deque(maxlen=history_size)
 
     def messages(self) -> list[dict]:
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         if not params:
             raise ValueError("no parameter has feedback: call output.backward(feedback) first")
         _, feedback = feedback_text(params)

@@ -101,7 +101,7 @@ class OptoPrime(Optimizer):
 
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         return build_problem(params, self.prompt_budget, self.objective, first=self.parameters)
 
     def messages(
@@ -145,7 +145,7 @@ class OptoPrime(Optimizer):
             proposals, parsed, attempts = answered.proposals, answered.parsed, answered.attempts
         self.attempts.note(self.parameters, attempts)
         if self.memory_size:
-            variables = {p.name: p.peek() for p in self.parameters if p._feedback}
+            variables = {p.name: p.peek() for p in self.parameters if p.feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
         if not self.ignore_extraction_error and parsed and parsed.error and not parsed.suggestion:
             raise ExtractionError(f"no suggestion could be read from the reply: {parsed.error}")

@@ -85,7 +85,7 @@ def feedback_text(
     outputs = outputs_of(params)
     records = {}
     for p in params:
-        for rec in p._feedback or ():
+        for rec in p.feedback:
             records.setdefault(id(rec.output), []).append(rec)
     lines = []
     for out in outputs:

@@ -248,7 +248,7 @@ class Trainer:
         for t in traced:
             if t.node is not None:
                 t.node.backward(t.result.feedback, t.result.score)
-        if not any(p._feedback for p in self.params):
+        if not any(p.feedback for p in self.params):
             optimizer.zero_feedback()
             raise ValueError(
                 "no parameter of the optimizer received feedback: the workflow's "

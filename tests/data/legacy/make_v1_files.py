@@ -57,7 +57,7 @@ def session_file(srv: FakeOpenAIServer) -> None:
 def module_file() -> None:
     agent = mh.Agent(greeting="hey")
     agent.greeting.set_value("good day")
-    code = next(p for p in agent.parameters() if p.is_code and "act" in p._data)
+    code = next(p for p in agent.parameters() if p.is_code and "act" in p.peek())
     code.set_value("def act(self, plan):\n    return plan * 3\n")
     agent.save(HERE / "module_v1.json")
 
