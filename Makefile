@@ -101,9 +101,12 @@ bench: venv-lab
 	$(PY) bench/bench_blame.py
 
 # Every Python file and notebook is formatted with `ruff format`; CI checks that it stays so.
+# ruff everywhere; pyright (basedpyright's wheel, engine included: no download at run time)
+# in basic mode on graph/, llm/ and optim/, as configured in pyproject.toml.
 lint: venv-test
 	$(VENV)/bin/ruff check trace_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks
+	$(VENV)/bin/basedpyright --pythonpath $(PY)
 
 # Rewrite the constraints from the venvs that pass the tests, after a dependency change:
 # constraints/ci.txt from .venv (trace_nb left out), constraints/llm.txt from .venv-llm

@@ -70,7 +70,7 @@ def construct_apply_seconds(sizes: tuple[int, ...]) -> dict[int, tuple[float, fl
                 t0 = time.process_time()
                 opt = OptoPrime(params[n], llm=NoLLM())
                 best[n][0] = min(best[n][0], time.process_time() - t0)
-                props = [Proposal(p.name, p, p._data, p._data + 1.0) for p in params[n]]
+                props = [Proposal(p.name, p, p.peek(), p.peek() + 1.0) for p in params[n]]
                 t0 = time.process_time()
                 applied = opt.apply(props)
                 best[n][1] = min(best[n][1], time.process_time() - t0)

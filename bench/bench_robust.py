@@ -55,8 +55,8 @@ from trace_nb import node
 from trace_nb.graph import ParameterNode
 from trace_nb.llm import LLM, LLMError
 from trace_nb.optim import OptoPrime
-from trace_nb.optim.parse import parse_reply
 from trace_nb.optim.proposal import proposals_from_reply
+from trace_nb.optim.reply import parse_reply
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.text import bounded_html_diff
 
@@ -214,7 +214,7 @@ def replies_bench(rng: random.Random) -> dict:
             for p in params[1:]:
                 out = out.call(lambda a, b: (a, b), p)
             out.backward("improve")
-            before = {p.name: copy.deepcopy(p._data) for p in params}
+            before = {p.name: copy.deepcopy(p.peek()) for p in params}
             srv.add_replies(text)
             counts["replies_tried"] += 1
             opt = OptoPrime(params, llm=llm)
@@ -222,7 +222,7 @@ def replies_bench(rng: random.Random) -> dict:
             try:
                 props = opt.propose()
                 took = time.perf_counter() - t0
-                changed_in_propose = any(p._data != before[p.name] for p in params)
+                changed_in_propose = any(p.peek() != before[p.name] for p in params)
                 applied = opt.apply(props)
             except Exception as e:  # noqa: BLE001 - counted
                 counts["crashes"] += 1
@@ -238,10 +238,10 @@ def replies_bench(rng: random.Random) -> dict:
             for p in params:
                 if p.is_code:
                     try:
-                        compile(p._data, "<bench>", "exec")
+                        compile(p.peek(), "<bench>", "exec")
                     except (SyntaxError, ValueError):
                         bad = True
-                elif not _same_kind(before[p.name], p._data):
+                elif not _same_kind(before[p.name], p.peek()):
                     bad = True
             if kind == "code" and applied:
                 bad = True
@@ -438,10 +438,10 @@ def canary_bench() -> dict:
                 opt = OptoPrime([p], llm=llm, memory_size=2)
                 props = opt.propose()
                 opt.apply(props)
-                seen += [props[0].reason or "", repr(props), opt.log[-1].reply, str(p._data)]
+                seen += [props[0].reason or "", repr(props), opt.log[-1].reply, str(p.peek())]
                 save_checkpoint(
                     tmp / "ck.json",
-                    RunState(parameters={"p": p._data}, optimizer_state=opt.state()),
+                    RunState(parameters={"p": p.peek()}, optimizer_state=opt.state()),
                 )
             seen.append(pickle.dumps(llm).decode("latin-1"))
             llm.close()

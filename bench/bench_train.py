@@ -55,7 +55,7 @@ def main() -> dict:
 
         step = {}
         for workers in (1, 8):
-            prefix._set("Question: ")
+            prefix.set_value("Question: ")
             opt = OptoPrime(
                 [prefix],
                 llm=LLM(model="fake", base_url=opt_srv.base_url, cache=False, backoff=0.01),

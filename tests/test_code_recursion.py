@@ -78,7 +78,7 @@ def test_a_module_level_trainable_bundle_still_recurses_through_the_bundle():
     )
     globals()["calls"] = calls
     try:
-        assert count(3)._data == 6 and calls == [3, 2, 1, 0]
+        assert count(3).peek() == 6 and calls == [3, 2, 1, 0]
     finally:
         del globals()["calls"]
 
@@ -97,7 +97,7 @@ def test_a_method_does_not_capture_a_global_of_its_own_name():
 
         agent = Agent()
         agent.step.parameter.set_value("def step(self, x):\n    return step(x) + 1\n")
-        assert agent.step(1)._data == 102  # the global, not the method itself
+        assert agent.step(1).peek() == 102  # the global, not the method itself
     finally:
         del globals()["step"]
 
@@ -119,4 +119,4 @@ def test_a_wrapped_module_function_recurses_into_its_new_code():
             return out
     """)
     )
-    assert fixer([1, [2, [3, [4]]]])._data == [1, 2, 3, 4]
+    assert fixer([1, [2, [3, [4]]]]).peek() == [1, 2, 3, 4]

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trace_nb.optim.coerce import CoercionError, coerce_value, validate_code
+from trace_nb.errors import CoercionError
+from trace_nb.optim.codecheck import validate_code
+from trace_nb.optim.coerce import coerce_value
 
 
 def reason(current, proposed, **kwargs) -> str:
@@ -262,8 +264,12 @@ def test_dict_rejects(proposed, fragment):
 
 
 def test_dict_result_is_a_copy():
-    proposed = {"a": 1}
-    assert coerce_value({}, proposed) is not proposed
+    proposed = {"a": 1, "b": [2]}
+    result = coerce_value({}, proposed)
+    assert result == {"a": 1, "b": [2]} and type(result) is dict
+    assert result is not proposed
+    result["c"] = 3  # changing the applied value leaves the LLM's suggestion as it was
+    assert proposed == {"a": 1, "b": [2]}
 
 
 # ------------------------------------------------------------------ untyped / other

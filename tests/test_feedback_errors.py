@@ -14,7 +14,8 @@ import pytest
 from conftest import ipython_shell, make_llm
 
 import trace_nb
-from trace_nb.feedback import FeedbackError, FeedbackProblem
+from trace_nb.errors import FeedbackError
+from trace_nb.feedback import FeedbackProblem
 from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.ui.panel import Panel

@@ -543,7 +543,9 @@ def test_usage_totals_thread_safe_over_http():
 
 def test_usage_totals_add_is_atomic():
     totals = UsageTotals()
-    record = CallUsage(1, 2, 0.0, 0.5, True, False, "m")
+    record = CallUsage(
+        prompt_tokens=1, completion_tokens=2, latency_s=0.0, cost=0.5, cost_known=True, model="m"
+    )
 
     def work() -> None:
         for _ in range(2000):

@@ -24,8 +24,6 @@ def test_names_are_valid_identifiers_and_tables_make_them_unique():
     table = names.NameTable(topo_ancestors([s]))
     assert [table(n) for n in (a, b, s)] == ["my_var", "my_var_1", "add_1"]
     assert table.node("my_var_1") is b and table.node("nope") is None
-    p = node(5, name="nr_lookup", trainable=True)
-    assert names.lookup("nr_lookup") is p  # a module's parameter found in another process
 
 
 def test_an_unrelated_live_node_never_changes_a_name():

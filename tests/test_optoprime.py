@@ -263,3 +263,15 @@ def test_only_replies_the_optimizer_can_read_are_cached(tmp_path):
         assert second[0].valid and second[0].new == 5.0 and len(srv.requests) == 2
         third = OptoPrime([x], llm=llm).propose()  # readable: replayed from the cache
         assert third[0].new == 5.0 and len(srv.requests) == 2
+
+
+def test_a_max_tokens_text_other_than_auto_is_refused_before_any_call():
+    from trace_nb.testing import FakeOpenAIServer
+
+    with FakeOpenAIServer(replies=['{"suggestion": {"x": 2}}']) as srv:
+        x = node(1, name="x", trainable=True)
+        opt = OptoPrime([x], llm=make_llm(srv), max_tokens="512")
+        (x + 1).backward("make it bigger")
+        with pytest.raises(ValueError, match="max_tokens must be a number of tokens"):
+            opt.propose()
+        assert srv.requests == []

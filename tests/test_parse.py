@@ -1,4 +1,4 @@
-"""Tests for trace_nb.optim.parse: the reply corpus plus property tests."""
+"""Tests for trace_nb.optim.reply: the reply corpus plus property tests."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trace_nb.optim.coerce import CoercionError, validate_code
-from trace_nb.optim.parse import FORMATS, ParsedReply, parse_reply
+from trace_nb.errors import CoercionError
+from trace_nb.optim.codecheck import validate_code
+from trace_nb.optim.reply import FORMATS, ParsedReply, parse_reply
 
 try:  # tests/ on sys.path (pytest's default "prepend" import mode)
     from reply_corpus import CASES

@@ -4,7 +4,8 @@ variadic arguments as the function receives them."""
 from __future__ import annotations
 
 from trace_nb import bundle, node
-from trace_nb.optim.problem import ARG_SHARE, VALUE_SHARE, build_problem
+from trace_nb.optim.lines import ARG_SHARE, VALUE_SHARE
+from trace_nb.optim.problem import build_problem
 
 
 @bundle()

@@ -77,7 +77,7 @@ def test_through_optoprime_and_the_http_client():
 
 def test_replies_are_capped_by_default_and_more_for_long_code():
     from trace_nb.optim import OPRO
-    from trace_nb.optim.optimizer import MAX_REPLY_TOKENS, MIN_REPLY_TOKENS
+    from trace_nb.optim.base import MAX_REPLY_TOKENS, MIN_REPLY_TOKENS
 
     def sent_max_tokens(make_optimizer, param):
         out = param + "!" if isinstance(param.data, str) else param * 2

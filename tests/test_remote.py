@@ -17,7 +17,7 @@ import pytest
 import remote_agent as ra
 
 from trace_nb import bundle, node
-from trace_nb.feedback import FeedbackError
+from trace_nb.errors import FeedbackError
 from trace_nb.graph import ExecutionError
 from trace_nb.graph.portable import (
     RebuildError,
@@ -143,7 +143,7 @@ def test_export_rebuild_gives_the_same_prompt_and_graph(server):
         if out.kind == "exception":
             out.backward(out.describe())
         else:
-            out.backward(*reversed(feedback(example, out._data)))
+            out.backward(*reversed(feedback(example, out.peek())))
     got = opt.messages()
     opt.zero_feedback()
     assert got == want
@@ -156,7 +156,7 @@ def test_export_rebuild_gives_the_same_prompt_and_graph(server):
     nodes = topo_ancestors([outs[0][0]])
     assert params[0] in nodes and params[1] in nodes
     limit = [n for n in nodes if n.label == "limit"][0]
-    assert limit.trainable and limit not in params and limit._data == 3
+    assert limit.trainable and limit not in params and limit.peek() == 3
 
 
 def _section(text: str, name: str) -> str:
@@ -180,10 +180,10 @@ def test_values_that_do_not_pickle_travel_as_marked_previews():
     pickle.dumps(data)  # the whole record travels
     rebuilt = rebuild_trace(data, {})
     handle = rebuilt.parents[0]
-    assert isinstance(handle._data, RemoteValue)
-    assert type(handle._data).__name__ == type(lock).__name__
-    assert repr(handle._data) == repr(lock) and str(handle._data) == str(lock)
-    assert rebuilt._data == "gate: free" and rebuilt.op.name == "describe"
+    assert isinstance(handle.peek(), RemoteValue)
+    assert type(handle.peek()).__name__ == type(lock).__name__
+    assert repr(handle.peek()) == repr(lock) and str(handle.peek()) == str(lock)
+    assert rebuilt.peek() == "gate: free" and rebuilt.op.name == "describe"
 
 
 def test_rebuild_refuses_unknown_parameters_and_versions():

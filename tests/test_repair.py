@@ -297,7 +297,7 @@ def test_candidates_work_with_an_llm_whose_chat_takes_no_temperature():
 # -- 3. best of k in the benchmark ---------------------------------------------------------
 
 
-def test_optoprime_k3_applies_the_candidate_that_scores_best_and_rejects_the_others():
+def test_optoprime_k3_applies_the_candidate_that_scores_best_and_not_the_others():
     from trace_nb.bench.methods import get_method
 
     x = node(1, name="k3_x", trainable=True)
@@ -317,7 +317,7 @@ def test_optoprime_k3_applies_the_candidate_that_scores_best_and_rejects_the_oth
         props = method.step(opt, scorer)
     assert x.data == 7 and sorted(seen) == [3, 7, 9]  # each candidate scored once
     status = {p.new: p.status for p in props}
-    assert status == {3: "rejected", 7: "approved", 9: "rejected"}
+    assert status == {3: "not_chosen", 7: "approved", 9: "not_chosen"}  # as decide() marks them
 
 
 def test_best_of_k_without_a_scorer_takes_the_first_candidate():

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trace_nb import bundle, node
+from trace_nb.errors import CoercionError
 from trace_nb.optim import OptoPrime
-from trace_nb.optim.codecheck import MAX_CODE_CHARS, MAX_CODE_DEPTH, validate_source
-from trace_nb.optim.coerce import CoercionError, validate_code
+from trace_nb.optim.codecheck import MAX_CODE_CHARS, MAX_CODE_DEPTH, validate_code, validate_source
 
 F = "def f(x):\n    return x\n"
 

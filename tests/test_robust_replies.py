@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from trace_nb import node
 from trace_nb.optim import OptoPrime
 from trace_nb.optim.jsonish import Braces, repair_surrogates, top_spans
-from trace_nb.optim.parse import MAX_SEARCH_CHARS, parse_reply
 from trace_nb.optim.proposal import MAX_UNKNOWN_PROPOSALS, proposals_from_reply
+from trace_nb.optim.reply import MAX_SEARCH_CHARS, parse_reply
 
 NAMES = ["x", "prompt", "cfg", "b"]
 
@@ -317,7 +317,8 @@ def test_regex_hot_spots_read_correctly(text, fragment):
 
 
 def test_fenced_code_with_prose_is_still_rescued():
-    from trace_nb.optim.coerce import CoercionError, validate_code
+    from trace_nb.errors import CoercionError
+    from trace_nb.optim.codecheck import validate_code
 
     code = "Here you go:\n```python\ndef f(x):\n    return 2\n```\nThanks!"
     assert validate_code("def f(x):\n    return x\n", code) == "def f(x):\n    return 2\n"

@@ -447,8 +447,9 @@ def test_restored_code_sees_the_notebook_namespace(tmp_path):
 
 
 def test_damaged_usage_cannot_defeat_a_budget():
+    from trace_nb.llm.usage import Usage
     from trace_nb.training import Budget
-    from trace_nb.training.budget import Usage, estimate_next_step
+    from trace_nb.training.budget import estimate_next_step
 
     used = Usage.from_dict(
         {"calls": -5, "prompt_tokens": "many", "completion_tokens": 1e400, "cost": float("nan")}

@@ -413,7 +413,7 @@ def test_parameters_dict_names_relative_to_the_module():
 
 
 def test_prompt_shows_containers_of_nodes_by_name():
-    from trace_nb.optim.problem import code_line
+    from trace_nb.optim.lines import code_line
 
     @bundle()
     def total(xs):

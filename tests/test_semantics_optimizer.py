@@ -15,9 +15,9 @@ import pytest
 from conftest import make_llm
 
 from trace_nb import node
+from trace_nb.errors import ExtractionError
 from trace_nb.graph import ParameterNode
 from trace_nb.optim import OptoPrime, Proposal
-from trace_nb.optim.optimizer import ExtractionError
 from trace_nb.testing import FakeOpenAIServer
 
 
@@ -66,7 +66,7 @@ def test_apply_never_compares_values():
     q = node(Unequal(), name="uneq_q", trainable=True)
     opt = OptoPrime([q, p], llm=ScriptedLLM([]))
     new = Unequal()
-    applied = opt.apply([Proposal("uneq_p", p, p._data, new)])
+    applied = opt.apply([Proposal("uneq_p", p, p.peek(), new)])
     assert p.data is new and applied[0].status == "approved"
 
 
@@ -85,7 +85,7 @@ class SlowSet(ParameterNode):
 
     __slots__ = ("writes",)
 
-    def _set(self, value):
+    def set_value(self, value):
         self.writes = getattr(self, "writes", 0) + 1
         time.sleep(0.02)
         super().set_value(value)

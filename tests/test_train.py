@@ -502,3 +502,33 @@ def test_training_does_not_import_ipywidgets():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_train_keyword_is_an_option_of_the_config():
+    """train() builds its TrainConfig from its keywords by name: a keyword added to one and
+    not the other would be dropped silently, so the two lists must match (validation is
+    data, gate joins review)."""
+    import dataclasses
+    import inspect
+
+    from trace_nb.training.config import TrainConfig
+
+    keywords = {
+        name
+        for name, p in inspect.signature(train).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
+    assert keywords - {"validation", "gate"} == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_train_passes_every_option_to_the_run(server):
+    """An option given to train() reaches the run: max_steps stops it, gate holds."""
+    param, workflow, opt = setup(server)
+    result = train(
+        workflow, th.make_examples(8), th.offset_feedback, opt, batch_size=1, max_steps=2, **FAST
+    )
+    assert result.stopped_reason == "max_steps" and len(result.history) == 2
+    with pytest.raises(ValueError, match="batch_size"):
+        train(workflow, th.make_examples(2), th.offset_feedback, opt, batch_size=0, **FAST)
+    with pytest.raises(Exception, match="nonsense"):
+        train(workflow, th.make_examples(2), th.offset_feedback, opt, gate="nonsense", **FAST)

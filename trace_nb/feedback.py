@@ -8,6 +8,7 @@ from enum import Enum
 from numbers import Real
 from typing import Any
 
+from .errors import FeedbackError
 from .graph import Node
 
 SHAPES = "text, a score, or (score, text)"  # what a feedback function returns, in words
@@ -20,16 +21,6 @@ class FeedbackProblem(str, Enum):
     SIGNATURE = "signature"  # it cannot be called with one argument, the output
     RAISED = "raised"  # it raised
     SHAPE = "shape"  # it returned something that is not feedback
-
-
-class FeedbackError(TypeError):
-    """The user's feedback function raised or returned something unusable.
-
-    ``reason`` is a :class:`FeedbackProblem` (None where a caller did not say)."""
-
-    def __init__(self, message: str, reason: FeedbackProblem | None = None):
-        super().__init__(message)
-        self.reason = reason
 
 
 def parse_feedback(value: Any) -> tuple[float | None, str]:

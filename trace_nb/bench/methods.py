@@ -20,10 +20,12 @@ has no human in the loop.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..optim import OPRO, OptoPrime
+from ..optim.policy import decide
 
 MASK = ["#Code", "#Documentation"]
 MEMORY = 5
@@ -71,45 +73,29 @@ class Method:
 
 
 def best_candidate(optimizer: Any, proposals: list, scorer: Any) -> list:
-    """Apply the candidate whose values score best under ``scorer()``; reject the others.
+    """Apply the candidate whose values score best under ``scorer()`` (the one step policy,
+    :func:`trace_nb.optim.policy.decide`); the others are marked not chosen.
 
     Each candidate's valid values are set, scored and undone in turn (code runs: the
     benchmark approves code unreviewed); ties and an unscorable task keep the lowest
     candidate number. Returns every proposal, with the chosen ones approved.
     """
-    groups: dict[int, list] = {}
-    for p in proposals:
-        if p.valid and p.status == "pending" and p.parameter is not None:
-            groups.setdefault(p.candidate or 0, []).append(p)
-    if not groups:
-        return proposals
-    best, best_score = min(groups), None
-    if scorer is not None and len(groups) > 1:
-        for number in sorted(groups):
-            score = _score_with(groups[number], scorer)
-            if score is not None and (best_score is None or score > best_score):
-                best, best_score = number, score
-    optimizer.apply(groups[best], approve_code=True)
-    for number, group in groups.items():
-        if number != best:
-            for p in group:
-                if p.status == "pending":
-                    p.status, p.decided_by = "rejected", "auto"
+    score = None if scorer is None else (lambda group: _score_with(group, scorer))
+    decision = decide(proposals, approve_code=True, scorer=score)
+    decision.mark_not_chosen()
+    optimizer.apply(decision.apply, approve_code=True)
     return proposals
 
 
 def _score_with(group: list, scorer: Any) -> float | None:
     """``scorer()`` with ``group``'s values set, then the old values back (whatever happens)."""
-    old = [(p.parameter, p.parameter._data) for p in group]
     try:
-        for p in group:
-            p.parameter._set(p.new)
-        return scorer()
+        with contextlib.ExitStack() as trials:
+            for p in group:
+                trials.enter_context(p.parameter.trial(p.new))
+            return scorer()
     except Exception:  # noqa: BLE001 - a candidate that breaks the program scores lowest
         return -1.0
-    finally:
-        for param, value in old:
-            param._set(value)
 
 
 class ReferenceMethod(Method):

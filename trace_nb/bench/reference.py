@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..llm.usage import Usage
+
 PYTHON_ENV = "TRACE_NB_REFERENCE_PYTHON"
 PACKAGE = "trace-opt==0.1.3.8"
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding trace_nb/
@@ -64,11 +66,6 @@ def in_process() -> bool:
     return importlib.util.find_spec("opto") is not None
 
 
-class _Usage:
-    def __init__(self) -> None:
-        self.calls = self.prompt_tokens = self.completion_tokens = 0
-
-
 class ReferenceChat:
     """The callable the reference's ``OptoPrime`` uses as its LLM: an OpenAI client on the
     benchmark's endpoint, with the benchmark's model and temperature, counting tokens."""
@@ -84,17 +81,19 @@ class ReferenceChat:
             timeout=llm.timeout,
             max_retries=2,
         )
-        self.usage = _Usage()
+        self.usage = Usage()
 
     def __call__(self, messages: list[dict], **options: Any) -> Any:
         options.setdefault("temperature", self.temperature)
         response = self.client.chat.completions.create(
             model=self.model, messages=messages, **options
         )
-        self.usage.calls += 1
-        if response.usage is not None:
-            self.usage.prompt_tokens += response.usage.prompt_tokens or 0
-            self.usage.completion_tokens += response.usage.completion_tokens or 0
+        counted = response.usage
+        self.usage = self.usage + Usage(
+            1,
+            (counted.prompt_tokens or 0) if counted is not None else 0,
+            (counted.completion_tokens or 0) if counted is not None else 0,
+        )
         return response
 
 
@@ -118,7 +117,7 @@ class ReferenceOptimizer:
         for p in self.parameters:
             label = f"__code_{p.name}" if p.is_code else p.name
             self.mirror[id(p)] = RefParameter(
-                p.data,
+                p.peek(),
                 name=label,
                 trainable=True,
                 description=p.description or None,
@@ -134,7 +133,7 @@ class ReferenceOptimizer:
         )
 
     @property
-    def extra_usage(self) -> _Usage:
+    def extra_usage(self) -> Usage:
         return self.chat.usage
 
     def zero_feedback(self) -> None:
@@ -157,7 +156,7 @@ class ReferenceOptimizer:
             if ref in update:
                 prop = check(p, update[ref], raw=response)
                 if prop.valid and check_loads(prop):
-                    p._set(prop.new)
+                    p.set_value(prop.new)
                     prop.status, prop.decided_by = "approved", "auto"
                 proposals.append(prop)
             elif ref.py_name in suggestion:  # the reference could not convert it
@@ -165,7 +164,7 @@ class ReferenceOptimizer:
                     Proposal(
                         p.name,
                         p,
-                        p.data,
+                        p.peek(),
                         suggestion[ref.py_name],
                         "",
                         response,
@@ -173,7 +172,9 @@ class ReferenceOptimizer:
                         "the reference could not convert the value to the variable's type",
                     )
                 )
-            ref._data = p.data  # the mirror holds what was applied
+            # The mirror holds what was applied (ref is a node of the reference Trace, not
+            # ours: its private field is that library's).
+            ref._data = p.peek()
         known = {ref.py_name for ref in self.mirror.values()}
         for key in suggestion:
             if key not in known:  # the reference ignores it; it is still a wasted proposal
@@ -205,7 +206,7 @@ class ReferenceOptimizer:
 
         from ..graph import MessageNode, on_paths, outputs_of, topo_ancestors
 
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         outputs = outputs_of(params)
         order = topo_ancestors(outputs)
         sub = on_paths(params, outputs, order=order)
@@ -213,27 +214,27 @@ class ReferenceOptimizer:
 
         def mirrored(n: Any) -> Any:
             if id(n) not in made:  # a value the operations read: an input of the problem
-                made[id(n)] = RefNode(n.data, name=n.name)
+                made[id(n)] = RefNode(n.peek(), name=n.name)
             return made[id(n)]
 
         for n in sub:
             if not isinstance(n, MessageNode) or id(n) in made:
                 continue
             made[id(n)] = RefMessage(
-                n.describe() if n.kind == "exception" else n.data,
+                n.describe() if n.kind == "exception" else n.peek(),
                 inputs=self._inputs(n, mirrored),
                 description=f"[{n.op.name}] {n.op.description}",
                 name=n.op.base_name,
             )
         feedback = {}
         for p in params:
-            for rec in p._feedback or ():
+            for rec in p.feedback:
                 feedback.setdefault(id(rec.output), rec.describe())
         if len(outputs) == 1:
             made[id(outputs[0])].backward(feedback.get(id(outputs[0]), ""))
             return
         joined = RefMessage(
-            "\n".join(f"ID [{i}]: {o.data}" for i, o in enumerate(outputs)),
+            "\n".join(f"ID [{i}]: {o.peek()}" for i, o in enumerate(outputs)),
             inputs={f"x{i}": made[id(o)] for i, o in enumerate(outputs)},
             description="[batchify] Join the outputs of the examples in this batch.",
             name="batchify",

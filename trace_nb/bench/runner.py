@@ -154,13 +154,15 @@ def run_one(
             record["status"] = "ok"
         except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
             record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
-        usages = [run_llm.usage]
+        used = run_llm.usage.total()
         # An optimizer with its own client (the reference) counts its calls itself.
-        usages += [u for u in (getattr(o, "extra_usage", None) for o in holder) if u is not None]
+        for extra in (getattr(o, "extra_usage", None) for o in holder):
+            if extra is not None:
+                used = used + extra
         record.update(
-            llm_calls=sum(u.calls for u in usages),
-            prompt_tokens=sum(u.prompt_tokens for u in usages),
-            completion_tokens=sum(u.completion_tokens for u in usages),
+            llm_calls=used.calls,
+            prompt_tokens=used.prompt_tokens,
+            completion_tokens=used.completion_tokens,
         )
     record["wall_s"] = round(time.perf_counter() - start, 3)
     return record

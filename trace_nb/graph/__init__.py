@@ -6,18 +6,12 @@ when something is drawn.
 
 from __future__ import annotations
 
+from ..errors import CodeCompileError, ExternalDependencyError
 from . import ops  # noqa: F401  (installs the operator methods on Node)
-from .bundle import (
-    BoundBundle,
-    BundledFunction,
-    CodeCompileError,
-    ExecutionError,
-    ExternalDependencyError,
-    bundle,
-    compile_function,
-    function_source,
-)
+from .bundle import BoundBundle, BundledFunction, bundle
+from .compiling import compile_function, function_source
 from .data import graph_data
+from .errors import ExecutionError
 from .node import ExceptionNode, Feedback, MessageNode, Node, ParameterNode, node
 from .ops import Op
 from .traverse import on_paths, outputs_of, subgraph, subgraphs, topo_ancestors

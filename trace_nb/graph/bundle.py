@@ -29,18 +29,16 @@ import inspect
 import textwrap
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from .compiling import CodeCompileError, compile_function, function_source
+from ..errors import CodeCompileError, ExternalDependencyError
+from .compiling import compile_function, function_source
 from .deps import classify
-from .errors import ExecutionError, execution_error, make_exception_node
+from .errors import execution_error, make_exception_node
+from .frames import CallFrame, pop_frame, push_frame
 from .names import sanitize
-from .node import CallFrame, MessageNode, Node, ParameterNode, pop_frame, push_frame
+from .node import MessageNode, Node, ParameterNode
 from .ops import CONTAINERS, Op, unwrap_deep
-
-
-class ExternalDependencyError(RuntimeError):
-    """A bundled function read a node that was not passed to it as an argument."""
 
 
 class BundledFunction:
@@ -221,13 +219,14 @@ class BundledFunction:
         if not self.catch_execution_error:
             raise exc
         parents = tuple(inputs.values()) + tuple(self.parameters())
-        filenames = {getattr(fn, "__code__", None) and fn.__code__.co_filename} - {None}
+        code = getattr(fn, "__code__", None)
+        filenames = {code.co_filename} if code is not None else set()
         node = make_exception_node(exc, self.op, tuple(args), parents, filenames)
         if self.parameter is not None and fn is self._fn:
             self._line_in_source(node, exc, fn)
         raise execution_error(node).with_traceback(exc.__traceback__) from exc
 
-    def _line_in_source(self, node: Node, exc: BaseException, fn: Callable) -> None:
+    def _line_in_source(self, node: MessageNode, exc: BaseException, fn: Callable) -> None:
         """Number the failing line within the source the LLM sees, not the defining file.
 
         Until its code is changed, a trainable function runs as defined (in a .py file or a
@@ -248,11 +247,11 @@ class BundledFunction:
         first = next(
             (s for s in tree.body if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef)), None
         )
-        if lineno is None or first is None:
+        if lineno is None or first is None or self.parameter is None:
             return
-        source = self.parameter._data.splitlines()
+        source = self.parameter.peek().splitlines()
         shown = lineno - (start + first.lineno - 1) + 1  # the def line is line 1
-        if 1 <= shown <= len(source):
+        if 1 <= shown <= len(source) and node.info is not None:
             node.info["lineno"] = shown
             node.info["line"] = source[shown - 1]
 
@@ -322,7 +321,7 @@ class BoundBundle(functools.partial):
 
     @property
     def __func__(self) -> BundledFunction:
-        return self.func
+        return cast(BundledFunction, self.func)  # made by BundledFunction.__get__ only
 
     def __repr__(self) -> str:
         return f"<bound {self.func!r} of {type(self.args[0]).__name__}>"
@@ -372,13 +371,4 @@ def bundle(
     return decorate
 
 
-__all__ = [
-    "bundle",
-    "BoundBundle",
-    "BundledFunction",
-    "ExecutionError",
-    "ExternalDependencyError",
-    "CodeCompileError",
-    "compile_function",
-    "function_source",
-]
+__all__ = ["bundle", "BoundBundle", "BundledFunction"]

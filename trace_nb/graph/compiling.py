@@ -14,13 +14,11 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["CodeCompileError", "compile_function", "function_source"]
+from ..errors import CodeCompileError
+
+__all__ = ["compile_function", "function_source"]
 
 _CODE_FILENAME = "<trace_nb code {name}>"
-
-
-class CodeCompileError(SyntaxError):
-    """The source of a trainable function does not compile."""
 
 
 def function_source(fn: Callable) -> str:
@@ -121,8 +119,9 @@ def _in_own_scope(source: str, name: str, filename: str) -> Any:
         decorator_list=[],
         returns=None,
         type_comment=None,
-        **({"type_params": []} if "type_params" in ast.FunctionDef._fields else {}),
     )
+    if "type_params" in ast.FunctionDef._fields:  # required from Python 3.12 on
+        setattr(scope, "type_params", [])  # noqa: B010 - not in the 3.10 stubs pyright reads
     ast.copy_location(scope, tree.body[0])
     module = ast.Module(body=[scope], type_ignores=[])
     ast.fix_missing_locations(module)

@@ -13,7 +13,8 @@ the nodes in its result, and walks their history back to the call's inputs. Alon
 
 from __future__ import annotations
 
-from .node import CallFrame, Node
+from .frames import CallFrame
+from .node import Node
 
 
 def classify(

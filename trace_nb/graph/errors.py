@@ -13,7 +13,7 @@ raises an error that ``except ExecutionError`` and ``except ZeroDivisionError`` 
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, NoReturn
 
 from .node import ExceptionNode, Node
 
@@ -121,7 +121,7 @@ def raise_traced(
     args: tuple,
     parents: tuple[Node, ...],
     filenames: set[str] | None = None,
-) -> None:
+) -> NoReturn:
     """Raise the :class:`ExecutionError` for ``exc`` raised by ``op`` (chained to ``exc``)."""
     node = make_exception_node(exc, op, args, parents, filenames)
     raise execution_error(node).with_traceback(exc.__traceback__) from exc

@@ -9,24 +9,18 @@ Names the LLM sees (and the DAG view shows) come from a :class:`NameTable` built
 problem or one view: trainable nodes first, then other labelled nodes, each keeping its
 label when free; then unlabelled nodes, numbered by kind within that graph (``add_1``,
 ``add_2``, ...). Nothing process-wide decides a name, so two graphs built the same way
-always get the same names, whatever else is alive in the kernel.
-
-The only process-wide state is a weak index of labelled parameters (:func:`lookup`), for
-code that must find a module's parameter by name in another process; it never decides a
-name.
+always get the same names, whatever else is alive in the kernel. There is no
+process-wide state here.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
 _INVALID = re.compile(r"\W")
-
-_parameters: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def sanitize(base: str) -> str:
@@ -37,21 +31,6 @@ def sanitize(base: str) -> str:
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
         ident += "_"
     return ident
-
-
-def index_parameter(label: str, node: Any) -> None:
-    """Remember ``node`` under ``label`` (weakly) unless a live parameter already has it.
-
-    The first one wins, so a module's own parameter stays findable after copies of it
-    were unpickled (as a remote worker does).
-    """
-    if _parameters.get(label) is None:
-        _parameters[label] = node
-
-
-def lookup(name: str) -> Any | None:
-    """The live parameter first labelled ``name`` (and still alive), or None."""
-    return _parameters.get(name)
 
 
 class NameTable:

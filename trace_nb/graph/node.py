@@ -28,15 +28,10 @@ from typing import Any
 
 from ..text import short_repr
 from . import names
-from .frames import (  # noqa: F401 - bundle and portable import them from here too
-    CallFrame,
+from .frames import (
     _note_created,
     _note_use,
     _unpickled,
-    collect_unpickled,
-    pop_frame,
-    push_frame,
-    stop_collecting,
 )
 
 _BACKWARD_OPTIONS = ("feedback", "score", "visualize", "retain_graph", "value_limit", "rankdir")
@@ -91,8 +86,8 @@ class Node:
         self._data = data
         self._parents: tuple[Node, ...] = ()
         self._feedback: list[Feedback] | None = None
-        self.description = description
-        self._base = names.sanitize(name) if name is not None else None
+        self.description: str | None = description
+        self._base: str | None = names.sanitize(name) if name is not None else None
         _note_created(self)
 
     # -- identity -------------------------------------------------------------------
@@ -256,17 +251,15 @@ class Node:
 
     # -- copies: fresh nodes (see the module docstring) ---------------------------------
     def _fresh(self, value: Any) -> Node:
-        cls = type(self)
-        if isinstance(self, MessageNode):
-            cls = Node  # an operator's result without its operator is a plain value
+        # An operator's result without its operator is a plain value.
+        cls: type[Node] = Node if isinstance(self, MessageNode) else type(self)
         new = cls.__new__(cls)
         Node.__init__(new, value, description=self.description)
-        if isinstance(self, ParameterNode):
+        if isinstance(self, ParameterNode) and isinstance(new, ParameterNode):
             new.constraint, new.is_code = self.constraint, self.is_code
         new._base = self._base if not isinstance(self, MessageNode) else None
         if isinstance(new, ParameterNode):
             new._base = new._base or "param"
-            names.index_parameter(new._base, new)
         return new
 
     def __copy__(self) -> Node:
@@ -279,8 +272,8 @@ class Node:
         return new
 
     def __getstate__(self) -> dict:
-        # Pickling keeps the value and the history (parents, operator) but not feedback; the
-        # name is claimed again on load, so a loaded node never shares a name.
+        # Pickling keeps the value, the label and the history (parents, operator) but not
+        # feedback. Labels need not be unique: names are made unique per problem.
         state = {}
         for klass in type(self).__mro__:
             for slot in getattr(klass, "__slots__", ()):
@@ -295,8 +288,6 @@ class Node:
         sink = _unpickled.get()
         if sink is not None:  # see collect_unpickled()
             sink.append(self)
-        if isinstance(self, ParameterNode) and self._base is not None:
-            names.index_parameter(self._base, self)
 
 
 class ParameterNode(Node):
@@ -321,19 +312,11 @@ class ParameterNode(Node):
         is_code: bool = False,
     ):
         super().__init__(data, name=name, description=description)
-        self.constraint = constraint
-        self.is_code = is_code
+        self.constraint: str | None = constraint
+        self.is_code: bool = is_code
         self.loader: Any = None
         if self._base is None:
             self._base = "param"
-        names.index_parameter(self._base, self)
-
-    def _set(self, value: Any) -> None:
-        """Replace the value (the optimizer validates before calling this).
-
-        Kept for :mod:`trace_nb.optim`; other code calls :meth:`set_value`.
-        """
-        self._data = value
 
     def set_value(self, value: Any) -> None:
         """Assign the parameter's value (a node's value is unwrapped first).
@@ -409,7 +392,7 @@ class MessageNode(Node):
         self.op = op
         self.args = args
         self.kwargs = kwargs
-        self.info = info
+        self.info: dict | None = info
         _note_created(self)
 
     def _default_base(self) -> str:

@@ -175,15 +175,20 @@ def _unary_method(op: Op, fn: Callable) -> Callable:
     return method
 
 
+_OPERATOR_METHODS: dict[str, Callable] = {}  # "__add__" -> the traced method installed
+
+
 def _install() -> None:
     for name, fn, desc in _BINARY + _COMPARE:
         op = OPS[name] = _op(name, desc, ("a", "b"))
-        setattr(Node, f"__{name}__", _binary_method(op, fn))
+        _OPERATOR_METHODS[f"__{name}__"] = _binary_method(op, fn)
         if (name, fn, desc) in _BINARY:
-            setattr(Node, f"__r{name}__", _reflected_method(op, fn))
+            _OPERATOR_METHODS[f"__r{name}__"] = _reflected_method(op, fn)
     for name, fn, desc in _UNARY:
         op = OPS[name] = _op(name, desc, ("x", "ndigits"))
-        setattr(Node, f"__{name}__", _unary_method(op, fn))
+        _OPERATOR_METHODS[f"__{name}__"] = _unary_method(op, fn)
+    for dunder, method in _OPERATOR_METHODS.items():
+        setattr(Node, dunder, method)
     # eq/ne are traced, so keep the identity hash that Python would otherwise drop.
     Node.__hash__ = object.__hash__
 
@@ -275,12 +280,12 @@ def _clone(self: Node) -> MessageNode:
 
 def _eq_node(self: Node, other: Any) -> MessageNode:
     """Traced ``==`` (the reference Trace's spelling; ``==`` itself is traced here too)."""
-    return self.__eq__(other)
+    return _OPERATOR_METHODS["__eq__"](self, other)
 
 
 def _neq_node(self: Node, other: Any) -> MessageNode:
     """Traced ``!=`` (the reference Trace's spelling)."""
-    return self.__ne__(other)
+    return _OPERATOR_METHODS["__ne__"](self, other)
 
 
 _method_ops: dict[tuple[type, str], Op] = {}
@@ -348,19 +353,25 @@ def _setitem(self: Node, key: Any, value: Any) -> None:
     self._data[_unwrap(key)] = _unwrap(value)
 
 
-Node.__getitem__ = _getitem
-Node.__setitem__ = _setitem
-Node.__contains__ = _contains
-Node.__divmod__ = _divmod
-Node.__call__ = _call
-Node.__iter__ = _iter
-Node.__getattr__ = _node_getattr
-Node.len = _len_node
-Node.contains = _contains_node
-Node.getattr = _getattr_node
-Node.clone = _clone
-Node.eq = _eq_node
-Node.neq = _neq_node
+# Installed with setattr, like the operator table: Node's class body does not declare them
+# (a declared __getattr__ would make every attribute of a node look valid to pyright).
+for _name, _method in {
+    "__getitem__": _getitem,
+    "__setitem__": _setitem,
+    "__contains__": _contains,
+    "__divmod__": _divmod,
+    "__call__": _call,
+    "__iter__": _iter,
+    "__getattr__": _node_getattr,
+    "len": _len_node,
+    "contains": _contains_node,
+    "getattr": _getattr_node,
+    "clone": _clone,
+    "eq": _eq_node,
+    "neq": _neq_node,
+}.items():
+    setattr(Node, _name, _method)
+del _name, _method
 
 
 def _call_fn(self: Node, fn: Callable | str, *args: Any, **kwargs: Any) -> MessageNode:
@@ -380,4 +391,4 @@ def _call_fn(self: Node, fn: Callable | str, *args: Any, **kwargs: Any) -> Messa
     return traced(op, fn, (self, *args), kwargs)
 
 
-Node.call = _call_fn
+setattr(Node, "call", _call_fn)  # noqa: B010 - see the methods installed above

@@ -39,16 +39,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from .node import (
-    ExceptionNode,
-    MessageNode,
-    Node,
-    ParameterNode,
-    collect_unpickled,
-    pop_frame,
-    push_frame,
-    stop_collecting,
-)
+from .frames import collect_unpickled, pop_frame, push_frame, stop_collecting
+from .node import ExceptionNode, MessageNode, Node, ParameterNode
 from .ops import Op
 from .traverse import topo_ancestors
 
@@ -208,7 +200,7 @@ def export_trace(
         are marked ``shared``. None marks nothing shared.
     """
     order = topo_ancestors([output])
-    by_node = {p: name for name, p in parameters.items()}
+    by_node: dict[Node, str] = {p: name for name, p in parameters.items()}
     before = set(existing) if existing is not None else set()
     ids: dict[Node, int] = {}
     ops: dict[int, int] = {}

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from .client import LLM, ChatReply
 from .errors import LLMConfigError, LLMError, LLMResponseError, LLMTimeoutError
-from .usage import DEFAULT_PRICES, CallUsage, UsageTotals
+from .usage import DEFAULT_PRICES, CallUsage, Usage, UsageTotals
 
 __all__ = [
     "LLM",
     "ChatReply",
     "CallUsage",
+    "Usage",
     "UsageTotals",
     "LLMError",
     "LLMConfigError",

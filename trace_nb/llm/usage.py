@@ -1,9 +1,10 @@
-"""Token usage records, running totals, and the price table.
+"""LLM usage: the one :class:`Usage` amount, call records, running totals, the price table.
 
 Every :meth:`trace_nb.llm.LLM.chat` call, cached or not, produces one
-:class:`CallUsage`; the client's :class:`UsageTotals` sums them. Totals are
-updated under a lock because optimizers may fan calls out to worker
-threads.
+:class:`CallUsage` (a :class:`Usage` of one call, with its latency and model); the
+client's :class:`UsageTotals` sums them. Totals are updated under a lock because
+optimizers may fan calls out to worker threads. Training, remote workers and the
+benchmark add :class:`Usage` values with ``+``.
 """
 
 from __future__ import annotations
@@ -13,18 +14,20 @@ import math
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 __all__ = [
     "CHARS_PER_TOKEN",
     "estimate_tokens",
+    "Usage",
     "CallUsage",
     "UsageTotals",
     "DEFAULT_PRICES",
     "lookup_price",
     "compute_cost",
     "merge_prices",
+    "non_negative",
     "collect_usage",
     "report_usage",
 ]
@@ -53,8 +56,105 @@ def estimate_tokens(chars: int) -> int:
 
 
 @dataclass(frozen=True)
-class CallUsage:
-    """Accounting for one chat call.
+class Usage:
+    """Calls, tokens and cost (USD) spent, or estimated to be spent: the one usage amount.
+
+    One chat call's (:class:`CallUsage` is one), a client's running totals
+    (:meth:`UsageTotals.total`), a training run's and a remote worker's, a benchmark run's:
+    all are this type, added with ``+``.
+
+    Attributes
+    ----------
+    calls
+        Chat calls, cached ones included.
+    prompt_tokens, completion_tokens
+        Token counts (cached calls add their stored counts, so totals describe the work
+        represented, while ``cost`` shows spend).
+    cost
+        USD, from the price table (0.0 for cached replies and unknown prices).
+    cached_calls
+        Of ``calls``, those answered from a response cache.
+    """
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    cached_calls: int = 0
+
+    @property
+    def tokens(self) -> int:
+        """Prompt and completion tokens together."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls + other.calls,
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+            self.cost + other.cost,
+            self.cached_calls + other.cached_calls,
+        )
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(
+            self.calls - other.calls,
+            self.prompt_tokens - other.prompt_tokens,
+            self.completion_tokens - other.completion_tokens,
+            self.cost - other.cost,
+            self.cached_calls - other.cached_calls,
+        )
+
+    def scaled(self, factor: float) -> Usage:
+        """This usage times ``factor`` (counts rounded up)."""
+        return Usage(
+            math.ceil(self.calls * factor),
+            math.ceil(self.prompt_tokens * factor),
+            math.ceil(self.completion_tokens * factor),
+            self.cost * factor,
+            math.ceil(self.cached_calls * factor),
+        )
+
+    def amount(self) -> Usage:
+        """Just the amounts (a :class:`CallUsage`'s call details dropped)."""
+        return Usage(
+            self.calls, self.prompt_tokens, self.completion_tokens, self.cost, self.cached_calls
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """``calls``, ``prompt_tokens``, ``completion_tokens``, ``cost``, ``cached_calls``
+        and ``tokens``: plain JSON (checkpoints, remote results, history rows)."""
+        return {**asdict(self.amount()), "tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+        """Usage from a dict such as :meth:`to_dict` gives (a checkpoint's, a worker's).
+
+        Unknown keys are ignored and counts that are not non-negative finite numbers read
+        as 0, so a damaged file cannot make spending negative or crash a run.
+        """
+        data = data if isinstance(data, Mapping) else {}
+        return Usage(
+            non_negative(data.get("calls")),
+            non_negative(data.get("prompt_tokens")),
+            non_negative(data.get("completion_tokens")),
+            non_negative(data.get("cost"), float),
+            non_negative(data.get("cached_calls")),
+        )
+
+
+def non_negative(value: Any, kind: type = int) -> Any:
+    """A non-negative finite number of ``kind``, or 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return kind(0)
+    if not math.isfinite(value) or value < 0:
+        return kind(0)
+    return kind(value)
+
+
+@dataclass(frozen=True)
+class CallUsage(Usage):
+    """One chat call's :class:`Usage` (``calls == 1``) and how the call went.
 
     Attributes
     ----------
@@ -74,64 +174,77 @@ class CallUsage:
         Model name used for the call.
     """
 
-    prompt_tokens: int
-    completion_tokens: int
-    latency_s: float
-    cost: float
-    cost_known: bool
-    cached: bool
-    model: str
-
-
-@dataclass
-class UsageTotals:
-    """Running totals over all calls of one :class:`~trace_nb.llm.LLM`.
-
-    Attributes
-    ----------
-    calls
-        Number of chat calls, cached ones included.
-    cached_calls
-        How many of ``calls`` were answered from the cache.
-    prompt_tokens, completion_tokens
-        Token sums over all calls (cached calls add their stored counts, so
-        totals describe the work represented, while ``cost`` shows spend).
-    cost
-        Sum of per-call costs in USD.
-    records
-        Every :class:`CallUsage`, in completion order.
-    """
-
-    calls: int = 0
-    cached_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    records: list[CallUsage] = field(default_factory=list)
+    calls: int = 1
+    latency_s: float = 0.0
+    cost_known: bool = True
+    cached: bool = False
+    model: str = ""
 
     def __post_init__(self) -> None:
-        # Not a dataclass field, so dataclasses.asdict()/replace() still work.
+        object.__setattr__(self, "cached_calls", int(self.cached))
+
+
+class UsageTotals:
+    """Running totals over all calls of one :class:`~trace_nb.llm.LLM` (thread-safe).
+
+    The amounts are one :class:`Usage` (:meth:`total`); ``calls``, ``cached_calls``,
+    ``prompt_tokens``, ``completion_tokens`` and ``cost`` read it. ``records`` keeps
+    every :class:`CallUsage`, in completion order.
+    """
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._total = Usage()
+        self.records: list[CallUsage] = []
 
     def __getstate__(self) -> dict[str, Any]:  # pickle and deepcopy: the lock stays here
         with self._lock:
-            return {
-                k: (list(v) if k == "records" else v) for k, v in vars(self).items() if k != "_lock"
-            }
+            return {"total": self._total, "records": list(self.records)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
         self._lock = threading.Lock()
+        self.records = list(state.get("records", ()))
+        total = state.get("total")
+        # Pickles made before Usage held the amounts kept them as fields.
+        self._total = total if isinstance(total, Usage) else Usage.from_dict(state)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UsageTotals):
+            return NotImplemented
+        return self.total() == other.total() and self.records == other.records
+
+    def __repr__(self) -> str:
+        return f"UsageTotals({self.total()!r}, {len(self.records)} records)"
 
     def add(self, record: CallUsage) -> None:
         """Add one call's usage to the totals (thread-safe)."""
         with self._lock:
-            self.calls += 1
-            self.cached_calls += int(record.cached)
-            self.prompt_tokens += record.prompt_tokens
-            self.completion_tokens += record.completion_tokens
-            self.cost += record.cost
+            self._total = self._total + record
             self.records.append(record)
+
+    def total(self) -> Usage:
+        """The amounts so far, as one consistent :class:`Usage`."""
+        return self._total  # replaced whole under the lock, so never half-updated
+
+    @property
+    def calls(self) -> int:
+        return self._total.calls
+
+    @property
+    def cached_calls(self) -> int:
+        return self._total.cached_calls
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self._total.prompt_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self._total.completion_tokens
+
+    @property
+    def cost(self) -> float:
+        return self._total.cost
 
     @property
     def cost_known(self) -> bool:
@@ -142,23 +255,22 @@ class UsageTotals:
     def reset(self) -> None:
         """Zero all totals and drop the records."""
         with self._lock:
-            self.calls = self.cached_calls = 0
-            self.prompt_tokens = self.completion_tokens = 0
-            self.cost = 0.0
+            self._total = Usage()
             self.records = []
 
     def as_dict(self) -> dict[str, Any]:
         """Return a consistent JSON-friendly snapshot of the totals."""
         with self._lock:
             records = list(self.records)
-            out: dict[str, Any] = {
-                "calls": self.calls,
-                "cached_calls": self.cached_calls,
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
-                "cost": self.cost,
-            }
+            total = self._total
+        out: dict[str, Any] = {
+            "calls": total.calls,
+            "cached_calls": total.cached_calls,
+            "prompt_tokens": total.prompt_tokens,
+            "completion_tokens": total.completion_tokens,
+            "total_tokens": total.tokens,
+            "cost": total.cost,
+        }
         out["cost_known"] = all(r.cost_known or r.cached for r in records)
         out["records"] = [asdict(r) for r in records]
         return out

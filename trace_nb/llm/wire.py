@@ -245,7 +245,8 @@ def parse_completion(body: str, requested_model: str, prompt_chars: int = 0) -> 
     if refused:
         text = refusal
     text = _SURROGATE.sub("\ufffd", text or "")  # lone surrogates cannot be re-encoded
-    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    reported = data.get("usage")
+    usage = reported if isinstance(reported, dict) else {}
     p_tok, c_tok = _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
     estimated = p_tok is None or c_tok is None
     if p_tok is None:

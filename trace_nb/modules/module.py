@@ -80,7 +80,6 @@ def claim_name(node: ParameterNode, base: str) -> None:
     base = _names.sanitize(base)
     if node._base != base:
         node._base = base
-        _names.index_parameter(base, node)
 
 
 def entries(obj: Any) -> list[Entry]:

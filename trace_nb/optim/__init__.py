@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from .coerce import CoercionError, coerce_value, validate_code
-from .optimizer import OPRO, ExtractionError, Optimizer, OptoPrime, StepLog
-from .parse import ParsedReply, parse_reply
+from ..errors import CoercionError, ExtractionError
+from .base import Optimizer, StepLog
+from .codecheck import validate_code
+from .coerce import coerce_value
+from .opro import OPRO
+from .optimizer import OptoPrime
 from .problem import ProblemInstance, build_problem
 from .proposal import Proposal, check
+from .reply import ParsedReply, parse_reply
 
 __all__ = [
     "OPRO",

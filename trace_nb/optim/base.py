@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import Node, ParameterNode
-from ..graph.names import NameTable, index_parameter
+from ..graph.names import NameTable
 from . import prompts
 from .approval import check_loads, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
-from .parse import parse_reply
 from .policy import HoldReason, decide
 from .problem import ProblemInstance
 from .proposal import Proposal
+from .reply import parse_reply
 
 
 def _unique_labels(params: list[ParameterNode]) -> None:
@@ -34,7 +34,6 @@ def _unique_labels(params: list[ParameterNode]) -> None:
         name = table.name(p)
         if name != p.name:
             p._base = name
-            index_parameter(name, p)
 
 
 AUTO = "auto"
@@ -51,13 +50,9 @@ def reply_token_cap(params: Iterable[ParameterNode]) -> int:
     """
     chars = 0
     for p in params:
-        value = p._data
+        value = p.peek()
         chars += len(value) if isinstance(value, str) else len(repr(value)[:20_000])
     return max(MIN_REPLY_TOKENS, min(MAX_REPLY_TOKENS, 512 + chars // 3))
-
-
-class ExtractionError(ValueError):
-    """The LLM's reply held no usable suggestion (raised when ``ignore_extraction_error=False``)."""
 
 
 def _plain(value: Any) -> Any:
@@ -205,7 +200,7 @@ class Optimizer:
             todo = [p for p in todo if not needs_review(p, decided_by, approve_code)]
             todo = [p for p in todo if check_loads(p)]
             for prop in todo:
-                prop.parameter._set(prop.new)
+                prop.parameter.set_value(prop.new)
                 prop.status = "approved"
                 prop.decided_by = decided_by
             return todo
@@ -272,9 +267,13 @@ class Optimizer:
         max_tokens: int | str | None = None,
         temperature: float | None = None,
     ) -> tuple[str, Any, str | None]:
-        if max_tokens == AUTO:
+        if isinstance(max_tokens, str):
+            if max_tokens != AUTO:
+                raise ValueError(
+                    f"max_tokens must be a number of tokens, None or {AUTO!r}; got {max_tokens!r}"
+                )
             max_tokens = reply_token_cap(self.parameters)
-        types = {p.name: prompts.json_type(p._data, p.is_code) for p in self.parameters}
+        types = {p.name: prompts.json_type(p.peek(), p.is_code) for p in self.parameters}
         names = list(types)
 
         def readable(text: str) -> bool:

@@ -23,6 +23,7 @@ import ast
 import re
 from typing import Any
 
+from ..errors import CoercionError
 from ..text import short_repr as _show
 from .codeeffects import FUNCTIONS, definition_effects, top_level_function
 from .codeparse import (
@@ -36,7 +37,6 @@ from .codeparse import (
     prepare,
 )
 from .codesig import signature_problems, signature_text
-from .coerce import CoercionError
 from .refusal import Refusal
 
 __all__ = ["MAX_CODE_CHARS", "MAX_CODE_DEPTH", "validate_code", "validate_source"]

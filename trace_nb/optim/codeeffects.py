@@ -12,8 +12,8 @@ import ast
 import importlib.util
 import sys
 
+from ..errors import CoercionError
 from ..text import short_repr as _show
-from .coerce import CoercionError
 
 __all__ = ["FUNCTIONS", "definition_effects", "is_literal", "is_type_expr", "top_level_function"]
 

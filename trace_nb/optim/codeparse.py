@@ -12,8 +12,8 @@ import re
 import textwrap
 import warnings
 
+from ..errors import CoercionError
 from ..text import short_repr as _show
-from .coerce import CoercionError
 from .jsonish import find_fences
 
 __all__ = [

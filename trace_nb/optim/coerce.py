@@ -31,31 +31,15 @@ import numbers
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ..errors import CoercionError
 from ..text import short_repr
+from .codecheck import validate_code
 
-__all__ = ["CoercionError", "coerce_value", "validate_code"]
+__all__ = ["coerce_value"]
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 _MAX_INT_DIGITS = 4000  # below Python's int/str conversion limit (4300 digits)
-
-
-class CoercionError(ValueError):
-    """A suggested value cannot be used for a parameter; ``reason`` says why.
-
-    Parameters
-    ----------
-    reason : str
-        Human-readable: what was expected and what was received.
-    code : Refusal, optional
-        The reason as a code (:class:`~trace_nb.optim.refusal.Refusal`); None lets the
-        caller choose (wrong type, or invalid code).
-    """
-
-    def __init__(self, reason: str, code: Any = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code  # a trace_nb.optim.refusal.Refusal, when the raiser knows it
 
 
 _show = short_repr  # repr() cut with an ellipsis, so messages stay readable
@@ -348,7 +332,3 @@ def _to_dict(proposed: Any) -> dict[Any, Any]:
             f"expected a dict, got {_show(proposed)} (a string that is not a JSON or Python dict)"
         )
     raise CoercionError(f"expected a dict, got {_show(proposed)} ({type(proposed).__name__})")
-
-
-# validate_code lives in codecheck.py, which needs CoercionError defined above.
-from .codecheck import validate_code  # noqa: E402

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from typing import Any
 
-from ..graph import MessageNode, Node, ParameterNode
+from ..graph import ExceptionNode, MessageNode, Node, ParameterNode
 from ..graph.ops import OPS
 
 Names = Callable[[Node], str]
@@ -29,8 +29,8 @@ def type_name(n: Node) -> str:
     if isinstance(n, ParameterNode) and n.is_code:
         return "code"
     if n.kind == "exception":
-        return type(n._data).__name__
-    return type(n._data).__name__
+        return type(n.peek()).__name__
+    return type(n.peek()).__name__
 
 
 def _own_name(n: Node) -> str:
@@ -43,8 +43,8 @@ def value_line(n: Node, limit: int | None = None, names: Names = _own_name) -> s
     Values longer than ``limit`` characters are cut (None: never). ``names`` gives each node's name (the problem's :class:`~trace_nb.graph.names.NameTable`).
     """
     if isinstance(n, ParameterNode) and n.is_code:
-        return f"(code) {names(n)}:\n{n._data}"
-    value = n.describe() if n.kind == "exception" else repr(n._data)
+        return f"(code) {names(n)}:\n{n.peek()}"
+    value = n.describe() if isinstance(n, ExceptionNode) else repr(n.peek())
     if limit is not None:
         value = cut(value, limit)
     return f"({type_name(n)}) {names(n)}={value}"
@@ -68,10 +68,10 @@ def code_line(
     if _builtin(op) and any(label.lstrip("*") in taken for label in op.arg_names):
         args = [_arg_text(a, names, arg_limit) for a in n.args]
         args += [f"{k}={_arg_text(v, names, arg_limit)}" for k, v in (n.kwargs or {}).items()]
-        given: set[int] = set()
+        shown: set[int] = set()
         for a in (*n.args, *(n.kwargs or {}).values()):
-            _node_ids(a, given)
-        args += [f"uses={names(p)}" for p in n._parents if id(p) not in given]
+            _node_ids(a, shown)
+        args += [f"uses={names(p)}" for p in n._parents if id(p) not in shown]
         return f"{names(n)} = {op.name}({', '.join(args)})"
     arg_names = op.arg_names
     positional = [a for a in arg_names if not a.startswith("**")]

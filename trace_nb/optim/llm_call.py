@@ -94,7 +94,7 @@ def ask(
             kwargs["cache_if"] = cache_if
         if temperature is not None and _accepts(chat, "temperature"):
             kwargs["temperature"] = temperature
-        reply = chat(messages, **kwargs)
+        reply: Any = chat(messages, **kwargs)  # a ChatReply, or what a look-alike returns
         return Answer(reply.text, getattr(reply, "usage", None), getattr(reply, "json_mode", None))
     if not callable(llm):
         raise TypeError(

@@ -10,9 +10,9 @@ from typing import Any
 from ..graph import ParameterNode
 from . import prompts
 from .base import AUTO, Optimizer, StepLog
-from .parse import parse_reply
 from .problem import feedback_text
 from .proposal import Proposal, proposals_from_reply
+from .reply import parse_reply
 
 
 class OPRO(Optimizer):
@@ -33,11 +33,11 @@ class OPRO(Optimizer):
         self.history: deque[dict] = deque(maxlen=history_size)
 
     def messages(self) -> list[dict]:
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         if not params:
             raise ValueError("no parameter has feedback: call output.backward(feedback) first")
         _, feedback = feedback_text(params)
-        current = {p.name: p._data for p in self.parameters}
+        current = {p.name: p.peek() for p in self.parameters}
         self._pending = {"variables": current, "feedback": feedback}
         lines = [f"#Objective\n{self.objective}", "#History"]
         lines += [json.dumps(h, default=repr) for h in self.history] or ["(none yet)"]

@@ -8,18 +8,13 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+from ..errors import ExtractionError
 from ..graph import ParameterNode
 from . import prompts
-from .base import (  # noqa: F401 - also importable from here, as before
+from .base import (
     AUTO,
-    MAX_REPLY_TOKENS,
-    MIN_REPLY_TOKENS,
-    ExtractionError,
     Optimizer,
-    StepLog,
-    reply_token_cap,
 )
-from .opro import OPRO  # noqa: F401
 from .problem import ProblemInstance, build_problem, normalize_mask
 from .proposal import Proposal
 from .repair import Attempts, ask_with_repair
@@ -114,7 +109,7 @@ class OptoPrime(Optimizer):
 
     def problem(self) -> ProblemInstance:
         """The problem instance for the parameters that received feedback."""
-        params = [p for p in self.parameters if p._feedback]
+        params = [p for p in self.parameters if p.feedback]
         return build_problem(params, self.prompt_budget, self.objective, first=self.parameters)
 
     def messages(
@@ -158,7 +153,7 @@ class OptoPrime(Optimizer):
             proposals, parsed, attempts = answered.proposals, answered.parsed, answered.attempts
         self.attempts.note(self.parameters, attempts)
         if self.memory_size:
-            variables = {p.name: p._data for p in self.parameters if p._feedback}
+            variables = {p.name: p.peek() for p in self.parameters if p.feedback}
             self.memory.append({"variables": variables, "feedback": problem.feedback})
         if not self.ignore_extraction_error and parsed and parsed.error and not parsed.suggestion:
             raise ExtractionError(f"no suggestion could be read from the reply: {parsed.error}")

@@ -9,22 +9,18 @@ of their distance to the nearest variable or output, and the prompt says what wa
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..graph import MessageNode, Node, ParameterNode, on_paths, outputs_of, topo_ancestors
 from ..graph.names import NameTable
 from . import prompts
-from .lines import (  # noqa: F401 - part of this module's interface before the split
-    ARG_LIMIT,
+from .lines import (
     ARG_SHARE,
-    VALUE_LIMIT,
     VALUE_SHARE,
     Names,
     _own_name,
     code_line,
-    cut,
-    type_name,
     value_line,
 )
 
@@ -89,7 +85,7 @@ def feedback_text(
     outputs = outputs_of(params)
     records = {}
     for p in params:
-        for rec in p._feedback or ():
+        for rec in p.feedback:
             records.setdefault(id(rec.output), []).append(rec)
     lines = []
     for out in outputs:
@@ -108,7 +104,7 @@ def build_problem(
     params: list[ParameterNode],
     budget: int | None = 30_000,
     instruction: str = prompts.OPTOPRIME_INSTRUCTION,
-    first: list[Node] | tuple[Node, ...] = (),
+    first: Sequence[Node] = (),
 ) -> ProblemInstance:
     """The problem instance for ``params`` (which must have received feedback).
 

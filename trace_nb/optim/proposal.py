@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import CoercionError
 from ..graph import ParameterNode
 from ..text import bounded_diff
-from .coerce import CoercionError, coerce_value
-from .parse import ParsedReply
+from .coerce import coerce_value
 from .refusal import Refusal
+from .reply import ParsedReply
 
 
 @dataclass(eq=False)
@@ -173,12 +174,12 @@ def unwrap_repr(param: ParameterNode, value: Any) -> Any:
     (``"'HELLO'"``, as the prompt shows a string) that Python reads as one string literal,
     when the current value is not itself wrapped in that quote.
     """
-    if param.is_code or not isinstance(param._data, str) or not isinstance(value, str):
+    if param.is_code or not isinstance(param.peek(), str) or not isinstance(value, str):
         return value
     text = value.strip()
     if len(text) < 2 or text[0] not in "'\"" or text[-1] != text[0]:
         return value
-    current = param._data.strip()
+    current = param.peek().strip()
     if current[:1] == text[0] and current[-1:] == text[0]:
         return value  # the value itself is quoted; keep the quotes
     try:
@@ -213,7 +214,7 @@ def check(
             unwrapped.unwrapped = True
             return unwrapped
     try:
-        new = coerce_value(param._data, value, is_code=param.is_code)
+        new = coerce_value(param.peek(), value, is_code=param.is_code)
     except CoercionError as e:
         bare = strip_shown_prefix(param, value)
         if bare is not value:
@@ -222,13 +223,13 @@ def check(
                 return retry
         code = e.code or (Refusal.CODE_INVALID if param.is_code else Refusal.WRONG_TYPE)
         return Proposal(
-            param.name, param, param._data, value, reasoning, raw, False, str(e), code=code
+            param.name, param, param.peek(), value, reasoning, raw, False, str(e), code=code
         )
     except Exception as e:  # noqa: BLE001 - a value that breaks the check is refused, not raised
         return Proposal(
             param.name,
             param,
-            param._data,
+            param.peek(),
             value,
             reasoning,
             raw,
@@ -240,11 +241,11 @@ def check(
         match = _SHOWN_PREFIX.match(new)
         if match and match.group("name") == param.name:
             new = new[match.end() :]
-    if _same(new, param._data):
+    if _same(new, param.peek()):
         return Proposal(
             param.name,
             param,
-            param._data,
+            param.peek(),
             new,
             reasoning,
             raw,
@@ -252,7 +253,7 @@ def check(
             SAME_VALUE,
             code=Refusal.SAME_VALUE,
         )
-    return Proposal(param.name, param, param._data, new, reasoning, raw)
+    return Proposal(param.name, param, param.peek(), new, reasoning, raw)
 
 
 def proposals_from_reply(

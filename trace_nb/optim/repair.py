@@ -28,9 +28,9 @@ from typing import Any
 
 from ..graph import ParameterNode
 from ..text import short_repr
-from .parse import ParsedReply, parse_reply
 from .proposal import Proposal, proposals_from_reply
 from .refusal import Refusal
+from .reply import ParsedReply, parse_reply
 
 #: Characters of a refused value quoted back to the model.
 QUOTE_CHARS = 300
@@ -71,7 +71,7 @@ def needs_repair(proposals: list[Proposal], right: bool) -> bool:
 
 def value_form(param: ParameterNode) -> str:
     """What a valid suggestion for ``param`` looks like, in words for the model."""
-    value = param._data
+    value = param.peek()
     if param.is_code:
         head = _definition_head(value, param.name)
         return (
@@ -245,9 +245,9 @@ def _fingerprint(params: Iterable[ParameterNode]) -> str:
     parts = []
     for p in params:
         try:
-            parts.append(f"{p.name}={p._data!r}")
+            parts.append(f"{p.name}={p.peek()!r}")
         except Exception:  # noqa: BLE001 - an odd repr must not stop a step
-            parts.append(f"{p.name}=<{type(p._data).__name__}@{id(p._data)}>")
+            parts.append(f"{p.name}=<{type(p.peek()).__name__}@{id(p.peek())}>")
     return "\n".join(parts)
 
 

@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
-from .budget import Budget, Projection, Usage
-from .checkpoint import CheckpointError, load_checkpoint, restore_best, save_checkpoint
+from ..errors import CheckpointError, FeedbackError
+from ..llm.usage import Usage
+from .budget import Budget, Projection
+from .checkpoint import load_checkpoint, restore_best, save_checkpoint
 from .engines import RayEngine
-from .evaluate import EvalReport, ExampleResult, FeedbackError, evaluate, parse_feedback
+from .evaluate import EvalReport, ExampleResult, evaluate, parse_feedback
 from .loop import TrainResult, train
 from .progress import ProgressListener, TqdmProgress
 

@@ -11,80 +11,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from ..llm.usage import CHARS_PER_TOKEN  # one rule of thumb for the whole library
+from ..llm.usage import (
+    CHARS_PER_TOKEN,  # one rule of thumb for the whole library
+    Usage,
+    UsageTotals,
+    non_negative,
+)
 
-__all__ = ["Budget", "Projection", "Usage", "UsageMeter", "estimate_next_step", "project"]
+__all__ = ["Budget", "Projection", "UsageMeter", "estimate_next_step", "project"]
 
 COMPLETION_BASE_TOKENS = 200  # reasoning text of an OptoPrime reply, roughly
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Calls, tokens and cost (USD) spent, or estimated to be spent."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost: float = 0.0
-    cached_calls: int = 0  # of ``calls``, answered from a response cache
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.calls + other.calls,
-            self.prompt_tokens + other.prompt_tokens,
-            self.completion_tokens + other.completion_tokens,
-            self.cost + other.cost,
-            self.cached_calls + other.cached_calls,
-        )
-
-    def __sub__(self, other: Usage) -> Usage:
-        return Usage(
-            self.calls - other.calls,
-            self.prompt_tokens - other.prompt_tokens,
-            self.completion_tokens - other.completion_tokens,
-            self.cost - other.cost,
-            self.cached_calls - other.cached_calls,
-        )
-
-    def scaled(self, factor: float) -> Usage:
-        """This usage times ``factor`` (token counts rounded up)."""
-        return Usage(
-            math.ceil(self.calls * factor),
-            math.ceil(self.prompt_tokens * factor),
-            math.ceil(self.completion_tokens * factor),
-            self.cost * factor,
-            math.ceil(self.cached_calls * factor),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
-        """Usage from a dict (a checkpoint's); counts that are not non-negative finite
-        numbers read as 0, so a damaged file cannot make spending negative or crash."""
-        names = {f.name for f in fields(cls)}
-        data = data if isinstance(data, Mapping) else {}
-        values = {
-            k: _amount(v, float if k == "cost" else int) for k, v in data.items() if k in names
-        }
-        return cls(**values)
-
-
-def _amount(value: Any, kind: type = int) -> Any:
-    """A non-negative finite number of ``kind``, or 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return kind(0)
-    if not math.isfinite(value) or value < 0:
-        return kind(0)
-    return kind(value)
 
 
 def snapshot(llm: Any) -> Usage:
@@ -92,6 +31,9 @@ def snapshot(llm: Any) -> Usage:
     u = getattr(llm, "usage", None)
     if u is None:
         return Usage()
+    if isinstance(u, UsageTotals):
+        return u.total()
+    # Any other client that counts calls the same way (a user's own LLM wrapper).
     return Usage(
         int(u.calls),
         int(u.prompt_tokens),
@@ -192,13 +134,13 @@ def estimate_next_step(history: Iterable[Mapping[str, Any]]) -> Usage | None:
     """
     seen = [
         Usage(
-            _amount(r.get("step_calls")),
-            _amount(r.get("step_tokens")),
+            non_negative(r.get("step_calls")),
+            non_negative(r.get("step_tokens")),
             0,
-            _amount(r.get("step_cost"), float),
+            non_negative(r.get("step_cost"), float),
         )
         for r in history
-        if isinstance(r, Mapping) and _amount(r.get("step")) > 0
+        if isinstance(r, Mapping) and non_negative(r.get("step")) > 0
     ]
     if not seen:
         return None
@@ -274,7 +216,7 @@ class Projection:
             "optimizer_calls": self.optimizer_calls,
             "workflow_calls": self.workflow_calls,
             "basis": self.basis,
-            **{k: v for k, v in self.total.as_dict().items() if k != "calls"},
+            **{k: v for k, v in self.total.to_dict().items() if k != "calls"},
             "calls": self.calls,
             "cost_known": self.cost_known,
         }

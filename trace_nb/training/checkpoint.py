@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import savefile
+from ..errors import CheckpointError, CoercionError
 from ..files import finite_or_none, plain_copy
 from ..text import cut, short_repr
 
@@ -36,10 +37,6 @@ __all__ = [
     "save_checkpoint",
     "set_parameter_values",
 ]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read, or that belongs to a different run."""
 
 
 @dataclass
@@ -297,7 +294,6 @@ def check_values(
         Naming the parameter and what is wrong.
     """
     from ..optim.codecheck import validate_source
-    from ..optim.coerce import CoercionError
 
     where = f"{path}: " if path is not None else ""
     live = {p.name: p for p in params}

@@ -19,7 +19,7 @@ def _scores_with(trainer: Any, proposals: list, batch: list[int]) -> list:
                 trials.enter_context(p.parameter.trial(p.new))
             traced = trainer.forward_batch(batch)
     finally:
-        trainer.opt.zero_feedback()
+        trainer.optimizer.zero_feedback()
     return [t.result for t in traced]
 
 

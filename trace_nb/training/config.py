@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..optim.gates import resolve
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -36,7 +38,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.epochs < 1 or self.max_workers < 1:
             raise ValueError("batch_size, epochs and max_workers must be at least 1")
+        resolve(self.review)  # a rule that is not one is refused before anything runs
 
     @classmethod
-    def of(cls, options: Mapping[str, Any]) -> TrainConfig:
-        return cls(**options)
+    def of(cls, options: Mapping[str, Any], gate: str | None = None) -> TrainConfig:
+        """The config of :func:`~trace_nb.training.loop.train`'s keyword arguments.
+
+        ``gate`` (a preset such as ``"no_regression"``) joins ``options["review"]``: both
+        are rules of :mod:`trace_nb.optim.gates` and the run holds what either holds.
+        """
+        review = [r for r in (options.get("review"), gate) if r is not None] or None
+        return cls(**{**options, "review": review})

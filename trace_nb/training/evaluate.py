@@ -22,9 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..feedback import FeedbackError, parse_feedback
+from ..errors import FeedbackError
+from ..feedback import parse_feedback
 from ..graph import ParameterNode
-from .budget import Usage
+from ..llm.usage import Usage
 from .engines import engine_for
 from .inprocess import ExampleResult, Traced, forward, in_process, mean_score, run_one
 from .remote import RemoteRunner

@@ -14,7 +14,8 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from ..feedback import FeedbackError, parse_feedback
+from ..errors import FeedbackError
+from ..feedback import parse_feedback
 from ..graph import ExecutionError, Node, ParameterNode, bundle
 
 __all__ = [

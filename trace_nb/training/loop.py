@@ -10,6 +10,7 @@ parameters; write the checkpoint. See :func:`train`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -136,43 +137,22 @@ def train(
     -------
     TrainResult
     """
+    # Every keyword but the data (validation) is an option of the run: one TrainConfig,
+    # checked there, is what the Trainer reads.
+    options = {k: v for k, v in locals().items() if k in _OPTION_NAMES}
+    config = TrainConfig.of(options, gate=gate)
     code = [p.name for p in optimizer.parameters if getattr(p, "is_code", False)]
-    if code and not approve_code:
+    if code and not config.approve_code:
         raise ValueError(
             f"the optimizer has code parameters ({', '.join(code)}); training would run the "
             "LLM's code without your review. Pass approve_code=True to allow that, or train "
             "with value parameters only and review code changes in the panel."
         )
-    from ..optim.gates import resolve
-
-    review = [r for r in (review, gate) if r is not None] or None
-    resolve(review)  # a rule that is not one is refused before anything runs
     data = list(dataset)
     if not data:
         raise ValueError("the dataset is empty")
-    if batch_size < 1 or epochs < 1 or max_workers < 1:
-        raise ValueError("batch_size, epochs and max_workers must be at least 1")
     val = None if validation is None else list(validation)
-    opts = TrainConfig(
-        batch_size=batch_size,
-        epochs=epochs,
-        max_workers=max_workers,
-        executor=executor,
-        budget=budget,
-        checkpoint=checkpoint,
-        resume=resume,
-        patience=patience,
-        shuffle_seed=shuffle_seed,
-        progress=progress,
-        view=view,
-        max_steps=max_steps,
-        calls_per_example=calls_per_example,
-        workflow_llm=workflow_llm,
-        tokens_per_call=tokens_per_call,
-        restore_best=restore_best,
-        callback=callback,
-        approve_code=approve_code,
-        review=review,
-        tracking=tracking,
-    )
-    return Trainer(workflow, data, feedback, optimizer, val or None, opts).run()
+    return Trainer(workflow, data, feedback, optimizer, val or None, config).run()
+
+
+_OPTION_NAMES = frozenset(f.name for f in fields(TrainConfig))

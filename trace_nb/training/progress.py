@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..llm.usage import Usage
 from ..text import score_text
-from .budget import Projection, Usage
+from .budget import Projection
 from .evaluate import ExampleResult
 
 __all__ = ["ProgressListener", "RunInfo", "TqdmProgress", "fmt_score", "usage_text"]

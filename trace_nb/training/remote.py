@@ -48,14 +48,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..feedback import FeedbackError
+from ..errors import FeedbackError
 from ..graph import ParameterNode, topo_ancestors
 from ..graph.names import NameTable
 from ..graph.portable import export_trace, rebuild_trace, recording_existing
 from ..llm.default import default_llm, set_default_llm
 from ..llm.errors import scrub_secret, secrets_in_pickle
-from ..llm.usage import collect_usage
-from .budget import Usage
+from ..llm.usage import Usage, collect_usage
 from .engines import Engine
 from .inprocess import ExampleResult, Traced, run_one, workflow_error
 
@@ -77,7 +76,7 @@ class RemoteResult:
     # "output", "exception" (an ExecutionError's node), "error" (the workflow raised), or
     # "setup" (the worker could not load the payload, or used parameters that were not sent)
     target: str | None = None
-    usage: dict = field(default_factory=dict)  # LLM usage during the task
+    usage: Usage = field(default_factory=Usage)  # LLM usage during the task
     worker: str = ""  # host:pid
     export_seconds: float = 0.0  # time spent turning the trace into data
 
@@ -102,13 +101,6 @@ def _load(payload: bytes, key: str) -> tuple:
         while len(_LOADED) > 8:
             _LOADED.popitem(last=False)
     return loaded
-
-
-def _usage_dict(totals: Any) -> dict:
-    u = totals.as_dict()
-    return {
-        k: u[k] for k in ("calls", "cached_calls", "prompt_tokens", "completion_tokens", "cost")
-    }
 
 
 def _foreign(node: Any, names: dict[str, ParameterNode]) -> list[str]:
@@ -154,7 +146,7 @@ def run_task(task: bytes, payload: bytes, key: str) -> RemoteResult:
             traced = run_one(workflow, feedback, example, index)
     finally:
         set_default_llm(previous)  # an in-process engine shares the driver's default
-    out = RemoteResult(traced.result, usage=_usage_dict(totals), worker=worker)
+    out = RemoteResult(traced.result, usage=totals.total(), worker=worker)
     node = traced.node
     if node is None:
         out.target = "error" if traced.result.error is not None else None
@@ -379,9 +371,8 @@ class RemoteRunner:
                         f"example {i} on the {self.engine.name} engine: {r.result.error}"
                     )
                 self.workers[r.worker] = self.workers.get(r.worker, 0) + 1
-                if r.usage:
-                    u = Usage.from_dict(r.usage)
-                    self.worker_usage[r.worker] = self.worker_usage.get(r.worker, Usage()) + u
+                if r.usage.calls:
+                    self.worker_usage[r.worker] = self.worker_usage.get(r.worker, Usage()) + r.usage
                 self.export_seconds += r.export_seconds
                 out.append(r)
         except BaseException:
@@ -397,7 +388,7 @@ class RemoteRunner:
         ops: dict = {}
         traced, usage = [], Usage()
         for r in results:
-            usage = usage + Usage.from_dict(r.usage)
+            usage = usage + r.usage
             node = None
             if r.graph is not None:
                 node = rebuild_trace(r.graph, self.names, shared, ops)
@@ -412,12 +403,12 @@ class RemoteRunner:
         results = self._collect(self._submit(items, False), items)
         usage = Usage()
         for r in results:
-            usage = usage + Usage.from_dict(r.usage)
+            usage = usage + r.usage
         return [r.result for r in results], usage
 
     def usage_by_worker(self) -> dict[str, dict]:
         """Per worker: examples run and LLM usage reported."""
         return {
-            w: {"examples": n, **self.worker_usage.get(w, Usage()).as_dict()}
+            w: {"examples": n, **self.worker_usage.get(w, Usage()).to_dict()}
             for w, n in sorted(self.workers.items())
         }

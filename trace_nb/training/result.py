@@ -31,7 +31,10 @@ class TrainResult:
         The values at the end of the run (the optimizer's parameters hold them too,
         unless ``restore_best=True`` put the best ones back).
     usage
-        Calls, tokens and cost spent by the watched LLMs (all sessions of a resumed run).
+        Calls, tokens and cost spent by the watched LLMs (all sessions of a resumed run):
+        the run's :class:`~trace_nb.llm.usage.Usage` as a dict (:meth:`Usage.to_dict`,
+        so ``Usage.from_dict(result.usage)`` gives it back), plus ``engine`` and
+        ``workers`` (per worker: examples run and its usage) on a remote engine.
     projection
         The estimate shown before the first optimizer call.
     results

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..files import plain_copy
+from ..llm.usage import Usage
 from ..optim.policy import decide
-from .budget import Budget, Projection, Usage, UsageMeter, estimate_next_step, project
+from .budget import Budget, Projection, UsageMeter, estimate_next_step, project
 from .checkpoint import epoch_order, open_run, save_checkpoint, set_parameter_values
 from .checkpoint import parameter_values as _values
 from .choosing import preview_on_batch, score_on_batch
@@ -36,56 +37,59 @@ class Trainer:
         feedback: Callable,
         optimizer: Any,
         val: list | None,
-        opts: TrainConfig,
+        config: TrainConfig,
     ):
-        self.workflow, self.data, self.feedback, self.opt, self.val = (
-            workflow,
-            data,
-            feedback,
-            optimizer,
-            val,
-        )
-        self.o = opts
+        self.workflow = workflow
+        self.data = data  # the training examples
+        self.feedback = feedback
+        self.optimizer = optimizer
+        self.val = val  # the validation examples, or None
+        self.config = config
         self.params = list(optimizer.parameters)
-        self.bs = opts.batch_size
-        self.spe = math.ceil(len(data) / self.bs)
-        self.total = self.spe * opts.epochs
-        self.budget = Budget.coerce(opts.budget)
+        self.batch_size = config.batch_size
+        self.steps_per_epoch = math.ceil(len(data) / self.batch_size)
+        self.total = self.steps_per_epoch * config.epochs
+        self.budget = Budget.coerce(config.budget)
         self.projection: Projection | None = None
         self.last_val: EvalReport | None = None
         self.shown: list[ExampleResult] = []
         self.steps_here = 0
-        config = {
-            "batch_size": self.bs,
+        run_identity = {  # a checkpoint continues only a run with the same of these
+            "batch_size": self.batch_size,
             "dataset_size": len(data),
             "validation_size": len(val) if val is not None else None,
-            "shuffle_seed": opts.shuffle_seed,
+            "shuffle_seed": config.shuffle_seed,
             "parameters": [p.name for p in self.params],
         }
-        self.state, self.resumed = open_run(opts.checkpoint, opts.resume, config, optimizer)
-        self.meter = UsageMeter(
-            [getattr(optimizer, "llm", None), opts.workflow_llm], Usage.from_dict(self.state.usage)
+        self.state, self.resumed = open_run(
+            config.checkpoint, config.resume, run_identity, optimizer
         )
-        engine = engine_for(opts.executor)
+        self.meter = UsageMeter(
+            [getattr(optimizer, "llm", None), config.workflow_llm],
+            Usage.from_dict(self.state.usage),
+        )
+        engine = engine_for(config.executor)
         # A remote engine runs minibatches (traces shipped back) and validation examples.
         self.remote = RemoteRunner(engine, workflow, feedback, self.params) if engine else None
         self.own_pool = None
-        if opts.executor is None and opts.max_workers > 1:
+        if config.executor is None and config.max_workers > 1:
             self.own_pool = ThreadPoolExecutor(
-                opts.max_workers, thread_name_prefix="trace_nb-train"
+                config.max_workers, thread_name_prefix="trace_nb-train"
             )
-        self.pool = opts.executor if engine is None and opts.executor is not None else self.own_pool
+        self.pool = (
+            config.executor if engine is None and config.executor is not None else self.own_pool
+        )
         self.listeners: list[ProgressListener] = []
         self.waiting: list = []  # proposals a review rule kept for a human
         self.chosen_candidate: int | None = None  # the candidate this step applied, if several
-        if opts.progress:
+        if config.progress:
             self.listeners.append(TqdmProgress())
-        if opts.view is not None:
-            self.listeners.append(opts.view)
+        if config.view is not None:
+            self.listeners.append(config.view)
         from ..tracking.training import listeners_for, spans_for  # MLflow, OpenTelemetry
 
-        self.listeners.extend(listeners_for(opts.tracking, optimizer, opts))
-        self.spans = spans_for(opts.tracking, optimizer, opts)  # None: no spans
+        self.listeners.extend(listeners_for(config.tracking, optimizer, config))
+        self.spans = spans_for(config.tracking, optimizer, config)  # None: no spans
 
     # -- the run ------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -104,24 +108,26 @@ class Trainer:
             raise
 
     def _run(self) -> TrainResult:
-        st = self.state
+        state = self.state
         reason: str | None = None
         try:
-            info = RunInfo(self.total, st.step, self.spe, self.o.epochs, self.resumed)
+            info = RunInfo(
+                self.total, state.step, self.steps_per_epoch, self.config.epochs, self.resumed
+            )
             for listener in self.listeners:
-                listener.start(info, st.history)
-            if self.o.tokens_per_call is not None:
+                listener.start(info, state.history)
+            if self.config.tokens_per_call is not None:
                 self._project(None)
-            if self.val is not None and not st.history:
+            if self.val is not None and not state.history:
                 self._initial_validation()
             while (reason := self._stop_reason()) is None:
                 if self.spans is None:
                     stepped = self._step()
                 else:
-                    with self.spans.step(st.step + 1) as span:
+                    with self.spans.step(state.step + 1) as span:
                         stepped = self._step()
                         if stepped:
-                            span.done(st.history[-1])
+                            span.done(state.history[-1])
                 if not stepped:
                     reason = "budget"
                     break
@@ -129,64 +135,64 @@ class Trainer:
                 self._announce()
         except KeyboardInterrupt:  # Jupyter's stop button: keep what was learned so far
             reason = "interrupted"
-            self.opt.zero_feedback()
+            self.optimizer.zero_feedback()
         finally:
             if self.own_pool is not None:
                 self.own_pool.shutdown(wait=True)
         result = TrainResult(
-            list(st.history),
-            plain_copy(st.best_parameters) or _values(self.params),
-            st.best_score,
-            st.best_step,
+            list(state.history),
+            plain_copy(state.best_parameters) or _values(self.params),
+            state.best_score,
+            state.best_step,
             reason,
             _values(self.params),
             self._usage(),
             self.projection,
             self.shown,
-            self.opt,
+            self.optimizer,
             [p for p in self.waiting if p.status == "pending"],
         )
-        if self.o.restore_best:
+        if self.config.restore_best:
             result.restore()
         for listener in self.listeners:
             listener.end(result)
         return result
 
     def _usage(self) -> dict[str, Any]:
-        usage = self.meter.total().as_dict()
+        usage = self.meter.total().to_dict()
         if self.remote is not None:  # per worker: examples run and LLM usage reported
             usage["engine"] = self.remote.engine.name
             usage["workers"] = self.remote.usage_by_worker()
         return usage
 
     def _stop_reason(self) -> str | None:
-        st, patience, max_steps = self.state, self.o.patience, self.o.max_steps
-        if st.step >= self.total:
+        state, patience, max_steps = self.state, self.config.patience, self.config.max_steps
+        if state.step >= self.total:
             return "completed"
-        if patience is not None and st.stale >= patience:
+        if patience is not None and state.stale >= patience:
             return "patience"
         if max_steps is not None and self.steps_here >= max_steps:
             return "max_steps"
-        measured = estimate_next_step(st.history)
+        measured = estimate_next_step(state.history)
         if self.budget and measured and self.budget.would_exceed(self.meter.total(), measured):
             return "budget"
         return None
 
     def _project(self, prompt_chars: int | None) -> None:
         remaining = self.total - self.state.step
-        if self.o.max_steps is not None:
-            remaining = min(remaining, self.o.max_steps - self.steps_here)
+        if self.config.max_steps is not None:
+            remaining = min(remaining, self.config.max_steps - self.steps_here)
         self.projection = project(
             steps=remaining,
-            batch_size=self.bs,
+            batch_size=self.batch_size,
             n_validation=len(self.val or ()),
             initial_validation=self.val is not None and not self.state.history,
-            calls_per_example=self.o.calls_per_example,
-            optimizer_llm=getattr(self.opt, "llm", None),
-            workflow_llm=self.o.workflow_llm,
+            calls_per_example=self.config.calls_per_example,
+            optimizer_llm=getattr(self.optimizer, "llm", None),
+            workflow_llm=self.config.workflow_llm,
             prompt_chars=prompt_chars,
             parameter_chars=sum(len(repr(p.peek())) for p in self.params),
-            tokens_per_call=self.o.tokens_per_call,
+            tokens_per_call=self.config.tokens_per_call,
         )
         for listener in self.listeners:
             listener.projection(self.projection)
@@ -216,53 +222,64 @@ class Trainer:
         return traced
 
     def _initial_validation(self) -> None:
-        st = self.state
+        state = self.state
         self.last_val = self._validate()
         self.shown = self.last_val.results
         score = self.last_val.mean_score
-        st.best_score, st.best_step, st.best_parameters = score, 0, _values(self.params)
-        st.history.append(
+        state.best_score, state.best_step, state.best_parameters = score, 0, _values(self.params)
+        state.history.append(
             self._row(0, [], None, score, True, [], [], Usage(), self.last_val.seconds)
         )
         self._save()
 
     def _step(self) -> bool:
         """One optimization step; False when the budget stops it before the LLM call."""
-        st, opt, start = self.state, self.opt, time.perf_counter()
-        epoch, pos = divmod(st.step, self.spe)
-        if st.epoch != epoch or not st.order:
-            st.epoch, st.order = epoch, epoch_order(len(self.data), self.o.shuffle_seed, epoch)
-        batch = st.order[pos * self.bs : (pos + 1) * self.bs]
+        state, optimizer, start = self.state, self.optimizer, time.perf_counter()
+        epoch, pos = divmod(state.step, self.steps_per_epoch)
+        if state.epoch != epoch or not state.order:
+            state.epoch, state.order = (
+                epoch,
+                epoch_order(len(self.data), self.config.shuffle_seed, epoch),
+            )
+        batch = state.order[pos * self.batch_size : (pos + 1) * self.batch_size]
         used_before = self.meter.total()
-        opt.zero_feedback()
+        optimizer.zero_feedback()
         traced = self.forward_batch(batch)
         for t in traced:
             if t.node is not None:
                 t.node.backward(t.result.feedback, t.result.score)
-        if not any(p._feedback for p in self.params):
-            opt.zero_feedback()
+        if not any(p.feedback for p in self.params):
+            optimizer.zero_feedback()
             raise ValueError(
                 "no parameter of the optimizer received feedback: the workflow's "
                 "outputs must be nodes computed from the optimizer's parameters"
             )
         if self.projection is None:
-            messages = getattr(opt, "messages", None)
+            messages = getattr(optimizer, "messages", None)
             chars = sum(len(str(m.get("content", ""))) for m in messages()) if messages else None
             self._project(chars)
-        if self.budget and estimate_next_step(st.history) is None:
+        if self.budget and estimate_next_step(state.history) is None:
             rest = self.projection.step_usage(len(self.val or ()))
             if self.budget.would_exceed(self.meter.total(), rest):
-                opt.zero_feedback()
+                optimizer.zero_feedback()
                 return False
         train_results = [t.result for t in traced]
         del traced
         train_score = mean_score(train_results)
         before = _values(self.params)
         undo = self._undo_point()
-        proposals = opt.propose()
+        proposals = optimizer.propose()
         try:
             return self._commit(
-                st, epoch, batch, start, used_before, train_results, train_score, before, proposals
+                state,
+                epoch,
+                batch,
+                start,
+                used_before,
+                train_results,
+                train_score,
+                before,
+                proposals,
             )
         except BaseException:
             # A step is recorded or rolled back, never half: parameters, optimizer state
@@ -271,32 +288,32 @@ class Trainer:
             raise
 
     def _undo_point(self) -> dict[str, Any]:
-        st = self.state
-        opt_state = self.opt.state() if hasattr(self.opt, "state") else None
+        state = self.state
+        opt_state = self.optimizer.state() if hasattr(self.optimizer, "state") else None
         return {
             "values": _values(self.params),
-            "fields": dataclasses.replace(st),
-            "history": len(st.history),
+            "fields": dataclasses.replace(state),
+            "history": len(state.history),
             "optimizer": plain_copy(opt_state),
             "last_val": self.last_val,
             "shown": self.shown,
         }
 
     def _roll_back(self, undo: dict[str, Any]) -> None:
-        st = self.state
+        state = self.state
         set_parameter_values(self.params, undo["values"])
-        for f in dataclasses.fields(st):
+        for f in dataclasses.fields(state):
             if f.name != "history":
-                setattr(st, f.name, getattr(undo["fields"], f.name))
-        del st.history[undo["history"] :]
-        if undo["optimizer"] is not None and hasattr(self.opt, "load_state"):
-            self.opt.load_state(undo["optimizer"])
+                setattr(state, f.name, getattr(undo["fields"], f.name))
+        del state.history[undo["history"] :]
+        if undo["optimizer"] is not None and hasattr(self.optimizer, "load_state"):
+            self.optimizer.load_state(undo["optimizer"])
         self.last_val, self.shown = undo["last_val"], undo["shown"]
-        self.opt.zero_feedback()
+        self.optimizer.zero_feedback()
 
     def _commit(
         self,
-        st: Any,
+        state: Any,
         epoch: int,
         batch: list[int],
         start: float,
@@ -307,15 +324,15 @@ class Trainer:
         proposals: list,
     ) -> bool:
         """Apply the proposals, validate, record the row and write the checkpoint."""
-        opt = self.opt
+        optimizer = self.optimizer
         # The one step policy: code only with approve_code (never run to score or preview
         # otherwise), one candidate (the best on the minibatch), the review rule's holds.
         decision = decide(
             proposals,
-            self.o.review,
-            self.o.approve_code,
+            self.config.review,
+            self.config.approve_code,
             lambda group: score_on_batch(self, group, batch),
-            round=st.step + 1,
+            round=state.step + 1,
             previewer=lambda p: preview_on_batch(self, p, batch, train_results),
         )
         decision.mark_not_chosen()
@@ -323,8 +340,8 @@ class Trainer:
         self.waiting.extend(decision.held())  # kept for a human
         if decision.candidate is not None:  # the row counts the chosen candidate's proposals
             proposals = [p for p in proposals if p.candidate in (None, decision.candidate)]
-        applied = opt.apply(decision.apply, approve_code=self.o.approve_code)
-        opt.zero_feedback()
+        applied = optimizer.apply(decision.apply, approve_code=self.config.approve_code)
+        optimizer.zero_feedback()
         val_score, self.shown = None, train_results
         if self.val is not None:
             if applied or self.last_val is None:  # unchanged parameters keep their score
@@ -332,18 +349,20 @@ class Trainer:
             val_score, self.shown = self.last_val.mean_score, self.last_val.results
         # Without validation the minibatch score judges the values it was measured with.
         monitored, candidate, at = (
-            (val_score, None, st.step + 1)
+            (val_score, None, state.step + 1)
             if self.val is not None
-            else (train_score, before, st.step)
+            else (train_score, before, state.step)
         )
-        improved = monitored is not None and (st.best_score is None or monitored > st.best_score)
+        improved = monitored is not None and (
+            state.best_score is None or monitored > state.best_score
+        )
         if improved:
-            st.best_score, st.best_step = monitored, at
-            st.best_parameters = candidate if candidate is not None else _values(self.params)
-            st.stale = 0
+            state.best_score, state.best_step = monitored, at
+            state.best_parameters = candidate if candidate is not None else _values(self.params)
+            state.stale = 0
         else:
-            st.stale += 1
-        st.step += 1
+            state.stale += 1
+        state.step += 1
         row = self._row(
             epoch + 1,
             batch,
@@ -355,10 +374,10 @@ class Trainer:
             used_before,
             time.perf_counter() - start,
         )
-        st.history.append(row)
-        st.parameters = _values(self.params)
-        st.optimizer_state = opt.state() if hasattr(opt, "state") else {}
-        st.usage = self.meter.total().as_dict()
+        state.history.append(row)
+        state.parameters = _values(self.params)
+        state.optimizer_state = optimizer.state() if hasattr(optimizer, "state") else {}
+        state.usage = self.meter.total().to_dict()
         self._save()
         return True
 
@@ -368,8 +387,8 @@ class Trainer:
         row = self.state.history[-1]
         for listener in self.listeners:
             listener.step(row, self.shown, self.meter.total())
-        if self.o.callback is not None:
-            self.o.callback(row)
+        if self.config.callback is not None:
+            self.config.callback(row)
 
     def _row(
         self,
@@ -407,5 +426,5 @@ class Trainer:
         }
 
     def _save(self) -> None:
-        if self.o.checkpoint is not None:
-            save_checkpoint(self.o.checkpoint, self.state)
+        if self.config.checkpoint is not None:
+            save_checkpoint(self.config.checkpoint, self.state)

@@ -56,9 +56,9 @@ def session_file(srv: FakeOpenAIServer) -> None:
 
 def module_file() -> None:
     agent = mh.Agent(greeting="hey")
-    agent.greeting._set("good day")
-    code = next(p for p in agent.parameters() if p.is_code and "act" in p._data)
-    code._set("def act(self, plan):\n    return plan * 3\n")
+    agent.greeting.set_value("good day")
+    code = next(p for p in agent.parameters() if p.is_code and "act" in p.peek())
+    code.set_value("def act(self, plan):\n    return plan * 3\n")
     agent.save(HERE / "module_v1.json")
 
 
@@ -68,7 +68,7 @@ def train_file(srv: FakeOpenAIServer) -> None:
     from trace_nb.optim import OptoPrime
 
     srv.add_replies(*(reply({th.OFFSET.name: v}) for v in (3, 5, 5)))
-    th.OFFSET._set(0)
+    th.OFFSET.set_value(0)
     opt = OptoPrime(
         [th.OFFSET],
         llm=LLM(model="fake", base_url=srv.base_url, api_key="k", cache=False),

@@ -158,13 +158,14 @@ def _parse(raw: str, names: Names, depth: int) -> ParsedReply:
     # (Even when the text ends in "}": that may close an inner object, as in a cut-off
     # '{"suggestion": {"cfg": {"x": 1}'.)
     truncated = truncated_at is not None
-    if truncated:
+    if truncated_at is not None:
         # Kept: objects before the cut-off one, and a suggestion object that closed
         # ('{"reasoning": "r", "suggestion": {"x": 5}' lost only the outer brace).
+        cut_at = truncated_at
         spans = [
             (a, b)
             for a, b in spans
-            if a < truncated_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)
+            if a < cut_at or _SUGGESTION_KEY_BEFORE.search(text, max(a - 40, 0), a)
         ]
     span_texts = [text[a:b] for a, b in spans]
 
