@@ -15,7 +15,8 @@ from typing import Any
 
 from ..feedback import parse_feedback
 from ..graph import Node
-from ..optim.proposal import SAME_VALUE, check
+from ..optim.proposal import check
+from ..optim.refusal import Refusal
 from ..text import cut, short_repr
 from .transform import RUNTIME
 
@@ -105,7 +106,7 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         value = pending[0].new
     elif node.is_code:  # code given here passes the proposal checks before it may load
         checked = check(node, value)
-        if not checked.valid and checked.reason != SAME_VALUE:
+        if not checked.valid and checked.code is not Refusal.SAME_VALUE:
             raise ValueError(f"the code given for {name!r} is refused: {checked.reason}")
     if node.is_code and getattr(node, "loader", None) is not None:
         node.loader(value)  # code that does not load is refused before anything runs

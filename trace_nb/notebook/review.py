@@ -8,6 +8,7 @@ from typing import Any
 from ..llm.default import default_llm
 from ..optim import Proposal
 from ..optim.policy import NOT_CHOSEN, Decision, decide
+from ..optim.refusal import Refusal
 from .locking import serialized as _serialized
 
 OPTIMIZERS = ("OptoPrime", "OPRO")  # what ``%%trace --optimizer`` may name
@@ -219,7 +220,7 @@ class ReviewMixin:
             if not p.valid
             and p.status == "pending"
             and p.is_code
-            and (p.reason or "").startswith("the code cannot be applied")
+            and p.code is Refusal.CODE_LOAD
         ]
         if names is not None and broken:
             raise ValueError(f"cannot approve {broken[0].name!r}: {broken[0].reason}")

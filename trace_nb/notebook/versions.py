@@ -64,12 +64,13 @@ class VersionsMixin:
         changes. Run ``%trace_writeback NAME`` to put the value back into the cell.
         """
         from ..optim.proposal import check
+        from ..optim.refusal import Refusal
 
         readable = self._readable(name)
         v = self.lineage.get(readable, number)
         node = self._find(readable)
         prop = check(node, v.value, f"restore version {number}")
-        if not prop.valid and prop.reason != "the suggested value is the same as the current one":
+        if not prop.valid and prop.code is not Refusal.SAME_VALUE:
             raise ValueError(f"cannot restore version {number} of {readable!r}: {prop.reason}")
         loader = getattr(node, "loader", None) if node.is_code else None
         if loader is not None:
