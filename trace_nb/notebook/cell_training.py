@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..graph import Node
-from .runner import _sync_namespace, execute
+from .runner import execute, publish_code
 
 
 def train_session(
@@ -74,7 +74,6 @@ def train_session(
 
     kwargs["max_workers"] = 1
     result = train(workflow, dataset, feedback, session.optimizer, **kwargs)
-    _sync_namespace(session, shell.user_ns)
-    session.last_training = result
-    session._notify("train")
+    publish_code(session, shell.user_ns)
+    session.record_training(result)
     return result

@@ -17,10 +17,11 @@ from ..feedback import parse_feedback
 from ..graph import Node
 from ..optim.proposal import check
 from ..optim.refusal import Refusal
+from ..optim.states import ProposalStatus
 from ..text import cut, short_repr
 from .transform import RUNTIME
 
-__all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
+__all__ = ["Preview", "PreviewRow", "preview", "preview_proposal", "projected_runs"]
 
 
 @dataclass
@@ -87,6 +88,41 @@ def projected_runs(session: Any) -> int:
     return 2 * len(examples)
 
 
+def preview_proposal(
+    session: Any,
+    name: str,
+    value: Any = None,
+    *,
+    input: str = "example",
+    candidate: int | None = None,
+) -> Preview:
+    """:func:`preview` of the pending proposal for ``name`` (candidate ``candidate``'s,
+    when given; ``value`` in its place, when given); the result is also kept on the
+    proposals it previews (``proposal.preview``)."""
+    node = session.params.find(name, session.name)
+    mine = [
+        p
+        for p in session.proposals
+        if p.parameter is node
+        and p.status == ProposalStatus.PENDING
+        and (candidate is None or p.candidate == candidate)
+    ]
+    if value is None and candidate is not None:
+        if not mine:
+            raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
+        if not mine[0].valid:  # never previewed: its code could run in the loader
+            raise ValueError(
+                f"candidate {candidate}'s proposal for {name!r} is invalid, so it is not "
+                f"previewed: {mine[0].reason}"
+            )
+        value = mine[0].new
+    result = preview(session, name, value, input=input)
+    for p in mine:
+        if value is None or p.new == value:
+            p.preview = result
+    return result
+
+
 def preview(session: Any, name: str, value: Any = None, *, input: str = "example") -> Preview:
     """Run the session's cell with the pending proposal for ``name`` (or ``value``) on the
     session's examples; see the module docstring. Regressions come first."""
@@ -96,9 +132,13 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         raise RuntimeError(
             f"session {session.name!r} has no cell to run: run its %%trace cell first"
         )
-    node = session._find(name)
+    node = session.params.find(name, session.name)
     if value is None:
-        pending = [p for p in session.proposals if p.parameter is node and p.status == "pending"]
+        pending = [
+            p
+            for p in session.proposals
+            if p.parameter is node and p.status == ProposalStatus.PENDING
+        ]
         if not pending:
             raise KeyError(f"there is no pending proposal for {name!r} to preview")
         if not pending[0].valid:
