@@ -23,6 +23,7 @@ PARTS = {
     "ParameterSet": "trace_nb.notebook.parameters",
     "ReviewQueue": "trace_nb.notebook.review",
     "RunLog": "trace_nb.notebook.run_log",
+    "LastRun": "trace_nb.notebook.last_run",
     "Lineage": "trace_nb.notebook.lineage",
     "OptimizerSlot": "trace_nb.notebook.optimizer_slot",
 }

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..optim.states import DecisionSource
 from ..text import short_repr
 from .linediff import match_lines
 
@@ -132,7 +133,7 @@ class Lineage:
             source="restore",
             step=step,
             reasoning=f"restored version {number}",
-            decided_by="human",
+            decided_by=DecisionSource.HUMAN.value,
         )
         return prop.new
 

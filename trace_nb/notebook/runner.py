@@ -35,9 +35,12 @@ class RunnableSession(Protocol):
     spec: Any
     shell: Any
     run_log: RunLog
-    cell_values: dict[str, Any]
-    output_node: Any
-    output_value: Any
+
+    @property
+    def output_node(self) -> Any: ...
+
+    @property
+    def output_value(self) -> Any: ...
 
     @property
     def parameters(self) -> dict[str, Any]: ...
@@ -45,7 +48,7 @@ class RunnableSession(Protocol):
     @property
     def parameter_nodes(self) -> list: ...
 
-    def record_run(self, value: Any, exception: Any) -> None: ...
+    def record_run(self, value: Any, exception: Any, cell_values: dict) -> None: ...
 
     def feedback(self, text: str | None = None, score: float | None = None) -> None: ...
 
@@ -205,9 +208,8 @@ def run_cell(shell: Any, session: RunnableSession, cell: CompiledCell) -> None:
     tracer = tracer or ns[RUNTIME]
     if exception is None:
         _check_assigned(session, tracer, ns)
-    session.cell_values = dict(tracer.cell_values)
     publish_code(session, ns)
-    session.record_run(value, exception)
+    session.record_run(value, exception, tracer.cell_values)
     if exception is not None:
         # The error is the feedback: it reaches the parameters the failing call used.
         session.feedback(session.default_feedback())

@@ -1,13 +1,13 @@
 """A traced cell's session, composed of the parts it owns.
 
-:class:`TraceSession` holds its :class:`~.parameters.ParameterSet` (``params``), its
-history table :class:`~.run_log.RunLog` (``run_log``), its
-:class:`~.review.ReviewQueue` (``review``), its :class:`~.lineage.Lineage` (``lineage``) and
-its :class:`~.optimizer_slot.OptimizerSlot`; it keeps the last run's output and feedback
-itself. Sessions outlive re-runs of their cell, and everything the panel does is a method
-here (``run``, ``feedback``, ``propose``, ``approve``, ``reject``, ``edit``, ``step``...),
-so it can be scripted and tested. :meth:`TraceSession.to_state` and
-:meth:`TraceSession.from_state` are how files are written and read (see :mod:`.persist`).
+:class:`TraceSession` holds its parameters (:class:`~.parameters.ParameterSet`,
+``params``), its last run (:class:`~.last_run.LastRun`, ``last_run``), its history table
+(:class:`~.run_log.RunLog`, ``run_log``), its review (:class:`~.review.ReviewQueue`,
+``review``), its versions (:class:`~.lineage.Lineage`, ``lineage``) and its optimizer
+(:class:`~.optimizer_slot.OptimizerSlot`). Each part changes only through its own
+methods; the session wires them and takes the lock (:mod:`.locking`). Everything the panel
+does is a method here, so it can be scripted and tested. :meth:`TraceSession.to_state` and
+:meth:`TraceSession.from_state` are how files are written and read (:mod:`.persist`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..graph import ExceptionNode, Node, ParameterNode
-from ..graph.data import find, graph_data
+from ..graph import ExceptionNode, ParameterNode
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
 from ..optim.policy import Decision, decide
 from ..optim.states import DecisionSource
 from ..text import cut, preview
 from . import persist, registry
+from .last_run import LastRun
 from .lineage import Lineage, blame
 from .locking import serialized as _serialized
 from .optimizer_slot import OptimizerSlot
@@ -36,15 +36,18 @@ from .run_log import RunLog
 HUMAN, AUTO = DecisionSource.HUMAN, DecisionSource.AUTO
 
 
+def _part(part: str, name: str, doc: str) -> property:
+    """A read-only property showing ``self.<part>.<name>`` (what the panel and users read)."""
+    return property(lambda self: getattr(getattr(self, part), name), doc=doc)
+
+
 class TraceSession:
     """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
-    A new session is found by its name from then on (see :mod:`.registry`); with
-    ``register=False`` it is not (a copy read from a file, say). The name must be a valid
-    session name (:func:`~.registry.check_name`; ValueError otherwise): it also names the
-    session's autosave file. The magic sets ``spec``, ``shell``, ``compiled`` and
-    ``runner``; autosave keeps ``restorable``, ``autosave_path``, ``autosave_error`` and
-    ``autosave_kept`` here (see :mod:`.autosave`).
+    A new session is found by its name (:mod:`.registry`; not with ``register=False``).
+    The name must pass :func:`~.registry.check_name`: it also names the autosave file.
+    The magic sets ``spec``, ``shell``, ``compiled`` and ``runner``; :mod:`.autosave`
+    keeps ``restorable``, ``autosave_path``, ``autosave_error`` and ``autosave_kept``.
     """
 
     def __init__(self, name: str, *, register: bool = True):
@@ -55,43 +58,52 @@ class TraceSession:
         self.spec: Any = None  # the magic's CellSpec
         self.shell: Any = None
         self.runner: Callable[[], None] | None = None  # re-executes the cell (set by the magic)
-        self.compiled: Any = None  # the rewritten cell, for training over a dataset
+        self.compiled: Any = None  # the rewritten cell, for previews and training
         self.last_training: Any = None
+        self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
         self.lock = threading.RLock()  # see locking.serialized
         self._slot = OptimizerSlot()
         self.params = ParameterSet(on_change=self._slot.forget)
+        self.last_run = LastRun()
         self.run_log = RunLog()
-        self.lineage = Lineage()  # every accepted value of every parameter
-        # The queue calls back weakly: a dropped session is freed at once, as before.
+        self.lineage = Lineage()
+        # The queue calls back weakly, so a dropped session is freed at once.
         self.review = ReviewQueue(
-            self.params, self.run_log, self.lineage, _weakly(self._make_optimizer),
-            _weakly(self._publish), _weakly(self._notify), self.name,
-        )  # fmt: skip
-        self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
-        # The last run: its output, what feedback it got, and the cell's own values.
-        self.cell_values: dict[str, Any] = {}
-        self.output_node: Node | None = None
-        self.output_value: Any = None
-        self.exception: ExceptionNode | None = None
-        self.last_feedback: tuple[str, float | None] | None = None
-        self.feedback_error: Any = None  # why --feedback gave none (a FeedbackError)
-        # node name -> (node, text, score): feedback on intermediate values of the last run
-        self.node_feedback: dict[str, tuple[Node, str, float | None]] = {}
+            self.params,
+            self.run_log,
+            self.lineage,
+            _weakly(self._make_optimizer),
+            _weakly(self._publish),
+            _weakly(self._notify),
+            self.name,
+        )
         self._listeners: list[Callable[[str], None]] = []
         self._panel: Any = None
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
-        self.autosave_path: Any = None  # the file autosave writes (see autosave.py)
+        self.autosave_path: Any = None  # the file autosave writes
         self.autosave_kept: Any = None  # where the last restore kept the replaced live work
         if register:
             registry.register(self)
 
-    # -- the parts' contents, as before --------------------------------------------------
-    proposals = property(lambda self: self.review.proposals, doc="Proposals on offer.")
-    waiting = property(lambda self: self.review.waiting, doc="Proposals kept for a human.")
+    # -- what the parts hold ------------------------------------------------------------
+    waiting = _part("review", "waiting", "Proposals a review rule kept for a human.")
+    modules = _part("params", "modules", "The trained modules by notebook name.")
+    cell_values = _part("last_run", "cell_values", "The values the cell itself assigned.")
+    output_node = _part("last_run", "output_node", "The last output's node, or None.")
+    output_value = _part("last_run", "output_value", "The last output's value.")
+    output = _part("last_run", "output", "The last output (the exception, if it raised).")
+    exception = _part("last_run", "exception", "The last run's exception node, or None.")
+    last_feedback = _part("last_run", "last_feedback", "(text, score) on the output, or None.")
+    feedback_error = _part("last_run", "feedback_error", "Why --feedback gave none, or None.")
+    node_feedback = _part("last_run", "node_feedback", "Node name -> (node, text, score).")
     parameter_nodes = property(lambda self: self.params.nodes(), doc="Every trainable node.")
-    modules = property(lambda self: self.params.modules, doc="Trained modules by name.")
     parameters = property(lambda self: self.params.values(), doc="Current value by name.")
+
+    @property
+    def proposals(self) -> list[Proposal]:
+        """The proposals on offer."""
+        return self.review.proposals
 
     @proposals.setter
     def proposals(self, value: list[Proposal]) -> None:
@@ -99,7 +111,7 @@ class TraceSession:
 
     @property
     def rows(self) -> list[dict]:
-        """The history table's rows (see :attr:`history`)."""
+        """The history table's rows (:attr:`history` shows them as a DataFrame)."""
         return self.run_log.rows
 
     @rows.setter
@@ -117,8 +129,7 @@ class TraceSession:
 
     @property
     def optimizer(self) -> Any:
-        """The session's optimizer, made on first use from the magic's options (set it to
-        use another; None makes a new one on next use)."""
+        """The optimizer, made on first use from the magic's options (None: a new one)."""
         return self._slot.get(self.parameter_nodes, self.spec, self.shell)
 
     @optimizer.setter
@@ -137,28 +148,19 @@ class TraceSession:
         return self.params.display_name(node)
 
     def trial_runs(self) -> Any:
-        """A block whose cell runs change no parameter set (see :meth:`ParameterSet.trial_runs`)."""
+        """A block whose runs change no parameter set (:meth:`.ParameterSet.trial_runs`)."""
         return self.params.trial_runs()
 
     def differences(self) -> dict[str, tuple[Any, Any]]:
-        """Parameters whose current value differs from the cell's: name -> (cell, current)."""
-        current = self.parameters
-        return {k: (v, current[k]) for k, v in self.cell_values.items() if k in current and v != current[k]}  # fmt: skip
+        """Parameters whose value differs from the cell's source: name -> (cell, current)."""
+        now = self.parameters
+        return {k: (v, now[k]) for k, v in self.cell_values.items() if k in now and v != now[k]}
 
-    @property
-    def output(self) -> Any:
-        """The last run's output value (the exception, if the run raised)."""
-        return self.exception.peek() if self.exception is not None else self.output_value
-
-    # -- running and feedback ---------------------------------------------------------
+    # -- running and feedback -------------------------------------------------------------
     @_serialized
     def run(self) -> Any:
-        """Run the traced cell again with the current values; give feedback if a
-        ``--feedback`` function was named. Returns the output value.
-
-        When the ``--feedback`` function fails, the run is still recorded and the
-        :class:`~trace_nb.feedback.FeedbackError` (also :attr:`feedback_error`) is raised.
-        """
+        """Run the cell again with the current values (and its ``--feedback``); return the
+        output. A failing ``--feedback`` raises its FeedbackError after the run is recorded."""
         if self.runner is None:
             raise RuntimeError(f"session {self.name!r} has no cell to run; run its %%trace cell")
         self.runner()
@@ -166,13 +168,10 @@ class TraceSession:
             raise self.feedback_error
         return self.output
 
-    def record_run(self, value: Any, exception: ExceptionNode | None) -> None:
-        """Record a run of the cell (the runner calls this): its output or exception, a
-        history row, and version 0 of new parameters. Views get ``"run"``."""
-        self.output_node = value if isinstance(value, Node) else None
-        self.output_value = value.peek() if isinstance(value, Node) else value
-        self.exception = exception
-        self.last_feedback, self.feedback_error, self.node_feedback = None, None, {}
+    def record_run(self, value: Any, exception: ExceptionNode | None, cell_values: dict) -> None:
+        """Record a run (the runner calls this): output or exception, the values the cell
+        assigned, a history row, version 0 of new parameters. Views get ``"run"``."""
+        self.last_run.record(value, exception, cell_values)
         self.review.new_run()
         values = self.parameters
         for k, v in values.items():
@@ -181,81 +180,40 @@ class TraceSession:
         self._notify("run")
 
     def feedback_failed(self, error: Exception) -> None:
-        """Record that ``--feedback`` gave no feedback on the last run (event ``"feedback_error"``)."""
-        self.feedback_error = error
+        """Record that ``--feedback`` gave no feedback on the last run (``"feedback_error"``)."""
+        self.last_run.feedback_error = error
         self._notify("feedback_error")
 
     def record_training(self, result: Any) -> None:
-        """Keep what ``train`` returned (event ``"train"``)."""
+        """Keep what ``train`` returned (views get ``"train"``)."""
         self.last_training = result
         self._notify("train")
 
     @_serialized
     def feedback(self, text: str | None = None, score: float | None = None) -> None:
         """Give feedback on the last output (text, a score, or both)."""
-        target = self._target()
-        if target is None:
-            raise ValueError(
-                "the last output does not depend on any parameter, so feedback cannot reach "
-                "one: make sure the cell's last expression uses a --param value"
-                if self.rows
-                else "nothing to give feedback on yet: run the %%trace cell first"
-            )
-        if text is None and score is None:
-            raise ValueError("give feedback text, a score, or both")
-        for p in self.parameter_nodes:
-            p.zero_feedback()
-        target.zero_feedback()
-        target.backward(text or "", score)
+        if self.last_run.target is None and not self.rows:
+            raise ValueError("nothing to give feedback on yet: run the %%trace cell first")
+        self.last_run.give(text, score, self.parameter_nodes)
         self.lineage.score(self.parameters, len(self.rows) - 1, score)  # the values this run used
-        for node, node_text, node_score in self.node_feedback.values():
-            node.backward(node_text, node_score)  # node feedback of this run stays
-        self.last_feedback = (text or "", score)
         self.run_log.note_feedback(text, score)
         self._notify("feedback")
 
     @_serialized
     def feedback_on(self, node_name: str, text: str, score: float | None = None) -> None:
-        """Feedback about the node of the last run's DAG named ``node_name``: only
-        parameters upstream of it receive it; it lasts until the next run; giving it
-        again for the same node replaces it."""
-        root = self._target()
-        node = find([root], node_name) if root is not None else None
-        if node is None:
-            names = [n["name"] for n in self.graph(max_nodes=None)["nodes"]]
-            raise KeyError(
-                f"no node named {node_name!r} in the last run's trace "
-                f"(nodes: {', '.join(names) or 'none'})"
-            )
-        if not (text or "").strip() and score is None:
-            raise ValueError("give feedback text, a score, or both")
-        if node is root:
-            self.feedback(text, score)
+        """Feedback on the node of the last run's DAG named ``node_name``: it reaches only
+        the parameters upstream of it, lasts until the next run, and replaces earlier."""
+        if not self.last_run.give_on(node_name, text, score, self.parameter_nodes):
+            self.feedback(text, score)  # the node is the output itself
             return
-        if node_name in self.node_feedback:  # replace: clear what it sent, send the rest again
-            for p in self.parameter_nodes:
-                p.zero_feedback()
-            if root is not None and self.last_feedback is not None:
-                root.zero_feedback()
-                root.backward(*self.last_feedback)
-            for other, (n, t, sc) in self.node_feedback.items():
-                if other != node_name:
-                    n.backward(t, sc)
-        node.backward(text or "", score)
-        self.node_feedback[node_name] = (node, text or "", score)
-        self.run_log.note_node_feedback("; ".join(f"{k}: {v[1]}" for k, v in self.node_feedback.items()))  # fmt: skip
+        self.run_log.note_node_feedback(self.last_run.node_notes())
         self._notify("feedback")
 
     def default_feedback(self) -> str | None:
         """Feedback the run implies by itself: the exception, when there was one."""
-        if self.exception is None:
-            return None
-        return "The code raised an exception:\n" + self.exception.describe()
+        return self.last_run.default_feedback()
 
-    def _target(self) -> Node | None:
-        return self.exception if self.exception is not None else self.output_node
-
-    # -- review (see review.py) -------------------------------------------------------
+    # -- review (see review.py) -----------------------------------------------------------
     @_serialized
     def propose(self) -> list[Proposal]:
         """Ask the optimizer for proposals; nothing changes until they are approved."""
@@ -289,15 +247,19 @@ class TraceSession:
         decided_by: str = HUMAN,
         approve_code: bool = False,
     ) -> list[Proposal]:
-        """Apply pending proposals (all valid ones when ``names`` is None). With ``value``
-        the proposal for ``names`` is edited first. An invalid proposal asked for by name
-        is a ValueError; with ``decided_by="auto"`` code stays pending unless
-        ``approve_code=True`` (:mod:`trace_nb.optim.approval`); code that does not load
-        becomes invalid with the reason, and nothing changes."""
+        """Apply pending proposals (all valid ones when ``names`` is None); ``value`` edits
+        the one for ``names`` first. Asking for an invalid one by name is a ValueError; with
+        ``decided_by="auto"`` code waits unless ``approve_code=True``
+        (:mod:`trace_nb.optim.approval`); code that does not load becomes invalid."""
         return self.review.approve(names, value, decided_by, approve_code)
 
     @_serialized
-    def reject(self, names: str | Iterable[str] | None = None, decided_by: str = HUMAN, candidate: int | None = None) -> list[Proposal]:  # fmt: skip
+    def reject(
+        self,
+        names: str | Iterable[str] | None = None,
+        decided_by: str = HUMAN,
+        candidate: int | None = None,
+    ) -> list[Proposal]:
         """Reject pending proposals (all when ``names`` is None; only ``candidate``'s)."""
         return self.review.reject(names, decided_by, candidate)
 
@@ -307,20 +269,23 @@ class TraceSession:
         return self.review.edit(name, value, candidate)
 
     @_serialized
-    def choose(self, candidate: int, decided_by: str = HUMAN, approve_code: bool = False) -> list[Proposal]:  # fmt: skip
-        """Apply candidate ``candidate`` (``OptoPrime(candidates=k)``); the others' become
-        ``"not_chosen"``; the history records the winner."""
+    def choose(
+        self, candidate: int, decided_by: str = HUMAN, approve_code: bool = False
+    ) -> list[Proposal]:
+        """Apply candidate ``candidate``; the other candidates' become ``"not_chosen"``."""
         return self.review.choose(candidate, decided_by, approve_code)
 
     @_serialized
-    def apply_decision(self, decision: Decision, decided_by: str = AUTO, approve_code: bool = False) -> list[Proposal]:  # fmt: skip
+    def apply_decision(
+        self, decision: Decision, decided_by: str = AUTO, approve_code: bool = False
+    ) -> list[Proposal]:
         """Carry out an automatic step's :class:`~trace_nb.optim.policy.Decision`."""
         return self.review.apply_decision(decision, decided_by, approve_code)
 
     @_serialized
     def step(self, auto_approve: bool = False, approve_code: bool = False) -> list[Proposal]:
         """Propose; with ``auto_approve`` also apply what :func:`trace_nb.optim.policy.decide`
-        allows (code only with ``approve_code=True``, of several candidates the first)."""
+        allows (code only with ``approve_code=True``; of several candidates the first)."""
         if approve_code and not auto_approve:
             raise ValueError(
                 "step(approve_code=True) only means something with auto_approve=True: pass "
@@ -336,14 +301,15 @@ class TraceSession:
         if self.shell is not None and prop.parameter is not None:
             self.params.publish_code(self.shell.user_ns, prop.parameter)
 
-    # -- lineage ----------------------------------------------------------------------
+    # -- lineage --------------------------------------------------------------------------
     def versions(self, name: str) -> Any:
-        """Every accepted value of parameter ``name`` as a DataFrame (see :meth:`Lineage.table`)."""
+        """Every accepted value of ``name`` as a DataFrame (see :meth:`.Lineage.table`)."""
         import pandas as pd
 
         rows = self.lineage.table(self._readable(name))
         if not rows:
-            raise KeyError(f"no versions of {name!r} yet (parameters: {', '.join(self.parameters)})")  # fmt: skip
+            known = ", ".join(self.parameters)
+            raise KeyError(f"no versions of {name!r} yet (parameters: {known})")
         return pd.DataFrame(rows)
 
     def diff(self, name: str, a: int, b: int | None = None) -> str:
@@ -351,39 +317,40 @@ class TraceSession:
         return self.lineage.diff(self._readable(name), a, b)
 
     def blame(self, name: str, limit: int | None = None) -> list[dict]:
-        """Where each line of ``name``'s current value came from (see :func:`.lineage.blame`)."""
+        """Where each line of ``name``'s current value came from (:func:`.lineage.blame`)."""
         return blame(self.lineage, self._readable(name), limit)
 
     @_serialized
     def restore_version(self, name: str, number: int) -> Any:
-        """Make version ``number`` of ``name`` current again (a new version records it);
-        code is checked and must load first. ``%trace_writeback NAME`` puts it in the cell."""
+        """Make version ``number`` of ``name`` current again, as a new version (code is
+        checked and must load first); ``%trace_writeback NAME`` puts it in the cell."""
         readable = self._readable(name)
         node = self.params.find(readable, self.name)
         value = self.lineage.restore(readable, number, node, len(self.rows) - 1)
-        self.params.publish_code(self.shell.user_ns, node) if self.shell is not None else None
+        if self.shell is not None:
+            self.params.publish_code(self.shell.user_ns, node)
         self._notify("restore")
         return value
 
     def _readable(self, name: str) -> str:
         return self.params.display_name(self.params.find(name, self.name))
 
-    # -- state ------------------------------------------------------------------------
+    # -- state ----------------------------------------------------------------------------
     def to_state(self) -> dict:
-        """JSON-ready state: the fields of a ``session`` save file (:mod:`trace_nb.savefile`)."""
+        """JSON-ready state: the fields of a ``session`` file (:mod:`trace_nb.savefile`)."""
         return {
             "name": self.name,
             **self.params.to_state(),
             "history": self.run_log.to_state(),
-            "optimizer": self._slot.state(),
+            "optimizer": self.optimizer_state(),
             "spec": vars(self.spec).copy() if self.spec is not None else None,
             "lineage": self.lineage.to_data(),
         }
 
     @classmethod
     def from_state(cls, state: dict, functions: dict[str, tuple[Callable, str]]) -> TraceSession:
-        """A session (found by no name) from checked state (:func:`.persist.read_state`)
-        and its code compiled (:func:`.persist.check_against`): name -> (function, source)."""
+        """A session found by no name, from checked state (:func:`.persist.read_state`) and
+        its compiled code, name -> (function, source) (:func:`.persist.check_against`)."""
         s = cls(state["name"], register=False)
         s.spec = state["spec"]
         s.params.load(state["parameters"], functions, state["modules"])
@@ -405,9 +372,9 @@ class TraceSession:
 
     @_serialized
     def adopt_state(self, loaded: TraceSession, shell: Any = None) -> list[str]:
-        """Take parameter values, code, module values, history and optimizer memory from
-        ``loaded`` (a session read from a file); return the names that were set. Code is
-        recompiled in the notebook's namespace; all or nothing."""
+        """Take values, code, module values, history, lineage and optimizer memory from
+        ``loaded`` (read from a file); return the names set. Code is recompiled in the
+        notebook's namespace; all or nothing."""
         shell = shell or self.shell
         names = self.params.adopt(loaded.params, shell.user_ns if shell is not None else None)
         self.run_log.replace(loaded.rows)
@@ -423,21 +390,19 @@ class TraceSession:
         self.params.clear()
         self.review.clear()
         self.run_log.replace([])
-        self.node_feedback = {}
+        self.last_run.node_feedback = {}
         self.lineage.clear()
 
-    # -- views ------------------------------------------------------------------------
+    # -- views ----------------------------------------------------------------------------
     @property
     def history(self) -> Any:
-        """One row per run as a DataFrame: values used, output, feedback, score,
-        decisions, tokens, cost. No feedback text is ``""``, no score NaN; a run that
-        raised shows ``"ZeroDivisionError: division by zero"`` as its output."""
+        """One row per run as a DataFrame (:meth:`.RunLog.frame`): values, output,
+        feedback (``""`` for none), score (NaN for none), decisions, tokens, cost."""
         return self.run_log.frame()
 
     def graph(self, max_nodes: int | None = 300) -> dict:
         """The last run's trace as plain data (see :func:`trace_nb.graph.graph_data`)."""
-        target = self._target()
-        return {"nodes": [], "edges": [], "hidden": 0} if target is None else graph_data([target], max_nodes=max_nodes)  # fmt: skip
+        return self.last_run.graph(max_nodes)
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(event)`` after each run, feedback, proposal and decision."""
@@ -467,38 +432,54 @@ class TraceSession:
             self._panel = None
 
     def close(self) -> None:
-        """Close this session's panel and stop finding it by name; its shell stops keeping
-        it, so it is freed once nothing else holds it."""
+        """Close the panel and stop finding this session by name (its shell lets go)."""
         if self._panel is not None:
             self._panel.close()  # the panel detaches itself
         self._panel = None
         registry.forget(self)
 
-    # -- elsewhere: preview, training, tracking, files --------------------------------------
+    # -- done elsewhere -------------------------------------------------------------------
     @_serialized
-    def preview(self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None) -> Any:  # fmt: skip
-        """Run the cell with the pending proposal for ``name`` (or ``value``, or candidate
-        ``candidate``'s) on :attr:`examples`, before → after, changing nothing (see
-        :mod:`trace_nb.notebook.preview`); the result is also kept on the proposal."""
+    def preview(
+        self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None
+    ) -> Any:
+        """Run the cell with the proposal for ``name`` (``value``, or ``candidate``'s) on
+        :attr:`examples`, before → after, changing nothing (:mod:`.preview`)."""
         from .preview import preview_proposal
 
         return preview_proposal(self, name, value, input=input, candidate=candidate)
 
     @_serialized
-    def train(self, dataset: Any, feedback: Callable | None = None, *, input: str = "example", **kwargs: Any) -> Any:  # fmt: skip
-        """Optimize over a dataset, the example in the variable ``input`` (see
-        :func:`.cell_training.train_session`). Holds the session lock throughout, so no
-        decision from the panel can reach the examples being scored."""
+    def train(
+        self, dataset: Any, feedback: Callable | None = None, *, input: str = "example", **kw: Any
+    ) -> Any:
+        """Optimize over a dataset (:func:`.cell_training.train_session`), holding the lock
+        throughout so no decision from the panel reaches the examples being scored."""
         from .cell_training import train_session
 
-        return train_session(self, dataset, feedback, input=input, **kwargs)
+        return train_session(self, dataset, feedback, input=input, **kw)
 
-    def log_to_mlflow(self, experiment: str = "trace_nb", run_name: str | None = None, *, tracking_uri: str | None = None, live: bool = True, log_messages: bool = False) -> Any:  # fmt: skip
-        """Log this session to an MLflow run (see :func:`trace_nb.tracking.log_session`;
-        needs ``pip install 'trace_nb[mlflow]'``); with ``live=True`` until ``.stop()``."""
+    def log_to_mlflow(
+        self,
+        experiment: str = "trace_nb",
+        run_name: str | None = None,
+        *,
+        tracking_uri: str | None = None,
+        live: bool = True,
+        log_messages: bool = False,
+    ) -> Any:
+        """Log this session to an MLflow run (:func:`trace_nb.tracking.log_session`); with
+        ``live=True`` go on logging until ``.stop()``. Needs ``trace_nb[mlflow]``."""
         from ..tracking.session_log import log_session
 
-        return log_session(self, experiment, run_name, tracking_uri=tracking_uri, live=live, log_messages=log_messages)  # fmt: skip
+        return log_session(
+            self,
+            experiment,
+            run_name,
+            tracking_uri=tracking_uri,
+            live=live,
+            log_messages=log_messages,
+        )
 
     def save(self, path: str) -> None:
         """Write parameters, history and optimizer memory as JSON (atomically)."""
@@ -515,27 +496,18 @@ class TraceSession:
         return writeback(self)
 
     def __repr__(self) -> str:
-        return f"<TraceSession {self.name!r}: {len(self.parameters)} parameters, {len(self.rows)} runs>"
+        n, runs = len(self.parameters), len(self.rows)
+        return f"<TraceSession {self.name!r}: {n} parameters, {runs} runs>"
 
 
 def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
-    """The session saved at ``path``, checked completely, as a new session that nothing
-    finds by name yet: values must have the types of ``like``'s (by default the live
-    session of the file's name, if any) and saved code passes the checks of an LLM
-    proposal against ``like``'s.
-
-    Raises
-    ------
-    SessionFileError
-        When the file is not a readable session, a value has the wrong type, or saved
-        code fails validation.
-    FileNotFoundError
-        When there is no such file.
-    """
+    """The session saved at ``path``, checked completely (values of ``like``'s types, by
+    default the live session of the file's name; code through the checks of an LLM
+    proposal), as a new session nothing finds by name yet. Raises SessionFileError (or
+    FileNotFoundError), changing nothing."""
     state = persist.read_state(path)
     live = like if like is not None else registry.find(state["name"])
-    functions = persist.check_against(state, live, path)
-    return TraceSession.from_state(state, functions)
+    return TraceSession.from_state(state, persist.check_against(state, live, path))
 
 
 def _weakly(method: Callable) -> Callable:
