@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..feedback import parse_feedback
 from ..graph import Node
@@ -19,9 +19,25 @@ from ..optim.proposal import check
 from ..optim.refusal import Refusal
 from ..optim.states import ProposalStatus
 from ..text import cut, short_repr
+from .runner import RunnableSession
 from .transform import RUNTIME
 
 __all__ = ["Preview", "PreviewRow", "preview", "preview_proposal", "projected_runs"]
+
+
+class PreviewedSession(RunnableSession, Protocol):
+    """What a preview needs of a session, beyond running its cell: the compiled cell,
+    the proposals on offer and the examples to run on (``examples`` is read with
+    ``getattr``: a session may have none)."""
+
+    compiled: Any
+
+    @property
+    def proposals(self) -> list: ...
+
+    def trial_runs(self) -> Any: ...
+
+    def display_name(self, node: Any) -> str: ...
 
 
 @dataclass
@@ -89,7 +105,7 @@ def projected_runs(session: Any) -> int:
 
 
 def preview_proposal(
-    session: Any,
+    session: PreviewedSession,
     name: str,
     value: Any = None,
     *,
@@ -123,7 +139,9 @@ def preview_proposal(
     return result
 
 
-def preview(session: Any, name: str, value: Any = None, *, input: str = "example") -> Preview:
+def preview(
+    session: PreviewedSession, name: str, value: Any = None, *, input: str = "example"
+) -> Preview:
     """Run the session's cell with the pending proposal for ``name`` (or ``value``) on the
     session's examples; see the module docstring. Regressions come first."""
     from .runner import execute
@@ -195,7 +213,7 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
 _GONE = object()
 
 
-def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str, str]:
+def _run(execute: Any, session: PreviewedSession, grade: Any) -> tuple[str, float | None, str, str]:
     """One run of the cell: (output preview, score, feedback text, error)."""
     try:
         value, _ = execute(session.shell, session, session.compiled)
