@@ -66,12 +66,12 @@ class TraceSession:
         self.params = ParameterSet(on_change=self._slot.forget)
         self.last_run = LastRun()
         self.run_log = RunLog()
-        self.lineage = Lineage()
+        self._lineage = Lineage()
         # The queue calls back weakly, so a dropped session is freed at once.
         self.review = ReviewQueue(
             self.params,
             self.run_log,
-            self.lineage,
+            self._lineage,
             _weakly(self._make_optimizer),
             _weakly(self._publish),
             _weakly(self._notify),
@@ -117,6 +117,16 @@ class TraceSession:
     @rows.setter
     def rows(self, value: list[dict]) -> None:
         self.run_log.replace(value)
+
+    @property
+    def lineage(self) -> Lineage:
+        """Every accepted value of every parameter (:class:`~.lineage.Lineage`); setting it
+        takes the given lineage's versions in place."""
+        return self._lineage
+
+    @lineage.setter
+    def lineage(self, value: Lineage) -> None:
+        self._lineage.replace_with(value)
 
     @property
     def llm(self) -> Any:
