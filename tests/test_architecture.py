@@ -248,3 +248,12 @@ def test_private_check_sees_a_reach(line):
     # ... and not in the part's own module on self.
     own = ast.parse("class A:\n    def f(self):\n        self._slot = None\n")
     assert private_reaches("trace_nb.notebook.persist", own, owner) == []
+
+
+def test_the_graph_sees_module_and_function_level_imports():
+    # Without these edges the circle check would pass on a graph that misses imports.
+    graph = notebook_graph(sources())
+    assert "trace_nb.notebook.parameters" in graph["trace_nb.notebook.session"]  # top level
+    assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.magics"]  # in trace()
+    assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.ui.panel"]  # in a method
+    assert "trace_nb.notebook.registry" in graph["trace_nb.notebook.magics"]  # from . import x

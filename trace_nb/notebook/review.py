@@ -42,7 +42,8 @@ class ReviewQueue:
         The session's name, for messages.
 
     ``proposals`` are those on offer (the panel shows them); ``waiting`` those a review
-    rule kept for a human, which stay on offer across runs.
+    rule kept for a human, which stay on offer across runs. The queue takes no lock: call
+    its decisions through the session's methods (``session.approve`` ...), which do.
     """
 
     def __init__(
