@@ -248,17 +248,16 @@ def test_a_loaded_session_keeps_autosaving(ip, servers, state_dir, tmp_path):
 
 def test_load_session_with_other_parameters_is_refused(ip, servers, state_dir, tmp_path):
     # Item 12: the file has `prompt`, the cell `salutation`: refused, nothing changes.
-    from trace_nb.notebook.persist import load_session
+    from trace_nb.notebook.loading import load_session
 
     servers([])
     panel = trace(ip, GREETING)
     s = panel.session
     other = sessions.TraceSession("other_params", register=False)
-    from trace_nb.graph import ParameterNode
 
-    other._params["prompt"] = ParameterNode("be brief", name="prompt")
+    other.params.parameter("prompt", "be brief")
     other.rows = [{"step": 0}]
-    state = json.loads(json.dumps(__import__("trace_nb").notebook.persist.session_state(other)))
+    state = json.loads(json.dumps(other.to_state()))
     state["name"] = s.name
     path = tmp_path / "other.json"
     from trace_nb import savefile
@@ -313,7 +312,7 @@ def test_quotes_around_a_name_are_explained(ip):
 
 def test_a_file_with_a_bad_session_name_is_refused(tmp_path):
     from trace_nb import savefile
-    from trace_nb.notebook.persist import load_session
+    from trace_nb.notebook.loading import load_session
 
     path = tmp_path / "evil.json"
     savefile.save(path, "session", {"name": "../evil", "parameters": {}})

@@ -12,7 +12,7 @@ from conftest import ipython_shell, make_llm
 import trace_nb
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.lineage import Lineage, blame
-from trace_nb.notebook.persist import load_session
+from trace_nb.notebook.loading import load_session
 from trace_nb.testing import FakeOpenAIServer
 
 PROMPT_0 = "Answer briefly.\nBe polite."

@@ -310,12 +310,12 @@ def test_save_is_atomic(ip, server, tmp_path):
     path = tmp_path / "atomic.json"
     s.save(str(path))
     before = path.read_text()
-    s._params["a"].set_value(object())  # not JSON: the save fails...
+    s.params.find("a").set_value(object())  # not JSON: the save fails...
     with pytest.raises(TypeError, match="JSON"):
         s.save(str(path))
     assert path.read_text() == before  # ...and the previous file is intact
     assert [p.name for p in tmp_path.iterdir()] == ["atomic.json"]
-    s._params["a"].set_value(1)
+    s.params.find("a").set_value(1)
 
 
 def test_export_writes_python(ip, server, tmp_path):

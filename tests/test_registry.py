@@ -29,7 +29,7 @@ def freed(ref: weakref.ref) -> bool:
 
 def test_a_session_made_in_python_is_freed_when_dropped():
     s = TraceSession("reg_plain")
-    s._parameter("level", 1, None, None)
+    s.params.parameter("level", 1)
     assert trace_nb.session("reg_plain") is s and "reg_plain" in registry.names()
     ref = weakref.ref(s)
     del s
@@ -88,7 +88,7 @@ def test_a_cell_session_lives_with_its_shell_and_is_freed_with_its_panel_on_clos
 
 def test_a_session_loaded_in_ipython_is_kept_by_the_shell(ip, tmp_path):
     s = TraceSession("reg_loaded")
-    s._parameter("level", 3, None, None)
+    s.params.parameter("level", 3)
     s.save(str(tmp_path / "s.json"))
     del s
     ref = weakref.ref(trace_nb.load_session(str(tmp_path / "s.json")))

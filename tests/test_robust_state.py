@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 
 from trace_nb import node
 from trace_nb.files import _HOST, atomic_write, dumps_json, plain_copy, sweep_temp_files
-from trace_nb.graph import BundledFunction, compile_function
+from trace_nb.graph import compile_function
 from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
+from trace_nb.notebook.loading import load_session
 from trace_nb.notebook.persist import (
     SessionFileError,
     export_session,
-    load_session,
     save_session,
 )
 from trace_nb.notebook.session import TraceSession
@@ -37,10 +37,10 @@ CODE = "def double(v):\n    return v * 2\n"
 
 def make_session(name: str, level=1, code: str | None = CODE) -> TraceSession:
     s = TraceSession(name)
-    s._parameter("level", level, "how high", None)
+    s.params.parameter("level", level, "how high", None)
     if code is not None:
         fn = compile_function(code, "double", {"__name__": "__main__"})
-        s._code["double"] = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
+        s.params.code_bundle(fn, ["double"])
     s.rows = [{"step": 1, "score": 0.5}]
     return s
 
@@ -158,7 +158,7 @@ def test_a_good_file_loads_and_replaces_the_session(saved):
     rewrite(path, state)
     loaded = load_session(str(path))
     assert sessions.session("robust_saved") is loaded and loaded.parameters["level"] == 7
-    assert loaded._code["double"].parameter.data == CODE
+    assert loaded.params.code_functions()["double"].parameter.data == CODE
 
 
 def test_loading_runs_no_code_at_load_time(saved, tmp_path):
@@ -180,7 +180,7 @@ def test_nan_parameters_are_refused_and_nan_scores_saved_as_null(tmp_path):
     path = tmp_path / "n.json"
     save_session(s, str(path))
     assert json.loads(path.read_text())["history"][0]["score"] is None
-    s._params["level"].set_value(float("nan"))
+    s.params.find("level").set_value(float("nan"))
     with pytest.raises(ValueError, match=r"NaN or infinity at \['parameters'\]\['level'\]"):
         save_session(s, str(path))
     with pytest.raises(ValueError, match="NaN"):
@@ -252,13 +252,13 @@ def test_export_escapes_the_session_name_and_refuses_non_literals(tmp_path):
             return "__import__('os').system('true')"
 
     for bad in (Evil(), float("nan"), float("inf")):
-        s._params["level"].set_value(bad)
+        s.params.find("level").set_value(bad)
         with pytest.raises(SessionFileError, match="has no Python literal"):
             export_session(s, str(path))
         with pytest.raises(SessionFileError):
             writeback_with(s)
-    s._params["level"].set_value(1)
-    s._params["x = 1\nimport os\ny"] = s._params.pop("level")
+    s.params.find("level").set_value(1)
+    s.params.parameter("x = 1\nimport os\ny", 1)
     with pytest.raises(SessionFileError, match="not a Python identifier"):
         export_session(s, str(path))
     drop(s.name)
@@ -273,7 +273,7 @@ def writeback_with(s):
 
 def test_export_refuses_code_that_runs_at_import(tmp_path):
     s = make_session("robust_exp_code")
-    s._code["double"].parameter.set_value("import os\nos.system('true')\n" + CODE)
+    s.params.code_functions()["double"].parameter.set_value("import os\nos.system('true')\n" + CODE)
     with pytest.raises(SessionFileError, match="function call"):
         export_session(s, str(tmp_path / "x.py"))
     assert not (tmp_path / "x.py").exists()
@@ -441,7 +441,9 @@ def test_restored_code_sees_the_notebook_namespace(tmp_path):
     save_session(s, str(path))
     drop("robust_ns")  # a new kernel: the file makes the session
     loaded = load_session(str(path))
-    assert loaded._code["double"]._fn(1) == 202  # the helper is found after loading
+    assert (
+        loaded.params.code_functions()["double"]._fn(1) == 202
+    )  # the helper is found after loading
     assert "double" not in shell.user_ns  # and loading defined nothing in the notebook
     drop("robust_ns")
 
@@ -517,7 +519,9 @@ def test_any_damaged_session_file_loads_or_is_refused_cleanly(tmp_path, data, ne
         assert sessions.session("robust_fuzz") is s and s.parameters["level"] == 1
     else:
         assert sessions.session(loaded.name) is loaded
-        if loaded.name == "robust_fuzz" and "level" in loaded._params:  # the live kind kept
+        if (
+            loaded.name == "robust_fuzz" and "level" in loaded.params.value_nodes()
+        ):  # the live kind kept
             value = loaded.parameters["level"]
             assert isinstance(value, int) and not isinstance(value, bool)
         drop(loaded.name)

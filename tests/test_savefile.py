@@ -18,7 +18,8 @@ from trace_nb import savefile
 from trace_nb.modules.persist import ModuleFileError
 from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
-from trace_nb.notebook.persist import SessionFileError, read_session
+from trace_nb.notebook.persist import SessionFileError
+from trace_nb.notebook.session import read_session
 from trace_nb.training import CheckpointError, load_checkpoint, save_checkpoint
 from trace_nb.training.checkpoint import RunState
 
@@ -73,7 +74,7 @@ def test_fields_may_not_shadow_the_envelope(tmp_path):
 
 def test_each_kind_writes_the_envelope(tmp_path):
     s = sessions.TraceSession("envelope_kinds")
-    s._parameter("level", 1, None, None)
+    s.params.parameter("level", 1)
     s.save(str(tmp_path / "s.json"))
     s.close()
     mh.Agent().save(tmp_path / "m.json")
@@ -92,7 +93,7 @@ def test_an_old_session_file_loads_with_its_values_history_and_approvals(legacy,
         "repeats": 2,
         "shout": "def shout(text):\n    return text.upper()\n",
     }
-    assert s._code["shout"].function("a") == "A"
+    assert s.params.code_functions()["shout"].function("a") == "A"
     assert [(r["approved"], r["rejected"], r["score"]) for r in s.rows] == [
         ("greeting", "repeats", 0.25),
         ("", "", 0.75),

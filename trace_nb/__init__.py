@@ -35,7 +35,7 @@ _LAZY = {
     "param": "trace_nb.notebook.tracer",
     "set_default_llm": "trace_nb.llm.default",
     "session": "trace_nb.notebook.session",
-    "load_session": "trace_nb.notebook.session",
+    "load_session": "trace_nb.notebook.loading",
     "TraceSession": "trace_nb.notebook.session",
     "train": "trace_nb.training",
     "Module": "trace_nb.modules",

@@ -34,12 +34,12 @@ import time
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..text import cut, short_repr
-
-if TYPE_CHECKING:
-    from .session import TraceSession
+from . import registry
+from .persist import SessionFileError, read_state, save_session
+from .session import TraceSession, read_session
 
 #: Events that change what is kept: a run, its feedback and score, every decision, and
 #: the values ``session.train()`` learned.
@@ -143,9 +143,6 @@ def _save(session: TraceSession) -> None:
     path = session.autosave_path
     if path is None or not session.rows:
         return
-    from . import registry
-    from .persist import save_session
-
     if registry.find(session.name) is not session:  # closed: the name is another's now
         session.autosave_error = (
             f"not autosaved: session {session.name!r} was closed, so {path} is left to "
@@ -264,8 +261,6 @@ def find_saved(name: str, shell: Any = None) -> SavedState | None:
 
 
 def _read_offer(path: pathlib.Path, legacy: bool) -> SavedState:
-    from .persist import read_state
-
     problem = None
     try:
         state = read_state(str(path))
@@ -287,12 +282,10 @@ def restore(session: TraceSession, shell: Any = None) -> list[str]:
     """Put the autosaved values and history into ``session``; return the names restored.
 
     The file on offer (``session.restorable``, else the one :func:`find_saved` finds) is
-    read and checked completely first (:func:`~.persist.read_session`: types against
+    read and checked completely first (:func:`~.session.read_session`: types against
     ``session``'s, code validation); a file that fails leaves the session as it was and
     raises :class:`~.persist.SessionFileError`.
     """
-    from .persist import SessionFileError, read_session
-
     saved = session.restorable or find_saved(session.name, shell or session.shell)
     if saved is None:
         raise SessionFileError(

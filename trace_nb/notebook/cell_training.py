@@ -9,14 +9,26 @@ examples run one at a time (``max_workers=1``) in this kernel.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..graph import Node
-from .runner import _sync_namespace, execute
+from .runner import RunnableSession, execute, publish_code
+
+
+class TrainedSession(RunnableSession, Protocol):
+    """What training a cell needs of its session, beyond running it: the compiled cell,
+    its optimizer, and where the result is recorded."""
+
+    compiled: Any
+
+    @property
+    def optimizer(self) -> Any: ...
+
+    def record_training(self, result: Any) -> None: ...
 
 
 def train_session(
-    session: Any,
+    session: TrainedSession,
     dataset: Any,
     feedback: Callable | None = None,
     *,
@@ -74,7 +86,6 @@ def train_session(
 
     kwargs["max_workers"] = 1
     result = train(workflow, dataset, feedback, session.optimizer, **kwargs)
-    _sync_namespace(session, shell.user_ns)
-    session.last_training = result
-    session._notify("train")
+    publish_code(session, shell.user_ns)
+    session.record_training(result)
     return result

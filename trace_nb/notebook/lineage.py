@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..optim.states import DecisionSource
 from ..text import short_repr
 from .linediff import match_lines
 
@@ -77,6 +78,64 @@ class Lineage:
         # name -> version number -> (that Version, the version number that brought each line)
         self._origins: dict[str, dict[int, tuple[Version, list[int]]]] = {}
         self.blame_diffs = 0  # versions compared with their parent so far (each once)
+
+    def replace_with(self, other: Lineage) -> None:
+        """Take ``other``'s versions (a loaded session's) in place of this lineage's."""
+        self.versions, self.current = other.versions, other.current
+        self._origins, self.blame_diffs = other._origins, other.blame_diffs
+
+    def clear(self) -> None:
+        """Forget every version (``reset``)."""
+        self.replace_with(Lineage())
+
+    def table(self, name: str) -> list[dict]:
+        """The versions of ``name`` as rows: version, current, parent, source, the run it
+        followed, score, runs, who decided, reasoning, value, time (empty: none yet)."""
+        current = self.current.get(name)
+        return [
+            {
+                "version": v.number,
+                "current": v.number == current,
+                "parent": v.parent,
+                "source": v.source,
+                "after_run": v.step,
+                "score": v.score,
+                "runs": len(v.runs),
+                "decided_by": v.decided_by,
+                "reasoning": v.reasoning,
+                "value": v.value,
+                "time": v.time,
+            }
+            for v in self.versions.get(name, [])
+        ]
+
+    def restore(self, name: str, number: int, node: Any, step: int | None) -> Any:
+        """Make version ``number`` of ``name`` current again on its parameter ``node`` (a
+        new version records it) and return the value.
+
+        The value is checked as a proposal would be, and code must load, before anything
+        changes (ValueError, or CodeCompileError from the loader, otherwise).
+        """
+        from ..optim.proposal import check
+        from ..optim.refusal import Refusal
+
+        v = self.get(name, number)
+        prop = check(node, v.value, f"restore version {number}")
+        if not prop.valid and prop.code is not Refusal.SAME_VALUE:
+            raise ValueError(f"cannot restore version {number} of {name!r}: {prop.reason}")
+        loader = getattr(node, "loader", None) if node.is_code else None
+        if loader is not None:
+            loader(prop.new)  # raises CodeCompileError (nothing changed) if it does not load
+        node.set_value(prop.new)
+        self.accept(
+            name,
+            prop.new,
+            source="restore",
+            step=step,
+            reasoning=f"restored version {number}",
+            decided_by=DecisionSource.HUMAN.value,
+        )
+        return prop.new
 
     def start(self, name: str, value: Any) -> None:
         """Record the cell's value of a new parameter (version 0), once."""

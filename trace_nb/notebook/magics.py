@@ -131,7 +131,7 @@ class TraceMagics(Magics):
                 or s.spec.code != spec.code
                 or s.spec.candidates != spec.candidates
             ):
-                s._optimizer = None  # different parameters: a new optimizer
+                s.optimizer = None  # different parameters: a new optimizer
             s.spec, s.shell = spec, self.shell
             registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
             s.compiled = compiled

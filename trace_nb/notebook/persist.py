@@ -12,18 +12,27 @@ import ast
 import dataclasses
 import keyword
 import math
-import pathlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .. import savefile
-from ..files import atomic_write, finite_or_none
-from ..graph import BundledFunction, ParameterNode, compile_function
+from ..files import atomic_write
+from ..graph import compile_function
 from ..optim.codecheck import validate_source
-from ..optim.coerce import CoercionError
+from ..errors import CoercionError
 from ..text import cut, short_repr
 
-if TYPE_CHECKING:
-    from .session import TraceSession
+
+class SavedSession(Protocol):
+    """What this module needs of a session: its name, its state
+    (:meth:`~.session.TraceSession.to_state`) and, to check a file against it, its live
+    modules."""
+
+    name: str
+
+    def to_state(self) -> dict: ...
+
+    @property
+    def modules(self) -> dict[str, Any]: ...
 
 
 class SessionFileError(ValueError):
@@ -31,44 +40,15 @@ class SessionFileError(ValueError):
     the message says what is wrong and nothing was changed."""
 
 
-def session_state(s: TraceSession) -> dict:
-    """JSON-ready state of a session: parameters, code, history, optimizer memory (the
-    fields of a ``session`` save file, see :mod:`trace_nb.savefile`)."""
-    params = {
-        k: {"value": p.peek(), "description": p.description, "constraint": p.constraint}
-        for k, p in s._params.items()
-    }
-    code = {k: {"source": b.parameter.peek()} for k, b in s._code.items()}
-    modules = {}
-    if s._modules:
-        from ..modules import state_dict
-
-        modules = {k: state_dict(obj) for k, obj in s._modules.items()}
-    if s._optimizer is not None:
-        opt = s._optimizer.state() if hasattr(s._optimizer, "state") else None
-    else:  # memory loaded from a file and not yet given to an optimizer is kept too
-        opt = s._pending_optimizer_state
-    spec = vars(s.spec).copy() if s.spec is not None else None
-    # A score that is not a number is no score: NaN is not JSON.
-    rows = [
-        {k: finite_or_none(v) for k, v in row.items()} if isinstance(row, dict) else row
-        for row in s.rows
-    ]
-    return {
-        "name": s.name,
-        "parameters": params,
-        "code": code,
-        "modules": modules,
-        "history": rows,
-        "optimizer": opt,
-        "spec": spec,
-        "lineage": s.lineage.to_data(),
-    }
+def session_state(s: SavedSession) -> dict:
+    """JSON-ready state of a session: the fields of a ``session`` save file (see
+    :mod:`trace_nb.savefile`); the same as ``s.to_state()``."""
+    return s.to_state()
 
 
-def save_session(s: TraceSession, path: str) -> None:
+def save_session(s: SavedSession, path: str) -> None:
     """Write the session as JSON, atomically; NaN and non-JSON values are refused."""
-    savefile.save(path, "session", session_state(s), f"session {s.name!r}")
+    savefile.save(path, "session", s.to_state(), f"session {s.name!r}")
 
 
 # ----------------------------------------------------------------------------- loading
@@ -249,29 +229,24 @@ def read_state(path: str) -> dict[str, Any]:
     return _check_state(fields, path)
 
 
-def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
-    """The session saved at ``path``, checked completely, as a new session that nothing
-    finds by name yet.
+def check_against(state: dict[str, Any], live: SavedSession | None, path: str) -> dict:
+    """Check the fields of a session file (:func:`read_state`) against ``live``, the
+    session it would fill (None: none), and compile its code; return the code as
+    name -> (function, source). Int values that JSON wrote as ``3.0`` become ints again
+    (``state`` is changed in place).
 
-    Values must have the types of ``like``'s (by default the live session of the file's
-    name, if any) and saved code passes the checks of an LLM proposal against ``like``'s.
+    Values must have the types of ``live``'s, module values must suit its modules, and
+    saved code passes the checks of an LLM proposal against ``live``'s code.
 
     Raises
     ------
     SessionFileError
-        When the file is not a readable session, a value has the wrong type, or saved
-        code fails validation.
-    FileNotFoundError
-        When there is no such file.
+        When a value has the wrong type or saved code fails validation.
     """
-    from . import registry
-    from .session import TraceSession
-
-    state = read_state(path)
     name = state["name"]
-    live = like if like is not None else registry.find(name)
-    live_values = {k: p.peek() for k, p in live._params.items()} if live is not None else {}
-    live_code = {k: b.parameter.peek() for k, b in live._code.items()} if live is not None else {}
+    current = live.to_state() if live is not None else {"parameters": {}, "code": {}}
+    live_values = {k: rec["value"] for k, rec in current["parameters"].items()}
+    live_code = {k: rec["source"] for k, rec in current["code"].items()}
     for k, rec in state["parameters"].items():
         if k in live_values and not same_kind(live_values[k], rec["value"]):
             raise _fail(
@@ -280,10 +255,10 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
                 f"{name!r} but the file gives a {_kind(rec['value'])} "
                 f"({short_repr(rec['value'], 60)})",
             )
-        current = live_values.get(k)
+        value = live_values.get(k)
         if (
-            isinstance(current, int)
-            and not isinstance(current, bool)
+            isinstance(value, int)
+            and not isinstance(value, bool)
             and isinstance(rec["value"], float)
         ):
             rec["value"] = int(rec["value"])  # JSON wrote 3 as 3.0: an int stays an int
@@ -302,38 +277,19 @@ def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
                 f"the saved code of {k!r} does not load ({type(e).__name__}: {cut(str(e), 200)})",
             ) from None
         functions[k] = (fn, source)
-
-    s = TraceSession(name, register=False)
-    s.spec = state["spec"]
-    for k, rec in state["parameters"].items():
-        s._params[k] = ParameterNode(
-            rec["value"],
-            name=k,
-            description=rec.get("description"),
-            constraint=rec.get("constraint"),
-        )
-    for k, (fn, source) in functions.items():
-        b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
-        b.parameter.set_value(source)
-        s._code[k] = b
-    # A module is an object the cell makes: its values wait until the cell registers it.
-    s._saved_modules = dict(state["modules"])
-    s.rows = state["history"]
-    # Optimizer memory is restored when the optimizer is made (loading needs no API key).
-    s._pending_optimizer_state = state["optimizer"]
-    s.lineage = state["lineage"]
-    return s
+    return functions
 
 
-def _check_module_values(live: TraceSession, modules: dict[str, Any], path: str) -> None:
+def _check_module_values(live: SavedSession, modules: dict[str, Any], path: str) -> None:
     """Saved module values against the live session's modules: the same names and kinds,
     and code that loads (:func:`~trace_nb.modules.persist.check_state_dict`)."""
-    if not live._modules:
+    live_modules = live.modules
+    if not live_modules:
         return
     from ..modules.persist import check_state_dict
 
     for k, values in modules.items():
-        module = live._modules.get(k)
+        module = live_modules.get(k)
         if module is None:
             continue
         try:
@@ -342,55 +298,16 @@ def _check_module_values(live: TraceSession, modules: dict[str, Any], path: str)
             raise _fail(path, f"module {k!r}: {e}") from None
 
 
-def load_session(path: str) -> TraceSession:
-    """Load a session saved with :func:`save_session` as the session of its name.
-
-    When a live session has that name (its cell ran), the file's values, code and history
-    go into it: variables and the panel that hold it keep working on the loaded state, and
-    it goes on autosaving (the autosave file of the work it replaced is kept aside first,
-    see :func:`.autosave.live_work_kept`). The file's parameters must then be the live session's. With no
-    live session, the loaded one becomes the session of its name and autosaves from then
-    on; inside IPython the shell keeps it alive, as it keeps a ``%%trace`` cell's session
-    (see :mod:`.registry`).
-
-    Raises
-    ------
-    SessionFileError
-        When the file is not a readable session, a value has the wrong type for the live
-        session of that name, saved code fails validation, or the file's parameters are
-        not the live session's. The live session (if any) is left as it was.
-    FileNotFoundError
-        When there is no such file.
-    """
-    from . import autosave, registry
-
-    s = read_session(path)  # everything checked: only now does anything change
-    live = registry.find(s.name)
-    if live is not None:
-        _check_same_parameters(live, s, path)
-        with live.lock, autosave.live_work_kept(live, pathlib.Path(path)):
-            live.adopt_state(s)
-        return live
-    shell = _shell()
-    registry.register(s, shell)
-    autosave.enable(s, shell)
-    return s
-
-
-def _names(s: TraceSession) -> tuple[set[str], set[str]]:
-    """(value parameters and modules, code parameters) a session has or will have."""
-    values = set(s._params) | set(s._modules) | set(s._saved_modules)
-    if s.spec is not None:
-        values |= set(s.spec.params)
-    return values, set(s._code) | (set(s.spec.code) if s.spec is not None else set())
-
-
-def _check_same_parameters(live: TraceSession, loaded: TraceSession, path: str) -> None:
-    """Refuse a file whose parameters are not those of the live session it would fill."""
-    live_values, live_code = _names(live)
+def check_same_parameters(
+    live: tuple[set[str], set[str]], loaded: tuple[set[str], set[str]], name: str, path: str
+) -> None:
+    """Refuse a file whose parameters are not those of the live session it would fill:
+    ``live`` and ``loaded`` are (value parameters and modules, code parameters), as
+    :meth:`~.session.TraceSession.parameter_names` gives them."""
+    live_values, live_code = live
     if not live_values and not live_code:
         return  # the live session has no parameters yet: the file gives them
-    file_values, file_code = _names(loaded)
+    file_values, file_code = loaded
     if (file_values, file_code) == (live_values, live_code):
         return
     said = []
@@ -405,10 +322,10 @@ def _check_same_parameters(live: TraceSession, loaded: TraceSession, path: str) 
             )
     raise _fail(
         path,
-        f"it is a session {live.name!r} with other parameters than the live session of "
-        f"that name ({'; '.join(said)}). Run the %%trace --name {live.name} cell with the "
+        f"it is a session {name!r} with other parameters than the live session of "
+        f"that name ({'; '.join(said)}). Run the %%trace --name {name} cell with the "
         f"file's parameters first, or close the live session "
-        f"(trace_nb.session({live.name!r}).close()) to load the file as a new one",
+        f"(trace_nb.session({name!r}).close()) to load the file as a new one",
     )
 
 
@@ -446,23 +363,24 @@ def python_literal(value: Any, what: str) -> str:
 _NOT_A_LITERAL = object()
 
 
-def export_session(s: TraceSession, path: str) -> None:
+def export_session(s: SavedSession, path: str) -> None:
     """Write the current values (and approved code) as an importable Python file.
 
     Names must be identifiers, values Python literals and code valid by the same rules as
     an LLM proposal; the text is compiled before it is written. Nothing is written when
     any check fails (:class:`SessionFileError`).
     """
+    state = s.to_state()
     lines = [repr(f"Values learned by trace_nb session {s.name!r}."), ""]
-    for k, p in s._params.items():
+    for k, rec in state["parameters"].items():
         if not _name_ok(k):
             raise SessionFileError(f"cannot export parameter {k!r}: not a Python identifier")
-        lines.append(f"{k} = {python_literal(p.peek(), f'parameter {k!r}')}")
-    for k, b in s._code.items():
+        lines.append(f"{k} = {python_literal(rec['value'], f'parameter {k!r}')}")
+    for k, rec in state["code"].items():
         if not _name_ok(k):
             raise SessionFileError(f"cannot export code {k!r}: not a Python identifier")
         try:
-            source = validate_source(b.parameter.peek(), k)
+            source = validate_source(rec["source"], k)
         except CoercionError as e:
             raise SessionFileError(f"cannot export: {e}") from None
         lines += ["", "", source.rstrip()]

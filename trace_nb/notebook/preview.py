@@ -11,15 +11,33 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ..feedback import parse_feedback
 from ..graph import Node
-from ..optim.proposal import SAME_VALUE, check
+from ..optim.proposal import check
+from ..optim.refusal import Refusal
+from ..optim.states import ProposalStatus
 from ..text import cut, short_repr
+from .runner import RunnableSession
 from .transform import RUNTIME
 
-__all__ = ["Preview", "PreviewRow", "preview", "projected_runs"]
+__all__ = ["Preview", "PreviewRow", "preview", "preview_proposal", "projected_runs"]
+
+
+class PreviewedSession(RunnableSession, Protocol):
+    """What a preview needs of a session, beyond running its cell: the compiled cell,
+    the proposals on offer and the examples to run on (``examples`` is read with
+    ``getattr``: a session may have none)."""
+
+    compiled: Any
+
+    @property
+    def proposals(self) -> list: ...
+
+    def trial_runs(self) -> Any: ...
+
+    def display_name(self, node: Any) -> str: ...
 
 
 @dataclass
@@ -86,7 +104,44 @@ def projected_runs(session: Any) -> int:
     return 2 * len(examples)
 
 
-def preview(session: Any, name: str, value: Any = None, *, input: str = "example") -> Preview:
+def preview_proposal(
+    session: PreviewedSession,
+    name: str,
+    value: Any = None,
+    *,
+    input: str = "example",
+    candidate: int | None = None,
+) -> Preview:
+    """:func:`preview` of the pending proposal for ``name`` (candidate ``candidate``'s,
+    when given; ``value`` in its place, when given); the result is also kept on the
+    proposals it previews (``proposal.preview``)."""
+    node = session.params.find(name, session.name)
+    mine = [
+        p
+        for p in session.proposals
+        if p.parameter is node
+        and p.status == ProposalStatus.PENDING
+        and (candidate is None or p.candidate == candidate)
+    ]
+    if value is None and candidate is not None:
+        if not mine:
+            raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
+        if not mine[0].valid:  # never previewed: its code could run in the loader
+            raise ValueError(
+                f"candidate {candidate}'s proposal for {name!r} is invalid, so it is not "
+                f"previewed: {mine[0].reason}"
+            )
+        value = mine[0].new
+    result = preview(session, name, value, input=input)
+    for p in mine:
+        if value is None or p.new == value:
+            p.preview = result
+    return result
+
+
+def preview(
+    session: PreviewedSession, name: str, value: Any = None, *, input: str = "example"
+) -> Preview:
     """Run the session's cell with the pending proposal for ``name`` (or ``value``) on the
     session's examples; see the module docstring. Regressions come first."""
     from .runner import execute
@@ -95,9 +150,13 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         raise RuntimeError(
             f"session {session.name!r} has no cell to run: run its %%trace cell first"
         )
-    node = session._find(name)
+    node = session.params.find(name, session.name)
     if value is None:
-        pending = [p for p in session.proposals if p.parameter is node and p.status == "pending"]
+        pending = [
+            p
+            for p in session.proposals
+            if p.parameter is node and p.status == ProposalStatus.PENDING
+        ]
         if not pending:
             raise KeyError(f"there is no pending proposal for {name!r} to preview")
         if not pending[0].valid:
@@ -105,7 +164,7 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
         value = pending[0].new
     elif node.is_code:  # code given here passes the proposal checks before it may load
         checked = check(node, value)
-        if not checked.valid and checked.reason != SAME_VALUE:
+        if not checked.valid and checked.code is not Refusal.SAME_VALUE:
             raise ValueError(f"the code given for {name!r} is refused: {checked.reason}")
     if node.is_code and getattr(node, "loader", None) is not None:
         node.loader(value)  # code that does not load is refused before anything runs
@@ -154,7 +213,7 @@ def preview(session: Any, name: str, value: Any = None, *, input: str = "example
 _GONE = object()
 
 
-def _run(execute: Any, session: Any, grade: Any) -> tuple[str, float | None, str, str]:
+def _run(execute: Any, session: PreviewedSession, grade: Any) -> tuple[str, float | None, str, str]:
     """One run of the cell: (output preview, score, feedback text, error)."""
     try:
         value, _ = execute(session.shell, session, session.compiled)

@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import re
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from .session import TraceSession
+
+class Named(Protocol):
+    """What the registry needs of a session: its name (and to be weakly referable)."""
+
+    name: str
+
 
 __all__ = ["check_name", "find", "forget", "names", "register", "session"]
 
-_BY_NAME: weakref.WeakValueDictionary[str, TraceSession] = weakref.WeakValueDictionary()
+_BY_NAME: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 #: The attribute of an IPython shell that holds the sessions it owns ({name: session}).
 #: A cycle (shell → sessions → shell) the garbage collector frees with the shell.
 _SHELL_ATTR = "_trace_nb_sessions"
 #: session -> (a weak reference to) the shell that owns it.
-_OWNER: weakref.WeakKeyDictionary[TraceSession, weakref.ref] = weakref.WeakKeyDictionary()
+_OWNER: weakref.WeakKeyDictionary[Any, weakref.ref] = weakref.WeakKeyDictionary()
 
 
 #: A session name: a letter (any script), digit or ``_`` first, then letters, digits, ``_``,
@@ -55,7 +59,7 @@ def check_name(name: object) -> str:
     )
 
 
-def register(s: TraceSession, shell: Any = None) -> None:
+def register(s: Named, shell: Any = None) -> None:
     """Make ``s`` the session named ``s.name`` (replacing any other of that name).
 
     With ``shell``, the shell owns ``s`` (keeps it alive) in place of the session of that
@@ -75,7 +79,7 @@ def register(s: TraceSession, shell: Any = None) -> None:
         _OWNER[s] = weakref.ref(shell)
 
 
-def find(name: str) -> TraceSession | None:
+def find(name: str) -> Any:
     """The live session named ``name``, or None."""
     return _BY_NAME.get(name)
 
@@ -85,7 +89,7 @@ def names() -> list[str]:
     return sorted(_BY_NAME.keys())
 
 
-def session(name: str = "default") -> TraceSession:
+def session(name: str = "default") -> Any:
     """The session of the ``%%trace --name NAME`` cell.
 
     Raises
@@ -103,7 +107,7 @@ def session(name: str = "default") -> TraceSession:
     return found
 
 
-def forget(s: TraceSession) -> None:
+def forget(s: Named) -> None:
     """Stop finding ``s`` by name, and let the shell that owns it stop keeping it.
 
     What else holds ``s`` (a variable, an open panel) still keeps it alive.
@@ -113,7 +117,7 @@ def forget(s: TraceSession) -> None:
     _disown(s)
 
 
-def _disown(s: TraceSession) -> None:
+def _disown(s: Named) -> None:
     ref = _OWNER.pop(s, None)
     shell = ref() if ref is not None else None
     owned = getattr(shell, _SHELL_ATTR, None)

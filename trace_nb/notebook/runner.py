@@ -10,16 +10,53 @@ import ast
 import inspect
 import traceback
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from IPython.core.error import UsageError
 
-from ..feedback import FeedbackError, call_feedback
+from ..errors import FeedbackError
+from ..feedback import call_feedback
 from ..graph import ExecutionError
-from ..graph.bundle import make_exception_node
+from ..graph.errors import make_exception_node
 from ..graph.ops import Op
+from .optimizer_slot import OPTIMIZERS, optimizer_kind
+from .parameters import ParameterSet
+from .run_log import RunLog
 from .tracer import CellTracer, _is_module, current
 from .transform import RUNTIME, rewrite, scan
+
+
+class RunnableSession(Protocol):
+    """What running a cell needs of its session: its parameters (where the cell's values
+    and modules are registered), the magic's options, its history table, and the methods
+    that record a run and its feedback."""
+
+    name: str
+    params: ParameterSet
+    spec: Any
+    shell: Any
+    run_log: RunLog
+
+    @property
+    def output_node(self) -> Any: ...
+
+    @property
+    def output_value(self) -> Any: ...
+
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
+    @property
+    def parameter_nodes(self) -> list: ...
+
+    def record_run(self, value: Any, exception: Any, cell_values: dict) -> None: ...
+
+    def feedback(self, text: str | None = None, score: float | None = None) -> None: ...
+
+    def feedback_failed(self, error: Exception) -> None: ...
+
+    def default_feedback(self) -> str | None: ...
+
 
 _CELL_OP = Op("cell", "the traced cell's own code (not inside a function).", (), base_name="cell")
 
@@ -107,7 +144,6 @@ def _check_optimizer_and_llm(spec: Any, cell_binds: set[str], ns: dict) -> None:
     """``--optimizer`` must name one we have, ``--llm`` a variable holding an LLM (one the
     cell itself binds, by assignment, import or ``def``, is checked when Propose uses it)."""
     from ..optim.llm_call import is_llm
-    from .review import OPTIMIZERS, optimizer_kind
 
     try:
         optimizer_kind(spec.optimizer)
@@ -131,7 +167,7 @@ def _check_optimizer_and_llm(spec: Any, cell_binds: set[str], ns: dict) -> None:
         )
 
 
-def execute(shell: Any, session: Any, cell: CompiledCell) -> tuple[Any, CellTracer]:
+def execute(shell: Any, session: RunnableSession, cell: CompiledCell) -> tuple[Any, CellTracer]:
     """Run ``cell`` once with a fresh tracer; return the last expression's value.
 
     Exceptions propagate (an :class:`ExecutionError` when a traced call raised).
@@ -142,7 +178,7 @@ def execute(shell: Any, session: Any, cell: CompiledCell) -> tuple[Any, CellTrac
     ns[RUNTIME] = tracer
     for name in session.spec.params:  # modules made in an earlier cell
         if _is_module(ns.get(name)):
-            session._register_module(name, ns[name])
+            session.params.register_module(name, ns[name])
     token = current.set(tracer)
     try:
         exec(cell.body, ns)
@@ -151,7 +187,7 @@ def execute(shell: Any, session: Any, cell: CompiledCell) -> tuple[Any, CellTrac
         current.reset(token)
 
 
-def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
+def run_cell(shell: Any, session: RunnableSession, cell: CompiledCell) -> None:
     """Execute ``cell`` for ``session``: record the output, exception and feedback."""
     __tracebackhide__ = True
     spec = session.spec
@@ -173,9 +209,8 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
     tracer = tracer or ns[RUNTIME]
     if exception is None:
         _check_assigned(session, tracer, ns)
-    session.cell_values = dict(tracer.cell_values)
-    _sync_namespace(session, ns)
-    session._record_run(value, exception)
+    publish_code(session, ns)
+    session.record_run(value, exception, tracer.cell_values)
     if exception is not None:
         # The error is the feedback: it reaches the parameters the failing call used.
         session.feedback(session.default_feedback())
@@ -189,11 +224,11 @@ def run_cell(shell: Any, session: Any, cell: CompiledCell) -> None:
             return
         if session.output_node is not None:
             session.feedback(text, score)
-        elif session.rows:
-            session.rows[-1].update(feedback=text or "", score=score)
+        else:
+            session.run_log.note_feedback(text, score)
 
 
-def _check_assigned(session: Any, tracer: CellTracer, ns: dict) -> None:
+def _check_assigned(session: RunnableSession, tracer: CellTracer, ns: dict) -> None:
     """Every ``--param`` must have been assigned while the cell ran: one assigned only in a
     branch or loop that did not run is an error when the session has no value for it yet
     (there would be nothing to optimize), and a warning when it keeps the one it has."""
@@ -202,7 +237,7 @@ def _check_assigned(session: Any, tracer: CellTracer, ns: dict) -> None:
         name
         for name in session.spec.params
         if name not in tracer.cell_values
-        and name not in session.modules
+        and name not in session.params.modules
         and not _is_module(ns.get(name))
     ]
     new = [name for name in missing if name not in known]
@@ -224,10 +259,9 @@ def _check_assigned(session: Any, tracer: CellTracer, ns: dict) -> None:
         )
 
 
-def _sync_namespace(session: Any, ns: dict) -> None:
-    # After a run the notebook sees the approved code of each --code function.
-    for name, b in session._code.items():
-        ns[name] = b.function
+def publish_code(session: RunnableSession, ns: dict) -> None:
+    """After a run the notebook sees the approved code of each ``--code`` function."""
+    session.params.publish_code(ns)
 
 
 def _add_cell_line(node: Any, error: BaseException, filename: str) -> None:

@@ -1,100 +1,176 @@
-"""A traced cell's session: its parameters, last run, feedback, proposals and history.
+"""A traced cell's session, composed of the parts it owns.
 
-Sessions outlive re-runs of their cell: the parameters keep their approved values, and
-everything the panel does is a method here (``run``, ``feedback``, ``propose``,
-``approve``, ``reject``, ``edit``, ``step``), so it can be scripted and tested.
+:class:`TraceSession` holds its parameters (:class:`~.parameters.ParameterSet`,
+``params``), its last run (:class:`~.last_run.LastRun`, ``last_run``), its history table
+(:class:`~.run_log.RunLog`, ``run_log``), its review (:class:`~.review.ReviewQueue`,
+``review``), its versions (:class:`~.lineage.Lineage`, ``lineage``) and its optimizer
+(:class:`~.optimizer_slot.OptimizerSlot`). Each part changes only through its own
+methods; the session wires them and takes the lock (:mod:`.locking`). Everything the panel
+does is a method here, so it can be scripted and tested. :meth:`TraceSession.to_state` and
+:meth:`TraceSession.from_state` are how files are written and read (:mod:`.persist`).
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..graph import BundledFunction, ExceptionNode, Node, ParameterNode
-from ..graph.data import graph_data
+from ..graph import ExceptionNode, ParameterNode
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
+from ..optim.policy import Decision, decide
+from ..optim.states import DecisionSource
 from ..text import cut, preview
-from .lineage import Lineage
+from . import persist, registry
+from .last_run import LastRun
+from .lineage import Lineage, blame
 from .locking import serialized as _serialized
-from .params import ParamsMixin
-from .registry import check_name
-from .registry import forget as _forget
-from .registry import register as _register
+from .optimizer_slot import OptimizerSlot
+from .parameters import ParameterSet
 from .registry import session as session  # public: trace_nb.session(name)
-from .review import ReviewMixin
-from .versions import VersionsMixin
+from .review import ReviewQueue
+from .run_log import RunLog
+
+HUMAN, AUTO = DecisionSource.HUMAN, DecisionSource.AUTO
 
 
-class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
+def _part(part: str, name: str, doc: str) -> property:
+    """A read-only property showing ``self.<part>.<name>`` (what the panel and users read)."""
+    return property(lambda self: getattr(getattr(self, part), name), doc=doc)
+
+
+class TraceSession:
     """State of one traced cell. Get it with ``trace_nb.session(name)``.
 
-    A new session is found by its name from then on (see :mod:`.registry`); with
-    ``register=False`` it is not (a copy read from a file, say). The name must be a
-    valid session name (:func:`~.registry.check_name`; ValueError otherwise): it also names
-    the session's autosave file.
+    A new session is found by its name (:mod:`.registry`; not with ``register=False``).
+    The name must pass :func:`~.registry.check_name`: it also names the autosave file.
+    The magic sets ``spec``, ``shell``, ``compiled`` and ``runner``; :mod:`.autosave`
+    keeps ``restorable``, ``autosave_path``, ``autosave_error`` and ``autosave_kept``.
     """
 
     def __init__(self, name: str, *, register: bool = True):
         from ..optim.llm_call import prewarm_openai  # so the first Propose need not import it
 
-        self.name = check_name(name)
+        self.name = registry.check_name(name)
         prewarm_openai()
         self.spec: Any = None  # the magic's CellSpec
         self.shell: Any = None
         self.runner: Callable[[], None] | None = None  # re-executes the cell (set by the magic)
-        self.compiled: Any = None  # the rewritten cell, for training over a dataset
+        self.compiled: Any = None  # the rewritten cell, for previews and training
         self.last_training: Any = None
-        self._params: dict[str, ParameterNode] = {}
-        self._code: dict[str, BundledFunction] = {}
-        self._modules: dict[str, Any] = {}  # --param NAME holding a trace_nb.Module
-        self._saved_modules: dict[str, dict] = {}  # from load_session, until the cell runs
-        self._trial_depth = 0  # see trial_runs(): previews adopt no module
-        self.cell_values: dict[str, Any] = {}
-        self.output_node: Node | None = None
-        self.output_value: Any = None
-        self.exception: ExceptionNode | None = None
-        self.last_feedback: tuple[str, float | None] | None = None
-        # Why the --feedback function gave no feedback on the last run (a FeedbackError).
-        self.feedback_error: Any = None
-        self.lineage = Lineage()  # every accepted value of every parameter (see lineage.py)
         self.examples: list[Any] = []  # inputs a preview runs the cell on (see preview.py)
-        self.waiting: list[Proposal] = []  # proposals a review rule kept for a human
-        # node name -> (node, text, score): feedback on intermediate values of the last run
-        self.node_feedback: dict[str, tuple[Node, str, float | None]] = {}
-        self.proposals: list[Proposal] = []
-        self.rows: list[dict] = []
-        self.llm: Any = None
-        self._optimizer: Any = None
-        self._pending_optimizer_state: dict | None = None
+        self.lock = threading.RLock()  # see locking.serialized
+        self._slot = OptimizerSlot()
+        self.params = ParameterSet(on_change=self._slot.forget)
+        self.last_run = LastRun()
+        self.run_log = RunLog()
+        self._lineage = Lineage()
+        # The queue calls back weakly, so a dropped session is freed at once.
+        self.review = ReviewQueue(
+            self.params,
+            self.run_log,
+            self._lineage,
+            _weakly(self._make_optimizer),
+            _weakly(self._publish),
+            _weakly(self._notify),
+            self.name,
+        )
         self._listeners: list[Callable[[str], None]] = []
         self._panel: Any = None
-        self.lock = threading.RLock()  # see _serialized
         self.restorable: Any = None  # an autosave.SavedState this session may restore
         self.autosave_error: str | None = None
-        self.autosave_path: Any = None  # the file autosave writes (see autosave.py)
+        self.autosave_path: Any = None  # the file autosave writes
         self.autosave_kept: Any = None  # where the last restore kept the replaced live work
         if register:
-            _register(self)
+            registry.register(self)
+
+    # -- what the parts hold ------------------------------------------------------------
+    waiting = _part("review", "waiting", "Proposals a review rule kept for a human.")
+    modules = _part("params", "modules", "The trained modules by notebook name.")
+    cell_values = _part("last_run", "cell_values", "The values the cell itself assigned.")
+    output_node = _part("last_run", "output_node", "The last output's node, or None.")
+    output_value = _part("last_run", "output_value", "The last output's value.")
+    output = _part("last_run", "output", "The last output (the exception, if it raised).")
+    exception = _part("last_run", "exception", "The last run's exception node, or None.")
+    last_feedback = _part("last_run", "last_feedback", "(text, score) on the output, or None.")
+    feedback_error = _part("last_run", "feedback_error", "Why --feedback gave none, or None.")
+    node_feedback = _part("last_run", "node_feedback", "Node name -> (node, text, score).")
+    parameter_nodes = property(lambda self: self.params.nodes(), doc="Every trainable node.")
+    parameters = property(lambda self: self.params.values(), doc="Current value by name.")
 
     @property
-    def output(self) -> Any:
-        """The last run's output value (the exception, if the run raised)."""
-        return self.exception.peek() if self.exception is not None else self.output_value
+    def proposals(self) -> list[Proposal]:
+        """The proposals on offer."""
+        return self.review.proposals
 
-    # -- running ----------------------------------------------------------------------
+    @proposals.setter
+    def proposals(self, value: list[Proposal]) -> None:
+        self.review.proposals = list(value)
+
+    @property
+    def rows(self) -> list[dict]:
+        """The history table's rows (:attr:`history` shows them as a DataFrame)."""
+        return self.run_log.rows
+
+    @rows.setter
+    def rows(self, value: list[dict]) -> None:
+        self.run_log.replace(value)
+
+    @property
+    def lineage(self) -> Lineage:
+        """Every accepted value of every parameter (:class:`~.lineage.Lineage`); setting it
+        takes the given lineage's versions in place."""
+        return self._lineage
+
+    @lineage.setter
+    def lineage(self, value: Lineage) -> None:
+        self._lineage.replace_with(value)
+
+    @property
+    def llm(self) -> Any:
+        """The LLM this session was given (or made for ``--model``), or None."""
+        return self._slot.llm
+
+    @llm.setter
+    def llm(self, value: Any) -> None:
+        self._slot.llm = value
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer, made on first use from the magic's options (None: a new one)."""
+        return self._slot.get(self.parameter_nodes, self.spec, self.shell)
+
+    @optimizer.setter
+    def optimizer(self, value: Any) -> None:
+        self._slot.set(value)
+
+    def _make_optimizer(self) -> Any:
+        return self.optimizer
+
+    def named_parameter_nodes(self) -> dict[str, ParameterNode]:
+        """Readable name -> parameter node (``agent.act`` for a module's method)."""
+        return self.params.named_nodes()
+
+    def display_name(self, node: ParameterNode) -> str:
+        """The readable name of a parameter node (``agent.act``), or its own name."""
+        return self.params.display_name(node)
+
+    def trial_runs(self) -> Any:
+        """A block whose runs change no parameter set (:meth:`.ParameterSet.trial_runs`)."""
+        return self.params.trial_runs()
+
+    def differences(self) -> dict[str, tuple[Any, Any]]:
+        """Parameters whose value differs from the cell's source: name -> (cell, current)."""
+        now = self.parameters
+        return {k: (v, now[k]) for k, v in self.cell_values.items() if k in now and v != now[k]}
+
+    # -- running and feedback -------------------------------------------------------------
     @_serialized
     def run(self) -> Any:
-        """Run the traced cell again with the current values; give feedback if a
-        ``--feedback`` function was named. Returns the output value.
-
-        When the ``--feedback`` function fails (raises, cannot take the output, returns
-        something that is not feedback), the run is still recorded and the
-        :class:`~trace_nb.feedback.FeedbackError` (also kept as :attr:`feedback_error`) is
-        raised after it.
-        """
+        """Run the cell again with the current values (and its ``--feedback``); return the
+        output. A failing ``--feedback`` raises its FeedbackError after the run is recorded."""
         if self.runner is None:
             raise RuntimeError(f"session {self.name!r} has no cell to run; run its %%trace cell")
         self.runner()
@@ -102,194 +178,241 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
             raise self.feedback_error
         return self.output
 
-    def feedback_failed(self, error: Exception) -> None:
-        """Record that the ``--feedback`` function gave no feedback on the last run (the
-        run itself is kept); views are told with the event ``"feedback_error"``."""
-        self.feedback_error = error
-        self._notify("feedback_error")
-
-    def _record_run(self, value: Any, exception: ExceptionNode | None) -> None:
-        self.output_node = value if isinstance(value, Node) else None
-        self.output_value = value.peek() if isinstance(value, Node) else value
-        self.exception = exception
-        self.last_feedback = None
-        self.feedback_error = None
-        self.node_feedback = {}
-        self.waiting = [p for p in self.waiting if p.status == "pending"]
-        self.proposals = list(self.waiting)  # proposals kept for a human stay on offer
-        for k, v in self.parameters.items():
+    def record_run(self, value: Any, exception: ExceptionNode | None, cell_values: dict) -> None:
+        """Record a run (the runner calls this): output or exception, the values the cell
+        assigned, a history row, version 0 of new parameters. Views get ``"run"``."""
+        self.last_run.record(value, exception, cell_values)
+        self.review.new_run()
+        values = self.parameters
+        for k, v in values.items():
             self.lineage.start(k, v)  # version 0: the cell's value
-        row = {"step": len(self.rows), "time": time.strftime("%H:%M:%S")}
-        row.update({k: _cell(v) for k, v in self.parameters.items()})
-        row.update(
-            {
-                "output": _output_text(self.output, exception),
-                "feedback": "",  # no feedback: "" here and NaN under score, in every row
-                "score": None,
-                "approved": "",
-                "rejected": "",
-                "decided_by": "",
-                "calls": 0,
-                "tokens": 0,
-                "cost": 0.0,
-            }
-        )
-        self.rows.append(row)
+        self.run_log.start_run(values, _output_text(self.output, exception))
         self._notify("run")
 
-    # -- feedback ---------------------------------------------------------------------
+    def feedback_failed(self, error: Exception) -> None:
+        """Record that ``--feedback`` gave no feedback on the last run (``"feedback_error"``)."""
+        self.last_run.feedback_error = error
+        self._notify("feedback_error")
+
+    def record_training(self, result: Any) -> None:
+        """Keep what ``train`` returned (views get ``"train"``)."""
+        self.last_training = result
+        self._notify("train")
+
     @_serialized
     def feedback(self, text: str | None = None, score: float | None = None) -> None:
         """Give feedback on the last output (text, a score, or both)."""
-        target = self.exception if self.exception is not None else self.output_node
-        if target is None:
-            raise ValueError(
-                "the last output does not depend on any parameter, so feedback cannot reach "
-                "one: make sure the cell's last expression uses a --param value"
-                if self.rows
-                else "nothing to give feedback on yet: run the %%trace cell first"
-            )
-        if text is None and score is None:
-            raise ValueError("give feedback text, a score, or both")
-        for p in self.parameter_nodes:
-            p.zero_feedback()
-        target.zero_feedback()
-        target.backward(text or "", score)
+        if self.last_run.target is None and not self.rows:
+            raise ValueError("nothing to give feedback on yet: run the %%trace cell first")
+        self.last_run.give(text, score, self.parameter_nodes)
         self.lineage.score(self.parameters, len(self.rows) - 1, score)  # the values this run used
-        for node, node_text, node_score in self.node_feedback.values():
-            node.backward(node_text, node_score)  # node feedback of this run stays
-        self.last_feedback = (text or "", score)
-        if self.rows:
-            self.rows[-1].update(feedback=text or "", score=score)
+        self.run_log.note_feedback(text, score)
         self._notify("feedback")
 
     @_serialized
     def feedback_on(self, node_name: str, text: str, score: float | None = None) -> None:
-        """Feedback about an intermediate value of the last run: the node of the DAG named
-        ``node_name`` (the name the DAG and the prompt show).
-
-        Only parameters upstream of that node receive it; the prompt's #Feedback lists it
-        under the node's name, beside the output's feedback. It lasts until the next run;
-        giving it again for the same node replaces it.
-        """
-        from ..graph.data import find
-
-        root = self.exception if self.exception is not None else self.output_node
-        node = find([root], node_name) if root is not None else None
-        if node is None:
-            names = [n["name"] for n in self.graph(max_nodes=None)["nodes"]]
-            raise KeyError(
-                f"no node named {node_name!r} in the last run's trace "
-                f"(nodes: {', '.join(names) or 'none'})"
-            )
-        if not (text or "").strip() and score is None:
-            raise ValueError("give feedback text, a score, or both")
-        if node is root:
-            self.feedback(text, score)
+        """Feedback on the node of the last run's DAG named ``node_name``: it reaches only
+        the parameters upstream of it, lasts until the next run, and replaces earlier."""
+        if not self.last_run.give_on(node_name, text, score, self.parameter_nodes):
+            self.feedback(text, score)  # the node is the output itself
             return
-        old = self.node_feedback.get(node_name)
-        if old is not None:  # replace: clear what it sent, then send the new text
-            for p in self.parameter_nodes:
-                p.zero_feedback()
-            if root is not None and self.last_feedback is not None:
-                root.zero_feedback()
-                root.backward(*self.last_feedback)
-            for other, (n, t, sc) in self.node_feedback.items():
-                if other != node_name:
-                    n.backward(t, sc)
-        node.backward(text or "", score)
-        self.node_feedback[node_name] = (node, text or "", score)
-        if self.rows:
-            notes = "; ".join(f"{k}: {v[1]}" for k, v in self.node_feedback.items())
-            self.rows[-1]["node_feedback"] = notes
+        self.run_log.note_node_feedback(self.last_run.node_notes())
         self._notify("feedback")
+
+    def default_feedback(self) -> str | None:
+        """Feedback the run implies by itself: the exception, when there was one."""
+        return self.last_run.default_feedback()
+
+    # -- review (see review.py) -----------------------------------------------------------
+    @_serialized
+    def propose(self) -> list[Proposal]:
+        """Ask the optimizer for proposals; nothing changes until they are approved."""
+        return self.adopt(*self.request_proposals())
+
+    def request_proposals(self) -> tuple[list[Proposal], Any]:
+        """The LLM call of :meth:`propose` (safe in a worker thread): proposals and usage;
+        :meth:`adopt` makes them the session's (a cancelled request changes nothing)."""
+        if self.last_feedback is None and not self.node_feedback:
+            raise ValueError(
+                "no feedback yet: give feedback on the output first "
+                "(session.feedback(...), %trace_feedback, or the panel)"
+            )
+        return self.review.request()
+
+    @_serialized
+    def adopt(self, proposals: list[Proposal], usage: Any = None) -> list[Proposal]:
+        """Make ``proposals`` the pending ones and count the LLM call in the history."""
+        return self.review.offer(proposals, usage)
 
     @_serialized
     def queue_for_review(self, proposals: list[Proposal]) -> None:
         """Keep ``proposals`` pending for a human across runs (a review rule chose them)."""
-        self.waiting.extend(p for p in proposals if p not in self.waiting)
-        self._notify("propose")
-
-    # -- preview ----------------------------------------------------------------------
-    @_serialized
-    def preview(
-        self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None
-    ) -> Any:
-        """Run the cell with the pending proposal for ``name`` (or ``value``) on
-        :attr:`examples` and score it before → after, changing nothing; see
-        :mod:`trace_nb.notebook.preview`. The result is also kept on the proposal."""
-        from .preview import preview
-
-        node = self._find(name)
-        mine = [
-            p
-            for p in self.proposals
-            if p.parameter is node
-            and p.status == "pending"
-            and (candidate is None or p.candidate == candidate)
-        ]
-        if value is None and candidate is not None:
-            if not mine:
-                raise KeyError(f"candidate {candidate} proposes nothing for {name!r}")
-            if not mine[0].valid:  # never previewed: its code could run in the loader
-                raise ValueError(
-                    f"candidate {candidate}'s proposal for {name!r} is invalid, so it is not "
-                    f"previewed: {mine[0].reason}"
-                )
-            value = mine[0].new
-        result = preview(self, name, value, input=input)
-        for p in mine:
-            if value is None or p.new == value:
-                p.preview = result
-        return result
-
-    def default_feedback(self) -> str | None:
-        """Feedback the run implies by itself: the exception, when there was one."""
-        if self.exception is None:
-            return None
-        return "The code raised an exception:\n" + self.exception.describe()
+        self.review.keep_for_review(proposals)
 
     @_serialized
-    def train(
+    def approve(
         self,
-        dataset: Any,
-        feedback: Callable | None = None,
-        *,
-        input: str = "example",
-        **kwargs: Any,
-    ) -> Any:
-        """Optimize over a dataset: the cell runs once per example, with the example in
-        the variable ``input``. See :func:`.cell_training.train_session`.
+        names: str | Iterable[str] | None = None,
+        value: Any = None,
+        decided_by: str = HUMAN,
+        approve_code: bool = False,
+    ) -> list[Proposal]:
+        """Apply pending proposals (all valid ones when ``names`` is None); ``value`` edits
+        the one for ``names`` first. Asking for an invalid one by name is a ValueError; with
+        ``decided_by="auto"`` code waits unless ``approve_code=True``
+        (:mod:`trace_nb.optim.approval`); code that does not load becomes invalid."""
+        return self.review.approve(names, value, decided_by, approve_code)
 
-        Holds the session lock throughout: a Preview or a decision from the panel (the
-        widget thread) waits until training ends, so no value that nobody approved can
-        reach the examples being scored."""
-        from .cell_training import train_session
+    @_serialized
+    def reject(
+        self,
+        names: str | Iterable[str] | None = None,
+        decided_by: str = HUMAN,
+        candidate: int | None = None,
+    ) -> list[Proposal]:
+        """Reject pending proposals (all when ``names`` is None; only ``candidate``'s)."""
+        return self.review.reject(names, decided_by, candidate)
 
-        return train_session(self, dataset, feedback, input=input, **kwargs)
+    @_serialized
+    def edit(self, name: str, value: Any, candidate: int | None = None) -> Proposal:
+        """Replace the proposal for ``name`` with ``value``, checked like any suggestion."""
+        return self.review.edit(name, value, candidate)
 
-    # -- views ------------------------------------------------------------------------
-    @property
-    def history(self):
-        """One row per run: values used, output, feedback, score, decisions, tokens, cost.
+    @_serialized
+    def choose(
+        self, candidate: int, decided_by: str = HUMAN, approve_code: bool = False
+    ) -> list[Proposal]:
+        """Apply candidate ``candidate``; the other candidates' become ``"not_chosen"``."""
+        return self.review.choose(candidate, decided_by, approve_code)
 
-        A run without feedback text has ``feedback == ""`` and one without a score has
-        ``score`` NaN (the text columns are never NaN). A run that raised shows
-        ``"ZeroDivisionError: division by zero"`` as its output.
-        """
+    @_serialized
+    def apply_decision(
+        self, decision: Decision, decided_by: str = AUTO, approve_code: bool = False
+    ) -> list[Proposal]:
+        """Carry out an automatic step's :class:`~trace_nb.optim.policy.Decision`."""
+        return self.review.apply_decision(decision, decided_by, approve_code)
+
+    @_serialized
+    def step(self, auto_approve: bool = False, approve_code: bool = False) -> list[Proposal]:
+        """Propose; with ``auto_approve`` also apply what :func:`trace_nb.optim.policy.decide`
+        allows (code only with ``approve_code=True``; of several candidates the first)."""
+        if approve_code and not auto_approve:
+            raise ValueError(
+                "step(approve_code=True) only means something with auto_approve=True: pass "
+                "both to apply code unreviewed, or neither and approve the code yourself"
+            )
+        proposals = self.propose()
+        if auto_approve:
+            self.apply_decision(decide(proposals, approve_code=approve_code), AUTO, approve_code)
+        return proposals
+
+    def _publish(self, prop: Proposal) -> None:
+        # An approved code proposal redefines the function in the user's namespace.
+        if self.shell is not None and prop.parameter is not None:
+            self.params.publish_code(self.shell.user_ns, prop.parameter)
+
+    # -- lineage --------------------------------------------------------------------------
+    def versions(self, name: str) -> Any:
+        """Every accepted value of ``name`` as a DataFrame (see :meth:`.Lineage.table`)."""
         import pandas as pd
 
-        frame = pd.DataFrame(self.rows)
-        if "feedback" in frame:  # rows saved before "" meant "no feedback text" held None
-            frame["feedback"] = frame["feedback"].fillna("")
-        return frame
+        rows = self.lineage.table(self._readable(name))
+        if not rows:
+            known = ", ".join(self.parameters)
+            raise KeyError(f"no versions of {name!r} yet (parameters: {known})")
+        return pd.DataFrame(rows)
+
+    def diff(self, name: str, a: int, b: int | None = None) -> str:
+        """Unified diff of version ``a`` → ``b`` (the current one by default) of ``name``."""
+        return self.lineage.diff(self._readable(name), a, b)
+
+    def blame(self, name: str, limit: int | None = None) -> list[dict]:
+        """Where each line of ``name``'s current value came from (:func:`.lineage.blame`)."""
+        return blame(self.lineage, self._readable(name), limit)
+
+    @_serialized
+    def restore_version(self, name: str, number: int) -> Any:
+        """Make version ``number`` of ``name`` current again, as a new version (code is
+        checked and must load first); ``%trace_writeback NAME`` puts it in the cell."""
+        readable = self._readable(name)
+        node = self.params.find(readable, self.name)
+        value = self.lineage.restore(readable, number, node, len(self.rows) - 1)
+        if self.shell is not None:
+            self.params.publish_code(self.shell.user_ns, node)
+        self._notify("restore")
+        return value
+
+    def _readable(self, name: str) -> str:
+        return self.params.display_name(self.params.find(name, self.name))
+
+    # -- state ----------------------------------------------------------------------------
+    def to_state(self) -> dict:
+        """JSON-ready state: the fields of a ``session`` file (:mod:`trace_nb.savefile`)."""
+        return {
+            "name": self.name,
+            **self.params.to_state(),
+            "history": self.run_log.to_state(),
+            "optimizer": self.optimizer_state(),
+            "spec": vars(self.spec).copy() if self.spec is not None else None,
+            "lineage": self.lineage.to_data(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict, functions: dict[str, tuple[Callable, str]]) -> TraceSession:
+        """A session found by no name, from checked state (:func:`.persist.read_state`) and
+        its compiled code, name -> (function, source) (:func:`.persist.check_against`)."""
+        s = cls(state["name"], register=False)
+        s.spec = state["spec"]
+        s.params.load(state["parameters"], functions, state["modules"])
+        s.run_log.replace(state["history"])
+        s.lineage.replace_with(state["lineage"])
+        s._slot.keep_state(state["optimizer"])  # given to the optimizer when it is made
+        return s
+
+    def optimizer_state(self) -> dict | None:
+        """The optimizer's memory (or memory loaded and not yet given to one), or None."""
+        return self._slot.state()
+
+    def parameter_names(self) -> tuple[set[str], set[str]]:
+        """(value parameters and modules, code parameters) this session has or will have."""
+        values, code = self.params.names()
+        if self.spec is not None:
+            values, code = values | set(self.spec.params), code | set(self.spec.code)
+        return values, code
+
+    @_serialized
+    def adopt_state(self, loaded: TraceSession, shell: Any = None) -> list[str]:
+        """Take values, code, module values, history, lineage and optimizer memory from
+        ``loaded`` (read from a file); return the names set. Code is recompiled in the
+        notebook's namespace; all or nothing."""
+        shell = shell or self.shell
+        names = self.params.adopt(loaded.params, shell.user_ns if shell is not None else None)
+        self.run_log.replace(loaded.rows)
+        self.lineage.replace_with(loaded.lineage)
+        self._slot.keep_state(loaded.optimizer_state())
+        self.restorable = None
+        self._notify("restore")
+        return names
+
+    @_serialized
+    def reset(self) -> None:
+        """Forget parameters, proposals, history and lineage (``%%trace --reset``)."""
+        self.params.clear()
+        self.review.clear()
+        self.run_log.replace([])
+        self.last_run.node_feedback = {}
+        self.lineage.clear()
+
+    # -- views ----------------------------------------------------------------------------
+    @property
+    def history(self) -> Any:
+        """One row per run as a DataFrame (:meth:`.RunLog.frame`): values, output,
+        feedback (``""`` for none), score (NaN for none), decisions, tokens, cost."""
+        return self.run_log.frame()
 
     def graph(self, max_nodes: int | None = 300) -> dict:
         """The last run's trace as plain data (see :func:`trace_nb.graph.graph_data`)."""
-        target = self.exception if self.exception is not None else self.output_node
-        if target is None:
-            return {"nodes": [], "edges": [], "hidden": 0}
-        return graph_data([target], max_nodes=max_nodes)
+        return self.last_run.graph(max_nodes)
 
     def on_change(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(event)`` after each run, feedback, proposal and decision."""
@@ -306,8 +429,7 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
 
     @property
     def panel(self) -> Any:
-        """The review panel showing this session (the one its ``%%trace`` cell shows), or
-        None. The session knows its panel only as a view that attached itself."""
+        """The review panel showing this session (one that attached itself), or None."""
         return self._panel
 
     def attach_view(self, view: Any) -> None:
@@ -320,15 +442,33 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
             self._panel = None
 
     def close(self) -> None:
-        """Close this session's panel and stop finding it by name (``trace_nb.session``);
-        its shell stops keeping it, so it is freed once nothing else holds it."""
-        panel = self._panel
-        if panel is not None:
-            panel.close()  # the panel detaches itself
+        """Close the panel and stop finding this session by name (its shell lets go)."""
+        if self._panel is not None:
+            self._panel.close()  # the panel detaches itself
         self._panel = None
-        _forget(self)
+        registry.forget(self)
 
-    # -- tracking (see trace_nb.tracking) -------------------------------------------------
+    # -- done elsewhere -------------------------------------------------------------------
+    @_serialized
+    def preview(
+        self, name: str, value: Any = None, *, input: str = "example", candidate: int | None = None
+    ) -> Any:
+        """Run the cell with the proposal for ``name`` (``value``, or ``candidate``'s) on
+        :attr:`examples`, before → after, changing nothing (:mod:`.preview`)."""
+        from .preview import preview_proposal
+
+        return preview_proposal(self, name, value, input=input, candidate=candidate)
+
+    @_serialized
+    def train(
+        self, dataset: Any, feedback: Callable | None = None, *, input: str = "example", **kw: Any
+    ) -> Any:
+        """Optimize over a dataset (:func:`.cell_training.train_session`), holding the lock
+        throughout so no decision from the panel reaches the examples being scored."""
+        from .cell_training import train_session
+
+        return train_session(self, dataset, feedback, input=input, **kw)
+
     def log_to_mlflow(
         self,
         experiment: str = "trace_nb",
@@ -338,12 +478,8 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         live: bool = True,
         log_messages: bool = False,
     ) -> Any:
-        """Log this session to an MLflow run: params, a step of metrics per run, every
-        accepted version with its diff and reasoning, the history, the final prompt and
-        the DAG; with ``live=True`` go on logging (and log the LLM calls as traces) until
-        ``.stop()`` on the returned :class:`~trace_nb.tracking.session_log.SessionLog`.
-        Needs ``pip install 'trace_nb[mlflow]'``; see :func:`trace_nb.tracking.log_session`.
-        """
+        """Log this session to an MLflow run (:func:`trace_nb.tracking.log_session`); with
+        ``live=True`` go on logging until ``.stop()``. Needs ``trace_nb[mlflow]``."""
         from ..tracking.session_log import log_session
 
         return log_session(
@@ -355,18 +491,13 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
             log_messages=log_messages,
         )
 
-    # -- persistence (see persist.py) ---------------------------------------------------
     def save(self, path: str) -> None:
         """Write parameters, history and optimizer memory as JSON (atomically)."""
-        from .persist import save_session
-
-        save_session(self, path)
+        persist.save_session(self, path)
 
     def export(self, path: str) -> None:
         """Write the current values (and approved code) as a Python file."""
-        from .persist import export_session
-
-        export_session(self, path)
+        persist.export_session(self, path)
 
     def writeback_source(self) -> str:
         """The cell's source with the current values written in."""
@@ -375,21 +506,24 @@ class TraceSession(ParamsMixin, ReviewMixin, VersionsMixin):
         return writeback(self)
 
     def __repr__(self) -> str:
-        return f"<TraceSession {self.name!r}: {len(self.parameters)} parameters, {len(self.rows)} runs>"
+        n, runs = len(self.parameters), len(self.rows)
+        return f"<TraceSession {self.name!r}: {n} parameters, {runs} runs>"
 
 
-def _cell(value: Any) -> Any:
-    """A history-table cell: scalars as they are, anything else as short text."""
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return preview(value, 200) if not isinstance(value, str) else value
+def read_session(path: str, like: TraceSession | None = None) -> TraceSession:
+    """The session saved at ``path``, checked completely (values of ``like``'s types, by
+    default the live session of the file's name; code through the checks of an LLM
+    proposal), as a new session nothing finds by name yet. Raises SessionFileError (or
+    FileNotFoundError), changing nothing."""
+    state = persist.read_state(path)
+    live = like if like is not None else registry.find(state["name"])
+    return TraceSession.from_state(state, persist.check_against(state, live, path))
 
 
-def load_session(path: str) -> TraceSession:
-    """Load a session saved with :meth:`TraceSession.save` (registers it under its name)."""
-    from .persist import load_session as load
-
-    return load(path)
+def _weakly(method: Callable) -> Callable:
+    """``method`` (bound to a session) called through a weak reference to its session."""
+    ref = weakref.WeakMethod(method)
+    return lambda *args: ref()(*args)  # type: ignore[misc]
 
 
 def _output_text(value: Any, exception: ExceptionNode | None) -> str:

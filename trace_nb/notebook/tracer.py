@@ -12,15 +12,25 @@ import functools
 import inspect
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..graph import BundledFunction, ExecutionError, Node, ParameterNode
-from ..graph.bundle import make_exception_node
+from ..graph.errors import make_exception_node
 from ..graph.names import sanitize
 from ..graph.ops import Op, TracedMethod, apply
+from .parameters import ParameterSet
 
-if TYPE_CHECKING:
-    from .session import TraceSession
+
+class TracedSession(Protocol):
+    """What a cell run needs of its session: the parameters to register what the cell
+    makes in (:class:`~.parameters.ParameterSet`), the magic's options (``spec.code``
+    names the ``--code`` functions) and the shell whose namespace the cell runs in."""
+
+    name: str
+    params: ParameterSet
+    spec: Any
+    shell: Any
+
 
 current: contextvars.ContextVar[CellTracer | None] = contextvars.ContextVar(
     "trace_nb_cell", default=None
@@ -30,7 +40,7 @@ current: contextvars.ContextVar[CellTracer | None] = contextvars.ContextVar(
 class CellTracer:
     """Turns the calls of one cell run into trace nodes, on behalf of a session."""
 
-    def __init__(self, session: TraceSession, user_module: str = "__main__"):
+    def __init__(self, session: TracedSession, user_module: str = "__main__"):
         # Weakly: the cell's namespace keeps its last tracer (as ``__trace_nb__``), which
         # must not keep a closed session alive.
         self._session = weakref.ref(session)
@@ -40,7 +50,7 @@ class CellTracer:
         self.cell_values: dict[str, Any] = {}
 
     @property
-    def session(self) -> TraceSession:
+    def session(self) -> TracedSession:
         """The session this cell runs for."""
         s = self._session()
         if s is None:
@@ -57,11 +67,11 @@ class CellTracer:
         and is returned itself: its methods and attributes are the traced values.
         """
         if _is_module(value):
-            return self.session._register_module(name, value)
+            return self.session.params.register_module(name, value)
         if isinstance(value, Node):
             value = value.peek()
         self.cell_values[name] = value
-        return self.session._parameter(name, value, description, constraint)
+        return self.session.params.parameter(name, value, description, constraint)
 
     # -- calls ------------------------------------------------------------------------
     def call(self, func: Any, *args: Any, **kwargs: Any) -> Any:
@@ -71,7 +81,8 @@ class CellTracer:
             return func(*args, **kwargs)  # already traced (a bundled method is a partial)
         if isinstance(func, Node | TracedMethod | BundledFunction) or func is param:
             return func(*args, **kwargs)  # already traced
-        code = self.session._code_bundle(func)
+        session = self.session
+        code = session.params.code_bundle(func, session.spec.code if session.spec else ())
         if code is not None:  # a --code function is traced even on plain arguments
             return code(*args, **kwargs)
         if not (
@@ -111,12 +122,13 @@ class CellTracer:
     def _adopt_module(self, obj: Any) -> None:
         """A module the cell calls joins the session (its parameters get the panel's
         feedback and show in its header), under the notebook variable that holds it."""
-        if any(m is obj for m in self.session.modules.values()):
+        session = self.session
+        if any(m is obj for m in session.params.modules.values()):
             return
-        ns = self.session.shell.user_ns if self.session.shell is not None else {}
+        ns = session.shell.user_ns if session.shell is not None else {}
         name = next((k for k, v in ns.items() if v is obj and not k.startswith("_")), None)
         if name is not None:
-            self.session._register_module(name, obj)
+            session.params.register_module(name, obj)
 
     def _is_notebook_function(self, func: Any) -> bool:
         return inspect.isfunction(func) and func.__module__ == self.user_module

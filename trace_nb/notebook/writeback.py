@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .persist import python_literal
 
-if TYPE_CHECKING:
-    from .session import TraceSession
+
+class WritableSession(Protocol):
+    """What writing back needs of a session: its name, its cell (``spec.source``), its
+    state (:meth:`~.session.TraceSession.to_state`) and which values differ from the cell."""
+
+    name: str
+    spec: Any
+
+    def to_state(self) -> dict: ...
+
+    def differences(self) -> dict[str, tuple[Any, Any]]: ...
 
 
-def writeback(s: TraceSession) -> str:
+def writeback(s: WritableSession) -> str:
     """The cell source with each parameter's assignment and each code function replaced."""
     if s.spec is None:
         raise ValueError(f"session {s.name!r} has no cell source to write back into")
@@ -38,14 +47,16 @@ def writeback(s: TraceSession) -> str:
     for line in lines:
         offsets.append(offsets[-1] + len(line))
     edits: list[tuple[int, int, str]] = []
-    values = s.parameters
+    state = s.to_state()
+    params = state["parameters"]
+    code = state["code"]
     written: set[str] = set()
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign | ast.AnnAssign):
             for name, v in _value_of_each_name(stmt):
-                if name not in s._params or name in written:
+                if name not in params or name in written:
                     continue  # a later ``x = x + ...`` is an operation on it, kept as written
-                new = _literal(values[name], name)
+                new = _literal(params[name]["value"], name)
                 if _wraps_param(v) and v.args:
                     v = v.args[0]  # keep param(..., constraint=...) around the new value
                 written.add(name)
@@ -56,17 +67,17 @@ def writeback(s: TraceSession) -> str:
                         new,
                     )
                 )
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in s._code:
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef) and stmt.name in code:
             start = min([stmt.lineno] + [d.lineno for d in stmt.decorator_list])
             deco = "".join(lines[start - 1 : stmt.lineno - 1])
             edits.append(
                 (
                     offsets[start - 1],
                     offsets[stmt.end_lineno],
-                    deco + values[stmt.name].rstrip() + "\n",
+                    deco + code[stmt.name]["source"].rstrip() + "\n",
                 )
             )
-    unwritten = [k for k in s.differences() if k in s._params and k not in written]
+    unwritten = [k for k in s.differences() if k in params and k not in written]
     if unwritten:
         raise ValueError(
             f"session {s.name!r}: cannot write {unwritten[0]!r} back into the cell: its "

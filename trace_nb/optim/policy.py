@@ -32,11 +32,12 @@ from typing import Any
 
 from .gates import GateContext, resolve
 from .proposal import Proposal
+from .states import ProposalStatus
 
 __all__ = ["NOT_CHOSEN", "Decision", "Hold", "HoldReason", "decide"]
 
 #: The status of a candidate's proposal when another candidate was applied.
-NOT_CHOSEN = "not_chosen"
+NOT_CHOSEN = ProposalStatus.NOT_CHOSEN
 
 
 class HoldReason(Enum):

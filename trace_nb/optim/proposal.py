@@ -14,6 +14,7 @@ from ..text import bounded_diff
 from .coerce import coerce_value
 from .refusal import Refusal
 from .reply import ParsedReply
+from .states import DecisionSource, ProposalStatus, Typed
 
 
 @dataclass(eq=False)
@@ -38,8 +39,8 @@ class Proposal:
     raw: str = field(default="", repr=False)
     valid: bool = True
     reason: str | None = None
-    status: str = "pending"
-    decided_by: str | None = None
+    status: ProposalStatus = Typed(ProposalStatus, ProposalStatus.PENDING)  # type: ignore[assignment]
+    decided_by: DecisionSource | None = Typed(DecisionSource, None, optional=True)  # type: ignore[assignment]
     edited: bool = False
     candidate: int | None = None  # which of several alternative replies it came from
     code: Refusal | None = None  # why it is invalid, as a code

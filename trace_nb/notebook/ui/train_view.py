@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...text import value_text
-from ...training.budget import Projection, Usage
+from ...llm.usage import Usage
+from ...training.budget import Projection
 from ...training.evaluate import ExampleResult
 from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text, workers_text
 from .plots import score_plot_svg
