@@ -15,10 +15,10 @@ import math
 from typing import Any, Protocol
 
 from .. import savefile
+from ..errors import CoercionError
 from ..files import atomic_write
 from ..graph import compile_function
 from ..optim.codecheck import validate_source
-from ..errors import CoercionError
 from ..text import cut, short_repr
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ...text import value_text
 from ...llm.usage import Usage
+from ...text import value_text
 from ...training.budget import Projection
 from ...training.evaluate import ExampleResult
 from ...training.progress import ProgressListener, RunInfo, fmt_score, usage_text, workers_text
