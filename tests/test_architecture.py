@@ -255,5 +255,5 @@ def test_the_graph_sees_module_and_function_level_imports():
     graph = notebook_graph(sources())
     assert "trace_nb.notebook.parameters" in graph["trace_nb.notebook.session"]  # top level
     assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.magics"]  # in trace()
-    assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.ui.panel"]  # in a method
+    assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.ui.controller"]  # in a method
     assert "trace_nb.notebook.registry" in graph["trace_nb.notebook.magics"]  # from . import x
