@@ -386,11 +386,9 @@ class ProposalList(w.VBox):
                 f"{more}); they were ignored.<ul>{hints}</ul></div>"
             )
             children.append(self._unknown)
+        replaced = [*self._rows, *self._headings]  # closed once no longer shown
         for old in self._rows:
             old.children = ()  # the cards it held may be kept: close the row alone
-            close_tree(old)
-        for heading in self._headings:
-            close_tree(heading)
         self._rows, self._headings = [], []
         for module, members in groups.items():
             if module:  # a module's parameters (agent.reason, agent.act) under one heading
@@ -411,6 +409,8 @@ class ProposalList(w.VBox):
                 else:
                     children.extend(cards)
         self.children = children or [self._empty]
+        for part in replaced:
+            close_tree(part)
 
     def view(self, name: str) -> ProposalView:
         """The card of the proposal for ``name``; KeyError if there is none."""
