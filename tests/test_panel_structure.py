@@ -140,6 +140,25 @@ def test_views_import_neither_the_controller_nor_the_session_side():
             assert not bad, f"{m.name} imports {bad}"
 
 
+def test_only_the_controller_owns_the_jobs_the_auto_run_and_the_ticker():
+    ui = "trace_nb.notebook.ui"
+    users: dict[str, set[str]] = {"autorun": set(), "ticker": set(), "jobs": set()}
+    for m in MODULES:
+        found = imports(m.read_text())
+        if f"{ui}.autorun" in found:
+            users["autorun"].add(m.name)
+        if f"{ui}.jobs.Ticker" in found:
+            users["ticker"].add(m.name)
+        if f"{ui}.jobs" in found:
+            users["jobs"].add(m.name)
+    # The panel makes the Jobs on the cell's thread (see Panel.__init__) and hands it over.
+    assert users == {
+        "autorun": {"controller.py"},
+        "ticker": {"controller.py"},
+        "jobs": {"controller.py", "panel.py"},
+    }
+
+
 #: Views that are given what to show, never the session (history_view keeps
 #: ``HistoryView.update(session)`` for scripts; the panel calls its ``show``).
 VIEWS = [
