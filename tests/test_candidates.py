@@ -90,6 +90,20 @@ def test_the_panel_shows_candidates_side_by_side_and_a_pick_wins(panel):
     assert s.rows[-1]["candidate"] == 1 and s.history["calls"].iloc[-1] == 3
 
 
+def test_a_redraw_closes_the_row_of_candidates_it_replaces(panel):
+    # ipywidgets keeps a widget (and its layout) alive until it is closed: a row left open
+    # on every redraw grows the kernel for as long as it runs.
+    panel.propose()
+    assert panel.wait(30)
+    [row] = [c for c in panel.proposals_box.children if "trace-nb-candidates" in c._dom_classes]
+    cards = row.children
+    panel.refresh()
+    [again] = [c for c in panel.proposals_box.children if "trace-nb-candidates" in c._dom_classes]
+    assert again is not row and again.children == cards  # the same cards, in a new row
+    assert row.comm is None and row.layout.comm is None
+    assert all(card.comm is not None for card in cards)
+
+
 def test_auto_picks_the_best_candidate_by_preview(panel):
     s = panel.session
     s.feedback("start with A")

@@ -616,10 +616,11 @@ def test_a_module_used_in_the_cell_joins_the_session_without_param(ip, servers):
     prompt = srv.requests[-1]["messages"][-1]["content"]
     assert "be louder" in prompt and "(str) style='polite'" in prompt, prompt
     assert [v.label for v in panel.proposal_views] == ["crier.style"]
-    assert "module <b>crier</b>" in "".join(
-        getattr(c, "value", "") for c in panel.proposals_box.children
-    )
+    [heading] = [
+        c for c in panel.proposals_box.children if "module <b>crier</b>" in getattr(c, "value", "")
+    ]
     panel.approve("crier.style")
+    assert heading.comm is None and heading.layout.comm is None  # redrawn: the old one closed
     assert ip.user_ns["crier"].style.data == "loud"
 
 

@@ -23,12 +23,26 @@ SESSION_SIDE = {"controller.py", "display.py"}
 
 
 def _own(node: ast.expr) -> bool:
-    """``self``/``cls``, or ``super()``: an object's own fields."""
+    """``self``/``cls``, or ``super()``: an object's own fields (inside its class's methods,
+    see :func:`_in_methods`)."""
     if isinstance(node, ast.Name):
         return node.id in ("self", "cls")
     return (
         isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
     )
+
+
+def _in_methods(tree: ast.AST) -> set[int]:
+    """The ids of the nodes inside a function defined in a class body (and in what such a
+    method defines): only there is ``self`` the object of the class the code is in. A
+    module-level function's ``self`` (a decorator's wrapper, a helper) is someone else's."""
+    inside: set[int] = set()
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef):
+            for item in cls.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    inside.update(id(n) for n in ast.walk(item))
+    return inside
 
 
 def _private(name: str) -> bool:
@@ -41,8 +55,14 @@ def private_access(source: str) -> list[str]:
     private name) and every ``from .x import _name`` in ``source``, where ``other`` is not
     ``self``, ``cls`` or ``super()``."""
     found: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Attribute) and _private(node.attr) and not _own(node.value):
+    tree = ast.parse(source)
+    methods = _in_methods(tree)
+
+    def own(node: ast.expr) -> bool:
+        return _own(node) and id(node) in methods
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr) and not own(node.value):
             found.append((node.lineno, ast.unparse(node)))
         elif (
             isinstance(node, ast.Call)
@@ -52,7 +72,7 @@ def private_access(source: str) -> list[str]:
             and isinstance(node.args[1], ast.Constant)
             and isinstance(node.args[1].value, str)
             and _private(node.args[1].value)
-            and not _own(node.args[0])
+            and not own(node.args[0])
         ):
             found.append((node.lineno, ast.unparse(node)))
         elif isinstance(node, ast.ImportFrom):
@@ -73,13 +93,26 @@ def mixed_classes(source: str) -> list[str]:
     ]
 
 
-def imports(source: str) -> list[tuple[int, str]]:
-    """``(level, module)`` of every relative import (``from ..x import y`` is ``(2, "x")``)."""
-    return [
-        (node.level, node.module or "")
-        for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.ImportFrom) and node.level > 0
-    ]
+def imports(source: str, package: str = "trace_nb.notebook.ui") -> set[str]:
+    """Every module ``source`` (a module of ``package``) imports, by its full name,
+    relative or absolute, at the top or in a function; for ``from x import y``, both ``x``
+    and ``x.y`` (``y`` may be a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            module = ".".join(base + ([node.module] if node.module else []))
+            if not node.level:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{a.name}" for a in node.names)
+    return found
+
+
+def _under(module: str, *packages: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
 
 
 def test_no_module_of_the_panel_touches_private_fields_of_another_object():
@@ -96,12 +129,34 @@ def test_no_mixins_and_the_panel_is_one_vbox():
 
 
 def test_views_import_neither_the_controller_nor_the_session_side():
+    ui = "trace_nb.notebook.ui"
     for m in MODULES:
-        rel = imports(m.read_text())
+        found = imports(m.read_text())
         if m.name not in COMPOSERS:
-            assert (1, "controller") not in rel and (1, "panel") not in rel, m.name
+            bad = [i for i in found if _under(i, f"{ui}.controller", f"{ui}.panel")]
+            assert not bad, f"{m.name} imports {bad}"
         if m.name not in SESSION_SIDE:  # the session's modules (autosave, preview, ...)
-            assert not [r for r in rel if r[0] == 2], f"{m.name} imports {rel}"
+            bad = [i for i in found if _under(i, "trace_nb.notebook") and not _under(i, ui)]
+            assert not bad, f"{m.name} imports {bad}"
+
+
+def test_only_the_controller_owns_the_jobs_the_auto_run_and_the_ticker():
+    ui = "trace_nb.notebook.ui"
+    users: dict[str, set[str]] = {"autorun": set(), "ticker": set(), "jobs": set()}
+    for m in MODULES:
+        found = imports(m.read_text())
+        if f"{ui}.autorun" in found:
+            users["autorun"].add(m.name)
+        if f"{ui}.jobs.Ticker" in found:
+            users["ticker"].add(m.name)
+        if f"{ui}.jobs" in found:
+            users["jobs"].add(m.name)
+    # The panel makes the Jobs on the cell's thread (see Panel.__init__) and hands it over.
+    assert users == {
+        "autorun": {"controller.py"},
+        "ticker": {"controller.py"},
+        "jobs": {"controller.py", "panel.py"},
+    }
 
 
 #: Views that are given what to show, never the session (history_view keeps
@@ -194,6 +249,8 @@ VIOLATIONS = textwrap.dedent(
             self.widget._repr_mimebundle_()
     class EvidenceMixin:
         pass
+    def action(self):
+        return self._depth
     """
 )
 
@@ -204,11 +261,23 @@ def test_the_checks_catch_violations():
         "line 5: self.proposals_box._empty",
         "line 6: self.session._params",
         "line 7: getattr(self.session, '_optimizer')",
+        "line 13: self._depth",  # a module-level function's self is another module's object
     ]
     assert [v.split(":")[0] for v in mixed_classes(VIOLATIONS)] == ["line 3", "line 10"]
     assert "session" in names_used("def show(self, session):\n    pass")
     assert "session" in names_used("x = self.session.rows")
-    assert imports("from ..session import TraceSession\nfrom .panel import Panel") == [
-        (2, "session"),
-        (1, "panel"),
+    found = imports(
+        "from ..session import TraceSession\nfrom . import panel\n"
+        "def f():\n    from ...notebook import preview\n    import trace_nb.notebook.persist\n"
+        "from ...optim import Proposal"
+    )
+    assert sorted(i for i in found if _under(i, "trace_nb.notebook")) == [
+        "trace_nb.notebook",
+        "trace_nb.notebook.persist",
+        "trace_nb.notebook.preview",
+        "trace_nb.notebook.session",
+        "trace_nb.notebook.session.TraceSession",
+        "trace_nb.notebook.ui",
+        "trace_nb.notebook.ui.panel",
     ]
+    assert "trace_nb.optim" in found

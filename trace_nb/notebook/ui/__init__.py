@@ -18,5 +18,6 @@ How the panel is built:
   and offers every action as a method (``panel.approve("x")``).
 
 ``tests/test_panel_structure.py`` checks this: no module here touches another object's
-private fields, no mixins, views import neither the controller nor the session's modules.
+private fields, no mixins, views import neither the controller nor the session's modules,
+only the controller imports the auto run and the ticker.
 """

@@ -7,21 +7,12 @@ from typing import Any
 
 
 def action(fn: Any) -> Any:
-    """Hold the session's lock, clear old errors, run, and show any exception in the error
-    area (then re-raise)."""
+    """Run a method of the controller as one action: inside its ``acting()`` (the session's
+    lock held, old errors cleared, any exception shown in the error area, then re-raised)."""
 
     @functools.wraps(fn)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with self.session.lock:
-            if self._depth == 0:
-                self.clear_errors()
-            self._depth += 1
-            try:
-                return fn(self, *args, **kwargs)
-            except Exception as e:
-                self._show_error(e)
-                raise
-            finally:
-                self._depth -= 1
+        with self.acting():
+            return fn(self, *args, **kwargs)
 
     return run

@@ -16,7 +16,8 @@ errors are shown in the error area (:func:`.actions.action`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as w
@@ -77,7 +78,7 @@ class PanelController:
         jobs.on_error = self._show_error  # errors no job handles itself show in the panel
         self.train_view: Any = None
         self._show_training = show_training
-        self._depth = 0  # nesting of actions (see actions.action)
+        self._depth = 0  # nesting of actions (see acting)
         self._job: Job | None = None
         self._auto: AutoRun | None = None  # while auto-running
         self._paused: AutoRun | None = None  # an auto run waiting for a human to decide on code
@@ -112,6 +113,23 @@ class PanelController:
         v.versions.on_restore(lambda number: quiet(lambda: self.restore_version(number=number)))
         v.restore_offer.on_restore(lambda: quiet(self.restore))
         v.restore_offer.on_keep(lambda: quiet(self.keep_cell_values))
+
+    @contextlib.contextmanager
+    def acting(self) -> Iterator[None]:
+        """One action (see :func:`.actions.action`): hold the session's lock, clear old
+        errors (in the outermost action only), and show an exception in the error area
+        before it is re-raised."""
+        with self.session.lock:
+            if self._depth == 0:
+                self.clear_errors()
+            self._depth += 1
+            try:
+                yield
+            except Exception as e:
+                self._show_error(e)
+                raise
+            finally:
+                self._depth -= 1
 
     def start(self) -> None:
         """Draw the session, and say so if the run that made the panel got no feedback."""

@@ -304,6 +304,7 @@ class ProposalList(w.VBox):
         self._views: dict[tuple, ProposalView] = {}
         self._empty = w.HTML("<i>No proposals.</i>")
         self._rows: list[w.HBox] = []  # rows of side-by-side candidate cards
+        self._headings: list[w.HTML] = []  # "module <b>agent</b>" above a module's cards
         self._unknown = w.HTML()
         super().__init__([self._empty])
 
@@ -385,15 +386,17 @@ class ProposalList(w.VBox):
                 f"{more}); they were ignored.<ul>{hints}</ul></div>"
             )
             children.append(self._unknown)
+        replaced = [*self._rows, *self._headings]  # closed once no longer shown
         for old in self._rows:
-            old.children = ()
-            old.close()
-        self._rows = []
+            old.children = ()  # the cards it held may be kept: close the row alone
+        self._rows, self._headings = [], []
         for module, members in groups.items():
             if module:  # a module's parameters (agent.reason, agent.act) under one heading
-                children.append(
-                    w.HTML(f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>")
+                heading = w.HTML(
+                    f"<div class='trace-nb-group'>module <b>{html.escape(module)}</b></div>"
                 )
+                self._headings.append(heading)
+                children.append(heading)
             by_label: dict[str, list] = {}
             for v in members:
                 by_label.setdefault(v.label or "", []).append(v)
@@ -406,6 +409,8 @@ class ProposalList(w.VBox):
                 else:
                     children.extend(cards)
         self.children = children or [self._empty]
+        for part in replaced:
+            close_tree(part)
 
     def view(self, name: str) -> ProposalView:
         """The card of the proposal for ``name``; KeyError if there is none."""
@@ -422,6 +427,12 @@ class ProposalList(w.VBox):
 
     def close(self) -> None:
         """Close the list, its cards and the parts it shows only sometimes."""
-        for part in (self._empty, self._unknown, *self._rows, *self._views.values()):
+        for part in (
+            self._empty,
+            self._unknown,
+            *self._rows,
+            *self._headings,
+            *self._views.values(),
+        ):
             close_tree(part)
         super().close()
