@@ -342,6 +342,25 @@ def test_the_repair_message_spells_out_the_variables_the_feedback_reached():
     assert "- greeting: the new text itself" in follow_up and "untouched" not in follow_up
 
 
+def test_the_repair_message_names_the_number_to_move_away_from_not_an_example():
+    # Qwen2.5-Coder-0.5B answered "a number, e.g. 2.5" with x0 = 2.5: no example value is
+    # given, the current value is.
+    x, n, flag = (
+        node(3.97, name="x0", trainable=True),
+        node(4, name="n", trainable=True),
+        node(True, name="flag", trainable=True),
+    )
+    (x * n + flag).backward("Make the output larger.")
+    same = reply({"x0": 3.97, "n": 4, "flag": True})
+    with FakeOpenAIServer(replies=[same, same]) as srv:
+        OptoPrime([x, n, flag], llm=make_llm(srv)).step()
+        follow_up = user_prompts(srv)[1]
+    assert "- x0: a number other than its current value 3.97" in follow_up
+    assert "- n: a whole number other than its current value 4" in follow_up
+    assert "- flag: true or false (not true, its current value)" in follow_up
+    assert "e.g." not in follow_up
+
+
 def test_code_whose_newlines_were_dropped_is_read_back_from_its_indentation():
     from trace_nb.optim.codecheck import validate_code
 

@@ -78,12 +78,14 @@ def value_form(param: ParameterNode) -> str:
             f"the complete source code of the function as one JSON string starting with "
             f"`{head}`, with its whole body"
         )
+    # Numbers are described by the value to move away from, never by an example value: a
+    # small model copies an example ("x0": 2.5 after "a number, e.g. 2.5").
     if isinstance(value, bool):
-        return "true or false"
+        return f"true or false (not {json.dumps(value)}, its current value)"
     if isinstance(value, int):
-        return "a whole number, e.g. 3"
+        return f"a whole number other than its current value {value}"
     if isinstance(value, float):
-        return "a number, e.g. 2.5"
+        return f"a number other than its current value {value!r}"
     if isinstance(value, str):
         return "the new text itself as a JSON string, with no quotes or label inside it"
     if isinstance(value, list | tuple):
