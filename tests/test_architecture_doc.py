@@ -34,11 +34,8 @@ def dotted(text: str) -> set[str]:
     return set(DOTTED.findall(text))
 
 
-def test_refs(text: str) -> set[tuple[str, str]]:
+def cited_tests(text: str) -> set[tuple[str, str]]:
     return set(TEST_REF.findall(text))
-
-
-test_refs.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 def resolve(name: str) -> Any:
@@ -76,7 +73,7 @@ def missing_names(text: str) -> list[str]:
     for cls, attr in sorted(set(CLASS_ATTR.findall(text))):
         if cls in classes and not hasattr(classes[cls], attr):
             bad.append(f"{cls}.{attr}: {classes[cls].__module__}.{cls} has no {attr!r}")
-    for file, test in sorted(test_refs(text)):
+    for file, test in sorted(cited_tests(text)):
         path = ROOT / file
         if not path.exists():
             bad.append(f"{file}: no such test file")
@@ -94,7 +91,7 @@ def test_the_doc_names_what_it_maps():
     text = DOC.read_text(encoding="utf-8")
     assert len(paths(text)) >= 30
     assert len(dotted(text)) >= 60
-    assert len(test_refs(text)) >= 10
+    assert len(cited_tests(text)) >= 10
     for must in (
         "trace_nb.notebook.transform.rewrite",
         "trace_nb.optim.problem.build_problem",
