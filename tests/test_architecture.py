@@ -257,3 +257,38 @@ def test_the_graph_sees_module_and_function_level_imports():
     assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.magics"]  # in trace()
     assert "trace_nb.notebook.autosave" in graph["trace_nb.notebook.ui.controller"]  # in a method
     assert "trace_nb.notebook.registry" in graph["trace_nb.notebook.magics"]  # from . import x
+
+
+# -- graph/ is the bottom layer --------------------------------------------------------------
+
+#: What ``trace_nb.graph`` may import of the project: itself and two leaf modules.
+GRAPH_MAY_IMPORT = ("trace_nb.graph", "trace_nb.errors", "trace_nb.text")
+
+
+def graph_reaches(trees: dict[str, tuple[pathlib.Path, ast.Module]]) -> list[str]:
+    """``module -> import`` for every project import of a graph/ module outside
+    :data:`GRAPH_MAY_IMPORT` (functions and ``TYPE_CHECKING`` blocks included)."""
+    known = set(trees) | {"trace_nb"}
+    bad = []
+    for module, (path, tree) in sorted(trees.items()):
+        if not (module == "trace_nb.graph" or module.startswith("trace_nb.graph.")):
+            continue
+        for target in sorted(imports_of(module, tree, known, path.name == "__init__.py")):
+            allowed = any(target == a or target.startswith(a + ".") for a in GRAPH_MAY_IMPORT)
+            if not allowed:
+                bad.append(f"{module} -> {target}")
+    return bad
+
+
+def test_graph_imports_nothing_above_it():
+    # The graph (nodes, bundle, traversal) is what optim/, notebook/, training/ build on; an
+    # import the other way would make the core depend on the optimizer or the notebook.
+    assert graph_reaches(sources()) == []
+
+
+def test_graph_check_sees_an_upward_import():
+    trees = sources()
+    path, _ = trees["trace_nb.graph.traverse"]
+    upward = ast.parse("def f():\n    from ..optim import policy\n")
+    trees["trace_nb.graph.traverse"] = (path, upward)
+    assert "trace_nb.graph.traverse -> trace_nb.optim.policy" in graph_reaches(trees)
