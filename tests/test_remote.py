@@ -313,7 +313,7 @@ def test_dask_local_cluster_ships_traces_back(server, dask_client):
     workers = {w for w in runner.workers if w != "lost"}
     assert len(workers) >= 2  # both worker processes ran examples (restarted ones get new ids)
     per_worker = runner.usage_by_worker()
-    assert sum(v["calls"] for w, v in per_worker.items()) == 5 + 2
+    assert sum(v.calls for v in per_worker.values()) == 5 + 2
 
 
 def test_ray_ships_traces_back(server, ray_started):
