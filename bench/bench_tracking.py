@@ -32,6 +32,7 @@ import train_helpers as th  # noqa: E402
 
 from trace_nb import LLM, OptoPrime, node, train  # noqa: E402
 from trace_nb.testing import FakeOpenAIServer  # noqa: E402
+from trace_nb.training import RunUsage  # noqa: E402
 
 STEPS = 50
 BATCH = 4
@@ -42,7 +43,7 @@ TARGET_MLFLOW = 0.05
 TARGET_OTEL_OFF = 0.01
 
 
-def one_run(srv, tracking=None) -> tuple[float, dict]:
+def one_run(srv, tracking=None) -> tuple[float, RunUsage]:
     llm = LLM(model="fake", base_url=srv.base_url, cache=False, backoff=0.01)
     param = node(0, name="offset", trainable=True)
 

@@ -313,7 +313,7 @@ def test_dask_local_cluster_ships_traces_back(server, dask_client):
     workers = {w for w in runner.workers if w != "lost"}
     assert len(workers) >= 2  # both worker processes ran examples (restarted ones get new ids)
     per_worker = runner.usage_by_worker()
-    assert sum(v["calls"] for w, v in per_worker.items()) == 5 + 2
+    assert sum(v.calls for v in per_worker.values()) == 5 + 2
 
 
 def test_ray_ships_traces_back(server, ray_started):
@@ -348,9 +348,9 @@ def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_cli
         assert params[1].data == "upper" and result.best_score == 1.0
         # 2 steps x 2 examples + 2 validations x 2 examples ran on workers, each one LLM call;
         # plus 2 optimizer calls here.
-        assert result.usage["calls"] == 10
-        assert sum(w["calls"] for w in result.usage["workers"].values()) == 8
-        assert result.usage["engine"] == "dask"
+        assert result.usage.calls == 10
+        assert sum(w.calls for w in result.usage.workers.values()) == 8
+        assert result.usage.engine == "dask"
         assert "on dask:" in view.totals.value and "examples" in view.totals.value
         # The budget sees worker calls: the first step costs 5 calls (2 examples, 1 optimizer
         # call, 2 validation examples) on top of the initial validation's 2; a second step
@@ -369,7 +369,7 @@ def test_train_on_dask_counts_worker_usage_in_totals_and_budget(server, dask_cli
             budget=Budget(calls=7),
         )
         assert stopped.stopped_reason == "budget" and stopped.steps == 1, stopped.usage
-        assert stopped.usage["calls"] <= 7
+        assert stopped.usage.calls <= 7
     finally:
         fixer.close()
 

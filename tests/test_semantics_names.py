@@ -85,3 +85,56 @@ def test_the_dag_view_uses_the_same_names_and_maps_them_back():
     assert all(i in prompt for i in ids)
     found = graph_data_module.find([out], "ask_1")
     assert found is out.parents[0] and graph_data_module.find([out], "nope") is None
+
+
+def label_writes_outside_graph(files):
+    """``(file, line)`` of every ``x._base`` (a node's label field) outside ``trace_nb/graph``."""
+    import ast
+
+    found = []
+    for path, source in files:
+        for n in ast.walk(ast.parse(source)):
+            if isinstance(n, ast.Attribute) and n.attr == "_base":
+                found.append((path, n.lineno))
+    return found
+
+
+def test_labels_are_written_only_by_the_graph():
+    """A label is set where the node is made or by ``graph.names.relabel``: nothing outside
+    ``trace_nb/graph`` reads or writes the label field itself."""
+    import pathlib
+
+    import trace_nb
+
+    root = pathlib.Path(trace_nb.__file__).parent
+    files = [
+        (str(p.relative_to(root)), p.read_text(encoding="utf-8"))
+        for p in sorted(root.rglob("*.py"))
+        if p.relative_to(root).parts[0] != "graph"
+    ]
+    assert len(files) > 50 and any(name == "optim/base.py" for name, _ in files)
+    assert label_writes_outside_graph(files) == []
+    # the check sees a write when there is one
+    assert label_writes_outside_graph([("m.py", "def f(p):\n    p._base = 'x'\n")]) == [("m.py", 2)]
+
+
+def test_a_module_walk_and_an_optimizer_relabel_through_one_writer():
+    from trace_nb import Module
+    from trace_nb.graph import names
+
+    class Tool(Module):
+        def __init__(self):
+            self.prompt = node("p", trainable=True)
+
+    class Team(Module):
+        def __init__(self):
+            self.tools = [Tool(), Tool()]
+
+    team = Team()
+    assert [p.name for p in team.tools[0].parameters()] == ["tool_prompt"]  # its own path
+    # once labelled by a walk, the label stays: another walk does not rename it
+    assert [p.name for p in team.parameters()] == ["tool_prompt", "team_tools_1_prompt"]
+    assert names.relabel(team.tools[0].prompt, "my prompt") == "my_prompt"
+    a, b = node(1.0, name="x", trainable=True), node(2.0, name="x", trainable=True)
+    OptoPrime([a, b], llm=Recorder())
+    assert (a.label, b.label) == ("x", "x_1")

@@ -98,7 +98,7 @@ def test_a_training_run_is_logged_live_and_reads_back(server):
         r["val_score"] for r in result.history
     ]
     tokens = {m.step: m.value for m in c.get_metric_history(run.info.run_id, "tokens")}
-    assert tokens[3] == result.usage["tokens"] > 0
+    assert tokens[3] == result.usage.tokens > 0
     auto = {m.step: m.value for m in c.get_metric_history(run.info.run_id, "approved_by_auto")}
     assert auto[1] == 1.0
     names = {f.path for f in c.list_artifacts(run.info.run_id, "parameters/offset")}

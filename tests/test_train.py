@@ -76,7 +76,7 @@ def test_training_follows_the_feedback_and_improves_the_validation_score(server)
     assert param.data == 5 and result.best_parameters == {param.name: 5}
     assert result.history[1]["train_score"] == pytest.approx(1 / 6)  # measured before the update
     assert result.history[2]["train_score"] == 1.0
-    assert result.usage["calls"] == len(server.requests) == 2
+    assert result.usage.calls == len(server.requests) == 2
     frame = result.to_frame()
     assert list(frame.index) == [0, 1, 2] and "val_score" in frame
 
@@ -163,7 +163,7 @@ def test_budget_on_calls_stops_cleanly_and_keeps_the_best(server):
         **FAST,
     )
     assert result.stopped_reason == "budget"
-    assert len(server.requests) == result.usage["calls"] == 2
+    assert len(server.requests) == result.usage.calls == 2
     assert param.data == 55  # step 2 broke it
     assert result.best_parameters == {param.name: 5} and result.best_step == 1
     result.restore()
@@ -245,7 +245,7 @@ def test_projection_matches_the_first_prompt_and_counts_workflow_calls():
     # step 1 changes the value (validation reruns), step 2 does not
     assert len(wf_srv.requests) == 2 + 2 + 2 + 2
     assert proj.workflow_calls == 2 * 2 + 2 * 2  # remaining when projected: batches + validations
-    assert result.usage["calls"] == len(wf_srv.requests) + len(opt_srv.requests)
+    assert result.usage.calls == len(wf_srv.requests) + len(opt_srv.requests)
 
 
 def test_interrupt_returns_the_result_so_far(server):

@@ -11,7 +11,7 @@ from trace_nb import OptoPrime, node
 from trace_nb.llm import LLM, CallUsage, Usage, UsageTotals
 from trace_nb.testing import FakeOpenAIServer
 from trace_nb.training import Usage as TrainingUsage
-from trace_nb.training import train
+from trace_nb.training import load_checkpoint, train
 
 MSG = [{"role": "user", "content": "x" * 40}]  # 40 chars -> 10 prompt tokens
 
@@ -104,12 +104,75 @@ def test_a_training_runs_usage_is_its_clients_total(tmp_path):
             max_workers=1,
             checkpoint=tmp_path / "run.json",
         )
-    assert result.usage == {**llm.usage.total().to_dict()}
+    assert result.usage.amount() == llm.usage.total() and result.usage.engine is None
+    assert result.usage.to_dict() == llm.usage.total().to_dict()  # a local run: no workers
     assert Usage.from_dict(result.usage) == llm.usage.total()
-    assert result.usage["calls"] == 2 and result.history[-1]["calls"] == 2
+    assert load_checkpoint(tmp_path / "run.json").usage == llm.usage.total()
+    assert result.usage.calls == 2 and result.history[-1]["calls"] == 2
     assert result.history[-1]["tokens"] == llm.usage.total().tokens
 
 
 @pytest.mark.parametrize("bad", [{"calls": 1.5e400}, {"calls": True}])
 def test_from_dict_refuses_infinite_and_bool_counts(bad):
     assert Usage.from_dict(bad).calls == 0
+
+
+def _remote_run_usage():
+    from trace_nb.training.run_usage import RunUsage, WorkerUsage
+
+    workers = {"w1": WorkerUsage.of(Usage(2, 20, 4, 0.5), 3), "w2": WorkerUsage.of(Usage(), 1)}
+    return RunUsage.of(Usage(5, 50, 10, 1.5, 1), "dask", workers)
+
+
+def test_a_remote_runs_usage_is_one_usage_with_its_workers():
+    usage = _remote_run_usage()
+    assert isinstance(usage, Usage) and usage.amount() == Usage(5, 50, 10, 1.5, 1)
+    assert usage + Usage(1) == Usage(6, 50, 10, 1.5, 1)  # adds like any Usage
+    assert usage.workers["w1"].examples == 3 and usage.workers["w1"].calls == 2
+    assert usage.to_dict() == {  # the dict TrainResult.usage used to be
+        **Usage(5, 50, 10, 1.5, 1).to_dict(),
+        "engine": "dask",
+        "workers": {
+            "w1": {"examples": 3, **Usage(2, 20, 4, 0.5).to_dict()},
+            "w2": {"examples": 1, **Usage().to_dict()},
+        },
+    }
+    assert Usage.from_dict(usage) == usage.amount()
+    assert pickle.loads(pickle.dumps(usage)) == usage
+
+
+def test_item_access_on_a_runs_usage_still_works_but_warns():
+    usage = _remote_run_usage()
+    with pytest.warns(DeprecationWarning, match=r"read usage\.calls instead"):
+        assert usage["calls"] == 5
+    with pytest.warns(DeprecationWarning, match=r"usage\.workers"):
+        assert usage["workers"]["w1"]["examples"] == 3
+    with pytest.warns(DeprecationWarning):
+        assert usage.get("engine") == "dask" and usage.get("nope", 7) == 7
+    with pytest.warns(DeprecationWarning):
+        assert "workers" in usage
+
+
+def test_where_a_remote_run_ran_is_read_from_its_usage():
+    from trace_nb.training.progress import workers_text
+    from trace_nb.training.run_usage import RunUsage
+
+    assert workers_text(_remote_run_usage()) == (
+        "on dask: w1: 3 examples, 2 LLM calls; w2: 1 examples, 0 LLM calls"
+    )
+    assert workers_text(RunUsage.of(Usage(3))) == ""  # a local run
+
+
+def test_a_checkpoint_holds_usage_as_plain_json_and_old_files_load(tmp_path):
+    from trace_nb import savefile
+    from trace_nb.training.checkpoint import RunState, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.json", RunState(step=1, usage=Usage(3, 30, 6, 0.25)))
+    assert savefile.load(path, "train", ValueError)["usage"] == Usage(3, 30, 6, 0.25).to_dict()
+    assert load_checkpoint(path).usage == Usage(3, 30, 6, 0.25)
+    # A file written before the state held a Usage: the same dict, maybe without "tokens"
+    # or "cached_calls", and possibly damaged; it loads, damaged counts as 0.
+    data = savefile.load(path, "train", ValueError)
+    data["usage"] = {"calls": 4, "prompt_tokens": 8, "completion_tokens": -1, "cost": 0.5}
+    savefile.save(path, "train", data, "a checkpoint")
+    assert load_checkpoint(path).usage == Usage(4, 8, 0, 0.5)

@@ -11,6 +11,10 @@ label when free; then unlabelled nodes, numbered by kind within that graph (``ad
 ``add_2``, ...). Nothing process-wide decides a name, so two graphs built the same way
 always get the same names, whatever else is alive in the kernel. There is no
 process-wide state here.
+
+A label is set where the node is made, with one exception, :func:`relabel`: an optimizer
+numbering repeated labels among its parameters, and a module naming a parameter after its
+path, learn the name only after the node exists. Nothing else writes a label.
 """
 
 from __future__ import annotations
@@ -31,6 +35,22 @@ def sanitize(base: str) -> str:
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
         ident += "_"
     return ident
+
+
+def relabel(node: Any, label: str) -> str:
+    """Label ``node`` ``label`` (sanitized) after it was made; return the label.
+
+    The one writer of a label outside a node's constructor. Its two callers know the name
+    only once the node exists, and users read it on the node itself (``p.name``, the
+    prompt, checkpoint keys): :class:`~trace_nb.optim.base.Optimizer` numbering repeated
+    labels among its parameters (``x``, ``x`` -> ``x``, ``x_1``), and
+    :func:`~trace_nb.modules.module.module_parameters` labelling a parameter after its
+    module path (``team_tools_1_prompt``).
+    """
+    label = sanitize(label)
+    if node._base != label:
+        node._base = label
+    return label
 
 
 class NameTable:

@@ -127,12 +127,14 @@ class Usage:
         return {**asdict(self.amount()), "tokens": self.tokens}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> Usage:
+    def from_dict(cls, data: Mapping[str, Any] | Usage | None) -> Usage:
         """Usage from a dict such as :meth:`to_dict` gives (a checkpoint's, a worker's).
 
         Unknown keys are ignored and counts that are not non-negative finite numbers read
         as 0, so a damaged file cannot make spending negative or crash a run.
         """
+        if isinstance(data, Usage):  # already one (a training run's RunUsage, say)
+            return data.amount()
         data = data if isinstance(data, Mapping) else {}
         return Usage(
             non_negative(data.get("calls")),

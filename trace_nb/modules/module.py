@@ -14,7 +14,9 @@ persistence. The name the LLM sees starts from the node's label: when a module f
 reports a parameter whose label is still the default one (``param``, ``planner_plan``), it
 labels the node after its path (``agent_planner_prompt``). Labels given by the user are
 kept. Relabelling happens once: later walks with another prefix do not relabel again. An
-optimizer numbers repeated labels among its own parameters (two agents of one class).
+optimizer numbers repeated labels among its own parameters (two agents of one class). Both
+go through :func:`trace_nb.graph.names.relabel`, the one writer of a label after a node is
+made: the path is known only when the module is walked, not where the node is made.
 """
 
 from __future__ import annotations
@@ -76,10 +78,8 @@ def method_bundle(obj: Any, method: BundledFunction) -> BundledFunction:
 
 
 def claim_name(node: ParameterNode, base: str) -> None:
-    """Label ``node`` ``base`` (sanitized)."""
-    base = _names.sanitize(base)
-    if node._base != base:
-        node._base = base
+    """Label ``node`` ``base`` (sanitized): see :func:`trace_nb.graph.names.relabel`."""
+    _names.relabel(node, base)
 
 
 def entries(obj: Any) -> list[Entry]:
@@ -144,7 +144,7 @@ def module_parameters(obj: Any, prefix: str | None = None) -> dict[str, Paramete
         prefix = snake_case(type(obj).__name__)
     out: dict[str, ParameterNode] = {}
     for entry in entries(obj):
-        if entry.node._base == entry.default_base:
+        if entry.node.label == entry.default_base:
             claim_name(entry.node, entry.identifier(prefix or snake_case(type(obj).__name__)))
         out[entry.display(prefix)] = entry.node
     return out
@@ -231,7 +231,7 @@ class Module:
             if key.startswith(BUNDLE_KEY) and bundled.parameter is not None:
                 p = bundled.parameter
                 code[key[len(BUNDLE_KEY) :]] = _FrozenParam(
-                    p.peek(), p._base, p.description, p.constraint, True
+                    p.peek(), p.label, p.description, p.constraint, True
                 )
         state[_CODE_STATE] = code
         return state
@@ -247,7 +247,7 @@ class Module:
                 param = method_bundle(self, methods[fname]).parameter
                 param.set_value(saved.value)
                 param.description, param.constraint = saved.description, saved.constraint
-                claim_name(param, saved.base or param._base)
+                claim_name(param, saved.base or param.name)
 
     def __reduce_ex__(self, protocol: Any) -> Any:
         if "__trace_model__" in type(self).__dict__:  # made by @model: rebuild via the registry
@@ -274,7 +274,7 @@ def _freeze(value: Any, memo: dict[int, Any]) -> Any:
         return memo[id(value)]
     if isinstance(value, ParameterNode):
         out: Any = _FrozenParam(
-            value.peek(), value._base, value.description, value.constraint, value.is_code
+            value.peek(), value.label, value.description, value.constraint, value.is_code
         )
     elif type(value) in (list, tuple):
         out = type(value)(_freeze(v, memo) for v in value)

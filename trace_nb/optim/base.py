@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph import Node, ParameterNode
-from ..graph.names import NameTable
+from ..graph.names import NameTable, relabel
 from . import prompts
 from .approval import check_loads, needs_review
 from .llm_call import ask, prewarm_openai, uses_openai
@@ -33,7 +33,7 @@ def _unique_labels(params: list[ParameterNode]) -> None:
     for p in params:
         name = table.name(p)
         if name != p.name:
-            p._base = name
+            relabel(p, name)
 
 
 AUTO = "auto"

@@ -14,6 +14,7 @@ from .engines import RayEngine
 from .evaluate import EvalReport, ExampleResult, evaluate, parse_feedback
 from .loop import TrainResult, train
 from .progress import ProgressListener, TqdmProgress
+from .run_usage import RunUsage, WorkerUsage
 
 __all__ = [
     "Budget",
@@ -24,9 +25,11 @@ __all__ = [
     "Projection",
     "ProgressListener",
     "RayEngine",
+    "RunUsage",
     "TqdmProgress",
     "TrainResult",
     "Usage",
+    "WorkerUsage",
     "evaluate",
     "load_checkpoint",
     "parse_feedback",

@@ -24,6 +24,7 @@ from typing import Any
 from .. import savefile
 from ..errors import CheckpointError, CoercionError
 from ..files import finite_or_none, plain_copy
+from ..llm.usage import Usage
 from ..text import cut, short_repr
 
 __all__ = [
@@ -60,7 +61,9 @@ class RunState:
     optimizer_state
         ``optimizer.state()``.
     usage
-        Calls, tokens and cost spent so far (all sessions).
+        Calls, tokens and cost spent so far (all sessions): a :class:`Usage`, stored as
+        :meth:`Usage.to_dict` (read back with :meth:`Usage.from_dict`, so a damaged count
+        reads as 0).
     config
         What the run was started with (batch size, data size...), checked on resume.
     """
@@ -75,13 +78,15 @@ class RunState:
     stale: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     optimizer_state: dict[str, Any] = field(default_factory=dict)
-    usage: dict[str, Any] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
     config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The fields of a ``train`` save file (see :mod:`trace_nb.savefile`)."""
         # Not dataclasses.asdict: it copies recursively and fails on deep values.
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["usage"] = self.usage.amount().to_dict()
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunState:
@@ -115,6 +120,8 @@ class RunState:
                     "is not what a training checkpoint holds there; the "
                     "file is damaged or from something else"
                 )
+        if "usage" in values:
+            values["usage"] = Usage.from_dict(values["usage"])
         return cls(**values)
 
     def check_config(self, config: dict[str, Any]) -> None:

@@ -17,6 +17,7 @@ from ..llm.usage import Usage
 from ..text import score_text
 from .budget import Projection
 from .evaluate import ExampleResult
+from .run_usage import RunUsage
 
 __all__ = ["ProgressListener", "RunInfo", "TqdmProgress", "fmt_score", "usage_text"]
 
@@ -53,13 +54,12 @@ def fmt_score(score: float | None) -> str:
     return score_text(score)
 
 
-def workers_text(usage: dict) -> str:
+def workers_text(usage: RunUsage) -> str:
     """Where a remote run's examples ran: the engine, and examples and LLM calls per worker."""
-    workers = usage.get("workers") or {}
-    if not workers:
+    if not usage.workers:
         return ""
-    parts = [f"{w}: {v['examples']} examples, {v['calls']} LLM calls" for w, v in workers.items()]
-    return f"on {usage.get('engine', 'a remote engine')}: " + "; ".join(parts)
+    parts = [f"{w}: {v.examples} examples, {v.calls} LLM calls" for w, v in usage.workers.items()]
+    return f"on {usage.engine or 'a remote engine'}: " + "; ".join(parts)
 
 
 def usage_text(u: Usage) -> str:

@@ -57,6 +57,7 @@ from ..llm.errors import scrub_secret, secrets_in_pickle
 from ..llm.usage import Usage, collect_usage
 from .engines import Engine
 from .inprocess import ExampleResult, Traced, run_one, workflow_error
+from .run_usage import WorkerUsage
 
 __all__ = ["RemoteResult", "RemoteRunner", "run_task", "stable_names"]
 
@@ -406,9 +407,9 @@ class RemoteRunner:
             usage = usage + r.usage
         return [r.result for r in results], usage
 
-    def usage_by_worker(self) -> dict[str, dict]:
+    def usage_by_worker(self) -> dict[str, WorkerUsage]:
         """Per worker: examples run and LLM usage reported."""
         return {
-            w: {"examples": n, **self.worker_usage.get(w, Usage()).to_dict()}
+            w: WorkerUsage.of(self.worker_usage.get(w, Usage()), n)
             for w, n in sorted(self.workers.items())
         }

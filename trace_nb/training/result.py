@@ -8,6 +8,7 @@ from typing import Any
 from .budget import Projection
 from .checkpoint import restore_best
 from .inprocess import ExampleResult
+from .run_usage import RunUsage
 
 __all__ = ["TrainResult"]
 
@@ -32,9 +33,12 @@ class TrainResult:
         unless ``restore_best=True`` put the best ones back).
     usage
         Calls, tokens and cost spent by the watched LLMs (all sessions of a resumed run):
-        the run's :class:`~trace_nb.llm.usage.Usage` as a dict (:meth:`Usage.to_dict`,
-        so ``Usage.from_dict(result.usage)`` gives it back), plus ``engine`` and
-        ``workers`` (per worker: examples run and its usage) on a remote engine.
+        a :class:`~trace_nb.training.run_usage.RunUsage`, the run's
+        :class:`~trace_nb.llm.usage.Usage` with ``engine`` and ``workers`` (per worker, a
+        :class:`~trace_nb.training.run_usage.WorkerUsage`: examples run and its usage) on
+        a remote engine. ``result.usage.calls``, ``result.usage.workers["w"].examples``;
+        ``usage.to_dict()`` gives plain JSON. The old item access (``usage["calls"]``)
+        still works but warns (:class:`DeprecationWarning`).
     projection
         The estimate shown before the first optimizer call.
     results
@@ -47,7 +51,7 @@ class TrainResult:
     best_step: int | None
     stopped_reason: str
     parameters: dict[str, Any]
-    usage: dict[str, Any]
+    usage: RunUsage
     projection: Projection | None = None
     results: list[ExampleResult] = field(default_factory=list, repr=False)
     optimizer: Any = field(default=None, repr=False, compare=False)

@@ -23,6 +23,7 @@ from .inprocess import Traced, forward, mean_score
 from .progress import ProgressListener, RunInfo, TqdmProgress
 from .remote import RemoteRunner
 from .result import TrainResult
+from .run_usage import RunUsage
 
 __all__ = ["Trainer"]
 
@@ -66,7 +67,7 @@ class Trainer:
         )
         self.meter = UsageMeter(
             [getattr(optimizer, "llm", None), config.workflow_llm],
-            Usage.from_dict(self.state.usage),
+            self.state.usage,
         )
         engine = engine_for(config.executor)
         # A remote engine runs minibatches (traces shipped back) and validation examples.
@@ -158,12 +159,13 @@ class Trainer:
             listener.end(result)
         return result
 
-    def _usage(self) -> dict[str, Any]:
-        usage = self.meter.total().to_dict()
-        if self.remote is not None:  # per worker: examples run and LLM usage reported
-            usage["engine"] = self.remote.engine.name
-            usage["workers"] = self.remote.usage_by_worker()
-        return usage
+    def _usage(self) -> RunUsage:
+        if self.remote is None:
+            return RunUsage.of(self.meter.total())
+        # per worker: examples run and LLM usage reported
+        return RunUsage.of(
+            self.meter.total(), self.remote.engine.name, self.remote.usage_by_worker()
+        )
 
     def _stop_reason(self) -> str | None:
         state, patience, max_steps = self.state, self.config.patience, self.config.max_steps
@@ -377,7 +379,7 @@ class Trainer:
         state.history.append(row)
         state.parameters = _values(self.params)
         state.optimizer_state = optimizer.state() if hasattr(optimizer, "state") else {}
-        state.usage = self.meter.total().to_dict()
+        state.usage = self.meter.total()
         self._save()
         return True
 
