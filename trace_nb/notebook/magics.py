@@ -63,6 +63,14 @@ class TraceMagics(Magics):
         metavar="K",
         help="Ask for K alternative proposals per step and pick one (OptoPrime).",
     )
+    @argument(
+        "--repair",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Extra calls within a step when a reply gives nothing usable (OptoPrime; "
+        "default 1, 0 turns repair turns off).",
+    )
     @argument("--reset", action="store_true", help="Start over from the cell's values.")
     @argument(
         "--restore",
@@ -102,6 +110,11 @@ class TraceMagics(Magics):
 
         args = parse_argstring(self.trace, line)
         _check_name(args.name)
+        if args.repair < 0:
+            raise UsageError(
+                f"--repair {args.repair}: give the number of extra calls a step may make when "
+                "a reply gives nothing usable, 0 or more (0 turns repair turns off)"
+            )
         spec = CellSpec(
             source=cell,
             params=list(args.param),
@@ -113,6 +126,7 @@ class TraceMagics(Magics):
             llm_var=args.llm,
             raise_errors=args.raise_errors,
             candidates=max(1, args.candidates),
+            repair=args.repair,
         )
         compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
         from . import autosave
@@ -130,6 +144,7 @@ class TraceMagics(Magics):
                 s.spec.params != spec.params
                 or s.spec.code != spec.code
                 or s.spec.candidates != spec.candidates
+                or s.spec.repair != spec.repair
             ):
                 s.optimizer = None  # different parameters: a new optimizer
             s.spec, s.shell = spec, self.shell
@@ -222,6 +237,8 @@ class TraceMagics(Magics):
             parts.append(f"--llm {spec.llm_var}")
         if spec.candidates > 1:
             parts.append(f"--candidates {spec.candidates}")
+        if spec.repair != 1:
+            parts.append(f"--repair {spec.repair}")
         if spec.raise_errors:
             parts.append("--raise")
         return " ".join(parts)

@@ -54,6 +54,7 @@ class OptimizerSlot:
                     llm=llm,
                     memory_size=(spec.memory if spec else 0) or 0,
                     candidates=getattr(spec, "candidates", 1) or 1,
+                    repair=getattr(spec, "repair", 1),
                 )
             if self._pending_state:
                 self._optimizer.load_state(self._pending_state)

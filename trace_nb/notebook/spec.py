@@ -19,3 +19,4 @@ class CellSpec:
     llm_var: str | None = None
     raise_errors: bool = False
     candidates: int = 1
+    repair: int = 1
