@@ -15,17 +15,21 @@ import atexit
 import re
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .background import Background
 from .events import LLMCall, add_call_observer, remove_call_observer
+from .reach import host as _host
+from .reach import reachable
 from .scrub import scrubbed
+from .staging import Staging, file_count, remove
 
-__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all"]
+__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all", "reachable"]
 
-INSTALL_HINT = "MLflow logging needs MLflow 3: pip install 'trace_nb[mlflow]'"
+INSTALL_HINT = 'MLflow logging needs MLflow 3: pip install "trace_nb[mlflow]"'
 PARAM_CHARS = 500  # MLflow caps a param value; the full values are artifacts
 _KEY_OK = re.compile(r"[^\w\-. /]")
 
@@ -45,37 +49,6 @@ def _exit_flush() -> None:
     if not _exit_hook:
         _exit_hook.append(True)
         atexit.register(flush_all, 30.0)
-
-
-def _host(url: str) -> str:
-    """``host[:port]`` of a URL: never its user or password."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
-
-
-def reachable(uri: str, timeout: float = 5.0) -> None:
-    """Raise ``ConnectionError`` at once when an ``http(s)://`` tracking server cannot be
-    connected to (MLflow's own client retries such a request for minutes, so a server that is
-    down would be warned about only long after; any other URI is not checked)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return
-    import urllib.request
-
-    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(
-        parts.hostname
-    ):
-        return  # reached through a proxy: only MLflow's own client can tell
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-    except OSError as e:
-        raise ConnectionError(f"no MLflow server answers at {_host(uri)}: {e}") from None
 
 
 def metric_key(name: str) -> str:
@@ -104,6 +77,10 @@ class MLflowLogger:
     log_messages
         Put the LLM calls' message and reply texts (scrubbed of keys) into their traces;
         by default a trace has sizes, tokens, latency and cost only.
+    send_every
+        Seconds between two requests carrying metrics, params and tags: what is logged
+        meanwhile goes in one batch (0: a request as soon as the worker is free). Metrics
+        still appear step by step while the run goes; a fast run just sends fewer requests.
 
     Raises
     ------
@@ -121,6 +98,7 @@ class MLflowLogger:
         parent: MLflowLogger | str | None = None,
         tags: Mapping[str, str] | None = None,
         log_messages: bool = False,
+        send_every: float = 1.0,
     ) -> None:
         import importlib.util
 
@@ -128,6 +106,8 @@ class MLflowLogger:
             raise ImportError(INSTALL_HINT)
         self.experiment, self.run_name, self.tracking_uri = experiment, run_name, tracking_uri
         self.log_messages = log_messages
+        self.send_every = float(send_every)
+        self.staging = Staging(run_name or experiment)  # files uploaded at the end
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.step = 0  # the step LLM-call traces are tagged with
@@ -138,7 +118,12 @@ class MLflowLogger:
         self._pending: dict[str, list] = {"params": [], "metrics": [], "tags": []}
         self._pending_lock = threading.Lock()
         self._batch_queued = False
+        self._last_sent = 0.0  # time.monotonic() of the last batch request
+        self._kept: list[Any] = []  # staged folders whose upload failed
+        self._slow_warned = False
         self._group: Any = None  # the open trace LLM calls become spans of
+        self._in_group = False  # the caller's view: a trace is open (open_trace)
+        self._group_calls: list[tuple[LLMCall, int]] = []  # its calls, made spans at its end
         self._when: list[Callable[[Any], bool]] = []
         self._observing = False
         self._finished = False
@@ -175,6 +160,17 @@ class MLflowLogger:
         if files:
             self._do(lambda c: self._upload(c, files))
 
+    def stage_text(self, text: str, path: str) -> None:
+        """Write ``text`` (scrubbed) to a local folder as the artifact ``path``, uploaded with
+        every other staged file in one go when the run finishes (a file write now instead of
+        two HTTP requests). If that upload cannot happen, the folder is kept and the warning
+        says where. A local disk that refuses the file: it is uploaded now instead."""
+        safe = scrubbed(text)
+        try:
+            self.staging.write(path, safe)
+        except OSError:
+            self._do(lambda c: c.log_text(self.run_id, safe, path))
+
     def _upload(self, client: Any, files: list[tuple[str, str]]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -188,12 +184,26 @@ class MLflowLogger:
         self._queue("tags", list(items.items()))
 
     def _queue(self, kind: str, items: list) -> None:
-        """Add to the next batch; one request carries whatever piled up meanwhile."""
+        """Add to the next batch; one request carries whatever piled up meanwhile, and two
+        requests are at least :attr:`send_every` seconds apart."""
         with self._pending_lock:
             self._pending[kind].extend(items)
             if self._batch_queued:
                 return
             self._batch_queued = True
+            wait = self._last_sent + self.send_every - time.monotonic()
+        if wait <= 0:
+            self._do(self._send_batch)
+            return
+        timer = threading.Timer(wait, self._send_pending)
+        timer.daemon = True
+        timer.start()
+
+    def _send_pending(self) -> None:
+        """Queue a batch request now if anything waits for one."""
+        with self._pending_lock:
+            if not any(self._pending.values()):
+                return
         self._do(self._send_batch)
 
     # -- LLM calls as traces ---------------------------------------------------------------
@@ -212,12 +222,22 @@ class MLflowLogger:
         trace open before): one trace per training run or per run of a cell, sent to MLflow
         when it ends, instead of one trace (and its requests) per call."""
         start, attrs = time.time_ns(), dict(attributes or {})
-        self._do(lambda c: self._open_group(c, name, attrs, start))
+        calls = self._take_calls(in_group=True)
+        self._do(lambda c: self._open_group(c, name, attrs, start, calls))
 
     def close_trace(self) -> None:
         """End the trace of :meth:`open_trace` (MLflow sends it then)."""
         end = time.time_ns()
-        self._do(lambda c: self._close_group(c, end))
+        calls = self._take_calls(in_group=False)
+        self._do(lambda c: self._close_group(c, end, calls))
+
+    def _take_calls(self, in_group: bool) -> list[tuple[LLMCall, int]]:
+        """The calls of the trace open so far (their spans are made when it ends: a span
+        costs the worker's time, and MLflow sends a trace only when it ends anyway)."""
+        with self._pending_lock:
+            calls, self._group_calls = self._group_calls, []
+            self._in_group = in_group
+        return calls
 
     def unwatch(self) -> None:
         """Stop logging LLM calls."""
@@ -230,12 +250,30 @@ class MLflowLogger:
         client = record.client
         if any(client is w for w in self._watched) or any(f(client) for f in self._when):
             step = self.step
+            with self._pending_lock:
+                if self._in_group:
+                    self._group_calls.append((record, step))
+                    return
             self._do(lambda c: self._trace(c, record, step))
 
     # -- ending ----------------------------------------------------------------------------
     def flush(self, timeout: float | None = 60.0) -> bool:
-        """Wait until everything logged so far reached MLflow (False: ``timeout`` passed)."""
-        return self.background.flush(timeout)
+        """Wait until everything logged so far reached MLflow (False: ``timeout`` passed,
+        said once as a warning; the logging goes on in the background)."""
+        self._send_pending()  # what waits for send_every goes now
+        done = self.background.flush(timeout)
+        if not done and not self._slow_warned:
+            self._slow_warned = True
+            kept = self.staging.folder or (self._kept[0] if self._kept else None)
+            where = f"; the run's files wait at {kept}" if kept is not None else ""
+            warnings.warn(
+                f"{self.background.what} has not finished after {timeout:g} s (the server "
+                f"does not answer in time); the work goes on and the logging goes on in "
+                f"the background{where}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return done
 
     def finish(
         self, status: str = "FINISHED", timeout: float | None = 60.0, *, wait: bool = True
@@ -247,7 +285,12 @@ class MLflowLogger:
             return
         self._finished = True
         self.unwatch()
-        self._do(lambda c: self._end(c, status))
+        self._send_pending()
+        if self.staging.folder is not None:
+            self._do(self._upload_staged)
+        calls = self._take_calls(in_group=False)
+        self._do(lambda c: self._end(c, status, calls))
+        self.background.submit(self._report_kept)
         if wait:
             self.flush(timeout)
 
@@ -284,7 +327,7 @@ class MLflowLogger:
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
         self._uri = str(self.tracking_uri or mlflow.get_tracking_uri())
-        reachable(self._uri)
+        reachable(self._uri, answer=True)  # a server that hangs: said in seconds
         client = MlflowClient(tracking_uri=self.tracking_uri)
         found = client.get_experiment_by_name(self.experiment)
         exp_id = found.experiment_id if found else client.create_experiment(self.experiment)
@@ -296,6 +339,31 @@ class MLflowLogger:
         run = client.create_run(exp_id, tags=tags, run_name=self.run_name)
         self._client, self.experiment_id, self.run_id = client, exp_id, run.info.run_id
 
+    def _upload_staged(self, client: Any) -> None:
+        folder = self.staging.take()
+        if folder is None:
+            return
+        try:
+            client.log_artifacts(self.run_id, str(folder))
+        except BaseException:
+            self._kept.append(folder)
+            raise
+        remove(folder)
+
+    def _report_kept(self) -> None:
+        """After the end: say where staged files wait that never reached MLflow."""
+        left = self.staging.take()
+        folders = self._kept + ([left] if left is not None else [])
+        self._kept = []
+        for folder in folders:
+            warnings.warn(
+                f"{self.background.what}: {file_count(folder)} file(s) of run "
+                f"{self.run_name or self.run_id or '?'} were not uploaded; they are kept "
+                f"at {folder}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
     def _send_batch(self, client: Any) -> None:
         from mlflow.entities import Metric, Param, RunTag
 
@@ -303,6 +371,9 @@ class MLflowLogger:
             pending = self._pending
             self._pending = {"params": [], "metrics": [], "tags": []}
             self._batch_queued = False
+            if not any(pending.values()):
+                return
+            self._last_sent = time.monotonic()
         metrics = [Metric(k, v, stamp, step) for k, v, stamp, step in pending["metrics"]]
         params = [Param(k, v) for k, v in dict(pending["params"]).items()]
         tags = [RunTag(k, v) for k, v in dict(pending["tags"]).items()]
@@ -314,8 +385,10 @@ class MLflowLogger:
                 tags=tags if i == 0 else [],
             )
 
-    def _open_group(self, client: Any, name: str, attrs: dict, start: int) -> None:
-        self._close_group(client, start)
+    def _open_group(
+        self, client: Any, name: str, attrs: dict, start: int, calls: list[tuple[LLMCall, int]]
+    ) -> None:
+        self._close_group(client, start, calls)
         self._group = client.start_trace(
             name,
             span_type="CHAIN",
@@ -325,7 +398,9 @@ class MLflowLogger:
             run_id=self.run_id,
         )
 
-    def _close_group(self, client: Any, end: int) -> None:
+    def _close_group(self, client: Any, end: int, calls: list[tuple[LLMCall, int]]) -> None:
+        for record, step in calls:
+            self._trace(client, record, step)
         group, self._group = self._group, None
         if group is not None:
             client.end_trace(group.trace_id, end_time_ns=max(end, group.start_time_ns))
@@ -386,10 +461,10 @@ class MLflowLogger:
             end_time_ns=r.end_ns,
         )
 
-    def _end(self, client: Any, status: str) -> None:
+    def _end(self, client: Any, status: str, calls: list[tuple[LLMCall, int]]) -> None:
         import mlflow
 
-        self._close_group(client, time.time_ns())
+        self._close_group(client, time.time_ns(), calls)
         try:
             mlflow.flush_trace_async_logging()
         except Exception:  # noqa: BLE001 - older MLflow: traces are sent synchronously
