@@ -34,8 +34,9 @@ from trace_nb.tracking import MLflowLogger  # noqa: E402
 KEY = "sk-t26guards0123456789abcdefSECRET"
 
 
-def tracker_warnings(caught) -> list[str]:
-    return [str(w.message) for w in caught if "MLflow logging" in str(w.message)]
+def tracker_warnings(caught, url: str) -> list[str]:
+    """The warnings about MLflow logging to ``url`` (not those of other tests' loggers)."""
+    return [str(w.message) for w in caught if f"MLflow logging ({url})" in str(w.message)]
 
 
 def metric_steps(url: str, run_id: str, name: str, wait_for: int, within: float = 30.0) -> set:
@@ -58,6 +59,7 @@ def test_values_wait_on_disk_metrics_go_live_and_a_server_gone_keeps_the_files(t
     with contextlib.ExitStack() as server_alive:
         url = server_alive.enter_context(mlflow_server(tmp_path / "mlflow"))
         logger = MLflowLogger("guards", "gone-before-the-end", tracking_uri=url)
+        assert logger.flush(60) and logger.run_id  # the run exists before the steps read it
 
         def feedback(example, output):
             seen["calls"] = seen.get("calls", 0) + 1
@@ -93,7 +95,7 @@ def test_values_wait_on_disk_metrics_go_live_and_a_server_gone_keeps_the_files(t
     assert seen["staged"] == ["parameters/offset/v0.txt", "parameters/offset/v1.txt"] + [
         "parameters/offset/v2.txt"
     ]
-    messages = tracker_warnings(caught)
+    messages = tracker_warnings(caught, url)
     kept = [m for m in messages if "were not uploaded; they are kept at" in m]
     assert len(kept) == 1, messages
     folder = Path(kept[0].rsplit(" kept at ", 1)[1])
@@ -177,7 +179,7 @@ def test_a_server_that_never_answers_is_said_once_and_the_run_goes_on(monkeypatc
             flushed = logger.flush(60)
     assert result.stopped_reason == "completed" and param.data == 5
     assert flushed, "the logging waited on a server that never answers"
-    messages = tracker_warnings(caught)
+    messages = tracker_warnings(caught, url)
     assert any("accepts connections but does not answer" in m for m in messages), messages
     assert len([m for m in messages if "failed" in m]) == 1
     assert logger.failed and logger.run_id is None
@@ -234,7 +236,7 @@ def test_a_failing_mlflow_session_hook_warns_once_and_never_breaks_a_decision(
         finally:
             sessions.set_default_llm(None)
         assert s.parameters["prompt"] == "c" and len(s.rows) == 3
-        messages = tracker_warnings(caught)
+        messages = tracker_warnings(caught, url)
         assert len(messages) == 1 and "No space left on device" in messages[0], messages
         assert log.logger.background.failures == 2
         c = MlflowClient(tracking_uri=url)

@@ -22,7 +22,7 @@ from typing import Any
 
 from .background import Background
 from .events import LLMCall, add_call_observer, remove_call_observer
-from .reach import host as _host
+from .mlflow_traces import RunTraces
 from .reach import reachable
 from .scrub import scrubbed
 from .staging import Staging, file_count, remove
@@ -121,7 +121,7 @@ class MLflowLogger:
         self._last_sent = 0.0  # time.monotonic() of the last batch request
         self._kept: list[Any] = []  # staged folders whose upload failed
         self._slow_warned = False
-        self._group: Any = None  # the open trace LLM calls become spans of
+        self._traces: Any = None  # the run's RunTraces (made with the run)
         self._in_group = False  # the caller's view: a trace is open (open_trace)
         self._group_calls: list[tuple[LLMCall, int]] = []  # its calls, made spans at its end
         self._when: list[Callable[[Any], bool]] = []
@@ -193,7 +193,7 @@ class MLflowLogger:
             self._batch_queued = True
             wait = self._last_sent + self.send_every - time.monotonic()
         if wait <= 0:
-            self._do(self._send_batch)
+            self._do(self._send_batch, check=False)
             return
         timer = threading.Timer(wait, self._send_pending)
         timer.daemon = True
@@ -204,7 +204,7 @@ class MLflowLogger:
         with self._pending_lock:
             if not any(self._pending.values()):
                 return
-        self._do(self._send_batch)
+        self._do(self._send_batch, check=False)
 
     # -- LLM calls as traces ---------------------------------------------------------------
     def watch(self, *llms: Any, when: Callable[[Any], bool] | None = None) -> None:
@@ -310,10 +310,11 @@ class MLflowLogger:
         return f"<MLflowLogger run {self.run_id or '(opening)'} at {self.tracking_uri or 'default URI'}>"
 
     # -- the worker thread's side ----------------------------------------------------------
-    def _do(self, job: Any) -> None:
+    def _do(self, job: Any, *, check: bool = True) -> None:
         def run() -> None:
             if self._client is not None and self.run_id is not None:
-                reachable(self._uri)  # a server gone down mid-run fails fast, not in minutes
+                if check:  # a server gone down mid-run fails fast, not in minutes
+                    reachable(self._uri)
                 job(self._client)
 
         self.background.submit(run)
@@ -337,6 +338,7 @@ class MLflowLogger:
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
         run = client.create_run(exp_id, tags=tags, run_name=self.run_name)
+        self._traces = RunTraces(client, exp_id, run.info.run_id)
         self._client, self.experiment_id, self.run_id = client, exp_id, run.info.run_id
 
     def _upload_staged(self, client: Any) -> None:
@@ -344,11 +346,27 @@ class MLflowLogger:
         if folder is None:
             return
         try:
-            client.log_artifacts(self.run_id, str(folder))
+            self._upload_folder(client, folder)
         except BaseException:
             self._kept.append(folder)
             raise
         remove(folder)
+
+    def _upload_folder(self, client: Any, folder: Any) -> None:
+        """Every file of ``folder`` as the artifact of the same relative path, four at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if not files:
+            return
+        with ThreadPoolExecutor(min(4, len(files)), thread_name_prefix="trace_nb-upload") as pool:
+            jobs = []
+            for path in files:
+                where = path.parent.relative_to(folder).as_posix()
+                args = (self.run_id, str(path), None if where == "." else where)
+                jobs.append(pool.submit(client.log_artifact, *args))
+            for job in jobs:
+                job.result()  # the first failure is raised (and the folder kept)
 
     def _report_kept(self) -> None:
         """After the end: say where staged files wait that never reached MLflow."""
@@ -356,10 +374,11 @@ class MLflowLogger:
         folders = self._kept + ([left] if left is not None else [])
         self._kept = []
         for folder in folders:
+            run = self.run_name or self.run_id
+            which = f"run {run!r}" if run else f"the run in experiment {self.experiment!r}"
             warnings.warn(
-                f"{self.background.what}: {file_count(folder)} file(s) of run "
-                f"{self.run_name or self.run_id or '?'} were not uploaded; they are kept "
-                f"at {folder}",
+                f"{self.background.what}: {file_count(folder)} file(s) of {which} were not "
+                f"uploaded; they are kept at {folder}",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -374,6 +393,7 @@ class MLflowLogger:
             if not any(pending.values()):
                 return
             self._last_sent = time.monotonic()
+        reachable(self._uri)  # after taking them: what failed is not sent twice
         metrics = [Metric(k, v, stamp, step) for k, v, stamp, step in pending["metrics"]]
         params = [Param(k, v) for k, v in dict(pending["params"]).items()]
         tags = [RunTag(k, v) for k, v in dict(pending["tags"]).items()]
@@ -385,81 +405,17 @@ class MLflowLogger:
                 tags=tags if i == 0 else [],
             )
 
-    def _open_group(
-        self, client: Any, name: str, attrs: dict, start: int, calls: list[tuple[LLMCall, int]]
-    ) -> None:
+    def _open_group(self, client: Any, name: str, attrs: dict, start: int, calls: list) -> None:
         self._close_group(client, start, calls)
-        self._group = client.start_trace(
-            name,
-            span_type="CHAIN",
-            attributes=attrs,
-            experiment_id=self.experiment_id,
-            start_time_ns=start,
-            run_id=self.run_id,
-        )
+        self._traces.open(name, attrs, start)
 
-    def _close_group(self, client: Any, end: int, calls: list[tuple[LLMCall, int]]) -> None:
+    def _close_group(self, client: Any, end: int, calls: list) -> None:
         for record, step in calls:
-            self._trace(client, record, step)
-        group, self._group = self._group, None
-        if group is not None:
-            client.end_trace(group.trace_id, end_time_ns=max(end, group.start_time_ns))
+            self._traces.call(record, step)
+        self._traces.close(end)
 
     def _trace(self, client: Any, r: LLMCall, step: int) -> None:
-        inputs: dict[str, Any] = {"messages": r.messages, "message_chars": r.message_chars}
-        outputs: dict[str, Any] = {"reply_chars": r.reply_chars}
-        if r.bodies is not None:  # the user asked for the texts (already scrubbed)
-            inputs["messages"], outputs["reply"] = r.bodies
-        attributes = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": r.model,
-            "gen_ai.response.model": r.response_model or r.model,
-            "gen_ai.usage.input_tokens": r.prompt_tokens,
-            "gen_ai.usage.output_tokens": r.completion_tokens,
-            "trace_nb.latency_s": round(r.latency_s, 6),
-            "trace_nb.cost_usd": r.cost,
-            "trace_nb.cached": r.cached,
-            "trace_nb.step": step,
-            "server.address": _host(r.base_url),
-        }
-        status = "ERROR" if r.error else "OK"
-        if self._group is not None:
-            group = self._group
-            span = client.start_span(
-                f"chat {r.model}",
-                trace_id=group.trace_id,
-                parent_id=group.span_id,
-                span_type="CHAT_MODEL",
-                inputs=inputs,
-                attributes=attributes,
-                start_time_ns=r.start_ns,
-            )
-            client.end_span(
-                group.trace_id,
-                span.span_id,
-                outputs=outputs,
-                attributes={"error": r.error} if r.error else None,
-                status=status,
-                end_time_ns=r.end_ns,
-            )
-            return
-        span = client.start_trace(
-            f"chat {r.model}",
-            span_type="CHAT_MODEL",
-            inputs=inputs,
-            attributes=attributes,
-            tags={"trace_nb.step": str(step)},
-            experiment_id=self.experiment_id,
-            start_time_ns=r.start_ns,
-            run_id=self.run_id,
-        )
-        client.end_trace(
-            span.trace_id,
-            outputs=outputs,
-            status="ERROR" if r.error else "OK",
-            attributes={"error": r.error} if r.error else None,
-            end_time_ns=r.end_ns,
-        )
+        self._traces.call(r, step)
 
     def _end(self, client: Any, status: str, calls: list[tuple[LLMCall, int]]) -> None:
         import mlflow
