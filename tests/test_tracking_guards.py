@@ -184,6 +184,63 @@ def test_a_server_that_never_answers_is_said_once_and_the_run_goes_on(monkeypatc
     assert logger.failed and logger.run_id is None
 
 
+@contextlib.contextmanager
+def stalling_server():
+    """An HTTP server on 127.0.0.1 that answers ``/health`` and leaves every other request
+    waiting (until the block ends): a tracking server that hangs after it looked fine."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            if self.path.startswith("/health"):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+            else:
+                release.wait(120)
+
+        do_POST = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_server_that_stalls_after_answering_makes_flush_say_so_once(monkeypatch):
+    """flush() waits at most its timeout and then says, once, that the logging goes on in
+    the background; the run's staged files are named."""
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")  # so the stalled worker ends
+    with stalling_server() as url:
+        logger = MLflowLogger("stalls", "stalled", tracking_uri=url)
+        logger.stage_text("v0", "parameters/x/v0.txt")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            first = logger.flush(0.5)
+            second = logger.flush(0.5)
+            folder = logger.staging.folder
+            assert logger.flush(60)  # MLflow's own (shortened) timeout ended the request
+            logger.finish()  # the run never opened: the files stay, the warning says where
+    assert not first and not second
+    messages = tracker_warnings(caught, url)
+    stalled = [m for m in messages if "has not finished after 0.5 s" in m]
+    assert len(stalled) == 1, messages
+    assert "goes on in the background" in stalled[0] and str(folder) in stalled[0]
+    assert any(m.endswith(f"were not uploaded; they are kept at {folder}") for m in messages)
+    assert (folder / "parameters" / "x" / "v0.txt").read_text() == "v0"
+
+
 # -- the session's hooks -----------------------------------------------------------------
 def session_cell(ip, name: str, grade: str) -> None:
     """A session on ``prompt = 'a'``, scored 1.0."""
