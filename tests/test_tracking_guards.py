@@ -34,6 +34,17 @@ from trace_nb.tracking import MLflowLogger  # noqa: E402
 KEY = "sk-t26guards0123456789abcdefSECRET"
 
 
+@pytest.fixture(autouse=True)
+def own_temp_folder(tmp_path, monkeypatch):
+    """Staging folders (and those kept after a failed upload) go under the test's own
+    folder, not the machine's temporary folder."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
 def tracker_warnings(caught, url: str) -> list[str]:
     """The warnings about MLflow logging to ``url`` (not those of other tests' loggers)."""
     return [str(w.message) for w in caught if f"MLflow logging ({url})" in str(w.message)]
@@ -354,3 +365,34 @@ def test_trace_log_without_mlflow_says_what_to_install(monkeypatch):
     ip.run_cell_magic("trace", "--name t26m --param x --no-panel --reset", "x = 1\nx\n")
     with pytest.raises(UsageError, match=r'pip install "trace_nb\[mlflow\]"'):
         ip.run_line_magic("trace_log", "t26m")
+
+
+def test_files_of_a_killed_process_are_named_by_the_next_logger(tmp_path):
+    """A process killed before its upload cannot warn: the next logger says where its files
+    wait (once), and not about folders of processes still running (this one's)."""
+    import os
+    import subprocess
+    import tempfile
+
+    temp = tempfile.gettempdir()  # the test's own (own_temp_folder)
+    script = (
+        "import os, signal\n"
+        "from trace_nb.tracking import MLflowLogger\n"
+        "lg = MLflowLogger('killed', 'doomed', tracking_uri='http://127.0.0.1:9')\n"
+        "lg.stage_text('v0 of x', 'parameters/x/v0.txt')\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    alive = MLflowLogger("alive", "running", tracking_uri="http://127.0.0.1:9")
+    alive.stage_text("mine", "parameters/y/v0.txt")  # a live process's folder: not an orphan
+    env = {**os.environ, "TMPDIR": temp, "PYTHONPATH": str(Path(trace_nb.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
+    assert done.returncode == -9
+    (left,) = Path(temp).glob("trace_nb-mlflow-doomed-*")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        MLflowLogger("next", tracking_uri="http://127.0.0.1:9")
+        MLflowLogger("again", tracking_uri="http://127.0.0.1:9")  # said once
+    told = [str(w.message) for w in caught if "earlier MLflow run" in str(w.message)]
+    assert len(told) == 1 and told[0].count("trace_nb-mlflow-") == 1, told
+    assert f"kept at: {left} " in told[0]
+    assert (left / "parameters" / "x" / "v0.txt").read_text() == "v0 of x"

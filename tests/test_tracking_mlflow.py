@@ -26,6 +26,17 @@ from trace_nb.tracking import MLflowLogger, flush_all, log_saved  # noqa: E402
 KEY = "sk-h26tracking0123456789abcdefSECRET"
 
 
+@pytest.fixture(autouse=True)
+def own_temp_folder(tmp_path, monkeypatch):
+    """Staging folders (and those kept after a failed upload) go under the test's own
+    folder, not the machine's temporary folder."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     with mlflow_server(tmp_path_factory.mktemp("mlflow")) as url:

@@ -25,7 +25,7 @@ from .events import LLMCall, add_call_observer, remove_call_observer
 from .mlflow_traces import RunTraces
 from .reach import reachable
 from .scrub import scrubbed
-from .staging import Staging, file_count, remove
+from .staging import Staging, file_count, orphans, remove
 
 __all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all", "reachable"]
 
@@ -35,6 +35,7 @@ _KEY_OK = re.compile(r"[^\w\-. /]")
 
 
 _live: weakref.WeakSet = weakref.WeakSet()  # loggers whose logging may still be under way
+_orphans_told: set[str] = set()  # left-behind staging folders already warned about
 _exit_hook: list[bool] = []
 
 
@@ -49,6 +50,23 @@ def _exit_flush() -> None:
     if not _exit_hook:
         _exit_hook.append(True)
         atexit.register(flush_all, 30.0)
+
+
+def _tell_orphans() -> None:
+    """Warn (once per folder and process) about files a killed process left unuploaded."""
+    try:
+        found = [f for f in orphans() if str(f) not in _orphans_told]
+    except OSError:
+        return
+    if found:
+        _orphans_told.update(str(f) for f in found)
+        warnings.warn(
+            f"files of {len(found)} earlier MLflow run(s) were never uploaded (the process "
+            f"ended first); they are kept at: {', '.join(map(str, found))} (upload one with "
+            "MlflowClient().log_artifacts(run_id, folder), or delete it)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def metric_key(name: str) -> str:
@@ -131,6 +149,7 @@ class MLflowLogger:
         self._tags = dict(tags or {})
         _live.add(self)
         _exit_flush()
+        _tell_orphans()
         self.background.submit(self._open)
 
     # -- what callers log (all asynchronous) ----------------------------------------------
