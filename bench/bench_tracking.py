@@ -1,13 +1,16 @@
 """Benchmark of tracking overhead. Prints one JSON object.
 
-Run: ``python bench/bench_tracking.py`` (needs ``pip install 'trace_nb[mlflow,otel]'``).
+Run: ``python bench/bench_tracking.py [--repeats N]`` (needs
+``pip install "trace_nb[mlflow,otel]"``; on a shared machine run it several times, ``nice``'d,
+and compare the medians).
 
 1. MLflow: a 50-step training run (batch of 4, the optimizer an :class:`~trace_nb.llm.LLM`
    talking over HTTP to a FakeOpenAIServer that takes ``LATENCY_S`` per reply) with and
    without ``tracking=`` a real ``mlflow server`` on 127.0.0.1, alternated ``REPEATS``
    times in the same process; medians compared. The wall time of the tracked run includes
-   until ``train()`` returns (the values and metrics went out during the run; the history,
-   diffs, prompt and the trace are still uploading then, beside the notebook), and, also
+   until ``train()`` returns (the metrics went out during the run, batched; the value files
+   were staged on local disk and go up in one go with the history, diffs and prompt, and the
+   LLM calls' trace is sent, after ``train()`` returned, beside the notebook), and, also
    reported, until everything reached the server. MLflow's one-off import happens before
    timing. Target: at most 5 % more wall time of ``train()``.
 2. OpenTelemetry off: what the off path costs per step (``observing()`` once per LLM call,
@@ -104,7 +107,12 @@ def main() -> dict:
     from trace_nb.testing.mlflow_server import mlflow_server
     from trace_nb.tracking import MLflowLogger, events, otel
 
-    out: dict = {"steps": STEPS, "batch_size": BATCH, "llm_latency_s": LATENCY_S}
+    out: dict = {
+        "steps": STEPS,
+        "batch_size": BATCH,
+        "llm_latency_s": LATENCY_S,
+        "repeats": REPEATS,
+    }
     with (
         FakeOpenAIServer(replies=creeper, latency=LATENCY_S) as srv,
         FakeOpenAIServer(replies=creeper, latency=FAST_LATENCY_S) as fast,
@@ -156,6 +164,8 @@ def main() -> dict:
 
 
 if __name__ == "__main__":
+    if "--repeats" in sys.argv:
+        REPEATS = int(sys.argv[sys.argv.index("--repeats") + 1])
     with contextlib.redirect_stdout(sys.stderr):  # MLflow prints "View run ..." lines
         result = main()
     print(json.dumps(result, indent=1))

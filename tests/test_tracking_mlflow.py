@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 import train_helpers as th
@@ -23,6 +24,17 @@ from trace_nb.testing.mlflow_server import mlflow_server  # noqa: E402
 from trace_nb.tracking import MLflowLogger, flush_all, log_saved  # noqa: E402
 
 KEY = "sk-h26tracking0123456789abcdefSECRET"
+
+
+@pytest.fixture(autouse=True)
+def own_temp_folder(tmp_path, monkeypatch):
+    """Staging folders (and those kept after a failed upload) go under the test's own
+    folder, not the machine's temporary folder."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +157,11 @@ def test_a_failing_tracker_warns_once_and_the_run_goes_on(monkeypatch):
             )
             logger.flush()  # what train() left to the background is tried, too
     assert result.stopped_reason == "completed" and param.data == 5
-    mine = [w for w in caught if "MLflow logging" in str(w.message)]
-    assert len(mine) == 1, [str(w.message) for w in caught]
+    mine = [str(w.message) for w in caught if "MLflow logging" in str(w.message)]
+    assert len(mine) == 2, mine  # the first failure, once; where the run's files are kept
+    assert "failed, the run goes on without it" in mine[0]
+    kept = mine[1].split(" were not uploaded; they are kept at ")[1]
+    assert (Path(kept) / "parameters" / "offset" / "v0.txt").read_text() == "0"
     assert logger.failed and logger.run_id is None
     from trace_nb.tracking.events import observing
 

@@ -285,13 +285,16 @@ class TraceMagics(Magics):
             except RuntimeError as e:
                 raise UsageError(str(e)) from None
         else:
-            log = s.log_to_mlflow(
-                args.experiment,
-                args.run_name,
-                tracking_uri=args.uri,
-                live=not args.once,
-                log_messages=args.messages,
-            )
+            try:
+                log = s.log_to_mlflow(
+                    args.experiment,
+                    args.run_name,
+                    tracking_uri=args.uri,
+                    live=not args.once,
+                    log_messages=args.messages,
+                )
+            except ImportError as e:  # MLflow is missing: say what to install, no traceback
+                raise UsageError(str(e)) from None
         if args.otel or not args.once:
             followers[key] = log
         return log

@@ -15,22 +15,27 @@ import atexit
 import re
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .background import Background
 from .events import LLMCall, add_call_observer, remove_call_observer
+from .mlflow_traces import RunTraces
+from .reach import reachable
 from .scrub import scrubbed
+from .staging import Staging, file_count, orphans, remove
 
-__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all"]
+__all__ = ["INSTALL_HINT", "MLflowLogger", "flush_all", "reachable"]
 
-INSTALL_HINT = "MLflow logging needs MLflow 3: pip install 'trace_nb[mlflow]'"
+INSTALL_HINT = 'MLflow logging needs MLflow 3: pip install "trace_nb[mlflow]"'
 PARAM_CHARS = 500  # MLflow caps a param value; the full values are artifacts
 _KEY_OK = re.compile(r"[^\w\-. /]")
 
 
 _live: weakref.WeakSet = weakref.WeakSet()  # loggers whose logging may still be under way
+_orphans_told: set[str] = set()  # left-behind staging folders already warned about
 _exit_hook: list[bool] = []
 
 
@@ -47,35 +52,21 @@ def _exit_flush() -> None:
         atexit.register(flush_all, 30.0)
 
 
-def _host(url: str) -> str:
-    """``host[:port]`` of a URL: never its user or password."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
-
-
-def reachable(uri: str, timeout: float = 5.0) -> None:
-    """Raise ``ConnectionError`` at once when an ``http(s)://`` tracking server cannot be
-    connected to (MLflow's own client retries such a request for minutes, so a server that is
-    down would be warned about only long after; any other URI is not checked)."""
-    import socket
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return
-    import urllib.request
-
-    if urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(
-        parts.hostname
-    ):
-        return  # reached through a proxy: only MLflow's own client can tell
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+def _tell_orphans() -> None:
+    """Warn (once per folder and process) about files a killed process left unuploaded."""
     try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-    except OSError as e:
-        raise ConnectionError(f"no MLflow server answers at {_host(uri)}: {e}") from None
+        found = [f for f in orphans() if str(f) not in _orphans_told]
+    except OSError:
+        return
+    if found:
+        _orphans_told.update(str(f) for f in found)
+        warnings.warn(
+            f"files of {len(found)} earlier MLflow run(s) were never uploaded (the process "
+            f"ended first); they are kept at: {', '.join(map(str, found))} (upload one with "
+            "MlflowClient().log_artifacts(run_id, folder), or delete it)",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def metric_key(name: str) -> str:
@@ -104,6 +95,10 @@ class MLflowLogger:
     log_messages
         Put the LLM calls' message and reply texts (scrubbed of keys) into their traces;
         by default a trace has sizes, tokens, latency and cost only.
+    send_every
+        Seconds between two requests carrying metrics, params and tags: what is logged
+        meanwhile goes in one batch (0: a request as soon as the worker is free). Metrics
+        still appear step by step while the run goes; a fast run just sends fewer requests.
 
     Raises
     ------
@@ -121,6 +116,7 @@ class MLflowLogger:
         parent: MLflowLogger | str | None = None,
         tags: Mapping[str, str] | None = None,
         log_messages: bool = False,
+        send_every: float = 1.0,
     ) -> None:
         import importlib.util
 
@@ -128,6 +124,8 @@ class MLflowLogger:
             raise ImportError(INSTALL_HINT)
         self.experiment, self.run_name, self.tracking_uri = experiment, run_name, tracking_uri
         self.log_messages = log_messages
+        self.send_every = float(send_every)
+        self.staging = Staging(run_name or experiment)  # files uploaded at the end
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.step = 0  # the step LLM-call traces are tagged with
@@ -138,7 +136,12 @@ class MLflowLogger:
         self._pending: dict[str, list] = {"params": [], "metrics": [], "tags": []}
         self._pending_lock = threading.Lock()
         self._batch_queued = False
-        self._group: Any = None  # the open trace LLM calls become spans of
+        self._last_sent = 0.0  # time.monotonic() of the last batch request
+        self._kept: list[Any] = []  # staged folders whose upload failed
+        self._slow_warned = False
+        self._traces: Any = None  # the run's RunTraces (made with the run)
+        self._in_group = False  # the caller's view: a trace is open (open_trace)
+        self._group_calls: list[tuple[LLMCall, int]] = []  # its calls, made spans at its end
         self._when: list[Callable[[Any], bool]] = []
         self._observing = False
         self._finished = False
@@ -146,6 +149,7 @@ class MLflowLogger:
         self._tags = dict(tags or {})
         _live.add(self)
         _exit_flush()
+        _tell_orphans()
         self.background.submit(self._open)
 
     # -- what callers log (all asynchronous) ----------------------------------------------
@@ -175,6 +179,17 @@ class MLflowLogger:
         if files:
             self._do(lambda c: self._upload(c, files))
 
+    def stage_text(self, text: str, path: str) -> None:
+        """Write ``text`` (scrubbed) to a local folder as the artifact ``path``, uploaded with
+        every other staged file in one go when the run finishes (a file write now instead of
+        two HTTP requests). If that upload cannot happen, the folder is kept and the warning
+        says where. A local disk that refuses the file: it is uploaded now instead."""
+        safe = scrubbed(text)
+        try:
+            self.staging.write(path, safe)
+        except OSError:
+            self._do(lambda c: c.log_text(self.run_id, safe, path))
+
     def _upload(self, client: Any, files: list[tuple[str, str]]) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -188,13 +203,27 @@ class MLflowLogger:
         self._queue("tags", list(items.items()))
 
     def _queue(self, kind: str, items: list) -> None:
-        """Add to the next batch; one request carries whatever piled up meanwhile."""
+        """Add to the next batch; one request carries whatever piled up meanwhile, and two
+        requests are at least :attr:`send_every` seconds apart."""
         with self._pending_lock:
             self._pending[kind].extend(items)
             if self._batch_queued:
                 return
             self._batch_queued = True
-        self._do(self._send_batch)
+            wait = self._last_sent + self.send_every - time.monotonic()
+        if wait <= 0:
+            self._do(self._send_batch, check=False)
+            return
+        timer = threading.Timer(wait, self._send_pending)
+        timer.daemon = True
+        timer.start()
+
+    def _send_pending(self) -> None:
+        """Queue a batch request now if anything waits for one."""
+        with self._pending_lock:
+            if not any(self._pending.values()):
+                return
+        self._do(self._send_batch, check=False)
 
     # -- LLM calls as traces ---------------------------------------------------------------
     def watch(self, *llms: Any, when: Callable[[Any], bool] | None = None) -> None:
@@ -212,12 +241,22 @@ class MLflowLogger:
         trace open before): one trace per training run or per run of a cell, sent to MLflow
         when it ends, instead of one trace (and its requests) per call."""
         start, attrs = time.time_ns(), dict(attributes or {})
-        self._do(lambda c: self._open_group(c, name, attrs, start))
+        calls = self._take_calls(in_group=True)
+        self._do(lambda c: self._open_group(c, name, attrs, start, calls))
 
     def close_trace(self) -> None:
         """End the trace of :meth:`open_trace` (MLflow sends it then)."""
         end = time.time_ns()
-        self._do(lambda c: self._close_group(c, end))
+        calls = self._take_calls(in_group=False)
+        self._do(lambda c: self._close_group(c, end, calls))
+
+    def _take_calls(self, in_group: bool) -> list[tuple[LLMCall, int]]:
+        """The calls of the trace open so far (their spans are made when it ends: a span
+        costs the worker's time, and MLflow sends a trace only when it ends anyway)."""
+        with self._pending_lock:
+            calls, self._group_calls = self._group_calls, []
+            self._in_group = in_group
+        return calls
 
     def unwatch(self) -> None:
         """Stop logging LLM calls."""
@@ -230,12 +269,30 @@ class MLflowLogger:
         client = record.client
         if any(client is w for w in self._watched) or any(f(client) for f in self._when):
             step = self.step
+            with self._pending_lock:
+                if self._in_group:
+                    self._group_calls.append((record, step))
+                    return
             self._do(lambda c: self._trace(c, record, step))
 
     # -- ending ----------------------------------------------------------------------------
     def flush(self, timeout: float | None = 60.0) -> bool:
-        """Wait until everything logged so far reached MLflow (False: ``timeout`` passed)."""
-        return self.background.flush(timeout)
+        """Wait until everything logged so far reached MLflow (False: ``timeout`` passed,
+        said once as a warning; the logging goes on in the background)."""
+        self._send_pending()  # what waits for send_every goes now
+        done = self.background.flush(timeout)
+        if not done and not self._slow_warned:
+            self._slow_warned = True
+            kept = self.staging.folder or (self._kept[0] if self._kept else None)
+            where = f"; the run's files wait at {kept}" if kept is not None else ""
+            warnings.warn(
+                f"{self.background.what} has not finished after {timeout:g} s (the server "
+                f"does not answer in time); the work goes on and the logging goes on in "
+                f"the background{where}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return done
 
     def finish(
         self, status: str = "FINISHED", timeout: float | None = 60.0, *, wait: bool = True
@@ -247,7 +304,12 @@ class MLflowLogger:
             return
         self._finished = True
         self.unwatch()
-        self._do(lambda c: self._end(c, status))
+        self._send_pending()
+        if self.staging.folder is not None:
+            self._do(self._upload_staged)
+        calls = self._take_calls(in_group=False)
+        self._do(lambda c: self._end(c, status, calls))
+        self.background.submit(self._report_kept)
         if wait:
             self.flush(timeout)
 
@@ -267,10 +329,11 @@ class MLflowLogger:
         return f"<MLflowLogger run {self.run_id or '(opening)'} at {self.tracking_uri or 'default URI'}>"
 
     # -- the worker thread's side ----------------------------------------------------------
-    def _do(self, job: Any) -> None:
+    def _do(self, job: Any, *, check: bool = True) -> None:
         def run() -> None:
             if self._client is not None and self.run_id is not None:
-                reachable(self._uri)  # a server gone down mid-run fails fast, not in minutes
+                if check:  # a server gone down mid-run fails fast, not in minutes
+                    reachable(self._uri)
                 job(self._client)
 
         self.background.submit(run)
@@ -284,7 +347,7 @@ class MLflowLogger:
         if self.tracking_uri:
             mlflow.set_tracking_uri(self.tracking_uri)
         self._uri = str(self.tracking_uri or mlflow.get_tracking_uri())
-        reachable(self._uri)
+        reachable(self._uri, answer=True)  # a server that hangs: said in seconds
         client = MlflowClient(tracking_uri=self.tracking_uri)
         found = client.get_experiment_by_name(self.experiment)
         exp_id = found.experiment_id if found else client.create_experiment(self.experiment)
@@ -294,7 +357,50 @@ class MLflowLogger:
         if parent_id:
             tags["mlflow.parentRunId"] = parent_id
         run = client.create_run(exp_id, tags=tags, run_name=self.run_name)
+        self._traces = RunTraces(client, exp_id, run.info.run_id)
         self._client, self.experiment_id, self.run_id = client, exp_id, run.info.run_id
+
+    def _upload_staged(self, client: Any) -> None:
+        folder = self.staging.take()
+        if folder is None:
+            return
+        try:
+            self._upload_folder(client, folder)
+        except BaseException:
+            self._kept.append(folder)
+            raise
+        remove(folder)
+
+    def _upload_folder(self, client: Any, folder: Any) -> None:
+        """Every file of ``folder`` as the artifact of the same relative path, four at a time."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        files = sorted(p for p in folder.rglob("*") if p.is_file())
+        if not files:
+            return
+        with ThreadPoolExecutor(min(4, len(files)), thread_name_prefix="trace_nb-upload") as pool:
+            jobs = []
+            for path in files:
+                where = path.parent.relative_to(folder).as_posix()
+                args = (self.run_id, str(path), None if where == "." else where)
+                jobs.append(pool.submit(client.log_artifact, *args))
+            for job in jobs:
+                job.result()  # the first failure is raised (and the folder kept)
+
+    def _report_kept(self) -> None:
+        """After the end: say where staged files wait that never reached MLflow."""
+        left = self.staging.take()
+        folders = self._kept + ([left] if left is not None else [])
+        self._kept = []
+        for folder in folders:
+            run = self.run_name or self.run_id
+            which = f"run {run!r}" if run else f"the run in experiment {self.experiment!r}"
+            warnings.warn(
+                f"{self.background.what}: {file_count(folder)} file(s) of {which} were not "
+                f"uploaded; they are kept at {folder}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     def _send_batch(self, client: Any) -> None:
         from mlflow.entities import Metric, Param, RunTag
@@ -303,6 +409,10 @@ class MLflowLogger:
             pending = self._pending
             self._pending = {"params": [], "metrics": [], "tags": []}
             self._batch_queued = False
+            if not any(pending.values()):
+                return
+            self._last_sent = time.monotonic()
+        reachable(self._uri)  # after taking them: what failed is not sent twice
         metrics = [Metric(k, v, stamp, step) for k, v, stamp, step in pending["metrics"]]
         params = [Param(k, v) for k, v in dict(pending["params"]).items()]
         tags = [RunTag(k, v) for k, v in dict(pending["tags"]).items()]
@@ -314,82 +424,22 @@ class MLflowLogger:
                 tags=tags if i == 0 else [],
             )
 
-    def _open_group(self, client: Any, name: str, attrs: dict, start: int) -> None:
-        self._close_group(client, start)
-        self._group = client.start_trace(
-            name,
-            span_type="CHAIN",
-            attributes=attrs,
-            experiment_id=self.experiment_id,
-            start_time_ns=start,
-            run_id=self.run_id,
-        )
+    def _open_group(self, client: Any, name: str, attrs: dict, start: int, calls: list) -> None:
+        self._close_group(client, start, calls)
+        self._traces.open(name, attrs, start)
 
-    def _close_group(self, client: Any, end: int) -> None:
-        group, self._group = self._group, None
-        if group is not None:
-            client.end_trace(group.trace_id, end_time_ns=max(end, group.start_time_ns))
+    def _close_group(self, client: Any, end: int, calls: list) -> None:
+        for record, step in calls:
+            self._traces.call(record, step)
+        self._traces.close(end)
 
     def _trace(self, client: Any, r: LLMCall, step: int) -> None:
-        inputs: dict[str, Any] = {"messages": r.messages, "message_chars": r.message_chars}
-        outputs: dict[str, Any] = {"reply_chars": r.reply_chars}
-        if r.bodies is not None:  # the user asked for the texts (already scrubbed)
-            inputs["messages"], outputs["reply"] = r.bodies
-        attributes = {
-            "gen_ai.operation.name": "chat",
-            "gen_ai.request.model": r.model,
-            "gen_ai.response.model": r.response_model or r.model,
-            "gen_ai.usage.input_tokens": r.prompt_tokens,
-            "gen_ai.usage.output_tokens": r.completion_tokens,
-            "trace_nb.latency_s": round(r.latency_s, 6),
-            "trace_nb.cost_usd": r.cost,
-            "trace_nb.cached": r.cached,
-            "trace_nb.step": step,
-            "server.address": _host(r.base_url),
-        }
-        status = "ERROR" if r.error else "OK"
-        if self._group is not None:
-            group = self._group
-            span = client.start_span(
-                f"chat {r.model}",
-                trace_id=group.trace_id,
-                parent_id=group.span_id,
-                span_type="CHAT_MODEL",
-                inputs=inputs,
-                attributes=attributes,
-                start_time_ns=r.start_ns,
-            )
-            client.end_span(
-                group.trace_id,
-                span.span_id,
-                outputs=outputs,
-                attributes={"error": r.error} if r.error else None,
-                status=status,
-                end_time_ns=r.end_ns,
-            )
-            return
-        span = client.start_trace(
-            f"chat {r.model}",
-            span_type="CHAT_MODEL",
-            inputs=inputs,
-            attributes=attributes,
-            tags={"trace_nb.step": str(step)},
-            experiment_id=self.experiment_id,
-            start_time_ns=r.start_ns,
-            run_id=self.run_id,
-        )
-        client.end_trace(
-            span.trace_id,
-            outputs=outputs,
-            status="ERROR" if r.error else "OK",
-            attributes={"error": r.error} if r.error else None,
-            end_time_ns=r.end_ns,
-        )
+        self._traces.call(r, step)
 
-    def _end(self, client: Any, status: str) -> None:
+    def _end(self, client: Any, status: str, calls: list[tuple[LLMCall, int]]) -> None:
         import mlflow
 
-        self._close_group(client, time.time_ns())
+        self._close_group(client, time.time_ns(), calls)
         try:
             mlflow.flush_trace_async_logging()
         except Exception:  # noqa: BLE001 - older MLflow: traces are sent synchronously

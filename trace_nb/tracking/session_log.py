@@ -81,6 +81,14 @@ class SessionLog:
         self.logger.open_trace(f"{self.session.name} run {step}", {"trace_nb.step": step})
 
     def _on_change(self, event: str) -> None:
+        """The session's hook: a tracker that fails here warns once (as every failure of
+        this run's logging) and never breaks the run, feedback or decision that called it."""
+        try:
+            self._follow(event)
+        except Exception as e:  # noqa: BLE001 - the session goes on without its tracker
+            self.logger.background.failed(e)
+
+    def _follow(self, event: str) -> None:
         rows = self.session.rows
         self.logger.step = max(len(rows) - 1, 0)
         if event == "run":

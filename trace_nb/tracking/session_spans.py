@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import otel
+from .background import Background
 
 __all__ = ["SessionSpans", "trace_session"]
 
@@ -28,6 +29,8 @@ class SessionSpans:
         self.step_span: Any = None
         self._previews: set[int] = set()
         self._undo: Any = None
+        # only its warn-once bookkeeping is used: spans are made on the caller's thread
+        self.errors = Background(f"OpenTelemetry spans of session {session.name!r}")
 
     def start(self) -> SessionSpans:
         t = otel.tracer()
@@ -35,7 +38,7 @@ class SessionSpans:
             raise RuntimeError(
                 "OpenTelemetry is off: configure a tracer provider first "
                 "(opentelemetry.trace.set_tracer_provider(...), or "
-                "trace_nb.tracking.otel.enable(provider)); pip install 'trace_nb[otel]'"
+                'trace_nb.tracking.otel.enable(provider)); pip install "trace_nb[otel]"'
             )
         self.run_span = t.start_span(
             "trace_nb.run",
@@ -113,6 +116,14 @@ class SessionSpans:
                 )
 
     def _on_change(self, event: str) -> None:
+        """The session's hook: a failure (a span processor that raises, say) warns once and
+        never breaks the run, feedback or decision that called it."""
+        try:
+            self._follow(event)
+        except Exception as e:  # noqa: BLE001 - the session goes on without its spans
+            self.errors.failed(e)
+
+    def _follow(self, event: str) -> None:
         rows = self.session.rows
         if event == "run":
             self._new_step()

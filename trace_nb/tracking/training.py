@@ -2,8 +2,9 @@
 
 ``train(..., tracking="mlflow")`` (or an :class:`~.mlflow.MLflowLogger`, or a dict of its
 options) adds :class:`MLflowTraining`, a progress listener: params when the run starts,
-metrics and the changed values after every step, the history, the final prompt and the best
-values at the end, the LLM calls as traces. It never raises into the run: the first failure
+metrics after every step (live, batched), the changed values staged on local disk after every
+step and uploaded in one go with the history, the final prompt and the best values at the
+end, the LLM calls as traces. It never raises into the run: the first failure
 warns and the run goes on. :class:`TrainSpans` wraps the run and each step in spans when
 OpenTelemetry is on (``tracking="otel"`` forces it on for this run's default provider).
 """
@@ -166,15 +167,15 @@ class MLflowTraining(ProgressListener):
             self._version(p, "initial value" if not history else "value at resume", 0)
 
     def _version(self, p: Any, note: str, step: int) -> None:
-        """Log ``p``'s value as its next version file if it changed (its diff and note are
-        kept for the end: one ``diffs.patch`` and one ``reasoning.md`` per parameter, so a
-        step costs one upload)."""
+        """Stage ``p``'s value as its next version file if it changed (a local file write:
+        the files go up in one upload when the run ends; its diff and note are kept for
+        the end too, one ``diffs.patch`` and one ``reasoning.md`` per parameter)."""
         text = value_text(p.data)
         if self.last.get(p.name) == text:
             return
         n = self.versions.get(p.name, -1) + 1
         ext = "py" if getattr(p, "is_code", False) else "txt"
-        self.logger.log_text(text, f"parameters/{p.name}/v{n}.{ext}")
+        self.logger.stage_text(text, f"parameters/{p.name}/v{n}.{ext}")
         if p.name in self.last:
             import difflib
 
@@ -231,8 +232,10 @@ class MLflowTraining(ProgressListener):
         log = getattr(self.optimizer, "log", None) or []
         if log:
             files.append(("final_prompt.md", prompt_text(log[-1].messages)))
-        lg.log_texts(files)
-        # train() returns now; the last uploads go on beside the notebook (flush_all waits).
+        for path, text in files:
+            lg.stage_text(text, path)
+        # train() returns now; the staged files go up in one go beside the notebook
+        # (flush_all waits; a failed upload keeps them on disk and says where).
         lg.finish("KILLED" if result.stopped_reason == "interrupted" else "FINISHED", wait=False)
 
 
