@@ -200,6 +200,26 @@ def test_feedback_function_bad_shape(ip, server):
     assert len(s.rows) == 2
 
 
+@pytest.mark.parametrize(("repair", "calls"), [(0, 1), (2, 3)])
+def test_repair_option_bounds_the_calls_of_a_stalled_step(ip, server, repair, calls):
+    trace(
+        ip,
+        f"--name rep{repair} --param greeting --repair {repair} --reset",
+        "greeting = 'hi'\ngreeting\n",
+    )
+    ip.run_line_magic("trace_feedback", f'--name rep{repair} "shout it"')
+    server.add_replies(*[reply({"greeting": "hi"})] * calls)  # the current value, every time
+    before = len(server.requests)
+    props = trace_nb.session(f"rep{repair}").propose()
+    assert len(server.requests) - before == calls
+    assert not any(p.valid for p in props)
+
+
+def test_a_negative_repair_count_is_a_usage_error(ip, server):
+    with pytest.raises(UsageError, match="--repair -1: give the number of extra calls"):
+        trace(ip, "--name repneg --param greeting --repair -1", "greeting = 'hi'\ngreeting\n")
+
+
 def test_trace_feedback_magic_and_writeback(ip, server):
     ip.user_ns["wb_llm"] = make_llm(server)
     ip.run_cell("def wb_grade(out):\n    return 0.5, 'fine'\n")
@@ -207,7 +227,7 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     # written-back header must give back each one (order aside): the oracle is this line.
     line = (
         "--name wb --param greeting --param n --code shout --feedback wb_grade "
-        "--memory 3 --llm wb_llm --candidates 2 --raise"
+        "--memory 3 --llm wb_llm --candidates 2 --repair 0 --raise"
     )
     trace(
         ip,
