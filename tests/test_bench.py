@@ -295,6 +295,29 @@ def test_llm_error_is_recorded_not_raised():
     assert set(COLUMNS) <= set(record) and record["wall_s"] >= 0
 
 
+def test_every_request_of_a_model_run_carries_the_sampling_seed(tmp_path):
+    # Best-of-k's candidates sample at temperatures above 0: a fixed seed makes a re-run
+    # give the same replies (llama.cpp honours it). None leaves sampling to the server.
+    same = json.dumps({"reasoning": "r", "suggestion": {}})
+    for seed, sent in ((0, {0}), (None, {None})):
+        with FakeOpenAIServer(replies=[same] * 8) as srv:
+            bench.run(
+                tasks=["numerical"],
+                methods=["optoprime"],
+                seeds=1,
+                steps=1,
+                model="fake-model",
+                base_url=srv.base_url,
+                api_key="test-key",
+                out=tmp_path / str(seed),
+                cache=False,
+                progress=False,
+                workers=1,
+                sampling_seed=seed,
+            )
+            assert srv.requests and {r.get("seed") for r in srv.requests} == sent
+
+
 # -- the run: results.json, report.md, resume ----------------------------------------------
 
 

@@ -299,6 +299,7 @@ def run(
     timeout: float = 300.0,
     report: bool = True,
     time_budget: float | None = None,
+    sampling_seed: int | None = 0,
 ) -> Any:
     """Run the benchmark and return one row per (task, method, seed) as a DataFrame.
 
@@ -324,6 +325,10 @@ def run(
         Threads running (task, method, seed) triples at once.
     timeout
         Seconds per LLM request (a small model on a busy CPU can need minutes for one reply).
+    sampling_seed
+        The ``seed`` sent with every request (default 0), so that calls at a temperature
+        above 0 (best-of-k's candidates, repair turns) give the same replies on a re-run
+        where the server honours it (llama.cpp does); None leaves sampling to the server.
     time_budget
         Seconds for the whole benchmark (None: no limit). No optimizer step starts after
         it: a run in progress stops (``stopped`` says so) and the runs not started yet are
@@ -376,6 +381,7 @@ def run(
             cache=cache,
             temperature=temperature,
             timeout=timeout,
+            seed=sampling_seed,
         )
         model = llm.model
     else:
