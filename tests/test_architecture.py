@@ -11,6 +11,7 @@ Each check is also run on a small source with the violation added, so it is know
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -37,11 +38,19 @@ def module_name(path: pathlib.Path) -> str:
     return ".".join(parts)
 
 
+@functools.cache
+def _parsed() -> tuple[tuple[str, pathlib.Path, ast.Module], ...]:
+    # Parsed once per test process: every check reads the same sources, and parsing all of
+    # trace_nb/ is the slow part. Checks never change a tree (they replace entries).
+    return tuple(
+        (module_name(path), path, ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(ROOT.rglob("*.py"))
+    )
+
+
 def sources() -> dict[str, tuple[pathlib.Path, ast.Module]]:
-    out = {}
-    for path in sorted(ROOT.rglob("*.py")):
-        out[module_name(path)] = (path, ast.parse(path.read_text(encoding="utf-8")))
-    return out
+    """Module name -> (path, tree) for every module of trace_nb/ (a new dict each call)."""
+    return {name: (path, tree) for name, path, tree in _parsed()}
 
 
 def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
