@@ -3,6 +3,7 @@ refused file changes nothing (parameters, history, approvals, module values)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import re
@@ -20,6 +21,7 @@ from trace_nb.notebook import registry
 from trace_nb.notebook import session as sessions
 from trace_nb.notebook.persist import SessionFileError
 from trace_nb.notebook.session import read_session
+from trace_nb.notebook.spec import CellSpec
 from trace_nb.training import CheckpointError, load_checkpoint, save_checkpoint
 from trace_nb.training.checkpoint import RunState
 
@@ -109,6 +111,12 @@ def test_an_old_session_file_loads_with_its_values_history_and_approvals(legacy,
     again = json.loads((tmp_path / "again.json").read_text())
     assert (again["format"], again["kind"], again["version"]) == ("trace_nb", "session", 2)
     old = json.loads(legacy["session"].read_text())
+    # Options the magic gained since (e.g. --repair) are written with their defaults; every
+    # field the old file had reads back the same.
+    added = {k: v for k, v in again["spec"].items() if k not in old["spec"]}
+    defaults = {f.name: f.default for f in dataclasses.fields(CellSpec)}
+    assert added == {k: defaults[k] for k in added}
+    again["spec"] = {k: v for k, v in again["spec"].items() if k in old["spec"]}
     assert {k: again[k] for k in old if k != "format"} == {
         k: v for k, v in old.items() if k != "format"
     }
