@@ -13,7 +13,7 @@ from typing import Any
 from ..optim import Proposal
 from ..optim.policy import Decision
 from ..optim.refusal import Refusal
-from ..optim.states import DecisionSource, ProposalStatus
+from ..optim.states import DecisionSource, ProposalStatus, member
 from .lineage import Lineage
 from .parameters import ParameterSet
 from .run_log import RunLog
@@ -125,6 +125,7 @@ class ReviewQueue:
         approve_code: bool = False,
     ) -> list[Proposal]:
         """See :meth:`TraceSession.approve <trace_nb.notebook.session.TraceSession.approve>`."""
+        decided_by = member(DecisionSource, decided_by)  # before anything changes
         if value is not None:
             if not isinstance(names, str):
                 raise ValueError("approve(name, value=...) edits one proposal: give one name")
@@ -162,6 +163,7 @@ class ReviewQueue:
         candidate: int | None = None,
     ) -> list[Proposal]:
         """Reject pending proposals (all when ``names`` is None; only ``candidate``'s)."""
+        decided_by = member(DecisionSource, decided_by)
         chosen = [p for p in self.pending(names) if candidate is None or p.candidate == candidate]
         for p in chosen:
             p.status, p.decided_by = ProposalStatus.REJECTED, decided_by
@@ -190,6 +192,7 @@ class ReviewQueue:
     ) -> list[Proposal]:
         """Apply candidate ``candidate``'s valid proposals; the other candidates' become
         ``not_chosen``; the history records the winner."""
+        decided_by = member(DecisionSource, decided_by)
         pending = self.pending()
         ours = [p for p in pending if p.candidate == candidate]
         if not ours:
@@ -212,6 +215,7 @@ class ReviewQueue:
         """Carry out an automatic step's :class:`~trace_nb.optim.policy.Decision`: apply
         ``decision.apply``, mark the candidates that lost ``not_chosen`` and record the
         winner. Held proposals stay pending (the caller says what waits)."""
+        decided_by = member(DecisionSource, decided_by)
         decision.mark_not_chosen(decided_by)
         applied = self._apply(decision.apply, decided_by, approve_code)
         self._mark(applied, "approved", decided_by)

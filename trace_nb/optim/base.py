@@ -19,6 +19,7 @@ from .policy import HoldReason, decide
 from .problem import ProblemInstance
 from .proposal import Proposal
 from .reply import parse_reply
+from .states import DecisionSource, member
 
 
 def _unique_labels(params: list[ParameterNode]) -> None:
@@ -184,6 +185,7 @@ class Optimizer:
         Raises ValueError, changing nothing, when a proposal is for a node this optimizer
         does not own.
         """
+        decided_by = member(DecisionSource, decided_by)  # a bad one changes nothing
         proposals = list(proposals)
         with self._lock:
             # Nodes hash by identity, and distinct live objects never share a hash, so set

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, TypeVar
 
-__all__ = ["DecisionSource", "ProposalStatus", "Typed"]
+__all__ = ["DecisionSource", "ProposalStatus", "Typed", "member"]
 
 
 class _StrState(str, enum.Enum):
@@ -41,6 +41,18 @@ class DecisionSource(_StrState):
 E = TypeVar("E", bound=enum.Enum)
 
 
+def member(kind: type[E], value: Any) -> E:
+    """``value`` as a member of ``kind`` (the member itself, or its value: ``"human"``);
+    a value ``kind`` does not have is a ValueError that lists the ones it has. Callers
+    that change state check a ``decided_by`` with this first, so a bad one changes
+    nothing."""
+    try:
+        return kind(value)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in kind)
+        raise ValueError(f"{value!r} is not a {kind.__name__} (one of {known})") from None
+
+
 class Typed(Generic[E]):
     """A dataclass field that holds an enum member and turns a value into one when set:
     ``proposal.status = "approved"`` stores ``ProposalStatus.APPROVED``; a value the enum
@@ -62,9 +74,4 @@ class Typed(Generic[E]):
         if value is None and self.optional:
             setattr(obj, self.slot, None)
             return
-        try:
-            member = self.kind(value)
-        except ValueError:
-            known = ", ".join(repr(m.value) for m in self.kind)
-            raise ValueError(f"{value!r} is not a {self.kind.__name__} (one of {known})") from None
-        setattr(obj, self.slot, member)
+        setattr(obj, self.slot, member(self.kind, value))
