@@ -43,3 +43,16 @@ def ipython_shell():
     if "trace_nb" not in shell.extension_manager.loaded:
         shell.extension_manager.load_extension("trace_nb")
     return shell
+
+
+@pytest.fixture
+def own_temp_folder(tmp_path, monkeypatch):
+    """The temporary folder of this test's code is a folder of its own under ``tmp_path``:
+    files a test leaves there (MLflow staging folders, kept after a failed upload) never
+    reach the machine's temporary folder or another test's."""
+    import tempfile
+
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder

@@ -35,14 +35,8 @@ KEY = "sk-t26guards0123456789abcdefSECRET"
 
 
 @pytest.fixture(autouse=True)
-def own_temp_folder(tmp_path, monkeypatch):
-    """Staging folders (and those kept after a failed upload) go under the test's own
-    folder, not the machine's temporary folder."""
-    import tempfile
-
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+def _staging_in_tmp_path(own_temp_folder):
+    """MLflow staging folders go under the test's own folder (see conftest)."""
 
 
 def tracker_warnings(caught, url: str) -> list[str]:
