@@ -32,7 +32,7 @@ from typing import Any
 
 from .gates import GateContext, resolve
 from .proposal import Proposal
-from .states import ProposalStatus
+from .states import DecisionSource, ProposalStatus, member
 
 __all__ = ["NOT_CHOSEN", "Decision", "Hold", "HoldReason", "decide"]
 
@@ -84,11 +84,12 @@ class Decision:
         """The held proposals (only those held for ``reason``, when given)."""
         return [h.proposal for h in self.hold if reason is None or h.reason is reason]
 
-    def mark_not_chosen(self, decided_by: str = "auto") -> None:
+    def mark_not_chosen(self, decided_by: DecisionSource | str = DecisionSource.AUTO) -> None:
         """Record the candidates that lost: status ``"not_chosen"`` (they stay listed)."""
+        source = member(DecisionSource, decided_by)  # an unknown source changes nothing
         for p in self.not_chosen:
             if p.status == "pending":
-                p.status, p.decided_by = NOT_CHOSEN, decided_by
+                p.status, p.decided_by = NOT_CHOSEN, source
 
 
 def _code_hold(p: Proposal) -> Hold:
