@@ -176,6 +176,35 @@ def test_train_picks_the_best_candidate_on_the_minibatch():
     assert sorted(statuses) == ["approved", "not_chosen"]
 
 
+def test_train_keeps_the_values_when_every_candidate_is_worse_on_the_minibatch():
+    from trace_nb import node
+    from trace_nb.training import train
+
+    offset = node(4, name="keep_offset", trainable=True)
+    examples = [{"x": i, "target": i + 5} for i in range(4)]
+
+    def workflow(example):
+        return node(example["x"], name="x") + offset
+
+    def feedback(example, output):
+        return 1.0 / (1.0 + abs(example["target"] - output)), "off"
+
+    values = {0.0: 1, 1.0: 9}  # both further from 5 than 4 is
+
+    def reply(request):
+        value = values[request.get("temperature", 0.0)]
+        return json.dumps({"reasoning": "r", "suggestion": {"keep_offset": value}})
+
+    with FakeOpenAIServer(replies=reply) as srv:
+        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
+        result = train(
+            workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
+        )
+    assert offset.data == 4 and result.history[-1]["candidate"] is None
+    statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
+    assert statuses == ["not_chosen", "not_chosen"]
+
+
 def test_auto_on_a_paused_run_takes_new_settings_or_says_why(panel):
     s = panel.session
     panel.auto(2, review="diff>2", pause=True)

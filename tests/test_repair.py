@@ -315,9 +315,30 @@ def test_optoprime_k3_applies_the_candidate_that_scores_best_and_not_the_others(
         method = get_method("optoprime_k3")
         opt = method.build([x], make_llm(srv), "", 400)
         props = method.step(opt, scorer)
-    assert x.data == 7 and sorted(seen) == [3, 7, 9]  # each candidate scored once
+    assert x.data == 7 and sorted(seen) == [1, 3, 7, 9]  # each candidate once, and the values
     status = {p.new: p.status for p in props}
     assert status == {3: "not_chosen", 7: "approved", 9: "not_chosen"}  # as decide() marks them
+
+
+def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
+    from trace_nb.bench.methods import get_method
+
+    x = node(6, name="k3_keep", trainable=True)
+    (x * 2).backward("The output should be 14.")
+    seen = []
+
+    def scorer():
+        seen.append(x.data)
+        return -abs(x.data - 7)
+
+    with FakeOpenAIServer(
+        replies=lambda r: reply({"k3_keep": 2 + int(2 * r["temperature"])})
+    ) as srv:
+        method = get_method("optoprime_k3")
+        props = method.step(method.build([x], make_llm(srv), "", 400), scorer)
+    assert x.data == 6  # 2, 3 and 4 are all further from 7 than 6 is
+    assert sorted(seen) == [2, 3, 4, 6]  # each candidate once, and the current values
+    assert [p.status for p in props] == ["not_chosen"] * 3
 
 
 def test_best_of_k_without_a_scorer_takes_the_first_candidate():

@@ -79,6 +79,28 @@ def test_one_candidate_is_chosen_by_score_and_the_others_are_not_chosen():
     assert decide(props).apply == [props[0]]
 
 
+def test_candidates_that_all_score_below_the_current_values_are_not_applied():
+    tone = node("calm", name="tone_k", trainable=True)
+    props = [check(tone, v) for v in ("a", "bb", "c")]
+    for k, p in enumerate(props):
+        p.candidate = k
+    d = decide(props, scorer=lambda group: len(group[0].new), current_score=3)
+    assert d.kept and d.apply == [] and d.candidate is None and d.not_chosen == props
+    assert d.scores == {0: 1, 1: 2, 2: 1}  # measured, and shown why
+    d.mark_not_chosen()
+    assert [p.status for p in props] == ["not_chosen"] * 3
+    for p in props:
+        p.status = "pending"
+    # A tie applies the best candidate; so does a current score that is unknown.
+    for current in (2, None):
+        d = decide(props, scorer=lambda group: len(group[0].new), current_score=current)
+        assert not d.kept and d.apply == [props[1]]
+    # One candidate left (the others repeated it) is measured against the values too.
+    d = decide(props[:1], scorer=lambda group: 1, current_score=2)
+    assert d.kept and d.apply == [] and d.not_chosen == props[:1]
+    assert decide(props[:1], scorer=lambda group: 1).apply == props[:1]
+
+
 def test_candidates_with_code_are_left_to_a_human_unscored():
     code, tone = _code_param(), node("calm", name="tone_d", trainable=True)
     props = [check(code, SPY_CODE), check(tone, "calm!"), check(tone, "calm?")]

@@ -7,7 +7,7 @@
 * ``optoprime_k3``: OptoPrime asking for 3 candidates at once (temperatures 0, 0.5, 1),
   applying the one that scores best on the step's training examples
   (:meth:`~trace_nb.bench.tasks.base.TaskInstance.score_examples`; the first candidate
-  when the task cannot score). Choosing runs every candidate, code included, on the
+  when the task cannot score), unless it scores below the current values there. Choosing runs every candidate, code included, on the
   examples: as everywhere in the benchmark, the LLM's code is approved unreviewed.
 * ``opro``: OPRO, which sees only the history of values and feedback.
 * ``trace_opt``: the reference implementation (``trace-opt``) through an adapter
@@ -78,10 +78,15 @@ def best_candidate(optimizer: Any, proposals: list, scorer: Any) -> list:
 
     Each candidate's valid values are set, scored and undone in turn (code runs: the
     benchmark approves code unreviewed); ties and an unscorable task keep the lowest
-    candidate number. Returns every proposal, with the chosen ones approved.
+    candidate number. The current values are scored too: when the best candidate scores
+    below them, nothing is applied and every candidate is not chosen. Returns every
+    proposal, with the chosen ones approved.
     """
     score = None if scorer is None else (lambda group: _score_with(group, scorer))
-    decision = decide(proposals, approve_code=True, scorer=score)
+    # The current values' score on the same examples: a candidate that scores below it is
+    # not applied (the policy keeps the values, every candidate is not chosen).
+    current = None if scorer is None else _score_with([], scorer)
+    decision = decide(proposals, approve_code=True, scorer=score, current_score=current)
     decision.mark_not_chosen()
     optimizer.apply(decision.apply, approve_code=True)
     return proposals

@@ -15,7 +15,10 @@ The rules, in order:
    applied. LLM code runs only when someone approved it.
 3. Several candidates (``OptoPrime(candidates=k)``): at most one is applied. With a
    ``scorer`` the best-scoring one wins (the "best of k"), else the first (the lowest
-   temperature); the others are *not chosen* (a status, kept for the record). Scoring runs
+   temperature); the others are *not chosen* (a status, kept for the record). Given the
+   current values' score on the same examples (``current_score``), a best candidate that
+   scores *below* it is not applied either: every candidate is not chosen and the values
+   stay (``Decision.kept``); a tie applies the candidate. Scoring runs
    the workflow with a candidate's values, so when any candidate changes code and
    ``approve_code`` is off, no candidate is scored or applied: all of them wait for a human
    to choose (reason :attr:`HoldReason.CODE`).
@@ -72,6 +75,9 @@ class Decision:
         The chosen candidate's number, or None when there was no choice to make.
     scores
         Each scored candidate's score (None: nothing could be scored).
+    kept
+        True when every candidate scored below the current values (``current_score``):
+        none is applied, all are not chosen.
     """
 
     apply: list[Proposal] = field(default_factory=list)
@@ -79,6 +85,7 @@ class Decision:
     not_chosen: list[Proposal] = field(default_factory=list)
     candidate: int | None = None
     scores: dict[int, float | None] = field(default_factory=dict)
+    kept: bool = False
 
     def held(self, reason: HoldReason | None = None) -> list[Proposal]:
         """The held proposals (only those held for ``reason``, when given)."""
@@ -111,6 +118,7 @@ def decide(
     *,
     round: int = 1,
     previewer: Callable[[Proposal], Any] | None = None,
+    current_score: float | None = None,
 ) -> Decision:
     """Decide what an automatic step applies, holds and leaves out (see the module docs).
 
@@ -130,6 +138,9 @@ def decide(
     previewer
         ``previewer(proposal)`` returns something with a ``regressions`` count, for the
         ``"regression"`` rule; only called for proposals that may run.
+    current_score
+        The current values' score on the examples ``scorer`` uses: with several scored
+        candidates, the best is applied only if it scores at least this (None: always).
 
     Returns
     -------
@@ -140,8 +151,10 @@ def decide(
     live = [p for p in proposals if p.parameter is not None and p.valid and p.status == "pending"]
     out = Decision()
     numbers = sorted({p.candidate for p in live if p.candidate is not None})
-    if len(numbers) > 1:
-        live = _choose(proposals, live, numbers, approve_code, scorer, out)
+    # One candidate left (the others repeated it) is still measured against the values.
+    measured = scorer is not None and current_score is not None
+    if len(numbers) > 1 or (numbers and measured):
+        live = _choose(proposals, live, numbers, approve_code, scorer, out, current_score)
     for p in live:
         if p.is_code and not approve_code:
             out.hold.append(_code_hold(p))
@@ -162,8 +175,10 @@ def _choose(
     approve_code: bool,
     scorer: Callable[[list[Proposal]], float | None] | None,
     out: Decision,
+    current_score: float | None,
 ) -> list[Proposal]:
-    """Pick one candidate into ``out``; return the proposals still in play."""
+    """Pick one candidate (or, when all score below ``current_score``, none) into
+    ``out``; return the proposals still in play."""
     groups = {k: [p for p in live if p.candidate == k] for k in numbers}
     if not approve_code and any(p.is_code for p in live if p.candidate is not None):
         # Scoring would run the LLM's code: a human chooses among all of them.
@@ -175,6 +190,15 @@ def _choose(
     if scorer is not None:
         out.scores = {k: scorer(groups[k]) for k in numbers}
         best = max(numbers, key=lambda k: _rank(out.scores[k]))
+        top = out.scores[best]
+        if current_score is not None and top is not None and top < current_score:
+            out.kept = True  # every candidate would make the examples worse: keep the values
+            out.not_chosen = [
+                p for p in proposals if p.status == "pending" and p.candidate is not None
+            ]
+            return [p for p in live if p.candidate is None]
+    if len(numbers) == 1:
+        return live  # the only candidate left, measured and kept: there was no choice
     out.candidate = best
     out.not_chosen = [  # invalid ones too: they lost with their candidate
         p

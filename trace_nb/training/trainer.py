@@ -336,6 +336,7 @@ class Trainer:
             lambda group: score_on_batch(self, group, batch),
             round=state.step + 1,
             previewer=lambda p: preview_on_batch(self, p, batch, train_results),
+            current_score=train_score,  # a candidate worse on the minibatch is not applied
         )
         decision.mark_not_chosen()
         self.chosen_candidate = decision.candidate
