@@ -27,6 +27,8 @@ def test_states_are_enums_equal_to_the_old_strings():
     )
     assert NOT_CHOSEN is ProposalStatus.NOT_CHOSEN
     assert Proposal("x", None, 1, 2, status="rejected").status is ProposalStatus.REJECTED
+    # A repr (the console, a list of proposals, a DataFrame of objects) shows the value.
+    assert "status='approved'" in repr(p) and "decided_by='human'" in repr(p)
 
 
 def test_an_unknown_state_is_refused_with_the_known_ones():

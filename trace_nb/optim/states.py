@@ -16,10 +16,12 @@ __all__ = ["DecisionSource", "ProposalStatus", "Typed", "member"]
 
 
 class _StrState(str, enum.Enum):
-    """A ``str`` enum that prints as its value (``enum.StrEnum`` of Python 3.11)."""
+    """A ``str`` enum that prints as its value (``enum.StrEnum`` of Python 3.11), and
+    whose repr is the value's (a proposal's repr reads ``status='pending'``)."""
 
     __str__ = str.__str__
     __format__ = str.__format__
+    __repr__ = str.__repr__
 
 
 class ProposalStatus(_StrState):
