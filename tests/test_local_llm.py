@@ -174,6 +174,49 @@ def test_a_server_that_dies_at_start_is_reported_and_its_log_closed(tmp_path, fa
     assert "cannot load" in log_path.read_text()
 
 
+STARTER = """
+import sys, time
+from trace_nb.llm.local import local_server
+srv = local_server(sys.argv[1], python=sys.argv[2], warm_up=False)
+print(srv.process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    stat = pathlib.Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
+
+
+def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path, fake_python):
+    import subprocess
+
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, str(tmp_path / "model.gguf"), fake_python],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        pid = int(starter.stdout.readline())
+        assert _alive(pid)
+    finally:
+        starter.kill()  # SIGKILL: no exit handler of the starter runs
+        starter.wait()
+    for _ in range(100):  # the server checks its parent twice a second
+        if not _alive(pid):
+            break
+        time.sleep(0.1)
+    else:
+        os.killpg(pid, 9)
+        pytest.fail("the llama.cpp server outlived the process that started it")
+
+
 # --- the real model ----------------------------------------------------------------------------
 
 

