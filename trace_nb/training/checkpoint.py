@@ -106,13 +106,13 @@ class RunState:
             if ok and name in ("step", "stale") and value < 0:
                 ok = False
             if ok and name == "order":
-                ok = all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+                ok = all(isinstance(i, int) and not isinstance(i, bool) for i in data[name])
             if ok and name == "history":
                 ok = all(
                     isinstance(row, dict)
                     and isinstance(row.get("step"), int)
                     and not isinstance(row.get("step"), bool)
-                    for row in value
+                    for row in data[name]
                 )
             if not ok:
                 raise CheckpointError(
@@ -244,7 +244,7 @@ def open_run(
     if resume and path is None:
         raise ValueError("resume=True needs checkpoint= (the path to resume from)")
     params = list(optimizer.parameters)
-    if resume and Path(path).exists():
+    if resume and path is not None and Path(path).exists():
         state = load_checkpoint(path)
         state.check_config({k: v for k, v in config.items() if k != "parameters"})
         size = config.get("dataset_size")

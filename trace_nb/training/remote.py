@@ -196,7 +196,11 @@ class _Pickler:
         base = cloudpickle.Pickler
 
         class Pickler(base):
-            dispatch_table = ChainMap({types.CodeType: code_reduce}, base.dispatch_table)
+            # typeshed calls the base's table a read-only Mapping; ChainMap only reads it.
+            dispatch_table = ChainMap(
+                {types.CodeType: code_reduce},
+                base.dispatch_table,  # pyright: ignore[reportArgumentType]
+            )
 
         self.pickler_class = Pickler
 

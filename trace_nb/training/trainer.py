@@ -200,6 +200,7 @@ class Trainer:
             listener.projection(self.projection)
 
     def _validate(self) -> EvalReport:
+        assert self.val is not None  # called only when there is a validation set
         if self.remote is None:
             return evaluate(
                 self.workflow,
@@ -261,6 +262,7 @@ class Trainer:
             chars = sum(len(str(m.get("content", ""))) for m in messages()) if messages else None
             self._project(chars)
         if self.budget and estimate_next_step(state.history) is None:
+            assert self.projection is not None  # made just above
             rest = self.projection.step_usage(len(self.val or ()))
             if self.budget.would_exceed(self.meter.total(), rest):
                 optimizer.zero_feedback()
