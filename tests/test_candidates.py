@@ -132,3 +132,30 @@ def test_step_applies_one_candidate_and_records_the_others_as_not_chosen():
         "not_chosen",
         "not_chosen",
     ]
+
+
+def test_auto_keeps_the_values_when_every_candidate_previews_worse():
+    """Best of k by preview never applies a candidate that scores below the current values
+    on the same examples: all three are not chosen and the greeting stays."""
+    ip = ipython_shell()
+    ip.run_cell("def longer(out):\n    return (len(out) / 100, 'longer is better')\n")
+    current = "Greetings and a very warm welcome"
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace",
+            "--name keeps --param greeting --feedback longer --candidates 3 --no-panel --reset",
+            f"greeting = {current!r}\ngreeting\n",
+        )
+        p = Panel(trace_nb.session("keeps"))
+        try:
+            s = p.session
+            p.auto(1)
+            assert p.wait(60) and "finished after 1 of 1" in p.status.value
+            assert s.parameters["greeting"] == current
+            log = s.optimizer.log_json()[-3:]
+            assert [q["status"] for e in log for q in e["proposals"]] == ["not_chosen"] * 3
+            assert [q["decided_by"] for e in log for q in e["proposals"]] == ["auto"] * 3
+        finally:
+            p.close()
+            sessions.set_default_llm(None)

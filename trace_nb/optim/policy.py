@@ -118,7 +118,7 @@ def decide(
     *,
     round: int = 1,
     previewer: Callable[[Proposal], Any] | None = None,
-    current_score: float | None = None,
+    current_score: float | Callable[[], float | None] | None = None,
 ) -> Decision:
     """Decide what an automatic step applies, holds and leaves out (see the module docs).
 
@@ -141,6 +141,8 @@ def decide(
     current_score
         The current values' score on the examples ``scorer`` uses: with several scored
         candidates, the best is applied only if it scores at least this (None: always).
+        A callable is asked once, after the candidates were scored (a caller whose
+        scorer also measures the current values, as a preview does, can pass what it saw).
 
     Returns
     -------
@@ -175,7 +177,7 @@ def _choose(
     approve_code: bool,
     scorer: Callable[[list[Proposal]], float | None] | None,
     out: Decision,
-    current_score: float | None,
+    current_score: float | Callable[[], float | None] | None,
 ) -> list[Proposal]:
     """Pick one candidate (or, when all score below ``current_score``, none) into
     ``out``; return the proposals still in play."""
@@ -191,7 +193,8 @@ def _choose(
         out.scores = {k: scorer(groups[k]) for k in numbers}
         best = max(numbers, key=lambda k: _rank(out.scores[k]))
         top = out.scores[best]
-        if current_score is not None and top is not None and top < current_score:
+        current = current_score() if callable(current_score) else current_score
+        if current is not None and top is not None and top < current:
             out.kept = True  # every candidate would make the examples worse: keep the values
             out.not_chosen = [
                 p for p in proposals if p.status == "pending" and p.candidate is not None

@@ -56,6 +56,7 @@ class AutoRun:
         self.review, self.pause = resolve(review), pause
         self.stopping = self.paused = False
         self._held: list = []  # what a paused run waits on
+        self._before: float | None = None  # the current values' preview mean, this round
         self._start_job, self._approve_code = start_job, approve_code
         self._status, self._progress, self._ended = status, progress, ended
 
@@ -124,6 +125,7 @@ class AutoRun:
         and the proposals the review rule keeps for a human."""
         s = self.session
         approve_code = self._approve_code()
+        self._before = None  # the current values' mean, as the candidates' previews saw it
         decision = decide(
             [p for p in s.proposals if p not in s.waiting],
             self.review,
@@ -131,6 +133,7 @@ class AutoRun:
             self._score_candidate,
             round=self.done + 1,
             previewer=lambda p: s.preview(s.display_name(p.parameter), candidate=p.candidate),
+            current_score=lambda: self._before,
         )
         s.apply_decision(decision, "auto", approve_code)
         code = decision.held(HoldReason.CODE)
@@ -167,9 +170,11 @@ class AutoRun:
         """A candidate's score: the mean over its proposals of the preview's mean after
         (the policy calls this only for candidates that may run)."""
         s = self.session
-        means = [
-            s.preview(s.display_name(p.parameter), candidate=p.candidate).mean_after
-            for p in proposals
+        previews = [
+            s.preview(s.display_name(p.parameter), candidate=p.candidate) for p in proposals
         ]
-        got = [m for m in means if m is not None]
+        for preview in previews:
+            if preview.mean_before is not None:
+                self._before = preview.mean_before
+        got = [m for m in (pv.mean_after for pv in previews) if m is not None]
         return sum(got) / len(got) if got else None
