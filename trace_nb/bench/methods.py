@@ -85,7 +85,7 @@ def best_candidate(optimizer: Any, proposals: list, scorer: Any) -> list:
     score = None if scorer is None else (lambda group: _score_with(group, scorer))
     # The current values' score on the same examples: a candidate that scores below it is
     # not applied (the policy keeps the values, every candidate is not chosen).
-    current = None if scorer is None else _score_with([], scorer)
+    current = None if scorer is None else (lambda: _score_with([], scorer))  # asked if needed
     decision = decide(proposals, approve_code=True, scorer=score, current_score=current)
     decision.mark_not_chosen()
     optimizer.apply(decision.apply, approve_code=True)
