@@ -193,11 +193,17 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split(") ", 1)[1].startswith("Z"))
 
 
-def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path, fake_python):
+@pytest.mark.parametrize("wrapped", [False, True], ids=["python", "shell-wrapper"])
+def test_the_server_ends_when_the_process_that_started_it_is_killed(tmp_path, fake_python, wrapped):
     import subprocess
 
+    python = fake_python
+    if wrapped:  # an interpreter given as a script that runs Python as its child (no exec)
+        python = str(tmp_path / "wrapper.sh")
+        pathlib.Path(python).write_text(f'#!/bin/sh\n"{fake_python}" "$@"\n')
+        pathlib.Path(python).chmod(0o755)
     starter = subprocess.Popen(
-        [sys.executable, "-c", STARTER, str(tmp_path / "model.gguf"), fake_python],
+        [sys.executable, "-c", STARTER, str(tmp_path / "model.gguf"), python],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},

@@ -99,6 +99,13 @@ def test_candidates_that_all_score_below_the_current_values_are_not_applied():
     d = decide(props[:1], scorer=lambda group: 1, current_score=2)
     assert d.kept and d.apply == [] and d.not_chosen == props[:1]
     assert decide(props[:1], scorer=lambda group: 1).apply == props[:1]
+    # ...but never by running code nobody approved: the code waits, the value goes on.
+    code = _code_param()
+    mixed = [check(code, SPY_CODE), check(tone, "calm!")]
+    for p in mixed:
+        p.candidate = 0
+    d = decide(mixed, scorer=lambda group: pytest.fail("scored"), current_score=1)
+    assert d.held(HoldReason.CODE) == mixed[:1] and d.apply == mixed[1:] and not d.kept
 
 
 def test_candidates_with_code_are_left_to_a_human_unscored():

@@ -7,8 +7,9 @@
 * ``optoprime_k3``: OptoPrime asking for 3 candidates at once (temperatures 0, 0.5, 1),
   applying the one that scores best on the step's training examples
   (:meth:`~trace_nb.bench.tasks.base.TaskInstance.score_examples`; the first candidate
-  when the task cannot score), unless it scores below the current values there. Choosing runs every candidate, code included, on the
-  examples: as everywhere in the benchmark, the LLM's code is approved unreviewed.
+  when the task cannot score), unless it scores below the current values there. Choosing
+  runs every candidate, code included, on the examples: as everywhere in the benchmark, the
+  LLM's code is approved unreviewed.
 * ``opro``: OPRO, which sees only the history of values and feedback.
 * ``trace_opt``: the reference implementation (``trace-opt``) through an adapter
   (:mod:`.reference`); reported as unavailable unless ``opto`` imports here or

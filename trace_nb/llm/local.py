@@ -182,13 +182,22 @@ class LocalServer:
 
 # Runs llama_cpp.server in the child, which ends when the process that started it is gone:
 # a kernel restarted or killed (SIGKILL too) must not leave a server holding a core and the
-# model's memory. The child watches its parent id (it is in its own session, so nothing
-# else would stop it); this also works when the starter was a thread that has ended.
+# model's memory. The child watches its parent id and the starter's (it is in its own
+# session, so nothing else would stop it); this also works when the starter was a thread
+# that has ended, and when the interpreter is a shell script that runs Python as a child.
 _WITH_PARENT = """
 import os, runpy, sys, threading, time
-parent = int(sys.argv[1])
+starter, parent = int(sys.argv[1]), os.getppid()  # the parent differs under a shell wrapper
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
 def watch():
-    while os.getppid() == parent:
+    while os.getppid() == parent and alive(starter):
         time.sleep(0.5)
     os._exit(0)
 threading.Thread(target=watch, daemon=True, name="parent-watch").start()

@@ -153,9 +153,11 @@ def decide(
     live = [p for p in proposals if p.parameter is not None and p.valid and p.status == "pending"]
     out = Decision()
     numbers = sorted({p.candidate for p in live if p.candidate is not None})
-    # One candidate left (the others repeated it) is still measured against the values.
+    # One candidate left (the others repeated it) is still measured against the values,
+    # when measuring it runs no code nobody approved.
     measured = scorer is not None and current_score is not None
-    if len(numbers) > 1 or (numbers and measured):
+    runnable = approve_code or not any(p.is_code for p in live)
+    if len(numbers) > 1 or (numbers and measured and runnable):
         live = _choose(proposals, live, numbers, approve_code, scorer, out, current_score)
     for p in live:
         if p.is_code and not approve_code:
