@@ -717,10 +717,13 @@ def test_the_report_shows_wasted_steps_repairs_and_refusals_by_code():
     base = {c: 0 for c in COLUMNS} | {"task": "t", "method": "m", "status": "ok"}
     rows = [
         base | {"steps_run": 4, "wasted_steps": 1, "repairs": 2, "refusals": {"same_value": 2}},
-        base | {"steps_run": 4, "wasted_steps": 2, "repairs": 0, "refusals": {"no_change": 3}},
+        base
+        | {"steps_run": 4, "wasted_steps": 2, "kept_steps": 1, "repairs": 0}
+        | {"refusals": {"no_change": 3}},
     ]
     for r in rows:
         r.update(success=False, stopped=None, best_score=0.5)
     (row,) = summarize(pd.DataFrame(rows, columns=COLUMNS)).to_dict("records")
     assert row["wasted steps"] == "3/8 (38 %)" and row["repairs"] == 2
+    assert row["kept steps"] == 1  # best of k kept the values: shown, not counted as wasted
     assert row["refusals"] == "no_change 3, same_value 2"

@@ -321,6 +321,7 @@ def test_optoprime_k3_applies_the_candidate_that_scores_best_and_not_the_others(
 
 
 def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
+    from trace_nb.bench import counters
     from trace_nb.bench.methods import get_method
 
     x = node(6, name="k3_keep", trainable=True)
@@ -335,10 +336,14 @@ def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
         replies=lambda r: reply({"k3_keep": 2 + int(2 * r["temperature"])})
     ) as srv:
         method = get_method("optoprime_k3")
-        props = method.step(method.build([x], make_llm(srv), "", 400), scorer)
+        opt = method.build([x], make_llm(srv), "", 400)
+        props = method.step(opt, scorer)
     assert x.data == 6  # 2, 3 and 4 are all further from 7 than 6 is
     assert sorted(seen) == [2, 3, 4, 6]  # each candidate once, and the current values
     assert [p.status for p in props] == ["not_chosen"] * 3
+    counts = counters.empty()
+    counters.count_step(counts, opt, 0, props, [])
+    assert (counts["kept_steps"], counts["wasted_steps"]) == (1, 0)
 
 
 def test_best_of_k_without_a_scorer_takes_the_first_candidate():

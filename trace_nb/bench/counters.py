@@ -2,7 +2,9 @@
 
 * ``steps_run``: optimizer steps made; ``wasted_steps``: steps that applied nothing (the
   reply suggested no change, repeated a value, or every suggestion was refused and not
-  repaired).
+  repaired); ``kept_steps``: steps that applied nothing because every valid candidate
+  scored below the current values on the step's examples (best of k keeps the values; not
+  counted as wasted: the model gave usable, new values and they were measured worse).
 * ``repairs``: repair turns (extra calls within a step, :mod:`trace_nb.optim.repair`);
   ``repaired_steps``: steps that applied a value a repair turn brought.
 * ``no_change_replies``: replies that suggested no change; ``identical_replies``: replies
@@ -27,6 +29,7 @@ from ..optim.refusal import Refusal
 COUNTERS = [
     "steps_run",
     "wasted_steps",
+    "kept_steps",
     "repairs",
     "repaired_steps",
     "no_change_replies",
@@ -87,7 +90,9 @@ def count_step(
     proposals = list(proposals)
     counts["steps_run"] += 1
     applied = [p for p in proposals if p.status == "approved"]
-    counts["wasted_steps"] += not applied
+    kept = not applied and any(p.valid and p.status == "not_chosen" for p in proposals)
+    counts["kept_steps"] += kept
+    counts["wasted_steps"] += not applied and not kept
     counts["repaired_steps"] += any(getattr(p, "attempt", 1) > 1 for p in applied)
     refusals = Counter(counts["refusals"])
     for reply, attempt, usage, call_proposals in _calls(optimizer, start, proposals):
