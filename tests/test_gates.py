@@ -146,11 +146,13 @@ def test_train_keeps_what_the_review_rule_or_the_gate_holds():
     assert offset.data == 0 and [p.new for p in result.waiting] == [5]
 
 
-def test_train_picks_the_best_candidate_on_the_minibatch():
+def _train_two_candidates(name: str, start: int, values: dict[float, int]):
+    """One training step of ``offset + x`` towards ``x + 5`` with two candidates; ``values``
+    maps each candidate's temperature to the offset it suggests."""
     from trace_nb import node
     from trace_nb.training import train
 
-    offset = node(0, name="cand_offset", trainable=True)
+    offset = node(start, name=name, trainable=True)
     examples = [{"x": i, "target": i + 5} for i in range(4)]
 
     def workflow(example):
@@ -159,49 +161,30 @@ def test_train_picks_the_best_candidate_on_the_minibatch():
     def feedback(example, output):
         return 1.0 / (1.0 + abs(example["target"] - output)), "off"
 
-    values = {0.0: 2, 1.0: 5}  # temperature -> suggested offset; 5 is right
-
     def reply(request):
         value = values[request.get("temperature", 0.0)]
-        return json.dumps({"reasoning": "r", "suggestion": {"cand_offset": value}})
+        return json.dumps({"reasoning": "r", "suggestion": {name: value}})
 
     with FakeOpenAIServer(replies=reply) as srv:
         opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
         result = train(
             workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
         )
-    assert offset.data == 5 and result.history[-1]["candidate"] == 1
-    # The candidate that lost is recorded as not chosen, not applied and not deleted.
     statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
+    return offset.data, result.history[-1]["candidate"], statuses
+
+
+def test_train_picks_the_best_candidate_on_the_minibatch():
+    value, candidate, statuses = _train_two_candidates("cand_offset", 0, {0.0: 2, 1.0: 5})
+    assert value == 5 and candidate == 1  # 5 is right
+    # The candidate that lost is recorded as not chosen, not applied and not deleted.
     assert sorted(statuses) == ["approved", "not_chosen"]
 
 
 def test_train_keeps_the_values_when_every_candidate_is_worse_on_the_minibatch():
-    from trace_nb import node
-    from trace_nb.training import train
-
-    offset = node(4, name="keep_offset", trainable=True)
-    examples = [{"x": i, "target": i + 5} for i in range(4)]
-
-    def workflow(example):
-        return node(example["x"], name="x") + offset
-
-    def feedback(example, output):
-        return 1.0 / (1.0 + abs(example["target"] - output)), "off"
-
-    values = {0.0: 1, 1.0: 9}  # both further from 5 than 4 is
-
-    def reply(request):
-        value = values[request.get("temperature", 0.0)]
-        return json.dumps({"reasoning": "r", "suggestion": {"keep_offset": value}})
-
-    with FakeOpenAIServer(replies=reply) as srv:
-        opt = trace_nb.OptoPrime([offset], llm=make_llm(srv), candidates=2)
-        result = train(
-            workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
-        )
-    assert offset.data == 4 and result.history[-1]["candidate"] is None
-    statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
+    # Both suggestions are further from 5 than the current 4 is: neither is applied.
+    value, candidate, statuses = _train_two_candidates("keep_offset", 4, {0.0: 1, 1.0: 9})
+    assert value == 4 and candidate is None
     assert statuses == ["not_chosen", "not_chosen"]
 
 
