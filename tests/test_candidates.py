@@ -152,6 +152,9 @@ def test_auto_keeps_the_values_when_every_candidate_previews_worse():
             s = p.session
             p.auto(1)
             assert p.wait(60) and "finished after 1 of 1" in p.status.value
+            assert "in 1 of them every candidate previewed below the current values" in (
+                p.status.value
+            )
             assert s.parameters["greeting"] == current
             log = s.optimizer.log_json()[-3:]
             assert [q["status"] for e in log for q in e["proposals"]] == ["not_chosen"] * 3

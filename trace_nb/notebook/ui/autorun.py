@@ -57,6 +57,7 @@ class AutoRun:
         self.stopping = self.paused = False
         self._held: list = []  # what a paused run waits on
         self._before: float | None = None  # the current values' preview mean, this round
+        self.kept = 0  # rounds in which every candidate previewed below the current values
         self._start_job, self._approve_code = start_job, approve_code
         self._status, self._progress, self._ended = status, progress, ended
 
@@ -105,7 +106,13 @@ class AutoRun:
     def _next(self) -> None:
         if self.stopping or self.done >= self.total:
             how = "stopped" if self.stopping else "finished"
-            self._status(f"auto run {how} after {self.done} of {self.total} step(s)")
+            kept = (
+                f"; in {self.kept} of them every candidate previewed below the current "
+                "values, which were kept"
+                if self.kept
+                else ""
+            )
+            self._status(f"auto run {how} after {self.done} of {self.total} step(s){kept}")
             self._ended(self)
             return
         _ = self.session.optimizer  # made here, on the main thread: config errors show at once
@@ -136,6 +143,7 @@ class AutoRun:
             current_score=lambda: self._before,
         )
         s.apply_decision(decision, "auto", approve_code)
+        self.kept += decision.kept
         code = decision.held(HoldReason.CODE)
         human = decision.held(HoldReason.REVIEW)
         broken = [p for p in decision.apply if not p.valid]  # code that did not load
