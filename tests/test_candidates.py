@@ -162,3 +162,41 @@ def test_auto_keeps_the_values_when_every_candidate_previews_worse():
         finally:
             p.close()
             sessions.set_default_llm(None)
+
+
+def _auto_once(name: str, cell: str, examples: list | None = None) -> tuple[str, str]:
+    """One Auto round with the three candidates of ``by_temperature`` on ``cell`` (feedback:
+    1 for an output that starts with "A", else 0.5); the greeting after it and the status."""
+    ip = ipython_shell()
+    ip.run_cell("def likes_a(out):\n    return (1.0 if out.startswith('A') else 0.5, 'A')\n")
+    ip.run_cell("example = 1")
+    with FakeOpenAIServer(replies=by_temperature) as srv:
+        sessions.set_default_llm(make_llm(srv))
+        ip.run_cell_magic(
+            "trace",
+            f"--name {name} --param greeting --feedback likes_a --candidates 3 --no-panel --reset",
+            cell,
+        )
+        p = Panel(trace_nb.session(name))
+        try:
+            if examples is not None:
+                p.session.examples = examples
+            p.auto(1)
+            assert p.wait(60) and p.errors == []
+            return p.session.parameters["greeting"], p.status.value
+        finally:
+            p.close()
+            sessions.set_default_llm(None)
+
+
+def test_auto_never_applies_a_candidate_that_breaks_the_cell_where_the_values_run():
+    # Every candidate raises on every example (no score at all), the current values score
+    # 0.5 there: nothing is known to be as good, so the values stay.
+    cell = "greeting = 'Hello'\nassert greeting == 'Hello', 'too long'\ngreeting\n"
+    value, status = _auto_once("breaks_all", cell)
+    assert value == "Hello" and "in 1 of them every candidate previewed below" in status
+    # "Ahoy" and "Avast" score 1 on example 1 and raise on example 2: their mean must not
+    # leave example 2 out. "Yo" scores 0.5 on both, as the current values do: it is applied.
+    cell = "greeting = 'Hi'\nassert example == 1 or greeting[0] != 'A', 'no A'\ngreeting\n"
+    value, status = _auto_once("breaks_some", cell, examples=[1, 2])
+    assert value == "Yo there" and "every candidate" not in status

@@ -108,6 +108,17 @@ def test_candidates_that_all_score_below_the_current_values_are_not_applied():
     assert d.held(HoldReason.CODE) == mixed[:1] and d.apply == mixed[1:] and not d.kept
 
 
+def test_candidates_that_cannot_be_scored_where_the_values_can_are_not_applied():
+    tone = node("calm", name="tone_u", trainable=True)
+    props = [check(tone, v) for v in ("a", "b")]
+    for k, p in enumerate(props):
+        p.candidate = k
+    d = decide(props, scorer=lambda group: None, current_score=0.5)
+    assert d.kept and d.apply == [] and d.not_chosen == props
+    # Nothing scored on either side (no scorer's scale to compare): the first is applied.
+    assert decide(props, scorer=lambda group: None, current_score=None).apply == props[:1]
+
+
 def test_candidates_with_code_are_left_to_a_human_unscored():
     code, tone = _code_param(), node("calm", name="tone_d", trainable=True)
     props = [check(code, SPY_CODE), check(tone, "calm!"), check(tone, "calm?")]

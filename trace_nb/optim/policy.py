@@ -17,8 +17,9 @@ The rules, in order:
    ``scorer`` the best-scoring one wins (the "best of k"), else the first (the lowest
    temperature); the others are *not chosen* (a status, kept for the record). Given the
    current values' score on the same examples (``current_score``), a best candidate that
-   scores *below* it is not applied either: every candidate is not chosen and the values
-   stay (``Decision.kept``); a tie applies the candidate. Scoring runs
+   scores *below* it (or that could not be scored at all) is not applied either: every
+   candidate is not chosen and the values stay (``Decision.kept``); a tie applies the
+   candidate. Scoring runs
    the workflow with a candidate's values, so when any candidate changes code and
    ``approve_code`` is off, no candidate is scored or applied: all of them wait for a human
    to choose (reason :attr:`HoldReason.CODE`).
@@ -76,8 +77,8 @@ class Decision:
     scores
         Each scored candidate's score (None: nothing could be scored).
     kept
-        True when every candidate scored below the current values (``current_score``):
-        none is applied, all are not chosen.
+        True when every candidate scored below the current values (``current_score``), or
+        none could be scored where they were: none is applied, all are not chosen.
     """
 
     apply: list[Proposal] = field(default_factory=list)
@@ -140,7 +141,8 @@ def decide(
         ``"regression"`` rule; only called for proposals that may run.
     current_score
         The current values' score on the examples ``scorer`` uses: with several scored
-        candidates, the best is applied only if it scores at least this (None: always).
+        candidates, the best is applied only if it scores at least this (None: always; a
+        best candidate without a score is then not applied).
         A callable is asked once, after the candidates were scored (a caller whose
         scorer also measures the current values, as a preview does, can pass what it saw).
 
@@ -196,7 +198,9 @@ def _choose(
         best = max(numbers, key=lambda k: _rank(out.scores[k]))
         top = out.scores[best]
         current = current_score() if callable(current_score) else current_score
-        if current is not None and top is not None and top < current:
+        # No candidate could be scored where the current values were (every one broke the
+        # run): none of them is known to be as good, so none is applied either.
+        if current is not None and (top is None or top < current):
             out.kept = True  # every candidate would make the examples worse: keep the values
             out.not_chosen = [
                 p for p in proposals if p.status == "pending" and p.candidate is not None

@@ -176,7 +176,8 @@ class AutoRun:
 
     def _score_candidate(self, proposals: list) -> float | None:
         """A candidate's score: the mean over its proposals of the preview's mean after
-        (the policy calls this only for candidates that may run)."""
+        (the policy calls this only for candidates that may run); None when it breaks the
+        cell on an example the current values run (its mean would leave that one out)."""
         s = self.session
         previews = [
             s.preview(s.display_name(p.parameter), candidate=p.candidate) for p in proposals
@@ -184,5 +185,7 @@ class AutoRun:
         for preview in previews:
             if preview.mean_before is not None:
                 self._before = preview.mean_before
+        if any(row.error for preview in previews for row in preview.rows):
+            return None
         got = [m for m in (pv.mean_after for pv in previews) if m is not None]
         return sum(got) / len(got) if got else None
