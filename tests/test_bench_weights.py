@@ -276,6 +276,24 @@ def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, capsys, no_registr
     assert subset["tasks"] == ["bbh_word_sorting", "numerical"] and subset["seeds"] == [2]
 
 
+def test_the_recorded_commit_is_the_checkout_of_trace_nb_only(tmp_path):
+    import subprocess
+
+    from trace_nb.bench import ci
+
+    assert ci._commit()[:40].isalnum()  # this checkout
+    # trace_nb installed, untracked, inside another project's repository: not its commit.
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("site/\n")
+    subprocess.run([*git, "add", ".gitignore"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "a project"], check=True)
+    here = tmp_path / "site" / "trace_nb" / "bench"
+    here.mkdir(parents=True)
+    (here / "ci.py").write_text("")
+    assert ci._commit(here) is None
+
+
 def test_weights_cli_names_its_models(capsys):
     with pytest.raises(SystemExit):
         weights.main(["--model", "7b"])

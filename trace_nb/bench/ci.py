@@ -82,12 +82,20 @@ def _python(explicit: str | None) -> str | None:
     return str(local.absolute()) if local.exists() else None
 
 
-def _commit() -> str | None:
-    """The checkout's commit (with ``+changes`` when the tree differs), or None outside git."""
+def _commit(here: Path | None = None) -> str | None:
+    """The checkout's commit (with ``+changes`` when the tree differs), or None outside git
+    or when this file is not tracked there (trace_nb installed inside another project's
+    repository: its commit says nothing about the code that measured)."""
     import subprocess
 
-    here = Path(__file__).resolve().parent
+    here = here or Path(__file__).resolve().parent
     try:
+        subprocess.run(
+            ["git", "ls-files", "--error-unmatch", "ci.py"],
+            cwd=here,
+            capture_output=True,
+            check=True,
+        )
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
         ).stdout.strip()
