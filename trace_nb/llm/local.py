@@ -195,7 +195,11 @@ def alive(pid):
         return False
     except OSError:
         pass
-    return True
+    try:  # killed but not yet reaped by its own parent (a zombie): gone too
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 def watch():
     while os.getppid() == parent and alive(starter):
         time.sleep(0.5)
