@@ -270,7 +270,7 @@ def test_the_stage_runs_some_of_its_tasks_and_seeds(tmp_path, capsys, no_registr
     assert "not seeds of stage 1.5b" in capsys.readouterr().err
 
     out = tmp_path / "out"
-    chosen = ["--tasks", "bbh_word_sorting", "numerical", "--seeds", "2"]
+    chosen = ["--tasks", "bbh_word_sorting", "numerical", "numerical", "--seeds", "2", "2"]
     assert ci.main(["--stage", "1.5b", "--out", str(out), *chosen]) == 1
     subset = json.loads((out / "ci.json").read_text())["subset"]
     assert subset["tasks"] == ["bbh_word_sorting", "numerical"] and subset["seeds"] == [2]

@@ -158,13 +158,13 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [m for m in args.methods if m not in subset["methods"]]
         if unknown:
             p.error(f"{unknown} are not methods of stage {args.stage}: {subset['methods']}")
-        subset["methods"] = list(args.methods)
+        subset["methods"] = list(dict.fromkeys(args.methods))  # one run each, named twice
     for key, chosen in (("tasks", args.tasks), ("seeds", args.seeds)):
         if chosen:
             unknown = [c for c in chosen if c not in subset[key]]
             if unknown:
                 p.error(f"{unknown} are not {key} of stage {args.stage}: {subset[key]}")
-            subset[key] = list(chosen)
+            subset[key] = list(dict.fromkeys(chosen))
     budget = args.budget if args.budget is not None else stage["budget"]
     model_weights = weights.MODELS[stage["model"]]
     out = Path(args.out)
