@@ -171,7 +171,9 @@ def _train_two_candidates(name: str, start: int, values: dict[float, int]):
             workflow, examples, feedback, opt, batch_size=4, epochs=1, progress=False, max_workers=1
         )
     statuses = [p["status"] for e in opt.log_json()[-2:] for p in e["proposals"]]
-    return offset.data, result.history[-1]["candidate"], statuses
+    row = result.history[-1]
+    assert row["kept"] is (row["changed"] == [] and "not_chosen" in statuses)
+    return offset.data, row["candidate"], statuses
 
 
 def test_train_picks_the_best_candidate_on_the_minibatch():

@@ -390,3 +390,13 @@ def test_files_of_a_killed_process_are_named_by_the_next_logger(tmp_path):
     assert len(told) == 1 and told[0].count("trace_nb-mlflow-") == 1, told
     assert f"kept at: {left} " in told[0]
     assert (left / "parameters" / "x" / "v0.txt").read_text() == "v0 of x"
+
+
+def test_a_training_row_becomes_metrics_with_kept_values():
+    from trace_nb.tracking.training import step_metrics
+
+    row = {"step": 3, "train_score": 0.5, "changed": [], "invalid": 1, "kept": True}
+    metrics = step_metrics(row)
+    assert metrics["kept_values"] == 1.0 and metrics["approved_by_auto"] == 0.0
+    assert metrics["refused"] == 1.0 and metrics["improved"] == 0.0
+    assert step_metrics({"changed": ["x"]})["kept_values"] == 0.0  # rows written before it

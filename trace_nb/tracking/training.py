@@ -114,6 +114,7 @@ def step_metrics(row: dict) -> dict[str, float]:
     out["approved_by_human"] = 0.0
     out["refused"] = float(row.get("invalid") or 0)
     out["improved"] = float(bool(row.get("improved")))
+    out["kept_values"] = float(bool(row.get("kept")))  # best of k: every candidate was worse
     return out
 
 

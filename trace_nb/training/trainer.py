@@ -83,6 +83,7 @@ class Trainer:
         self.listeners: list[ProgressListener] = []
         self.waiting: list = []  # proposals a review rule kept for a human
         self.chosen_candidate: int | None = None  # the candidate this step applied, if several
+        self.kept_values = False  # every candidate scored below the values on the minibatch
         if config.progress:
             self.listeners.append(TqdmProgress())
         if config.view is not None:
@@ -341,7 +342,7 @@ class Trainer:
             current_score=train_score,  # a candidate worse on the minibatch is not applied
         )
         decision.mark_not_chosen()
-        self.chosen_candidate = decision.candidate
+        self.chosen_candidate, self.kept_values = decision.candidate, decision.kept
         self.waiting.extend(decision.held())  # kept for a human
         if decision.candidate is not None:  # the row counts the chosen candidate's proposals
             proposals = [p for p in proposals if p.candidate in (None, decision.candidate)]
@@ -407,7 +408,9 @@ class Trainer:
         used_before: Usage,
         seconds: float,
     ) -> dict[str, Any]:
-        """One history row: scores, what changed, and usage (running totals and this step's)."""
+        """One history row: scores, what changed, and usage (running totals and this step's);
+        ``candidate`` is the candidate applied (None: no choice), ``kept`` True when every
+        candidate scored below the current values on the minibatch and none was applied."""
         used = self.meter.total()
         spent = used - used_before
         return {
@@ -428,6 +431,7 @@ class Trainer:
             "step_cost": spent.cost,
             "seconds": seconds,
             "candidate": self.chosen_candidate,
+            "kept": self.kept_values,
         }
 
     def _save(self) -> None:
