@@ -279,6 +279,27 @@ def test_a_repaired_step_and_an_unwrapped_string_are_counted():
     assert task.template.data != new  # the run's own task instance changed, not this one
 
 
+def test_a_step_is_kept_only_when_no_candidate_won():
+    from trace_nb import node
+    from trace_nb.bench import counters
+    from trace_nb.optim.proposal import check
+
+    x = node(1, name="kept_x", trainable=True)
+    a, b = check(x, 2), check(x, 3)
+    a.candidate, b.candidate = 0, 1
+
+    def count(*statuses: str) -> tuple[int, int]:
+        a.status, b.status = statuses
+        counts = counters.empty()
+        counters.count_step(counts, None, 0, [a, b], [])
+        return counts["kept_steps"], counts["wasted_steps"]
+
+    assert count("not_chosen", "not_chosen") == (1, 0)  # measured worse: kept
+    assert count("approved", "not_chosen") == (0, 0)  # one applied
+    # The winner was not applied after all (its code failed to load, say): wasted, not kept.
+    assert count("rejected", "not_chosen") == (0, 1)
+
+
 def test_llm_error_is_recorded_not_raised():
     """The LLM's failure (not any crash) is what the record says: the task was set up and
     scored, the one request reached the server, and the status names the LLM error."""

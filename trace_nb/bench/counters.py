@@ -90,7 +90,14 @@ def count_step(
     proposals = list(proposals)
     counts["steps_run"] += 1
     applied = [p for p in proposals if p.status == "approved"]
-    kept = not applied and any(p.valid and p.status == "not_chosen" for p in proposals)
+    # Kept: candidates were measured and none won (a step whose chosen candidate then failed
+    # to load has a winner, and is wasted, not kept).
+    candidates = [p for p in proposals if getattr(p, "candidate", None) is not None]
+    kept = (
+        not applied
+        and any(p.valid for p in candidates)
+        and all(p.status == "not_chosen" for p in candidates)
+    )
     counts["kept_steps"] += kept
     counts["wasted_steps"] += not applied and not kept
     counts["repaired_steps"] += any(getattr(p, "attempt", 1) > 1 for p in applied)
