@@ -180,34 +180,9 @@ class LocalServer:
         self.stop()
 
 
-# Runs llama_cpp.server in the child, which ends when the process that started it is gone:
-# a kernel restarted or killed (SIGKILL too) must not leave a server holding a core and the
-# model's memory. The child watches its parent id and the starter's (it is in its own
-# session, so nothing else would stop it); this also works when the starter was a thread
-# that has ended, and when the interpreter is a shell script that runs Python as a child.
-_WITH_PARENT = """
-import os, runpy, sys, threading, time
-starter, parent = int(sys.argv[1]), os.getppid()  # the parent differs under a shell wrapper
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        pass
-    try:  # killed but not yet reaped by its own parent (a zombie): gone too
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-def watch():
-    while os.getppid() == parent and alive(starter):
-        time.sleep(0.5)
-    os._exit(0)
-threading.Thread(target=watch, daemon=True, name="parent-watch").start()
-sys.argv = ["llama_cpp.server", *sys.argv[2:]]
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
+# Runs llama_cpp.server and ends it when this process is gone (see llama_serve.py); run by
+# path, so the server's interpreter needs no trace_nb.
+_SERVE = Path(__file__).with_name("llama_serve.py")
 
 
 def local_server(
@@ -252,7 +227,7 @@ def local_server(
         "--n_threads",
         str(n_threads),
     ]
-    cmd = [python, "-c", _WITH_PARENT, str(os.getpid()), *args]
+    cmd = [python, str(_SERVE), str(os.getpid()), *args]
     shown = [python, "-m", "llama_cpp.server", *args]  # what it runs, for error messages
     log = None
     if log_path is not None:
