@@ -12,6 +12,7 @@ import pytest
 from conftest import make_llm
 
 from trace_nb import OptoPrime, bundle, node
+from trace_nb.errors import CoercionError
 from trace_nb.graph.errors import ExecutionError
 from trace_nb.optim.refusal import Refusal
 from trace_nb.optim.repair import ATTEMPTS_HEADER
@@ -401,3 +402,30 @@ def test_code_whose_newlines_were_dropped_is_read_back_from_its_indentation():
     assert namespace["running_max"]([1, 3, 2, 5]) == [1, 3, 3, 5]
     two = "def running_max(xs):  out = []  for x in xs:    out.append(x)  return out"
     assert validate_code(current, two).splitlines()[2] == "  for x in xs:"
+
+
+def test_code_whose_string_escapes_the_json_reader_decoded_is_read_back():
+    """``split('\\n')`` written in a JSON string as ``split('\\n')`` arrives with a real
+    newline inside the literal (20 refusals on bbh_word_sorting with the 1.5B model)."""
+    from trace_nb.optim.codecheck import validate_code
+    from trace_nb.optim.codeparse import decoded_escapes
+
+    def extract_answer(response):
+        """Return the final answer contained in the model's response."""
+        return response
+
+    fn = bundle(trainable=True)(extract_answer)
+    name = fn.parameter.name
+    fn("Let me think.\nAnswer: 7").backward("Wrong: the expected answer is '7'.")
+    sent = r"""{"reasoning": "take the last line", "suggestion": {"NAME": "def extract_answer(response):\n    lines = response.strip().split('\n')  # the last line's answer\n    return lines[-1].replace(\"Answer:\", \"\").strip()\n"}}"""
+    with FakeOpenAIServer(replies=[sent.replace("NAME", name)]) as srv:
+        (p,) = OptoPrime(fn.parameters(), llm=make_llm(srv), repair=0).propose()
+    assert p.valid, p.reason
+    assert "split('\\n')" in p.new and "# the last line's answer" in p.new
+    namespace: dict = {}
+    exec(p.new, namespace)
+    assert namespace["extract_answer"]("Let me think.\nAnswer: 7") == "7"
+    # Nothing to rescue, and code that still does not parse keeps its own error.
+    assert decoded_escapes("def f():\n    return 'a'  # it's\n") == []
+    with pytest.raises(CoercionError, match="unterminated string literal"):
+        validate_code(p.new, "def extract_answer(response):\n    return f('\n\n")

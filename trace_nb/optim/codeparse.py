@@ -21,6 +21,7 @@ __all__ = [
     "PARSE_ERRORS",
     "check_size",
     "compile_check",
+    "decoded_escapes",
     "normalise",
     "parse",
     "parse_code",
@@ -78,7 +79,7 @@ PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError, OverflowEr
 
 
 def parse_code(text: str) -> tuple[str, ast.Module]:
-    """Parse proposed code, rescuing three common model slips before reporting an error."""
+    """Parse proposed code, rescuing four common model slips before reporting an error."""
     code = prepare(text)
     try:
         return code, parse(code)
@@ -93,7 +94,10 @@ def parse_code(text: str) -> tuple[str, ast.Module]:
     # Newlines dropped, indentation kept (a grammar-constrained reply cannot put a raw newline
     # in a JSON string, and a small model does not write "\n"): "def f(xs):    out = []".
     rescues += lost_newlines(code)
-    for candidate in rescues[:7]:
+    # "\n" inside a string literal, written in a JSON string as "split('\n')": the JSON
+    # reader made it a real newline, and the one-line literal no longer ends.
+    rescues += decoded_escapes(code)
+    for candidate in rescues[:8]:
         try:
             return candidate, parse(candidate)
         except PARSE_ERRORS:
@@ -115,6 +119,46 @@ def lost_newlines(code: str) -> list[str]:
         for run in _RUN.values()
         if (rebuilt := run.sub(lambda m: "\n" + m.group(0), code)) != code
     ]
+
+
+def decoded_escapes(code: str) -> list[str]:
+    """The code with each newline that falls inside a one-line string literal written back
+    as the escape ``\\n``, or nothing when there is none. Only tried when the code as given
+    does not parse; the result still has to parse and pass every check. Comments and
+    triple-quoted strings are copied as they are."""
+    out: list[str] = []
+    i, quote, changed = 0, "", False
+    while i < len(code):
+        c = code[i]
+        if not quote:
+            if c == "#":  # a comment, to the end of its line
+                end = code.find("\n", i)
+                end = len(code) if end < 0 else end
+                out.append(code[i:end])
+                i = end
+                continue
+            if code.startswith(('"""', "'''"), i):
+                end = code.find(code[i : i + 3], i + 3)
+                end = len(code) if end < 0 else end + 3
+                out.append(code[i:end])
+                i = end
+                continue
+            quote = c if c in "'\"" else ""
+            out.append(c)
+        elif c == "\\":
+            out.append(code[i : i + 2])  # an escape (or a continued line): copied as it is
+            i += 2
+            continue
+        elif c == quote:
+            quote = ""
+            out.append(c)
+        elif c == "\n":
+            out.append("\\n")
+            changed = True
+        else:
+            out.append(c)
+        i += 1
+    return ["".join(out)] if changed else []
 
 
 def check_size(tree: ast.AST) -> None:
