@@ -429,3 +429,7 @@ def test_code_whose_string_escapes_the_json_reader_decoded_is_read_back():
     assert decoded_escapes("def f():\n    return 'a'  # it's\n") == []
     with pytest.raises(CoercionError, match="unterminated string literal"):
         validate_code(p.new, "def extract_answer(response):\n    return f('\n\n")
+    # With the escape read back, the error that is left is the one reported (seen on the
+    # 0.5B model: a stray brace after the code).
+    with pytest.raises(CoercionError, match=r"unmatched '\}'"):
+        validate_code(p.new, "def extract_answer(response): return response.split('\n')}")

@@ -96,11 +96,16 @@ def parse_code(text: str) -> tuple[str, ast.Module]:
     rescues += lost_newlines(code)
     # "\n" inside a string literal, written in a JSON string as "split('\n')": the JSON
     # reader made it a real newline, and the one-line literal no longer ends.
-    rescues += decoded_escapes(code)
+    escaped = decoded_escapes(code)
+    rescues += escaped
     for candidate in rescues[:8]:
         try:
             return candidate, parse(candidate)
-        except PARSE_ERRORS:
+        except PARSE_ERRORS as exc:
+            if escaped and candidate is escaped[0]:
+                # The model meant the escape: the error left after it is the one to fix
+                # (the first one, "unterminated string literal", would send it the wrong way).
+                first_error = exc
             continue
     raise CoercionError(syntax_reason(first_error))
 
