@@ -16,7 +16,7 @@ import pytest
 from conftest import make_llm
 
 import trace_nb.bench as bench
-from trace_nb.bench import cli
+from trace_nb.bench import cli, transcript
 from trace_nb.bench.offline import oracle_llm
 from trace_nb.bench.runner import COLUMNS, run_one
 from trace_nb.bench.tasks import battleship, bbh, buggy, make_task
@@ -748,3 +748,77 @@ def test_the_report_shows_wasted_steps_repairs_and_refusals_by_code():
     assert row["wasted steps"] == "3/8 (38 %)" and row["repairs"] == 2
     assert row["kept steps"] == 1  # best of k kept the values: shown, not counted as wasted
     assert row["refusals"] == "no_change 3, same_value 2"
+
+
+def test_transcript_holds_each_runs_calls_by_step_and_results_keep_final_values(tmp_path):
+    out = tmp_path / "run"
+    rc = cli.main(
+        [
+            "--offline",
+            "--tasks",
+            "format_constraints",
+            "--methods",
+            "optoprime",
+            "opro",
+            "--seeds",
+            "2",
+            "--steps",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--workers",
+            "4",  # runs in parallel threads: each call must land under its own run
+            "--transcript",
+        ]
+    )
+    assert rc == 0
+    lines = transcript.read(out)
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    for run in runs:
+        mine = [
+            c
+            for c in lines
+            if (c["task"], c["method"], c["seed"]) == (run["task"], run["method"], run["seed"])
+        ]
+        assert len(mine) == run["llm_calls"]
+        optimizer = [c for c in mine if c["role"] == "optimizer"]
+        # the oracle fixes the template in step 1; its prompt showed the initial one
+        assert [c["step"] for c in optimizer] == [1]
+        assert "Write a short description of {topic}." in optimizer[0]["messages"][-1]["content"]
+        students = [c for c in mine if c["role"] == "student"]
+        assert {c["step"] for c in students} == {0, 1}
+        assert all(c["reply"] and c["prompt_tokens"] > 0 for c in mine)
+        # the values the run ended with: the template the oracle wrote
+        final = run["final_values"]["prompt_template"]
+        assert final.startswith("Write a short description of {topic}.") and len(final) > 40
+    # without --transcript, no file
+    cli.main(
+        [
+            "--offline",
+            "--tasks",
+            "numerical",
+            "--methods",
+            "optoprime",
+            "--seeds",
+            "1",
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "plain"),
+            "--no-progress",
+        ]
+    )
+    assert not (tmp_path / "plain" / "calls.jsonl").exists()
+
+
+def test_transcript_needs_an_output_folder():
+    with pytest.raises(ValueError, match="out=DIR"):
+        bench.run(
+            tasks=["numerical"],
+            methods=["optoprime"],
+            seeds=1,
+            steps=1,
+            progress=False,
+            transcript=True,
+        )

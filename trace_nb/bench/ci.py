@@ -7,8 +7,9 @@ side-by-side stage.
    cache, or finds it there (:mod:`trace_nb.bench.weights`: checksum and GGUF header);
 2. starts llama.cpp's server on it (``$TRACE_NB_LLAMA_PYTHON``, one thread);
 3. runs :data:`SUBSET` with a time budget, so the stage ends in about :data:`BUDGET_S`;
-4. writes ``results.json``, ``report.md`` and ``ci.json`` (timings, the model's checksum
-   and header, the outcome per run) into the output folder.
+4. writes ``results.json``, ``report.md``, ``ci.json`` (timings, the model's checksum
+   and header, the outcome per run) and ``calls.jsonl`` (every call of trace_nb's methods,
+   :mod:`trace_nb.bench.transcript`) into the output folder.
 
 It exits 1 on a plumbing failure only: the model cannot be fetched or verified, the server
 does not start, a run crashes (``status: error``), no run finishes, or the report is
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_tokens=subset["max_tokens"],
                 time_budget=budget,
                 timeout=stage.get("timeout", REQUEST_TIMEOUT_S),
+                transcript=True,
             )
         except Exception as e:  # noqa: BLE001 - reported as the stage's failure
             return finish([f"the benchmark crashed: {type(e).__name__}: {e}"])

@@ -95,6 +95,12 @@ def parser() -> argparse.ArgumentParser:
         help="no optimizer step starts after this many seconds; unfinished runs are recorded "
         "as stopped or skipped and run on the next invocation",
     )
+    p.add_argument(
+        "--transcript",
+        action="store_true",
+        help="append every LLM call of trace_nb's methods (messages and reply, keys "
+        "scrubbed) to DIR/calls.jsonl, tagged with task, method, seed and step",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--mlflow",
@@ -139,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_tokens=args.max_tokens,
             timeout=args.timeout,
             time_budget=args.time_budget,
+            transcript=args.transcript,
         )
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)

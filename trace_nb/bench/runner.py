@@ -16,6 +16,7 @@ from typing import Any
 from . import counters
 from .methods import METHODS, Method, get_method
 from .tasks import TASKS, make_task
+from .transcript import Transcript
 
 DEFAULT_TASKS = [
     "numerical",
@@ -91,6 +92,7 @@ def run_one(
     offline: bool = False,
     max_tokens: int | None = 1024,
     deadline: float | None = None,
+    transcript: Transcript | None = None,
 ) -> dict[str, Any]:
     """One run: evaluate, then up to ``steps`` train-step/optimizer-step/evaluate rounds.
 
@@ -98,7 +100,9 @@ def run_one(
     oracle on loopback (``llm`` is then ignored). Errors become ``status: "error: ..."``.
     ``deadline`` (a :func:`time.monotonic` value): no step starts after it; a run that
     stops for it says so in ``stopped``, and one that cannot start has status
-    ``"skipped: time budget"``.
+    ``"skipped: time budget"``. ``transcript``: where to write every LLM call of the run
+    (:mod:`.transcript`). The record's ``final_values`` holds the parameters' values at the
+    end (text; a code parameter's source).
     """
     method = get_method(method) if isinstance(method, str) else method
     record: dict[str, Any] = {
@@ -118,6 +122,7 @@ def run_one(
         **counters.empty(),
         "reasons": [],
         "stopped": None,
+        "final_values": {},
     }
     why_not = method.unavailable()
     if why_not:
@@ -149,11 +154,19 @@ def run_one(
     with context as (run_llm, _server):
         record["model"] = run_llm.model
         holder: list = []
+        label = {"task": task_name, "method": method.name, "seed": seed}
+        watching = (
+            transcript.watch(run_llm, label, lambda: len(record["curve"]))
+            if transcript is not None
+            else nullcontext()
+        )
         try:
-            _optimize(task, method, steps, run_llm, max_tokens, record, deadline, holder)
+            with watching:
+                _optimize(task, method, steps, run_llm, max_tokens, record, deadline, holder)
             record["status"] = "ok"
         except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
             record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
+        record["final_values"] = {p.name: str(p.data) for p in task.parameters()}
         used = run_llm.usage.total()
         # An optimizer with its own client (the reference) counts its calls itself.
         for extra in (getattr(o, "extra_usage", None) for o in holder):
@@ -300,6 +313,7 @@ def run(
     report: bool = True,
     time_budget: float | None = None,
     sampling_seed: int | None = 0,
+    transcript: bool = False,
 ) -> Any:
     """Run the benchmark and return one row per (task, method, seed) as a DataFrame.
 
@@ -337,6 +351,10 @@ def run(
         The LLM response cache: True (``out/llm_cache.sqlite``, or the default location
         without ``out``), False, or a path. Offline runs use none (their replies are
         computed, not fetched), so they create no cache file.
+    transcript
+        Append every LLM call of trace_nb's methods (messages and reply) to
+        ``out/calls.jsonl``, tagged with task, method, seed and step (:mod:`.transcript`);
+        needs ``out``.
 
     Code proposals are applied without review (``approve_code=True``), as a benchmark has
     no human in the loop: only point it at a model whose code you are willing to run.
@@ -389,6 +407,9 @@ def run(
 
         model = OFFLINE_MODEL
     out_dir = Path(out) if out else None
+    if transcript and out_dir is None:
+        raise ValueError("transcript=True writes DIR/calls.jsonl: give out=DIR as well")
+    calls = Transcript(out_dir) if transcript and out_dir is not None else None
     meta = {
         "model": model,
         "offline": offline,
@@ -437,6 +458,7 @@ def run(
                 offline=offline,
                 max_tokens=max_tokens,
                 deadline=deadline,
+                transcript=calls,
             )
             for t, m, s in todo
         ]
