@@ -191,6 +191,32 @@ def test_the_record_starts_over_once_a_value_changes():
     assert ATTEMPTS_HEADER in prompts[1] and ATTEMPTS_HEADER not in prompts[2]
 
 
+def test_a_proposal_the_reviewer_rejected_is_named_so_in_the_next_prompt(fake_server):
+    from conftest import ipython_shell
+
+    import trace_nb
+
+    ip = ipython_shell()
+    fake_server.set_replies([reply({"rejected_level": 5}), reply({"rejected_level": 6})])
+    trace_nb.set_default_llm(make_llm(fake_server))
+    try:
+        ip.run_cell("def rejected_grade(out):\n    return ('higher', 0.5)\n")
+        ip.run_cell_magic(
+            "trace",
+            "--name rejected_s --param rejected_level --feedback rejected_grade --no-panel --reset",
+            "rejected_level = 3\nrejected_level\n",
+        )
+        s = trace_nb.session("rejected_s")
+        s.propose()
+        s.reject()
+        s.propose()  # Propose pressed again after Reject
+        second = user_prompts(fake_server)[1]
+        s.close()
+    finally:
+        trace_nb.set_default_llm(None)
+    assert "- rejected_level = 5: valid, rejected by the reviewer" in second
+
+
 # -- 2. values in their own form ----------------------------------------------------------
 
 
@@ -339,12 +365,45 @@ def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
         method = get_method("optoprime_k3")
         opt = method.build([x], make_llm(srv), "", 400)
         props = method.step(opt, scorer)
+        # The next step's prompt says how each candidate did, not just "not applied".
+        nxt = opt.messages()[-1]["content"]
     assert x.data == 6  # 2, 3 and 4 are all further from 7 than 6 is
     assert sorted(seen) == [2, 3, 4, 6]  # each candidate once, and the current values
     assert [p.status for p in props] == ["not_chosen"] * 3
+    assert ATTEMPTS_HEADER in nxt and "3 suggestion(s)" in nxt
+    for value, score in ((2, -5), (3, -4), (4, -3)):
+        assert (
+            f"k3_keep = {value}: valid, but it scored {score:.2f} on the examples where the "
+            "current values scored -1.00, so it was not applied"
+        ) in nxt
     counts = counters.empty()
     counters.count_step(counts, opt, 0, props, [])
     assert (counts["kept_steps"], counts["wasted_steps"]) == (1, 0)
+
+
+def test_a_candidate_that_breaks_the_program_is_not_applied_and_the_next_prompt_says_why():
+    from trace_nb.bench.methods import get_method
+
+    x = node(6, name="k3_broken", trainable=True)
+    (x * 2).backward("The output should be 14.")
+
+    def scorer():
+        if x.data != 6:
+            raise ZeroDivisionError("the candidate's value broke the program")
+        return 0.5
+
+    with FakeOpenAIServer(
+        replies=lambda r: reply({"k3_broken": 2 + int(2 * r["temperature"])})
+    ) as srv:
+        method = get_method("optoprime_k3")
+        opt = method.build([x], make_llm(srv), "", 400)
+        props = method.step(opt, scorer)
+        nxt = opt.messages()[-1]["content"]
+    assert x.data == 6 and [p.status for p in props] == ["not_chosen"] * 3
+    assert (
+        "k3_broken = 3: valid, but the program failed on the examples with it, so it was not "
+        "applied"
+    ) in nxt
 
 
 def test_best_of_k_without_a_scorer_takes_the_first_candidate():

@@ -100,8 +100,8 @@ def _score_with(group: list, scorer: Any) -> float | None:
             for p in group:
                 trials.enter_context(p.parameter.trial(p.new))
             return scorer()
-    except Exception:  # noqa: BLE001 - a candidate that breaks the program scores lowest
-        return -1.0
+    except Exception:  # noqa: BLE001 - a candidate that breaks the program has no score
+        return None  # ranked last; never applied over current values that ran
 
 
 class ReferenceMethod(Method):

@@ -198,6 +198,9 @@ def _choose(
         best = max(numbers, key=lambda k: _rank(out.scores[k]))
         top = out.scores[best]
         current = current_score() if callable(current_score) else current_score
+        for k in numbers:  # kept with each proposal: the next prompt says how it did
+            for p in groups[k]:
+                p.score, p.baseline = out.scores[k], current
         # No candidate could be scored where the current values were (every one broke the
         # run): none of them is known to be as good, so none is applied either.
         if current is not None and (top is None or top < current):

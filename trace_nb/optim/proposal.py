@@ -28,7 +28,9 @@ class Proposal:
     ``human`` or ``auto``. ``code`` is the :class:`~.refusal.Refusal` of an invalid
     proposal. ``attempt`` numbers the call of the step it came from (1, or more after a
     repair turn, see :mod:`.repair`); ``unwrapped`` is True when the suggested text came in
-    its repr's quotes and was used without them.
+    its repr's quotes and was used without them. ``score`` is the candidate's score on the
+    step's examples when a scorer chose among candidates, and ``baseline`` the current
+    values' score on the same examples (None when not measured).
     """
 
     name: str | None
@@ -46,6 +48,8 @@ class Proposal:
     code: Refusal | None = None  # why it is invalid, as a code
     attempt: int = 1  # which call of the step (2: after one repair turn)
     unwrapped: bool = False  # the LLM's text came in repr quotes, used without them
+    score: float | None = None  # its candidate's score on the step's examples
+    baseline: float | None = None  # the current values' score on the same examples
 
     @classmethod
     def refusal(

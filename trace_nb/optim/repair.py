@@ -258,11 +258,13 @@ class Attempts:
 
     :meth:`note` records a step's attempts (after the proposals are made);
     :meth:`section` renders them for the next prompt, or "" when the variables changed
-    since (then the prompt differs anyway, and the record starts over).
+    since (then the prompt differs anyway, and the record starts over). An entry is
+    rendered when the prompt is built, so it tells how the proposal ended: refused (why),
+    scored below the current values, rejected by a reviewer, or not applied.
     """
 
     def __init__(self) -> None:
-        self.entries: list[str] = []
+        self.entries: list[Proposal] = []
         self.total = 0
         self._values: str | None = None
 
@@ -281,7 +283,7 @@ class Attempts:
             + (f" ({left} older not shown)" if left else "")
             + ". Do not repeat them; suggest something different:"
         )
-        return head + "\n" + "\n".join(shown)
+        return head + "\n" + "\n".join(_entry(p) for p in shown)
 
     def note(self, params: Iterable[ParameterNode], attempts: list[list[Proposal]]) -> None:
         params = list(params)
@@ -291,20 +293,27 @@ class Attempts:
         for proposals in attempts:
             for p in proposals:
                 self.total += 1
-                self.entries.append(_entry(p))
+                self.entries.append(p)
+        del self.entries[:-MAX_RECORDED]  # only the last few are ever shown
 
     def clear(self) -> None:
         self.entries, self.total, self._values = [], 0, None
 
 
 def _entry(p: Proposal) -> str:
-    if p.name is None:
-        what = "the reply"
-    else:
-        what = f"{p.name} = {_quote(p.new)}"
-    if p.valid:
-        return f"- {what}: valid, not applied"
-    return f"- {what}: refused ({short_repr_text(str(p.reason), 200)})"
+    what = "the reply" if p.name is None else f"{p.name} = {_quote(p.new)}"
+    if not p.valid:
+        return f"- {what}: refused ({short_repr_text(str(p.reason), 200)})"
+    if p.baseline is not None and p.score is None:
+        return f"- {what}: valid, but the program failed on the examples with it, so it was not applied"
+    if p.score is not None and p.baseline is not None and p.score < p.baseline:
+        return (
+            f"- {what}: valid, but it scored {p.score:.2f} on the examples where the "
+            f"current values scored {p.baseline:.2f}, so it was not applied"
+        )
+    if p.status == "rejected":
+        return f"- {what}: valid, rejected by the reviewer"
+    return f"- {what}: valid, not applied"
 
 
 __all__ = [
