@@ -155,17 +155,12 @@ def main(argv: list[str] | None = None) -> int:
 
     stage = STAGES[args.stage]
     subset = dict(stage["subset"])
-    if args.methods:
-        unknown = [m for m in args.methods if m not in subset["methods"]]
-        if unknown:
-            p.error(f"{unknown} are not methods of stage {args.stage}: {subset['methods']}")
-        subset["methods"] = list(dict.fromkeys(args.methods))  # one run each, named twice
-    for key, chosen in (("tasks", args.tasks), ("seeds", args.seeds)):
+    for key, chosen in (("methods", args.methods), ("tasks", args.tasks), ("seeds", args.seeds)):
         if chosen:
             unknown = [c for c in chosen if c not in subset[key]]
             if unknown:
                 p.error(f"{unknown} are not {key} of stage {args.stage}: {subset[key]}")
-            subset[key] = list(dict.fromkeys(chosen))
+            subset[key] = list(dict.fromkeys(chosen))  # one run each, even when named twice
     budget = args.budget if args.budget is not None else stage["budget"]
     model_weights = weights.MODELS[stage["model"]]
     out = Path(args.out)
