@@ -227,6 +227,69 @@ def test_a_string_in_its_repr_quotes_is_unwrapped():
     assert g.data == "HELLO THERE" and props[0].unwrapped
 
 
+def template(text: str = "Write a short description of {topic}."):
+    t = node(text, name="prompt_template", trainable=True)
+    (t + "").backward("The grader rejected the text: it must be in lowercase.")
+    return t
+
+
+def test_a_template_that_drops_its_placeholder_is_refused_and_repaired():
+    # Qwen2.5-Coder-1.5B rewrote the template from the filled-in prompt in #Others and
+    # dropped {topic}: the template then described one topic, whatever the input.
+    t = template()
+    filled = "Write a short description of a mountain hut in lowercase."
+    fixed = "Write a short description of {topic} in lowercase letters only."
+    with FakeOpenAIServer(
+        replies=[reply({"prompt_template": filled}), reply({"prompt_template": fixed})]
+    ) as srv:
+        props = OptoPrime([t], llm=make_llm(srv)).step()
+        follow_up = user_prompts(srv)[1]
+    assert t.data == fixed and props[0].repaired
+    assert "prompt_template = \"Write a short description of a mountain hut" in follow_up
+    assert "drops {topic}, which the current text has" in follow_up
+    assert "with no quotes or label inside it, keeping {topic}" in follow_up  # what to send
+
+
+def test_a_dropped_placeholder_is_counted_and_nothing_is_applied_when_repair_fails():
+    from trace_nb.bench import counters
+
+    t = template("Answer this: {{ question }}\nThink first.")
+    with FakeOpenAIServer(replies=[reply({"prompt_template": "Answer: 7"})] * 2) as srv:
+        opt = OptoPrime([t], llm=make_llm(srv))
+        props = opt.propose()
+    assert t.data == "Answer this: {{ question }}\nThink first."
+    assert props[0].code is Refusal.REPAIR_FAILED and not any(p.valid for p in props)
+    assert props[0].reason.startswith("2 attempts refused: ")
+    assert "drops {{ question }}" in props[0].reason
+    counts = counters.empty()
+    counters.count_step(counts, opt, 0, props, [])
+    assert counts["refusals"] == {"placeholder_lost": 2, "repair_failed": 1}
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        "Describe {topic} in lowercase.",  # kept, moved
+        "In lowercase: describe {topic}. Mention {topic} twice.",
+    ],
+)
+def test_a_template_that_keeps_its_placeholder_is_used(new):
+    t = template()
+    with FakeOpenAIServer(replies=[reply({"prompt_template": new})]) as srv:
+        OptoPrime([t], llm=make_llm(srv)).step()
+    assert t.data == new
+
+
+def test_a_person_may_remove_a_placeholder_in_an_edit():
+    from trace_nb.optim.proposal import check
+
+    t = template()
+    edited = check(t, "Write a short description of a teapot.").revalidate(
+        "Write about teapots."
+    )
+    assert edited.valid and edited.new == "Write about teapots."
+
+
 def test_quotes_the_current_value_has_are_kept():
     g = node("'quoted'", name="q", trainable=True)
     (g + "!").backward("change it")
