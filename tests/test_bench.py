@@ -750,6 +750,18 @@ def test_the_report_shows_wasted_steps_repairs_and_refusals_by_code():
     assert row["refusals"] == "no_change 3, same_value 2"
 
 
+def test_results_that_counted_steps_but_not_wasted_ones_leave_the_cell_empty():
+    import pandas as pd
+
+    from trace_nb.bench.report import summarize
+
+    columns = [c for c in COLUMNS if c != "wasted_steps"]
+    row = {c: 0 for c in columns} | {"task": "t", "method": "m", "status": "ok"}
+    row.update(steps_run=4, success=False, stopped=None, best_score=0.5, refusals={})
+    (summary,) = summarize(pd.DataFrame([row], columns=columns)).to_dict("records")
+    assert summary["wasted steps"] is None and summary["runs"] == "1"
+
+
 def test_transcript_holds_each_runs_calls_by_step_and_results_keep_final_values(tmp_path):
     out = tmp_path / "run"
     rc = cli.main(

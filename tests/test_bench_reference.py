@@ -16,6 +16,7 @@ import pytest
 from conftest import make_llm
 
 from trace_nb.bench import reference
+from trace_nb.bench.methods import METHODS
 from trace_nb.bench.runner import run_one
 from trace_nb.bench.tasks.buggy import FIXES
 from trace_nb.testing import FakeOpenAIServer
@@ -40,6 +41,25 @@ def test_without_the_reference_the_method_says_how_to_get_it(monkeypatch):
     record = run_one("numerical", "trace_opt", 0, 1, offline=True)
     assert record["status"].startswith("unavailable: trace-opt is not installed")
     assert reference.PYTHON_ENV in record["status"] and record["llm_calls"] == 0
+
+
+def test_a_subprocess_run_without_the_reference_says_how_to_get_it(monkeypatch):
+    # run_one asks unavailable() first; a direct call must still say what is missing.
+    monkeypatch.delenv(reference.PYTHON_ENV, raising=False)
+    if reference.in_process():
+        pytest.skip("opto is importable here")
+    with pytest.raises(RuntimeError, match="trace-opt is not installed") as raised:
+        reference.run_in_subprocess(
+            "numerical",
+            METHODS["trace_opt"],
+            0,
+            1,
+            None,
+            offline=True,
+            max_tokens=None,
+            deadline=None,
+        )
+    assert reference.PYTHON_ENV in str(raised.value)
 
 
 def test_the_reference_fixes_code_from_the_same_feedback(reference_python):

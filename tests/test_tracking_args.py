@@ -42,3 +42,14 @@ def test_trace_log_misuse_says_what_to_do(monkeypatch):
             ip.run_line_magic("trace_log", "h26args --otel")
     finally:
         otel.reset()
+
+
+def test_the_tracking_names_are_listed_resolve_and_an_unknown_one_is_an_attribute_error():
+    import trace_nb.tracking as tracking
+
+    # __all__ is spelled out for type checkers; it must name exactly what loads lazily.
+    assert sorted(tracking.__all__) == sorted(tracking._LAZY)
+    for name in tracking.__all__:
+        assert getattr(tracking, name) is not None, name
+    with pytest.raises(AttributeError, match="has no attribute 'wandb'"):
+        _ = tracking.wandb

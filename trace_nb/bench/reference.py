@@ -27,9 +27,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..llm.usage import Usage
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 PYTHON_ENV = "TRACE_NB_REFERENCE_PYTHON"
 PACKAGE = "trace-opt==0.1.3.8"
@@ -83,7 +86,7 @@ class ReferenceChat:
         )
         self.usage = Usage()
 
-    def __call__(self, messages: list[dict], **options: Any) -> Any:
+    def __call__(self, messages: list[ChatCompletionMessageParam], **options: Any) -> Any:
         options.setdefault("temperature", self.temperature)
         response = self.client.chat.completions.create(
             model=self.model, messages=messages, **options
@@ -109,8 +112,9 @@ class ReferenceOptimizer:
         memory_size: int = 0,
     ):
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no fetch at import
-        from opto.optimizers import OptoPrime as RefOptoPrime
-        from opto.trace.nodes import ParameterNode as RefParameter
+        # opto (trace-opt) lives in its own venv, not the one the type checker reads.
+        from opto.optimizers import OptoPrime as RefOptoPrime  # pyright: ignore[reportMissingImports]
+        from opto.trace.nodes import ParameterNode as RefParameter  # pyright: ignore[reportMissingImports]
 
         self.parameters = list(parameters)
         self.mirror: dict[int, Any] = {}
@@ -145,6 +149,7 @@ class ReferenceOptimizer:
     def step(self) -> list:
         from ..optim.approval import check_loads
         from ..optim.proposal import Proposal, check
+        from ..optim.states import DecisionSource, ProposalStatus
 
         self._mirror_and_backward()
         update = self.optimizer.propose()
@@ -157,7 +162,7 @@ class ReferenceOptimizer:
                 prop = check(p, update[ref], raw=response)
                 if prop.valid and check_loads(prop):
                     p.set_value(prop.new)
-                    prop.status, prop.decided_by = "approved", "auto"
+                    prop.status, prop.decided_by = ProposalStatus.APPROVED, DecisionSource.AUTO
                 proposals.append(prop)
             elif ref.py_name in suggestion:  # the reference could not convert it
                 proposals.append(
@@ -201,10 +206,11 @@ class ReferenceOptimizer:
         return proposals
 
     def _mirror_and_backward(self) -> None:
-        from opto.trace.nodes import MessageNode as RefMessage
-        from opto.trace.nodes import Node as RefNode
+        # opto (trace-opt) lives in its own venv, not the one the type checker reads.
+        from opto.trace.nodes import MessageNode as RefMessage  # pyright: ignore[reportMissingImports]
+        from opto.trace.nodes import Node as RefNode  # pyright: ignore[reportMissingImports]
 
-        from ..graph import MessageNode, on_paths, outputs_of, topo_ancestors
+        from ..graph import ExceptionNode, MessageNode, on_paths, outputs_of, topo_ancestors
 
         params = [p for p in self.parameters if p.feedback]
         outputs = outputs_of(params)
@@ -221,7 +227,7 @@ class ReferenceOptimizer:
             if not isinstance(n, MessageNode) or id(n) in made:
                 continue
             made[id(n)] = RefMessage(
-                n.describe() if n.kind == "exception" else n.peek(),
+                n.describe() if isinstance(n, ExceptionNode) else n.peek(),
                 inputs=self._inputs(n, mirrored),
                 description=f"[{n.op.name}] {n.op.description}",
                 name=n.op.base_name,
@@ -298,8 +304,11 @@ def run_in_subprocess(
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
+    python = reference_python()
+    if python is None:
+        raise RuntimeError(f"the reference cannot run here: {unavailable()}")
     done = subprocess.run(
-        [reference_python(), "-m", "trace_nb.bench.reference"],
+        [python, "-m", "trace_nb.bench.reference"],
         input=json.dumps(job),
         capture_output=True,
         text=True,

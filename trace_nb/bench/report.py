@@ -94,7 +94,7 @@ def _total(ok: Any, column: str) -> int | None:
 def _wasted(ok: Any) -> str | None:
     """``wasted/steps (percent)``: steps that applied nothing (see :mod:`.counters`)."""
     steps, wasted = _total(ok, "steps_run"), _total(ok, "wasted_steps")
-    if not steps:
+    if not steps or wasted is None:  # results that counted steps but not wasted ones
         return None
     return f"{wasted}/{steps} ({round(100 * wasted / steps)} %)"
 

@@ -14,7 +14,15 @@ Nothing here imports MLflow or OpenTelemetry until it is used.
 from __future__ import annotations
 
 import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
+
+if _TYPE_CHECKING:  # what __getattr__ below loads on first use, for type checkers and IDEs
+    from .bench_log import log_bench
+    from .events import LLMCall, add_call_observer, remove_call_observer
+    from .mlflow import MLflowLogger, flush_all
+    from .session_log import SessionLog, log_saved, log_session
+    from .session_spans import trace_session
 
 _LAZY = {
     "MLflowLogger": "trace_nb.tracking.mlflow",
@@ -29,7 +37,19 @@ _LAZY = {
     "remove_call_observer": "trace_nb.tracking.events",
 }
 
-__all__ = sorted(_LAZY)
+# The names of _LAZY, spelled out so that type checkers can read them.
+__all__ = [
+    "LLMCall",
+    "MLflowLogger",
+    "SessionLog",
+    "add_call_observer",
+    "flush_all",
+    "log_bench",
+    "log_saved",
+    "log_session",
+    "remove_call_observer",
+    "trace_session",
+]
 
 
 def __getattr__(name: str) -> _Any:

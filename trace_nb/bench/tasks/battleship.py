@@ -174,27 +174,27 @@ class BattleshipTask(TaskInstance):
         if is_student(request):
             return "This task has no student model."
         values = current_values(request)
-        names = {
-            f: next((n for n, v in values.items() if f"def {f}(" in str(v)), None)
-            for f in ("reason", "act")
-        }
-        if None in names.values():
+
+        def holding(method: str) -> str | None:
+            """The name of the variable that holds ``def method(...)``, if any."""
+            return next((n for n, v in values.items() if f"def {method}(" in str(v)), None)
+
+        reason, act = holding("reason"), holding("act")
+        if reason is None or act is None:
             return NO_VALUES
         feedback = feedback_of(request)
         if "Error" in feedback:
-            return reply(
-                "reason() must list the cells not fired at yet.", {names["reason"]: REASON_CELLS}
-            )
+            return reply("reason() must list the cells not fired at yet.", {reason: REASON_CELLS})
         if "already fired" in feedback:
-            return reply("act() must pick a cell not fired at yet.", {names["act"]: ACT_SCAN})
+            return reply("act() must pick a cell not fired at yet.", {act: ACT_SCAN})
         if (
             "misses" in feedback
-            and "neighbours" not in str(values[names["act"]])
-            and "cell in unknown" not in str(values[names["act"]])
+            and "neighbours" not in str(values[act])
+            and "cell in unknown" not in str(values[act])
         ):
             return reply(
                 "After a hit fire at its neighbours; else hunt on a checkerboard.",
-                {names["act"]: ACT_HUNT},
+                {act: ACT_HUNT},
             )
         return reply("The strategy already follows the feedback.", {})
 

@@ -189,8 +189,9 @@ _BINARY = {
 def _newton(code: str, inputs: dict, values: dict, target: float) -> dict | None:
     """The step ``(target - y) * g / |g|^2`` (norm at most 5) from the #Code lines, or None
     when there is no usable code (masked, OPRO) or no slope."""
-    lines = [re.fullmatch(r"(\w+) = (\w+)\((.*)\)", line.strip()) for line in code.splitlines()]
-    if not lines or not all(m and m.group(2) in _BINARY for m in lines):
+    found = [re.fullmatch(r"(\w+) = (\w+)\((.*)\)", line.strip()) for line in code.splitlines()]
+    lines = [m for m in found if m is not None and m.group(2) in _BINARY]
+    if not found or len(lines) != len(found):  # no code, or a line that is not a known op
         return None
 
     def output(point: dict) -> float:
