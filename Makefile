@@ -102,8 +102,8 @@ bench: venv-lab
 
 # Every Python file and notebook is formatted with `ruff format`; CI checks that it stays so.
 # ruff everywhere; pyright (basedpyright's wheel, engine included: no download at run time)
-# in basic mode on graph/, llm/, optim/, training/, bench/ and tracking/, as configured in
-# pyproject.toml.
+# in basic mode on graph/, llm/, optim/, training/, bench/, tracking/ and notebook/, as
+# configured in pyproject.toml.
 lint: venv-test
 	$(VENV)/bin/ruff check trace_nb tests bench notebooks
 	$(VENV)/bin/ruff format --check trace_nb tests bench notebooks

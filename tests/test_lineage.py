@@ -86,6 +86,20 @@ def test_versions_scores_blame_diff_and_restore(session, tmp_path):
     assert blame(loaded.lineage, "prompt")[0]["text"] == "Answer briefly."
 
 
+def test_restoring_a_version_the_session_does_not_have_says_so(session, tmp_path):
+    """A session file without versions (the field is optional) loads with none: restoring
+    one is a KeyError that says what to do, not an AttributeError, and changes nothing."""
+    path = tmp_path / "old.json"
+    session.save(str(path))
+    data = json.loads(path.read_text())
+    del data["lineage"]
+    path.write_text(json.dumps(data))
+    loaded = load_session(str(path))
+    with pytest.raises(KeyError, match=r"no versions of 'prompt' to restore: run its cell"):
+        loaded.restore_version("prompt", 0)
+    assert loaded.parameters == {"prompt": PROMPT_0} and loaded.lineage.versions == {}
+
+
 def test_malformed_lineage_is_refused_cleanly():
     with pytest.raises(ValueError, match=r"unknown fields \[.nonsense.\]"):
         Lineage.from_data({"versions": {"p": [{"number": 0, "nonsense": 1}]}})

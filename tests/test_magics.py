@@ -260,6 +260,22 @@ def test_trace_feedback_magic_and_writeback(ip, server):
     assert body == text
 
 
+def test_magics_made_by_hand_without_a_shell_say_how_to_load_them(ip):
+    """IPython registers the magics with its shell; a ``TraceMagics()`` made by hand has
+    none, and says so instead of failing on None."""
+    from trace_nb.notebook.magics import TraceMagics
+
+    ip.run_cell_magic("trace", "--name byhand --param x --no-panel --reset", "x = 1\nx\n")
+    loose = TraceMagics()
+    for call in (
+        lambda: loose.trace_writeback("byhand"),
+        lambda: loose.trace("--name byhand --param x --no-panel", "x = 2\nx\n"),
+    ):
+        with pytest.raises(UsageError, match=r"belong to no IPython shell: run `%load_ext"):
+            call()
+    assert trace_nb.session("byhand").parameters == {"x": 1}  # nothing ran or changed
+
+
 def _options(line: str) -> list[tuple[str, str | None]]:
     """``--flag value`` pairs of a magic line (a flag followed by a flag has no value)."""
     words = line.split()

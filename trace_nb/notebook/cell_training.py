@@ -71,8 +71,10 @@ def train_session(
             )
         fn = shell.user_ns[session.spec.feedback]
 
-        def feedback(example: Any, output: Any) -> Any:
+        def on_output(example: Any, output: Any) -> Any:
             return fn(output)
+
+        feedback = on_output
 
     def workflow(example: Any) -> Node:
         shell.user_ns[input] = example

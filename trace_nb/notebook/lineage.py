@@ -120,6 +120,11 @@ class Lineage:
         from ..optim.refusal import Refusal
 
         v = self.get(name, number)
+        if v is None:  # a session file from before versions were saved has none
+            raise KeyError(
+                f"no versions of {name!r} to restore: run its cell first (a run records the "
+                "current value as version 0)"
+            )
         prop = check(node, v.value, f"restore version {number}")
         if not prop.valid and prop.code is not Refusal.SAME_VALUE:
             raise ValueError(f"cannot restore version {number} of {name!r}: {prop.reason}")

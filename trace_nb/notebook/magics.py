@@ -7,7 +7,7 @@ Thin on purpose: they parse arguments and delegate to :mod:`.session` and :mod:`
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -17,6 +17,9 @@ from traitlets import Integer, Unicode
 from . import registry
 from . import session as sessions
 from .spec import CellSpec
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 
 @magics_class
@@ -109,6 +112,7 @@ class TraceMagics(Magics):
         from .runner import prepare, run_cell
 
         args = parse_argstring(self.trace, line)
+        shell = self._shell()
         _check_name(args.name)
         if args.repair < 0:
             raise UsageError(
@@ -128,14 +132,14 @@ class TraceMagics(Magics):
             candidates=max(1, args.candidates),
             repair=args.repair,
         )
-        compiled = prepare(self.shell, spec)  # raises UsageError on misuse, before running
+        compiled = prepare(shell, spec)  # raises UsageError on misuse, before running
         from . import autosave
 
         s = registry.find(args.name)
         if s is None:  # a new kernel: offer (or, with --restore, apply) what was autosaved
             s = sessions.TraceSession(args.name)
-            s.restorable = None if args.reset else autosave.find_saved(args.name, self.shell)
-            autosave.enable(s, self.shell)
+            s.restorable = None if args.reset else autosave.find_saved(args.name, shell)
+            autosave.enable(s, shell)
         with s.lock:  # a Preview on the widget thread runs this cell too: never both at once
             if args.reset:
                 s.reset()
@@ -147,12 +151,12 @@ class TraceMagics(Magics):
                 or s.spec.repair != spec.repair
             ):
                 s.optimizer = None  # different parameters: a new optimizer
-            s.spec, s.shell = spec, self.shell
-            registry.register(s, self.shell)  # the shell keeps its cells' sessions alive
+            s.spec, s.shell = spec, shell
+            registry.register(s, shell)  # the shell keeps its cells' sessions alive
             s.compiled = compiled
-            s.runner = lambda: run_cell(self.shell, s, compiled)
+            s.runner = lambda: run_cell(shell, s, compiled)
             if args.restore and s.restorable is not None:
-                autosave.restore(s, self.shell)
+                autosave.restore(s, shell)
             s.runner()
         if args.no_panel:
             from .summary import Summary
@@ -212,9 +216,20 @@ class TraceMagics(Magics):
             raise UsageError(
                 f"two session names ({args.session!r} and --name {args.name}): give one"
             )
+        shell = self._shell()
         s = _get(args.name or args.session or "default")
         header = "%%trace " + self._magic_line(s)
-        self.shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+        shell.set_next_input(header + "\n" + s.writeback_source(), replace=False)
+
+    def _shell(self) -> InteractiveShell:
+        """The shell these magics belong to: IPython gives one when it registers them
+        (``%load_ext trace_nb``); only a ``TraceMagics()`` made by hand has none."""
+        if self.shell is None:
+            raise UsageError(
+                "these TraceMagics belong to no IPython shell: run `%load_ext trace_nb` in "
+                "the notebook and use the magics there"
+            )
+        return self.shell
 
     def _magic_line(self, s: sessions.TraceSession) -> str:
         """The ``%%trace`` options that make ``s``'s cell again (those the configured

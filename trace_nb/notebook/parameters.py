@@ -12,6 +12,13 @@ from ..graph import BundledFunction, ParameterNode
 __all__ = ["ParameterSet"]
 
 
+def _code_node(b: BundledFunction) -> ParameterNode:
+    """The code parameter of ``b``: every function a :class:`ParameterSet` holds was
+    bundled with ``trainable=True``, which always gives it one."""
+    assert b.parameter is not None
+    return b.parameter
+
+
 class ParameterSet:
     """A cell's trainable parameters: value parameters (``--param x``), code parameters
     (``--code f``) and modules (``--param agent`` holding a ``trace_nb.Module``).
@@ -36,7 +43,7 @@ class ParameterSet:
         """Readable name -> parameter node (``agent.act`` for a module's method): value
         parameters, code parameters, then modules' parameters."""
         nodes = dict(self._values)
-        nodes.update({k: b.parameter for k, b in self._code.items()})
+        nodes.update({k: _code_node(b) for k, b in self._code.items()})
         if self._modules:
             from ..modules import module_parameters
 
@@ -83,7 +90,7 @@ class ParameterSet:
         if name in self._values:
             return self._values[name]
         if name in self._code:
-            return self._code[name].parameter
+            return _code_node(self._code[name])
         named = self.named_nodes()
         if name in named:
             return named[name]
@@ -185,7 +192,7 @@ class ParameterSet:
                 k: {"value": p.peek(), "description": p.description, "constraint": p.constraint}
                 for k, p in self._values.items()
             },
-            "code": {k: {"source": b.parameter.peek()} for k, b in self._code.items()},
+            "code": {k: {"source": _code_node(b).peek()} for k, b in self._code.items()},
             "modules": modules,
         }
 
@@ -207,7 +214,7 @@ class ParameterSet:
             )
         for k, (fn, source) in functions.items():
             b = BundledFunction(fn, trainable=True, allow_external_dependencies=True)
-            b.parameter.set_value(source)
+            _code_node(b).set_value(source)
             self._code[k] = b
         self._saved_modules = dict(modules)
         self._on_change()
@@ -223,7 +230,7 @@ class ParameterSet:
 
         ns = namespace if namespace is not None else {"__name__": "__main__"}
         compiled = {
-            k: (b.parameter.peek(), compile_function(b.parameter.peek(), k, ns))
+            k: (_code_node(b).peek(), compile_function(_code_node(b).peek(), k, ns))
             for k, b in other._code.items()
         }
         names = self._adopt_modules(dict(other._saved_modules))
@@ -240,7 +247,7 @@ class ParameterSet:
                 self._code[k] = b = BundledFunction(
                     fn, trainable=True, allow_external_dependencies=True
                 )
-            b.parameter.set_value(source)
+            _code_node(b).set_value(source)
             if namespace is not None:
                 namespace[k] = b.function
         self._on_change()

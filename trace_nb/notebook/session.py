@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..graph import ExceptionNode, ParameterNode
+from ..graph import ExceptionNode, Node, ParameterNode
 from ..llm.default import set_default_llm  # noqa: F401 - set_default_llm is public here
 from ..optim import Proposal
 from ..optim.policy import Decision, decide
@@ -34,11 +34,6 @@ from .review import ReviewQueue
 from .run_log import RunLog
 
 HUMAN, AUTO = DecisionSource.HUMAN, DecisionSource.AUTO
-
-
-def _part(part: str, name: str, doc: str) -> property:
-    """A read-only property showing ``self.<part>.<name>`` (what the panel and users read)."""
-    return property(lambda self: getattr(getattr(self, part), name), doc=doc)
 
 
 class TraceSession:
@@ -87,18 +82,65 @@ class TraceSession:
             registry.register(self)
 
     # -- what the parts hold ------------------------------------------------------------
-    waiting = _part("review", "waiting", "Proposals a review rule kept for a human.")
-    modules = _part("params", "modules", "The trained modules by notebook name.")
-    cell_values = _part("last_run", "cell_values", "The values the cell itself assigned.")
-    output_node = _part("last_run", "output_node", "The last output's node, or None.")
-    output_value = _part("last_run", "output_value", "The last output's value.")
-    output = _part("last_run", "output", "The last output (the exception, if it raised).")
-    exception = _part("last_run", "exception", "The last run's exception node, or None.")
-    last_feedback = _part("last_run", "last_feedback", "(text, score) on the output, or None.")
-    feedback_error = _part("last_run", "feedback_error", "Why --feedback gave none, or None.")
-    node_feedback = _part("last_run", "node_feedback", "Node name -> (node, text, score).")
-    parameter_nodes = property(lambda self: self.params.nodes(), doc="Every trainable node.")
-    parameters = property(lambda self: self.params.values(), doc="Current value by name.")
+    @property
+    def waiting(self) -> list[Proposal]:
+        """Proposals a review rule kept for a human."""
+        return self.review.waiting
+
+    @property
+    def modules(self) -> dict[str, Any]:
+        """The trained modules by notebook name (a copy)."""
+        return self.params.modules
+
+    @property
+    def cell_values(self) -> dict[str, Any]:
+        """The values the cell itself assigned."""
+        return self.last_run.cell_values
+
+    @property
+    def output_node(self) -> Node | None:
+        """The last output's node, or None."""
+        return self.last_run.output_node
+
+    @property
+    def output_value(self) -> Any:
+        """The last output's value."""
+        return self.last_run.output_value
+
+    @property
+    def output(self) -> Any:
+        """The last output (the exception, if it raised)."""
+        return self.last_run.output
+
+    @property
+    def exception(self) -> ExceptionNode | None:
+        """The last run's exception node, or None."""
+        return self.last_run.exception
+
+    @property
+    def last_feedback(self) -> tuple[str, float | None] | None:
+        """(text, score) on the output, or None."""
+        return self.last_run.last_feedback
+
+    @property
+    def feedback_error(self) -> Any:
+        """Why --feedback gave none, or None."""
+        return self.last_run.feedback_error
+
+    @property
+    def node_feedback(self) -> dict[str, tuple[Node, str, float | None]]:
+        """Node name -> (node, text, score)."""
+        return self.last_run.node_feedback
+
+    @property
+    def parameter_nodes(self) -> list[ParameterNode]:
+        """Every trainable node."""
+        return self.params.nodes()
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """Current value by name."""
+        return self.params.values()
 
     @property
     def proposals(self) -> list[Proposal]:

@@ -79,7 +79,7 @@ class CellTracer:
             if func.args and _is_module(func.args[0]):  # a module's bundled method
                 self._adopt_module(func.args[0])
             return func(*args, **kwargs)  # already traced (a bundled method is a partial)
-        if isinstance(func, Node | TracedMethod | BundledFunction) or func is param:
+        if _traces_itself(func):
             return func(*args, **kwargs)  # already traced
         session = self.session
         code = session.params.code_bundle(func, session.spec.code if session.spec else ())
@@ -90,8 +90,9 @@ class CellTracer:
             or any(isinstance(v, Node) for v in kwargs.values())
         ):
             return func(*args, **kwargs)
-        if _is_module(func) or (inspect.ismethod(func) and _is_module(func.__self__)):
-            self._adopt_module(func if _is_module(func) else func.__self__)
+        owner = func.__self__ if inspect.ismethod(func) else func  # a module, or its method's
+        if _is_module(owner):
+            self._adopt_module(owner)
             return func(*args, **kwargs)  # a module traces itself: its forward sees the nodes
         if self._is_notebook_function(func):
             return self._bundle(func)(*args, **kwargs)
@@ -174,6 +175,12 @@ class CellTracer:
         return out
 
 
+def _traces_itself(func: Any) -> bool:
+    """A node (calling one is a traced operation: graph.ops gives Node its ``__call__``), a
+    traced method, a bundled function, or :func:`param`."""
+    return isinstance(func, Node | TracedMethod | BundledFunction) or func is param
+
+
 def _is_module(value: Any) -> bool:
     import sys
 
@@ -207,9 +214,11 @@ def param(
     if tracer is None:
         from ..graph import node
 
-        return node(
+        made = node(
             value, name=name, trainable=True, description=description, constraint=constraint
         )
+        assert isinstance(made, ParameterNode)  # trainable=True: a new one, or value if one
+        return made
     if name is None:
         raise ValueError(
             "param() inside %%trace needs a name: write `x = param(...)` or param(..., name='x')"

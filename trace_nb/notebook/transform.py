@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
+from typing import TypeGuard
 
 RUNTIME = "__trace_nb__"
 
@@ -70,7 +71,9 @@ class _Rewriter(ast.NodeTransformer):
         self.initialized: set[str] = set()  # params whose initial assignment was rewritten
 
     # Bodies of definitions run on plain values: do not descend.
-    def visit_FunctionDef(self, node):  # noqa: N802
+    def visit_FunctionDef(  # noqa: N802
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef
+    ) -> ast.FunctionDef | ast.AsyncFunctionDef:
         node.decorator_list = [self.visit(d) for d in node.decorator_list]
         return node
 
@@ -115,11 +118,11 @@ class _Rewriter(ast.NodeTransformer):
 
     def visit_AnnAssign(self, node):  # noqa: N802
         if node.value is not None:
-            node.value = self.visit(node.value)
+            value = node.value = self.visit(node.value)
             name = node.target.id if isinstance(node.target, ast.Name) else None
             if name in self.params and name not in self.initialized:
                 self.initialized.add(name)
-                node.value = self._initial(name, node.value)
+                node.value = self._initial(name, value)
         return node
 
     def _initial(self, name: str, value: ast.expr) -> ast.expr:
@@ -138,10 +141,18 @@ class _Rewriter(ast.NodeTransformer):
         pieces: list[ast.expr] = []
         for part in node.values:
             if isinstance(part, ast.FormattedValue):
-                spec = part.format_spec
-                if spec is not None and not all(isinstance(v, ast.Constant) for v in spec.values):
-                    return node  # dynamic format specs: leave the f-string as Python wrote it
-                spec_text = "".join(v.value for v in spec.values) if spec is not None else ""
+                spec_text = ""
+                if part.format_spec is not None:  # a JoinedStr: ``{x:>{width}}`` nests one
+                    spec = part.format_spec
+                    pieces_of_spec = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
+                    texts = [
+                        v.value
+                        for v in pieces_of_spec
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str)
+                    ]
+                    if len(texts) != len(pieces_of_spec):
+                        return node  # dynamic format specs: leave the f-string as Python wrote it
+                    spec_text = "".join(texts)
                 pieces.append(
                     ast.Tuple(
                         elts=[
@@ -157,13 +168,13 @@ class _Rewriter(ast.NodeTransformer):
         return ast.copy_location(ast.Call(func=_rt("fstring"), args=pieces, keywords=[]), node)
 
 
-def _is_param_call(value: ast.expr) -> bool:
+def _is_param_call(value: ast.expr) -> TypeGuard[ast.Call]:
     # After visit_Call the user's ``param(...)`` reads ``__trace_nb__.call(param, ...)``.
     return (
         isinstance(value, ast.Call)
         and isinstance(value.func, ast.Attribute)
         and value.func.attr == "call"
-        and value.args
+        and len(value.args) > 0
         and isinstance(value.args[0], ast.Name)
         and value.args[0].id == "param"
     )
@@ -171,20 +182,19 @@ def _is_param_call(value: ast.expr) -> bool:
 
 def rewrite(
     tree: ast.Module, params: set[str], param_calls: bool = True
-) -> tuple[ast.Module, ast.expr | None]:
-    """Rewrite ``tree`` in place; split off the last expression (the cell's output).
+) -> tuple[ast.Module, ast.Expression | None]:
+    """Rewrite ``tree`` in place; split off the last expression (the cell's output), as
+    an :class:`ast.Expression` to compile in ``"eval"`` mode.
 
     ``param_calls=False`` leaves calls of a function named ``param`` alone: the notebook's
     ``param`` is then the user's own, not trace_nb's.
     """
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = tree.body.pop().value
+    last = tree.body[-1] if tree.body else None
+    if isinstance(last, ast.Expr):
+        tree.body.pop()
     rw = _Rewriter(params, param_calls)
     tree = rw.visit(tree)
-    if last is not None:
-        last = rw.visit(last)
     ast.fix_missing_locations(tree)
-    if last is not None:
-        last = ast.fix_missing_locations(ast.Expression(last))
-    return tree, last
+    if not isinstance(last, ast.Expr):
+        return tree, None
+    return tree, ast.fix_missing_locations(ast.Expression(rw.visit(last.value)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from .persist import python_literal
 
@@ -60,10 +60,11 @@ def writeback(s: WritableSession) -> str:
                 if _wraps_param(v) and v.args:
                     v = v.args[0]  # keep param(..., constraint=...) around the new value
                 written.add(name)
+                end_line, end_col = _end(v)
                 edits.append(
                     (
                         _pos(lines, offsets, v.lineno, v.col_offset),
-                        _pos(lines, offsets, v.end_lineno, v.end_col_offset),
+                        _pos(lines, offsets, end_line, end_col),
                         new,
                     )
                 )
@@ -73,7 +74,7 @@ def writeback(s: WritableSession) -> str:
             edits.append(
                 (
                     offsets[start - 1],
-                    offsets[stmt.end_lineno],
+                    offsets[_end(stmt)[0]],
                     deco + code[stmt.name]["source"].rstrip() + "\n",
                 )
             )
@@ -98,7 +99,14 @@ def source_lines(source: str) -> list[str]:
     return _LINE.findall(source)
 
 
-def _wraps_param(v: ast.expr) -> bool:
+def _end(node: ast.expr | ast.stmt) -> tuple[int, int]:
+    """Where ``node`` ends (line, column): :func:`ast.parse` sets both on every node (only
+    nodes built by hand can lack them)."""
+    assert node.end_lineno is not None and node.end_col_offset is not None
+    return node.end_lineno, node.end_col_offset
+
+
+def _wraps_param(v: ast.expr) -> TypeGuard[ast.Call]:
     """``param(value, ...)`` as the user wrote it in the cell (the source, not the rewrite
     :mod:`.transform` runs)."""
     return isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "param"

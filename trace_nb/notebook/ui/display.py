@@ -100,7 +100,7 @@ class SessionDisplay:
         name = self.selected_parameter()
         lineage = self.session.lineage
         chain = lineage.versions.get(name) if name else None
-        if not chain:
+        if name is None or not chain:
             self.views.versions.hide()
             return
         self.views.versions.show(

@@ -9,9 +9,10 @@ background and ink); the lines keep matplotlib's default colours.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-Series = dict[str, Sequence[tuple[float, float]]]
+#: label -> (step, score) points (a Mapping: any dict of lists or tuples of points is one)
+Series = Mapping[str, Sequence[tuple[float, float]]]
 
 
 _INK = "#0a0b0c"  # drawn in this colour, then written as currentColor
@@ -27,18 +28,20 @@ def score_plot_svg(
     """
     from matplotlib import rc_context
 
-    ink = {
-        "text.color": _INK,
-        "axes.labelcolor": _INK,
-        "axes.edgecolor": _INK,
-        "xtick.color": _INK,
-        "ytick.color": _INK,
-        "grid.color": _INK,
-        "legend.facecolor": "none",
-        "legend.edgecolor": _INK,
-        "svg.fonttype": "none",
-    }
-    with rc_context(ink):
+    # A literal, so pyright checks its keys against the names matplotlib knows.
+    with rc_context(
+        {
+            "text.color": _INK,
+            "axes.labelcolor": _INK,
+            "axes.edgecolor": _INK,
+            "xtick.color": _INK,
+            "ytick.color": _INK,
+            "grid.color": _INK,
+            "legend.facecolor": "none",
+            "legend.edgecolor": _INK,
+            "svg.fonttype": "none",
+        }
+    ):
         return _draw(series, title, width, height)
 
 

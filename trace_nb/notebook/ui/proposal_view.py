@@ -356,7 +356,7 @@ class ProposalList(w.VBox):
             if p.parameter is None:
                 continue
             key = (id(p), p.status)
-            label = self._label(p) if p.parameter is not None else p.name
+            card_label = self._label(p)  # p has a parameter (checked above)
             code_too: list[str] = []
             if p.candidate is not None:  # a candidate's Approve picks the whole candidate
                 code_too = [
@@ -368,8 +368,8 @@ class ProposalList(w.VBox):
                     and q.valid
                     and q.status == "pending"
                 ]
-            views[key] = self._views.get(key) or self._card(p, label, code_too)
-            module = label.rsplit(".", 1)[0] if label and "." in label else ""
+            views[key] = self._views.get(key) or self._card(p, card_label, code_too)
+            module = card_label.rsplit(".", 1)[0] if card_label and "." in card_label else ""
             groups.setdefault(module, []).append(views[key])
         for key, view in self._views.items():
             if key not in views:
