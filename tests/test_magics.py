@@ -104,6 +104,29 @@ def test_traced_calls_make_expected_dag(ip, server):
     assert ("topic", strip) in edges
 
 
+@pytest.mark.parametrize(
+    "expr",
+    [
+        'f"{x!r}|"',
+        'f"{x:>6}|"',
+        'f"{x:<{w}}|"',  # a format spec computed when the cell runs
+        'f"{x!r:<{w}}|"',  # a conversion, then a computed spec: was the node's repr
+        'f"{x:{fill}^{w + 2}}|{x!a}"',  # a fill character str.format cannot spell
+    ],
+)
+def test_f_strings_give_what_python_gives_and_stay_traced(ip, expr):
+    cell = f'x = "ab"\nw = 6\nfill = "{{"\nout = {expr}\nout\n'
+    expected: dict = {}
+    exec(cell, {}, expected)  # plain Python
+    trace(ip, "--name fmt --param x --reset", cell)
+    s = trace_nb.session("fmt")
+    assert s.output == expected["out"]
+    graph = s.graph()
+    fmt = next(n["id"] for n in graph["nodes"] if n["op"] == "format")
+    assert ("x", fmt) in {(a, b) for a, b in graph["edges"]}  # the output depends on x
+    s.close()
+
+
 def test_exception_becomes_node_and_default_feedback(ip, server):
     ip.run_cell(
         textwrap.dedent("""

@@ -105,6 +105,12 @@ class CellTracer:
             if isinstance(piece, tuple):
                 value, conversion, spec = piece
                 conv = {115: "!s", 114: "!r", 97: "!a"}.get(conversion, "")
+                if "{" in spec or "}" in spec:  # a computed spec str.format cannot spell
+                    plain = value.data if isinstance(value, Node) else value
+                    shown = {"!s": str, "!r": repr, "!a": ascii}.get(conv, lambda v: v)(plain)
+                    text = format(shown, spec)
+                    template.append(text.replace("{", "{{").replace("}", "}}"))
+                    continue
                 template.append("{" + conv + (":" + spec if spec else "") + "}")
                 values.append(value)
             else:

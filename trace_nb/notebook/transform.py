@@ -141,25 +141,14 @@ class _Rewriter(ast.NodeTransformer):
         pieces: list[ast.expr] = []
         for part in node.values:
             if isinstance(part, ast.FormattedValue):
-                spec_text = ""
+                spec: ast.expr = ast.Constant("")
                 if part.format_spec is not None:  # a JoinedStr: ``{x:>{width}}`` nests one
+                    # Evaluated as an f-string of its own when the cell runs, so a dynamic
+                    # spec (``{x!r:<{w}}``) applies to the value's text as in plain Python.
                     spec = part.format_spec
-                    pieces_of_spec = spec.values if isinstance(spec, ast.JoinedStr) else [spec]
-                    texts = [
-                        v.value
-                        for v in pieces_of_spec
-                        if isinstance(v, ast.Constant) and isinstance(v.value, str)
-                    ]
-                    if len(texts) != len(pieces_of_spec):
-                        return node  # dynamic format specs: leave the f-string as Python wrote it
-                    spec_text = "".join(texts)
                 pieces.append(
                     ast.Tuple(
-                        elts=[
-                            self.visit(part.value),
-                            ast.Constant(part.conversion),
-                            ast.Constant(spec_text),
-                        ],
+                        elts=[self.visit(part.value), ast.Constant(part.conversion), spec],
                         ctx=ast.Load(),
                     )
                 )
