@@ -313,6 +313,37 @@ def test_a_template_that_keeps_its_placeholder_is_used(new):
     assert t.data == new
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "gone"),
+    [
+        # written the other way, the program no longer fills it: str.format prints
+        # "{{ topic }}" as "{ topic }", and Jinja prints "{question}" as it is
+        ("Describe {topic}.", "Describe {{ topic }}.", ["topic"]),
+        ("Answer: {{ question }}", "Answer: {question}", ["question"]),
+        ("Answer: {{question}}", "Answer: {question} now", ["question"]),
+        ("Answer: {{question}}", "Answer {{ question }} now", []),  # spacing is Jinja's own
+        # a conversion or format spec is still the field
+        ("Describe {topic}.", "Describe {topic!s} briefly.", []),
+        ("Score: {score:.2f}", "Report the score.", ["score"]),
+        ("Score: {score:.2f}", "Report {score:.2f} only.", []),
+        # LaTeX in a math prompt is not a placeholder
+        (r"Put the final answer in \boxed{answer}.", "End with 'Answer: <n>'.", []),
+        ('Reply as {"a": 1} for {topic}', "Reply in JSON for {topic}", []),
+    ],
+)
+def test_a_placeholder_is_kept_only_written_the_way_the_program_fills_it(old, new, gone):
+    from trace_nb.optim import placeholders
+
+    assert placeholders.lost(old, new) == gone
+
+
+def test_the_reason_names_a_jinja_placeholder_as_written():
+    from trace_nb.optim import placeholders
+
+    assert placeholders.shown("Answer: {{question}}", ["question"]) == "{{question}}"
+    assert placeholders.shown("Score: {score:.2f}", ["score"]) == "{score:.2f}"
+
+
 def test_a_person_may_remove_a_placeholder_in_an_edit():
     from trace_nb.optim.proposal import check
 
