@@ -328,6 +328,7 @@ def test_a_template_that_keeps_its_placeholder_is_used(new):
         ("Score: {score:.2f}", "Report {score:.2f} only.", []),
         # LaTeX in a math prompt is not a placeholder
         (r"Put the final answer in \boxed{answer}.", "End with 'Answer: <n>'.", []),
+        (r"First line\n{topic}", r"First line\n", ["topic"]),  # an escape, not LaTeX
         ('Reply as {"a": 1} for {topic}', "Reply in JSON for {topic}", []),
     ],
 )

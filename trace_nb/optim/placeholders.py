@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 
 # str.format fields ("{topic}", "{score:.2f}", not "{0}", "{}" or an escaped "{{x}}"), and
-# Jinja-style "{{ name }}". A LaTeX group ("\\boxed{answer}") is matched so that it is skipped.
-_FIELD = re.compile(r"(\\[A-Za-z]+)?(?<!\{)\{([A-Za-z_]\w*)(?:![rsa])?(?::[^{}\s]*)?\}(?!\})")
+# Jinja-style "{{ name }}". A LaTeX group ("\\boxed{answer}", not "\\n{x}") is matched to be
+# skipped.
+_FIELD = re.compile(r"(\\[A-Za-z]{2,})?(?<!\{)\{([A-Za-z_]\w*)(?:![rsa])?(?::[^{}\s]*)?\}(?!\})")
 _JINJA = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 
 
