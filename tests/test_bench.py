@@ -834,3 +834,33 @@ def test_transcript_needs_an_output_folder():
             progress=False,
             transcript=True,
         )
+
+
+def test_a_resumed_invocation_appends_its_calls_under_its_own_invocation(tmp_path):
+    # A run that failed is run again on the next invocation: its calls are appended, and
+    # the two sets of calls of the same (task, method, seed) must stay apart.
+    task = make_task("format_constraints", 0)
+    with FakeOpenAIServer(replies=task.oracle) as srv:
+        srv.fault("status", code=401)  # the first call of the first invocation
+        options = dict(
+            tasks=["format_constraints"],
+            methods=["optoprime"],
+            seeds=1,
+            steps=1,
+            base_url=srv.base_url,
+            api_key="test-key",
+            cache=False,
+            out=tmp_path,
+            progress=False,
+            transcript=True,
+        )
+        first = bench.run(**options)
+        second = bench.run(**options)
+    assert first.status[0].startswith("error") and second.status[0] == "ok"
+    lines = transcript.read(tmp_path)
+    invocations = list(dict.fromkeys(c["invocation"] for c in lines))
+    assert len(invocations) == 2
+    failed = [c for c in lines if c["invocation"] == invocations[0]]
+    assert len(failed) == 1 and failed[0]["error"]
+    latest = [c for c in lines if c["invocation"] == invocations[1]]
+    assert len(latest) == second.llm_calls[0] and not any(c["error"] for c in latest)

@@ -217,6 +217,39 @@ def test_a_proposal_the_reviewer_rejected_is_named_so_in_the_next_prompt(fake_se
     assert "- rejected_level = 5: valid, rejected by the reviewer" in second
 
 
+def test_a_proposal_approved_then_restored_is_named_so_in_the_next_prompt(fake_server):
+    # Approve, then restore the old version, then Propose: the values are as they were,
+    # so the record is shown again, and it must not call the applied value "not applied".
+    from conftest import ipython_shell
+
+    import trace_nb
+
+    ip = ipython_shell()
+    fake_server.set_replies([reply({"restored_level": 5}), reply({"restored_level": 6})])
+    trace_nb.set_default_llm(make_llm(fake_server))
+    try:
+        ip.run_cell("def restored_grade(out):\n    return ('higher', 0.5)\n")
+        ip.run_cell_magic(
+            "trace",
+            "--name restored_s --param restored_level --feedback restored_grade --no-panel --reset",
+            "restored_level = 3\nrestored_level\n",
+        )
+        s = trace_nb.session("restored_s")
+        s.propose()
+        s.approve()
+        s.restore_version("restored_level", 0)
+        s.propose()
+        second = user_prompts(fake_server)[1]
+        s.close()
+    finally:
+        trace_nb.set_default_llm(None)
+    assert "(int) restored_level=3" in second
+    assert "1 suggestion(s) were made and none is in effect now" in second
+    assert "- restored_level = 5: applied, then undone (the earlier values were restored)" in (
+        second
+    )
+
+
 # -- 2. values in their own form ----------------------------------------------------------
 
 
@@ -245,7 +278,7 @@ def test_a_template_that_drops_its_placeholder_is_refused_and_repaired():
         props = OptoPrime([t], llm=make_llm(srv)).step()
         follow_up = user_prompts(srv)[1]
     assert t.data == fixed and props[0].repaired
-    assert "prompt_template = \"Write a short description of a mountain hut" in follow_up
+    assert 'prompt_template = "Write a short description of a mountain hut' in follow_up
     assert "drops {topic}, which the current text has" in follow_up
     assert "with no quotes or label inside it, keeping {topic}" in follow_up  # what to send
 
@@ -280,13 +313,43 @@ def test_a_template_that_keeps_its_placeholder_is_used(new):
     assert t.data == new
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "gone"),
+    [
+        # written the other way, the program no longer fills it: str.format prints
+        # "{{ topic }}" as "{ topic }", and Jinja prints "{question}" as it is
+        ("Describe {topic}.", "Describe {{ topic }}.", ["topic"]),
+        ("Answer: {{ question }}", "Answer: {question}", ["question"]),
+        ("Answer: {{question}}", "Answer: {question} now", ["question"]),
+        ("Answer: {{question}}", "Answer {{ question }} now", []),  # spacing is Jinja's own
+        # a conversion or format spec is still the field
+        ("Describe {topic}.", "Describe {topic!s} briefly.", []),
+        ("Score: {score:.2f}", "Report the score.", ["score"]),
+        ("Score: {score:.2f}", "Report {score:.2f} only.", []),
+        # LaTeX in a math prompt is not a placeholder
+        (r"Put the final answer in \boxed{answer}.", "End with 'Answer: <n>'.", []),
+        (r"First line\n{topic}", r"First line\n", ["topic"]),  # an escape, not LaTeX
+        ('Reply as {"a": 1} for {topic}', "Reply in JSON for {topic}", []),
+    ],
+)
+def test_a_placeholder_is_kept_only_written_the_way_the_program_fills_it(old, new, gone):
+    from trace_nb.optim import placeholders
+
+    assert placeholders.lost(old, new) == gone
+
+
+def test_the_reason_names_a_jinja_placeholder_as_written():
+    from trace_nb.optim import placeholders
+
+    assert placeholders.shown("Answer: {{question}}", ["question"]) == "{{question}}"
+    assert placeholders.shown("Score: {score:.2f}", ["score"]) == "{score:.2f}"
+
+
 def test_a_person_may_remove_a_placeholder_in_an_edit():
     from trace_nb.optim.proposal import check
 
     t = template()
-    edited = check(t, "Write a short description of a teapot.").revalidate(
-        "Write about teapots."
-    )
+    edited = check(t, "Write a short description of a teapot.").revalidate("Write about teapots.")
     assert edited.valid and edited.new == "Write about teapots."
 
 

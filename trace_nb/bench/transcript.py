@@ -6,14 +6,18 @@ transcript=True)`` (``--transcript`` on the command line, always on in ``bench.c
 stages) appends to ``DIR/calls.jsonl``::
 
     {"task": "format_constraints", "method": "optoprime", "seed": 0, "step": 1,
-     "role": "optimizer", "temperature": 0.0, "prompt_tokens": 812, "completion_tokens": 95,
-     "cached": false, "error": null, "latency_s": 41.2, "messages": [...], "reply": "..."}
+     "invocation": "2026-12-07T10:31:02.512345+00:00", "role": "optimizer",
+     "temperature": 0.0, "prompt_tokens": 812, "completion_tokens": 95, "cached": false,
+     "error": null, "latency_s": 41.2, "messages": [...], "reply": "..."}
 
 ``step`` is 0 for the first evaluation and *s* for everything step *s* did (its training
 run, the optimizer's calls, the evaluation after it). ``role`` is ``"student"`` for the
-task's own model calls and ``"optimizer"`` for the rest. Message texts are scrubbed of API
-keys like every tracker's. The reference method runs in its own process with its own
-client, so its calls are not in the file.
+task's own model calls and ``"optimizer"`` for the rest. ``invocation`` is when the
+``bench.run`` that made the call started: a resumed invocation appends, and a run it runs
+again (one that failed or stopped) has its earlier calls in the file too, under the
+earlier invocation. Message texts are scrubbed of API keys like every tracker's. The
+reference method runs in its own process with its own client, so its calls are not in
+the file.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,7 @@ class Transcript:
 
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / FILE
+        self.invocation = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         self._lock = threading.Lock()
 
     @contextmanager
@@ -51,6 +57,7 @@ class Transcript:
             line = {
                 **label,
                 "step": step(),
+                "invocation": self.invocation,
                 "role": "student" if system == STUDENT_SYSTEM else "optimizer",
                 "temperature": call.temperature,
                 "prompt_tokens": call.prompt_tokens,

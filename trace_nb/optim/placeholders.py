@@ -13,30 +13,43 @@ from __future__ import annotations
 
 import re
 
-# str.format fields ("{topic}", not "{0}" or "{}") and Jinja-style "{{ name }}"
-_FIELD = re.compile(r"\{([A-Za-z_]\w*)\}")
+# str.format fields ("{topic}", "{score:.2f}", not "{0}", "{}" or an escaped "{{x}}"), and
+# Jinja-style "{{ name }}". A LaTeX group ("\\boxed{answer}", not "\\n{x}") is matched to be
+# skipped.
+_FIELD = re.compile(r"(\\[A-Za-z]{2,})?(?<!\{)\{([A-Za-z_]\w*)(?:![rsa])?(?::[^{}\s]*)?\}(?!\})")
 _JINJA = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
+
+
+def _found(text: str) -> dict[tuple[str, str], str]:
+    """``(name, style) -> how text first writes it``; style is ``"format"`` or ``"jinja"``:
+    the program fills a placeholder only in the style it was written in."""
+    found: dict[tuple[str, str], str] = {}
+    for m in _FIELD.finditer(text):
+        if not m.group(1):  # a LaTeX command's argument, not a field
+            found.setdefault((m.group(2), "format"), m.group(0))
+    for m in _JINJA.finditer(text):
+        found.setdefault((m.group(1), "jinja"), m.group(0))
+    return found
 
 
 def fields(text: str) -> list[str]:
     """The placeholder names in ``text``, in order of first appearance."""
-    found = [m.group(1) for m in _FIELD.finditer(text)]
-    found += [m.group(1) for m in _JINJA.finditer(text)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(name for name, _ in _found(text)))
 
 
 def lost(old: str, new: str) -> list[str]:
-    """The placeholders of ``old`` that ``new`` no longer has."""
-    kept = set(fields(new))
-    return [name for name in fields(old) if name not in kept]
+    """The placeholders of ``old`` that ``new`` no longer has, written in the same style."""
+    kept = _found(new)
+    return list(dict.fromkeys(name for name, style in _found(old) if (name, style) not in kept))
 
 
 def shown(old: str, names: list[str]) -> str:
     """``names`` written as ``old`` writes them (``{topic}`` or ``{{ topic }}``)."""
+    found = _found(old)
     out = []
     for name in names:
-        m = re.search(r"\{\{\s*" + re.escape(name) + r"\s*\}\}", old)
-        out.append(m.group(0) if m and f"{{{name}}}" not in old else f"{{{name}}}")
+        forms = [written for (n, _), written in found.items() if n == name]
+        out.append(forms[0] if forms else f"{{{name}}}")
     return ", ".join(out)
 
 

@@ -32,6 +32,7 @@ from . import placeholders
 from .proposal import Proposal, proposals_from_reply
 from .refusal import Refusal
 from .reply import ParsedReply, parse_reply
+from .states import ProposalStatus
 
 #: Characters of a refused value quoted back to the model.
 QUOTE_CHARS = 300
@@ -280,9 +281,15 @@ class Attempts:
             return ""
         shown = self.entries[-MAX_RECORDED:]
         left = self.total - len(shown)
+        # An applied suggestion whose values were restored since: the values did change.
+        undone = any(p.status == ProposalStatus.APPROVED for p in shown)
         head = (
             f"{ATTEMPTS_HEADER}\nSince the variables last changed, {self.total} suggestion(s) "
-            "were made and none changed them"
+            + (
+                "were made and none is in effect now"
+                if undone
+                else "were made and none changed them"
+            )
             + (f" ({left} older not shown)" if left else "")
             + ". Do not repeat them; suggest something different:"
         )
@@ -314,7 +321,9 @@ def _entry(p: Proposal) -> str:
             f"- {what}: valid, but it scored {p.score:.2f} on the examples where the "
             f"current values scored {p.baseline:.2f}, so it was not applied"
         )
-    if p.status == "rejected":
+    if p.status == ProposalStatus.APPROVED:  # then a restore brought the values back
+        return f"- {what}: applied, then undone (the earlier values were restored)"
+    if p.status == ProposalStatus.REJECTED:
         return f"- {what}: valid, rejected by the reviewer"
     return f"- {what}: valid, not applied"
 
