@@ -102,3 +102,32 @@ def test_a_reference_suggestion_for_an_unknown_name_counts_as_invalid(reference_
     assert record["status"] == "ok" and record["invalid_proposals"] == 1
     assert record["applied"] == 0 and record["parse_failures"] == 0
     assert any("no variable named 'running_max'" in r for r in record["reasons"])
+
+
+def test_a_reference_subprocess_that_crashes_is_one_failed_run_not_a_failed_benchmark(
+    monkeypatch, tmp_path
+):
+    # An interpreter without opto: the subprocess dies on its import. The other runs go on.
+    if reference.in_process():
+        pytest.skip("opto is importable here")
+    import sys
+
+    import trace_nb.bench as bench
+
+    monkeypatch.setenv(reference.PYTHON_ENV, sys.executable)
+    frame = bench.run(
+        tasks=["numerical"],
+        methods=["trace_opt", "optoprime"],
+        seeds=1,
+        steps=1,
+        out=tmp_path,
+        progress=False,
+    ).set_index("method")
+    assert frame.loc["trace_opt", "status"].startswith("error: RuntimeError: the reference run")
+    assert "cannot import opto" in frame.loc["trace_opt", "status"]  # what the subprocess said
+    assert frame.loc["optoprime", "status"] == "ok"
+    saved = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert {r["method"]: r["status"][:5] for r in saved} == {
+        "trace_opt": "error",
+        "optoprime": "ok",
+    }

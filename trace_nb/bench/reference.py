@@ -325,6 +325,13 @@ def main() -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
+    if not in_process():  # else run_one would start this subprocess again, and again
+        print(
+            f"{PYTHON_ENV}={sys.executable} cannot import opto: install {PACKAGE} into that "
+            "venv, or point the variable at the python of the venv that has it",
+            file=sys.stderr,
+        )
+        return 2
     job = json.loads(sys.stdin.read())
     from .runner import run_one
 

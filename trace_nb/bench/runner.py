@@ -133,16 +133,25 @@ def run_one(
         from . import reference
 
         if not reference.in_process():  # run where trace-opt is installed
-            return reference.run_in_subprocess(
-                task_name,
-                method,
-                seed,
-                steps,
-                llm,
-                offline=offline,
-                max_tokens=max_tokens,
-                deadline=deadline,
-            )
+            start = time.perf_counter()
+            try:
+                return reference.run_in_subprocess(
+                    task_name,
+                    method,
+                    seed,
+                    steps,
+                    llm,
+                    offline=offline,
+                    max_tokens=max_tokens,
+                    deadline=deadline,
+                )
+            except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
+                return {
+                    **record,
+                    "status": f"error: {type(e).__name__}: {str(e)[-300:]}",
+                    "wall_s": round(time.perf_counter() - start, 3),
+                    "model": None if llm is None else llm.model,
+                }
     start = time.perf_counter()
     task = make_task(task_name, seed)
     if offline:
