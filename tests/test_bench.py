@@ -864,3 +864,35 @@ def test_a_resumed_invocation_appends_its_calls_under_its_own_invocation(tmp_pat
     assert len(failed) == 1 and failed[0]["error"]
     latest = [c for c in lines if c["invocation"] == invocations[1]]
     assert len(latest) == second.llm_calls[0] and not any(c["error"] for c in latest)
+
+
+def test_the_ceiling_scores_the_oracles_values_with_the_given_student(tmp_path):
+    from trace_nb.bench.ceiling import ceiling
+    from trace_nb.bench.ci import measure_ceiling
+    from trace_nb.testing import FakeOpenAIServer
+
+    # A student that ignores every instruction: even the oracle's template cannot pass.
+    with FakeOpenAIServer(replies=lambda r: "Hello, World. This is a text.") as srv:
+        row = ceiling("format_constraints", 0, make_llm(srv))
+        summary: dict = {}
+        problems = measure_ceiling(
+            {"tasks": ["format_constraints", "numerical"], "seeds": [0]},
+            {"alias": "student"},
+            srv.base_url,
+            tmp_path,
+            summary,
+        )
+        asked = [r["messages"][-1]["content"] for r in srv.requests]
+    template = row["values"]["prompt_template"]
+    assert "{topic}" in template and "Do not use any commas." in template  # the oracle's
+    assert row["status"] == "ok" and row["success"] is False and 0 <= row["score"] < 1
+    # the student was asked with the oracle's template filled in, once per held-out topic
+    task = bench.make_task("format_constraints", 0)
+    assert asked[:3] == [template.replace("{topic}", t) for t in task.test]
+    # numerical asks no student: its ceiling is the oracle's own solution
+    rows = json.loads((tmp_path / "ceiling.json").read_text())
+    assert [(r["task"], r["success"]) for r in rows] == [
+        ("format_constraints", False),
+        ("numerical", True),
+    ]
+    assert problems == [] and summary["ceiling"][1]["score"] == 1.0

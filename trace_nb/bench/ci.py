@@ -112,6 +112,37 @@ def _commit(here: Path | None = None) -> str | None:
     return head + ("+changes" if dirty else "")
 
 
+def measure_ceiling(
+    subset: dict[str, Any], stage: dict[str, Any], base_url: str, out: Path, summary: dict
+) -> list[str]:
+    """:func:`~trace_nb.bench.ceiling.ceiling` for the subset's tasks and seeds, written to
+    ``out/ceiling.json`` and printed; the problems are tasks whose oracle failed offline."""
+    from ..llm import LLM
+    from .ceiling import ceiling
+
+    llm = LLM(
+        model=stage["alias"],
+        base_url=base_url,
+        api_key="not-needed",
+        cache=False,
+        temperature=0.0,
+        timeout=stage.get("timeout", REQUEST_TIMEOUT_S),
+        seed=0,
+    )
+    t_run = time.perf_counter()
+    rows = []
+    for task in subset["tasks"]:
+        for seed in subset["seeds"]:
+            row = ceiling(task, seed, llm)
+            rows.append(row)
+            score = "-" if row["score"] is None else f"{row['score']:.2f}"
+            print(f"ceiling: {task} seed {seed}: {score} (success: {row['success']})")
+    summary["ceiling_s"] = round(time.perf_counter() - t_run, 1)
+    summary["ceiling"] = [{k: r.get(k) for k in ("task", "seed", "score", "success")} for r in rows]
+    (out / "ceiling.json").write_text(json.dumps(rows, indent=1, default=str))
+    return [f"{r['task']}/seed {r['seed']}: {r['status']}" for r in rows if r["status"] != "ok"]
+
+
 def plumbing_errors(records: list[dict], out: Path) -> list[str]:
     """What makes the stage fail: crashed runs, no finished run, a missing report."""
     problems = [
@@ -145,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, help="seconds for the runs (ci: 360; 1.5b: none)")
     p.add_argument("--python", help="interpreter with llama_cpp (default $TRACE_NB_LLAMA_PYTHON)")
     p.add_argument("--threads", type=int, default=N_THREADS, help="llama.cpp threads")
+    p.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="instead of the runs: score each task's oracle values with the model as the "
+        "student (trace_nb.bench.ceiling), into ceiling.json",
+    )
     args = p.parse_args(argv)
 
     from ..llm.errors import LLMConfigError
@@ -189,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench-ci: FAILED: {line}", file=sys.stderr)
         print(
             f"bench-ci: {'ok' if not problems else 'FAILED'} in {summary['total_s']} s; "
-            f"wrote {out}/ci.json, results.json, report.md"
+            f"wrote {out}/ci.json, {'ceiling.json' if args.ceiling else 'results.json, report.md'}"
         )
         return 1 if problems else 0
 
@@ -223,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     with server:
         summary["server_start_s"] = round(server.startup_seconds, 1)
         summary["warmup_s"] = round(server.warmup_seconds, 1)
+        if args.ceiling:
+            return finish(measure_ceiling(subset, stage, server.base_url, out, summary))
         t_run = time.perf_counter()
         try:
             frame = run(

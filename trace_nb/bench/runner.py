@@ -102,7 +102,7 @@ def run_one(
     stops for it says so in ``stopped``, and one that cannot start has status
     ``"skipped: time budget"``. ``transcript``: where to write every LLM call of the run
     (:mod:`.transcript`). The record's ``final_values`` holds the parameters' values at the
-    end (text; a code parameter's source).
+    end (as JSON holds them, else their text; a code parameter's source).
     """
     method = get_method(method) if isinstance(method, str) else method
     record: dict[str, Any] = {
@@ -175,7 +175,7 @@ def run_one(
             record["status"] = "ok"
         except Exception as e:  # noqa: BLE001 - one failed run must not stop the benchmark
             record["status"] = f"error: {type(e).__name__}: {str(e)[:300]}"
-        record["final_values"] = {p.name: str(p.data) for p in task.parameters()}
+        record["final_values"] = {p.name: _plain(p.data) for p in task.parameters()}
         used = run_llm.usage.total()
         # An optimizer with its own client (the reference) counts its calls itself.
         for extra in (getattr(o, "extra_usage", None) for o in holder):
@@ -188,6 +188,15 @@ def run_one(
         )
     record["wall_s"] = round(time.perf_counter() - start, 3)
     return record
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON keeps it (text, numbers, lists...), else its text."""
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return value
 
 
 MAX_REASONS = 5
