@@ -19,6 +19,9 @@ missing. Scores never fail it: a 0.5B model is not expected to solve these tasks
 runs :data:`SUBSET_15B` on Qwen2.5-Coder-1.5B-Instruct with no time budget (about an hour or
 more on one core; not part of CI). It resumes: finished runs already in the folder's
 ``results.json`` are kept. ``--methods`` runs some of its methods only.
+
+``--ceiling`` measures, instead of the runs, how each task's oracle values score with the
+stage's model as the student (:mod:`trace_nb.bench.ceiling`), into ``ceiling.json``.
 """
 
 from __future__ import annotations
