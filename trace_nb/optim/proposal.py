@@ -11,7 +11,6 @@ from typing import Any
 from ..errors import CoercionError
 from ..graph import ParameterNode
 from ..text import bounded_diff
-from . import placeholders
 from .coerce import coerce_value
 from .refusal import Refusal
 from .reply import ParsedReply
@@ -211,22 +210,8 @@ def check(
     (:func:`strip_shown_prefix`) is used without it. A string parameter accepts any text,
     so there only a copied label *with the parameter's name* (``"(str) name=..."``) goes.
     ``from_llm``: the value is an LLM's suggestion, so a text value in its repr's quotes is
-    unwrapped (:func:`unwrap_repr`), and a new text that drops a placeholder of the current
-    one (``{topic}``) is refused (:mod:`.placeholders`); a person's edit is taken as typed.
+    unwrapped (:func:`unwrap_repr`); a person's edit is taken as typed.
     """
-    checked = _check(param, value, reasoning, raw, from_llm=from_llm)
-    if from_llm and checked.valid and isinstance(checked.new, str) and not param.is_code:
-        old = param.peek()
-        gone = placeholders.lost(old, checked.new) if isinstance(old, str) else []
-        if gone:
-            checked.valid, checked.code = False, Refusal.PLACEHOLDER_LOST
-            checked.reason = placeholders.reason(old, gone)
-    return checked
-
-
-def _check(
-    param: ParameterNode, value: Any, reasoning: str, raw: str, *, from_llm: bool
-) -> Proposal:
     if from_llm:
         bare = unwrap_repr(param, value)
         if bare is not value:

@@ -15,7 +15,6 @@ class Refusal(str, enum.Enum):
     UNKNOWN_NAME = "unknown_name"  # a name that is not a variable
     WRONG_TYPE = "wrong_type"  # the value cannot be converted to the variable's type
     CODE_FORM = "code_form"  # a code suggestion that is not a definition of the function
-    PLACEHOLDER_LOST = "placeholder_lost"  # a new text without a {field} the current one has
     CODE_INVALID = "code_invalid"  # a definition that fails the code check (syntax, signature)
     CODE_LOAD = "code_load"  # checked code that does not load (import, missing name)
     REPAIR_FAILED = "repair_failed"  # every attempt of a step was refused (see repair.py)
@@ -30,7 +29,6 @@ STALLED = frozenset(
         Refusal.UNKNOWN_NAME,
         Refusal.WRONG_TYPE,
         Refusal.CODE_FORM,
-        Refusal.PLACEHOLDER_LOST,
         Refusal.CODE_INVALID,
         Refusal.CODE_LOAD,
     }

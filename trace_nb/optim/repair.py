@@ -28,7 +28,6 @@ from typing import Any
 
 from ..graph import ParameterNode
 from ..text import short_repr
-from . import placeholders
 from .proposal import Proposal, proposals_from_reply
 from .refusal import Refusal
 from .reply import ParsedReply, parse_reply
@@ -89,9 +88,7 @@ def value_form(param: ParameterNode) -> str:
     if isinstance(value, float):
         return f"a number other than its current value {value!r}"
     if isinstance(value, str):
-        form = "the new text itself as a JSON string, with no quotes or label inside it"
-        names = placeholders.fields(value)
-        return f"{form}, keeping {placeholders.shown(value, names)}" if names else form
+        return "the new text itself as a JSON string, with no quotes or label inside it"
     if isinstance(value, list | tuple):
         return "a JSON list"
     if isinstance(value, dict):
