@@ -485,27 +485,17 @@ def test_unknown_names_are_refused():
 # -- the command line ----------------------------------------------------------------------
 
 
+def offline_args(out, tasks: str, workers: str, *extra: str) -> list[str]:
+    """The command line of an offline run of optoprime and opro, 2 seeds x 2 steps."""
+    return [
+        "--offline", "--tasks", tasks, "--methods", "optoprime", "opro", "--seeds", "2",
+        "--steps", "2", "--out", str(out), "--no-progress", "--workers", workers, *extra,
+    ]  # fmt: skip
+
+
 def test_cli_offline_run(tmp_path, capsys):
     out = tmp_path / "run"
-    rc = cli.main(
-        [
-            "--offline",
-            "--tasks",
-            "format_constraints,numerical",
-            "--methods",
-            "optoprime",
-            "opro",
-            "--seeds",
-            "2",
-            "--steps",
-            "2",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--workers",
-            "2",
-        ]
-    )
+    rc = cli.main(offline_args(out, "format_constraints,numerical", "2"))
     assert rc == 0
     printed = capsys.readouterr().out
     assert "| format_constraints | optoprime | 2 |" in printed
@@ -764,26 +754,8 @@ def test_results_that_counted_steps_but_not_wasted_ones_leave_the_cell_empty():
 
 def test_transcript_holds_each_runs_calls_by_step_and_results_keep_final_values(tmp_path):
     out = tmp_path / "run"
-    rc = cli.main(
-        [
-            "--offline",
-            "--tasks",
-            "format_constraints",
-            "--methods",
-            "optoprime",
-            "opro",
-            "--seeds",
-            "2",
-            "--steps",
-            "2",
-            "--out",
-            str(out),
-            "--no-progress",
-            "--workers",
-            "4",  # runs in parallel threads: each call must land under its own run
-            "--transcript",
-        ]
-    )
+    # runs in parallel threads: each call must land under its own run
+    rc = cli.main(offline_args(out, "format_constraints", "4", "--transcript"))
     assert rc == 0
     lines = transcript.read(out)
     runs = json.loads((out / "results.json").read_text())["runs"]

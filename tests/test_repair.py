@@ -5,6 +5,7 @@ best-of-k in the benchmark. Every LLM call goes over real HTTP to the loopback f
 
 from __future__ import annotations
 
+import contextlib
 import json
 import urllib.request
 
@@ -191,58 +192,53 @@ def test_the_record_starts_over_once_a_value_changes():
     assert ATTEMPTS_HEADER in prompts[1] and ATTEMPTS_HEADER not in prompts[2]
 
 
-def test_a_proposal_the_reviewer_rejected_is_named_so_in_the_next_prompt(fake_server):
+@contextlib.contextmanager
+def graded_session(fake_server, name: str, replies: list[str]):
+    """A %%trace session on ``level = 3`` (parameter ``{name}_level``) whose --feedback
+    always asks for higher, its Propose answered by ``replies``; closed afterwards."""
     from conftest import ipython_shell
 
     import trace_nb
 
     ip = ipython_shell()
-    fake_server.set_replies([reply({"rejected_level": 5}), reply({"rejected_level": 6})])
+    fake_server.set_replies(replies)
     trace_nb.set_default_llm(make_llm(fake_server))
     try:
-        ip.run_cell("def rejected_grade(out):\n    return ('higher', 0.5)\n")
+        ip.run_cell(f"def {name}_grade(out):\n    return ('higher', 0.5)\n")
         ip.run_cell_magic(
             "trace",
-            "--name rejected_s --param rejected_level --feedback rejected_grade --no-panel --reset",
-            "rejected_level = 3\nrejected_level\n",
+            f"--name {name}_s --param {name}_level --feedback {name}_grade --no-panel --reset",
+            f"{name}_level = 3\n{name}_level\n",
         )
-        s = trace_nb.session("rejected_s")
+        s = trace_nb.session(f"{name}_s")
+        try:
+            yield s
+        finally:
+            s.close()
+    finally:
+        trace_nb.set_default_llm(None)
+
+
+def test_a_proposal_the_reviewer_rejected_is_named_so_in_the_next_prompt(fake_server):
+    replies = [reply({"rejected_level": 5}), reply({"rejected_level": 6})]
+    with graded_session(fake_server, "rejected", replies) as s:
         s.propose()
         s.reject()
         s.propose()  # Propose pressed again after Reject
-        second = user_prompts(fake_server)[1]
-        s.close()
-    finally:
-        trace_nb.set_default_llm(None)
+    second = user_prompts(fake_server)[1]
     assert "- rejected_level = 5: valid, rejected by the reviewer" in second
 
 
 def test_a_proposal_approved_then_restored_is_named_so_in_the_next_prompt(fake_server):
     # Approve, then restore the old version, then Propose: the values are as they were,
     # so the record is shown again, and it must not call the applied value "not applied".
-    from conftest import ipython_shell
-
-    import trace_nb
-
-    ip = ipython_shell()
-    fake_server.set_replies([reply({"restored_level": 5}), reply({"restored_level": 6})])
-    trace_nb.set_default_llm(make_llm(fake_server))
-    try:
-        ip.run_cell("def restored_grade(out):\n    return ('higher', 0.5)\n")
-        ip.run_cell_magic(
-            "trace",
-            "--name restored_s --param restored_level --feedback restored_grade --no-panel --reset",
-            "restored_level = 3\nrestored_level\n",
-        )
-        s = trace_nb.session("restored_s")
+    replies = [reply({"restored_level": 5}), reply({"restored_level": 6})]
+    with graded_session(fake_server, "restored", replies) as s:
         s.propose()
         s.approve()
         s.restore_version("restored_level", 0)
         s.propose()
-        second = user_prompts(fake_server)[1]
-        s.close()
-    finally:
-        trace_nb.set_default_llm(None)
+    second = user_prompts(fake_server)[1]
     assert "(int) restored_level=3" in second
     assert "1 suggestion(s) were made and none is in effect now" in second
     assert "- restored_level = 5: applied, then undone (the earlier values were restored)" in (
@@ -380,9 +376,20 @@ def test_optoprime_k3_applies_the_candidate_that_scores_best_and_not_the_others(
     assert status == {3: "not_chosen", 7: "approved", 9: "not_chosen"}  # as decide() marks them
 
 
+def k3_step(x, scorer):
+    """One optoprime_k3 step on ``x`` whose candidates are 2, 3 and 4 (temperatures 0, 0.5,
+    1): the optimizer, the step's proposals and the next step's prompt."""
+    from trace_nb.bench.methods import get_method
+
+    with FakeOpenAIServer(replies=lambda r: reply({x.name: 2 + int(2 * r["temperature"])})) as srv:
+        method = get_method("optoprime_k3")
+        opt = method.build([x], make_llm(srv), "", 400)
+        props = method.step(opt, scorer)
+        return opt, props, opt.messages()[-1]["content"]
+
+
 def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
     from trace_nb.bench import counters
-    from trace_nb.bench.methods import get_method
 
     x = node(6, name="k3_keep", trainable=True)
     (x * 2).backward("The output should be 14.")
@@ -392,14 +399,8 @@ def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
         seen.append(x.data)
         return -abs(x.data - 7)
 
-    with FakeOpenAIServer(
-        replies=lambda r: reply({"k3_keep": 2 + int(2 * r["temperature"])})
-    ) as srv:
-        method = get_method("optoprime_k3")
-        opt = method.build([x], make_llm(srv), "", 400)
-        props = method.step(opt, scorer)
-        # The next step's prompt says how each candidate did, not just "not applied".
-        nxt = opt.messages()[-1]["content"]
+    opt, props, nxt = k3_step(x, scorer)  # candidates 2, 3, 4
+    # The next step's prompt says how each candidate did, not just "not applied".
     assert x.data == 6  # 2, 3 and 4 are all further from 7 than 6 is
     assert sorted(seen) == [2, 3, 4, 6]  # each candidate once, and the current values
     assert [p.status for p in props] == ["not_chosen"] * 3
@@ -415,7 +416,6 @@ def test_optoprime_k3_keeps_the_values_when_every_candidate_scores_worse():
 
 
 def test_a_candidate_that_breaks_the_program_is_not_applied_and_the_next_prompt_says_why():
-    from trace_nb.bench.methods import get_method
 
     x = node(6, name="k3_broken", trainable=True)
     (x * 2).backward("The output should be 14.")
@@ -425,13 +425,7 @@ def test_a_candidate_that_breaks_the_program_is_not_applied_and_the_next_prompt_
             raise ZeroDivisionError("the candidate's value broke the program")
         return 0.5
 
-    with FakeOpenAIServer(
-        replies=lambda r: reply({"k3_broken": 2 + int(2 * r["temperature"])})
-    ) as srv:
-        method = get_method("optoprime_k3")
-        opt = method.build([x], make_llm(srv), "", 400)
-        props = method.step(opt, scorer)
-        nxt = opt.messages()[-1]["content"]
+    _, props, nxt = k3_step(x, scorer)  # candidates 2, 3, 4
     assert x.data == 6 and [p.status for p in props] == ["not_chosen"] * 3
     assert (
         "k3_broken = 3: valid, but the program failed on the examples with it, so it was not "
